@@ -1,0 +1,466 @@
+"""The two thin shells, :class:`Client` and :class:`AsyncClient`: they load, sleep, await and send.
+
+Every decision is taken by :class:`coinguard._core.ClientCore`; the retry loop is tenacity's,
+configured by :func:`coinguard._retry.make_retrying_kwargs`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+import httpx
+import tenacity
+
+from ._core import Call, ClientCore
+
+if TYPE_CHECKING:
+    from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore
+from ._keys import KeyInput, KeySlot
+from ._provider import Provider
+from ._retry import CallState, RetryDetails, RetryPolicy, make_retrying_kwargs
+from ._secret import Secret
+from ._settings import Settings
+
+__all__ = ["AsyncClient", "Client"]
+
+_MISSING: Any = object()
+
+
+class _Base:
+    """Construction and the per-attempt bookkeeping shared by both shells."""
+
+    _core: ClientCore
+
+    def __init__(
+        self,
+        *,
+        provider: Provider | str,
+        read_key: KeyInput | None,
+        trade_key: KeyInput | None,
+        allow_trading: bool,
+        base_url: str | None,
+        timeout: float | httpx.Timeout | None,
+        settings: Settings | None,
+        env_file: str | Path | None,
+        retry: RetryPolicy | None,
+        max_retries: int | None,
+        follow_redirects: bool,
+        max_redirects: int,
+        quota: QuotaPolicy | None | Any,
+        quota_store: str | QuotaStore | None,
+        on_quota: str,
+        max_wait: float,
+        on_retry: Callable[[RetryDetails], None] | None,
+        clock: Callable[[], float],
+        jitter: Callable[[], float],
+    ) -> None:
+        self._core = ClientCore(
+            provider=provider,
+            read_key=read_key,
+            trade_key=trade_key,
+            allow_trading=allow_trading,
+            base_url=base_url,
+            timeout=timeout,
+            settings=settings,
+            env_file=env_file,
+            retry=retry,
+            max_retries=max_retries,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+        )
+        self._clock = clock
+        self._jitter = jitter
+        self._on_retry = on_retry
+        policy = self._core.provider.quota if quota is _MISSING else quota
+        store = quota_store or (settings.quota_store if settings else None) or "memory"
+        self._quota_args = (policy, store, on_quota, max_wait)
+        self._quotas: dict[str, Quota] = {}
+
+    @property
+    def provider(self) -> Provider:
+        """The provider profile this client talks to."""
+        return self._core.provider
+
+    @property
+    def allow_trading(self) -> bool:
+        """Whether this client may send trade requests at all."""
+        return self._core.allow_trading
+
+    def _quota_for(self, secret: Secret) -> Quota | None:
+        policy, store, on_quota, max_wait = self._quota_args
+        if policy is None:
+            return None
+        quota = self._quotas.get(secret.fingerprint)
+        if quota is None:
+            from ._quota import Quota  # noqa: PLC0415 - only clients with a quota policy need it
+
+            quota = Quota(
+                policy,
+                store=store,
+                key_id=f"{self._core.provider.name}:{secret.fingerprint}",
+                on_quota=on_quota,  # type: ignore[arg-type]
+                max_wait=max_wait,
+                clock=self._clock,
+            )
+            self._quotas[secret.fingerprint] = quota
+        return quota
+
+    @property
+    def quota(self) -> QuotaStatus | None:
+        """Quota use per window for the read key (limit, used, remaining, resets_at), or None."""
+        secret = self._core.read.loaded
+        quota = self._quotas.get(secret.fingerprint) if secret else None
+        if quota is None and secret is not None:
+            quota = self._quota_for(secret)
+        return quota.status() if quota else None
+
+    def _retrying_kwargs(self, call: Call, slot: KeySlot, state: CallState) -> dict[str, Any]:
+        return make_retrying_kwargs(
+            self._core.retry,
+            idempotent=call.idempotent,
+            state=state,
+            clock=self._clock,
+            rng=self._jitter,
+            method=call.method,
+            path=call.path,
+            fingerprint=lambda: slot.loaded.fingerprint if slot.loaded else None,
+            on_retry=self._on_retry,
+        )
+
+    def _after_response(
+        self, slot: KeySlot, state: CallState, response: httpx.Response
+    ) -> None:
+        """Feed the quota, and arm a one-time key reload when a reloadable key got a 401."""
+        secret = slot.loaded
+        quota = self._quota_for(secret) if secret else None
+        if quota is not None:
+            quota.observe(response.status_code, response.headers, None)
+        first_401 = response.status_code == 401 and not state.reloaded_key
+        state.reload_pending = first_401 and slot.source.reloadable
+        state.reloaded_key = state.reloaded_key or state.reload_pending
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("coinguard clients cannot be pickled: they hold keys and connections")
+
+    def __repr__(self) -> str:
+        core = self._core
+        trade = repr(core.trade) if core.trade else "disabled"
+        return (
+            f"{type(self).__name__}(provider={core.provider.name!r}, base_url='{core.base_url}', "
+            f"read={core.read!r}, trade={trade})"
+        )
+
+
+class Client(_Base):
+    """A synchronous client with scoped keys, origin-pinned auth, quotas and safe retries.
+
+    >>> with Client(provider="tokenmetrics") as tm:           # doctest: +SKIP
+    ...     btc = tm.get("/price", params={"symbol": "BTC"})
+    ...     print(tm.quota)
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: Provider | str = "generic",
+        read_key: KeyInput | None = None,
+        trade_key: KeyInput | None = None,
+        allow_trading: bool = False,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = 30.0,
+        http_client: httpx.Client | None = None,
+        settings: Settings | None = None,
+        env_file: str | Path | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        follow_redirects: bool = False,
+        max_redirects: int = 5,
+        quota: QuotaPolicy | None = _MISSING,
+        quota_store: str | QuotaStore | None = None,
+        on_quota: str = "wait",
+        max_wait: float = 60.0,
+        on_retry: Callable[[RetryDetails], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(
+            provider=provider,
+            read_key=read_key,
+            trade_key=trade_key,
+            allow_trading=allow_trading,
+            base_url=base_url,
+            timeout=timeout,
+            settings=settings,
+            env_file=env_file,
+            retry=retry,
+            max_retries=max_retries,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            quota=quota,
+            quota_store=quota_store,
+            on_quota=on_quota,
+            max_wait=max_wait,
+            on_retry=on_retry,
+            clock=clock,
+            jitter=jitter or random.random,
+        )
+        self._sleep = sleep
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        content: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Send a request and return the decoded JSON body.
+
+        Read requests carry only the read key, trade requests only the trade key.
+        """
+        call = self._core.prepare(
+            method,
+            url,
+            params=params,
+            json=json,
+            content=content,
+            headers=headers,
+            idempotency_key=idempotency_key,
+        )
+        slot = self._core.slot(call)
+        state = CallState(started=self._clock())
+        retrying = tenacity.Retrying(
+            sleep=self._sleep, **self._retrying_kwargs(call, slot, state)
+        )
+        return retrying(self._attempt, call, slot, state)
+
+    def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
+        secret = slot.reload(state.key_generation) if state.reload_pending else slot.get()
+        state.key_generation = slot.generation
+        quota = self._quota_for(secret)
+        if quota is not None:
+            reservation = quota.reserve(call.method, call.path)
+            if reservation.wait > 0:
+                self._sleep(reservation.wait)
+        response = self._send(call, secret)
+        self._after_response(slot, state, response)
+        return self._core.outcome(call, response, now=self._clock())
+
+    def _send(self, call: Call, secret: Secret) -> httpx.Response:
+        request = self._http.build_request(**self._core.build_args(call))
+        auth: httpx.Auth | None = self._core.auth(secret)
+        hops = 0
+        while True:
+            try:
+                response = self._http.send(request, auth=auth, follow_redirects=False)
+            except httpx.HTTPError as exc:
+                raise self._core.translate(call, exc) from exc
+            hop = self._core.next_hop(response, hops)
+            if hop is None:
+                response.read()
+                return response
+            response.close()
+            request, keep_key = hop
+            auth = auth if keep_key else None
+            hops += 1
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        """``GET`` a read route and return the decoded JSON."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        """``POST``: a trade unless the provider lists the route in ``read_routes``."""
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> Any:
+        """``PUT``: a trade unless listed in ``read_routes``."""
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        """``DELETE``: a trade unless listed in ``read_routes``."""
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        """Close the connection pool (not a pool passed in as ``http_client``)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """The asyncio twin of :class:`Client`: same arguments, same behaviour.
+
+    >>> async with AsyncClient(provider="tokenmetrics") as tm:  # doctest: +SKIP
+    ...     btc = await tm.get("/price", params={"symbol": "BTC"})
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: Provider | str = "generic",
+        read_key: KeyInput | None = None,
+        trade_key: KeyInput | None = None,
+        allow_trading: bool = False,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = 30.0,
+        http_client: httpx.AsyncClient | None = None,
+        settings: Settings | None = None,
+        env_file: str | Path | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        follow_redirects: bool = False,
+        max_redirects: int = 5,
+        quota: QuotaPolicy | None = _MISSING,
+        quota_store: str | QuotaStore | None = None,
+        on_quota: str = "wait",
+        max_wait: float = 60.0,
+        on_retry: Callable[[RetryDetails], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(
+            provider=provider,
+            read_key=read_key,
+            trade_key=trade_key,
+            allow_trading=allow_trading,
+            base_url=base_url,
+            timeout=timeout,
+            settings=settings,
+            env_file=env_file,
+            retry=retry,
+            max_retries=max_retries,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            quota=quota,
+            quota_store=quota_store,
+            on_quota=on_quota,
+            max_wait=max_wait,
+            on_retry=on_retry,
+            clock=clock,
+            jitter=jitter or random.random,
+        )
+        self._sleep = sleep
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        content: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Send a request and return the decoded JSON body (see :meth:`Client.request`)."""
+        call = self._core.prepare(
+            method,
+            url,
+            params=params,
+            json=json,
+            content=content,
+            headers=headers,
+            idempotency_key=idempotency_key,
+        )
+        slot = self._core.slot(call)
+        state = CallState(started=self._clock())
+        retrying = tenacity.AsyncRetrying(
+            sleep=self._sleep, **self._retrying_kwargs(call, slot, state)
+        )
+        return await retrying(self._attempt, call, slot, state)
+
+    async def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
+        if state.reload_pending:
+            secret = await anyio.to_thread.run_sync(slot.reload, state.key_generation)
+        elif slot.loaded is not None:
+            secret = slot.loaded
+        else:
+            secret = await anyio.to_thread.run_sync(slot.get)
+        state.key_generation = slot.generation
+        quota = self._quota_for(secret)
+        if quota is not None:
+            if quota.blocking:
+                reservation = await anyio.to_thread.run_sync(quota.reserve, call.method, call.path)
+            else:
+                reservation = quota.reserve(call.method, call.path)
+            if reservation.wait > 0:
+                await self._sleep(reservation.wait)
+        response = await self._send(call, secret)
+        self._after_response(slot, state, response)
+        return self._core.outcome(call, response, now=self._clock())
+
+    async def _send(self, call: Call, secret: Secret) -> httpx.Response:
+        request = self._http.build_request(**self._core.build_args(call))
+        auth: httpx.Auth | None = self._core.auth(secret)
+        hops = 0
+        while True:
+            try:
+                response = await self._http.send(request, auth=auth, follow_redirects=False)
+            except httpx.HTTPError as exc:
+                raise self._core.translate(call, exc) from exc
+            hop = self._core.next_hop(response, hops)
+            if hop is None:
+                await response.aread()
+                return response
+            await response.aclose()
+            request, keep_key = hop
+            auth = auth if keep_key else None
+            hops += 1
+
+    async def get(self, url: str, **kwargs: Any) -> Any:
+        """``GET`` a read route and return the decoded JSON."""
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> Any:
+        """``POST``: a trade unless the provider lists the route in ``read_routes``."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> Any:
+        """``PUT``: a trade unless listed in ``read_routes``."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> Any:
+        """``DELETE``: a trade unless listed in ``read_routes``."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (not a pool passed in as ``http_client``)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+

@@ -1,0 +1,332 @@
+"""The sans-I/O core shared by :class:`Client` and :class:`AsyncClient`.
+
+It decides everything that needs no network: the scope of a call, which key slot serves it, the
+URL and its origin, the auth flow, where a redirect may go with the key, how a response or an
+httpx error becomes a result or a coinguard error. The shells only load, sleep, await and send.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import _redact
+from ._auth import ScopedKeyAuth, strip_key
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ConfigurationError,
+    EnvelopeError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ScopeError,
+    ServerError,
+)
+from ._keys import KeyInput, KeySlot, resolve_source
+from ._origin import check_base_url, join_url, origin_of
+from ._provider import Provider, Scope, get_provider
+from ._retry import RetryPolicy, parse_retry_after
+from ._secret import Secret
+from ._settings import BaseSettings, Settings, key_fields, load_scope_settings
+
+__all__ = ["Call", "ClientCore"]
+
+log = logging.getLogger("coinguard.client")
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    418: RateLimitError,
+    429: RateLimitError,
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One logical API call, before any key is attached. Holds no secret."""
+
+    method: str
+    path: str
+    url: httpx.URL
+    scope: Scope
+    params: Any
+    json: Any
+    content: Any
+    headers: Mapping[str, str] | None
+    idempotency_key: str | None
+    idempotent: bool
+    sent_at: datetime
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class ClientCore:
+    """Everything :class:`Client` and :class:`AsyncClient` share; does no I/O."""
+
+    def __init__(
+        self,
+        *,
+        provider: Provider | str,
+        read_key: KeyInput | None,
+        trade_key: KeyInput | None,
+        allow_trading: bool,
+        base_url: str | None,
+        timeout: float | httpx.Timeout | None,
+        settings: Settings | None,
+        env_file: str | Path | None,
+        retry: RetryPolicy | None,
+        max_retries: int | None,
+        follow_redirects: bool,
+        max_redirects: int,
+    ) -> None:
+        self.provider = get_provider(provider) if isinstance(provider, str) else provider
+        url = base_url or (settings.base_url if settings else None) or self.provider.base_url
+        if not url:
+            raise ConfigurationError(
+                f"provider {self.provider.name!r} has no base_url; pass base_url=..."
+            )
+        self.base_url = check_base_url(url, self.provider.name)
+        self.origin = origin_of(self.base_url)
+        self.allow_trading = allow_trading
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        policy = retry or RetryPolicy()
+        if max_retries is not None:
+            policy = RetryPolicy(**{**policy.__dict__, "max_retries": max_retries})
+        self.retry = policy
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        self.read = self._slot("read", read_key, settings, env_file, self.provider.read_key_env)
+        self.trade: KeySlot | None = None
+        if allow_trading:
+            self.trade = self._slot(
+                "trade", trade_key, settings, env_file, self.provider.trade_key_env
+            )
+            self.trade.peer, self.read.peer = self.read, self.trade
+            self._eager(self.trade)
+        self._eager(self.read)
+        _redact.install()
+
+    @staticmethod
+    def _slot(
+        scope: str,
+        explicit: KeyInput | None,
+        settings: Settings | None,
+        env_file: str | Path | None,
+        provider_env: str | None,
+    ) -> KeySlot:
+        source_settings: BaseSettings = settings or load_scope_settings(scope, env_file)
+        source = resolve_source(scope, explicit, key_fields(source_settings, scope), provider_env)
+        return KeySlot(scope, source)
+
+    @staticmethod
+    def _eager(slot: KeySlot) -> None:
+        if slot.source.local:
+            _redact.register(slot.get())
+
+    # -- building a call ---------------------------------------------------------------------
+
+    def prepare(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        content: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call:
+        """Classify and vet a call; raises ScopeError/InsecureTransportError before any I/O."""
+        method = method.upper()
+        full, path = join_url(self.base_url, url)
+        scope = self.provider.scope_of(method, path)
+        if scope is Scope.TRADE and self.trade is None:
+            raise ScopeError(
+                f"{method} {path} needs the trade key, and this client is read-only; "
+                "create it with allow_trading=True and a trade_key"
+            )
+        idem_header = self.provider.idempotency_header
+        idem = None
+        if scope is Scope.TRADE and idem_header and method != "GET":
+            idem = idempotency_key or str(uuid.uuid4())
+        idempotent = self.provider.is_idempotent(method, path) or idem is not None
+        return Call(
+            method=method,
+            path=path,
+            url=full,
+            scope=scope,
+            params=params,
+            json=json,
+            content=content,
+            headers=headers,
+            idempotency_key=idem,
+            idempotent=idempotent,
+            sent_at=datetime.now(timezone.utc),
+        )
+
+    def slot(self, call: Call) -> KeySlot:
+        """The key slot that serves this call; there is no fallback between slots."""
+        if call.scope is Scope.READ:
+            return self.read
+        if self.trade is None:  # prepare() already refused; kept for defence in depth
+            raise ScopeError(f"{call.describe()} needs the trade key")
+        return self.trade
+
+    def build_args(self, call: Call) -> dict[str, Any]:
+        """Arguments for ``httpx.Client.build_request``; the key is not among them."""
+        headers = dict(call.headers or {})
+        if call.idempotency_key and self.provider.idempotency_header:
+            headers[self.provider.idempotency_header] = call.idempotency_key
+        return {
+            "method": call.method,
+            "url": call.url,
+            "params": call.params,
+            "json": call.json,
+            "content": call.content,
+            "headers": headers,
+            "timeout": self.timeout,
+        }
+
+    def auth(self, secret: Secret) -> ScopedKeyAuth:
+        _redact.register(secret)
+        return ScopedKeyAuth(secret, self.provider.auth, self.origin)
+
+    def next_hop(self, response: httpx.Response, hops: int) -> tuple[httpx.Request, bool] | None:
+        """The next redirect request and whether it may carry the key, or None to stop here."""
+        nxt = response.next_request
+        if nxt is None or not self.follow_redirects:
+            return None
+        if hops >= self.max_redirects:
+            raise APIConnectionError(
+                f"more than {self.max_redirects} redirects", method=nxt.method, url=_safe(nxt.url)
+            )
+        same = origin_of(nxt.url) == self.origin
+        if not same:
+            strip_key(nxt, self.provider.auth)
+            log.info("redirect to another origin %s: sending without the key", nxt.url.host)
+        return nxt, same
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def translate(self, call: Call, exc: httpx.HTTPError) -> APIConnectionError:
+        """The one place where httpx transport errors become coinguard errors."""
+        sent = not isinstance(exc, _NOT_SENT)
+        where = f"{call.describe()} to {self.base_url.host}"
+        if call.scope is Scope.TRADE and sent:
+            return OrderOutcomeUnknownError(
+                f"{where}: the connection failed after the order may have reached the server "
+                f"({type(exc).__name__}); not re-sent without an idempotency key. Reconcile "
+                "before trying again",
+                idempotency_key=call.idempotency_key,
+                sent_at=call.sent_at,
+                method=call.method,
+                url=_safe(call.url),
+            )
+        cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+        return cls(
+            _redact.redact(f"{where} failed: {type(exc).__name__}: {exc}"),
+            request_sent=sent,
+            method=call.method,
+            url=_safe(call.url),
+        )
+
+    def outcome(self, call: Call, response: httpx.Response, *, now: float) -> Any:
+        """Decode a response, or raise the error it stands for."""
+        status = response.status_code
+        if status >= 400 or 300 <= status < 400:
+            raise self._status_error(call, response, now=now)
+        if call.method == "HEAD" or status == 204 or not response.content:
+            return None
+        body = self._decode(call, response)
+        if self.provider.envelope and isinstance(body, dict) and body.get("success") is False:
+            raise EnvelopeError(
+                f"{call.describe()}: the provider reported failure: {_message(body)}",
+                status_code=status,
+                request_id=self._request_id(response),
+                body=_redact.redact_value(body),
+                method=call.method,
+                url=_safe(call.url),
+            )
+        return body
+
+    def _decode(self, call: Call, response: httpx.Response) -> Any:
+        ctype = response.headers.get("content-type", "")
+        try:
+            return jsonlib.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise ResponseDecodeError(
+                f"{call.describe()}: expected JSON, got {ctype or 'no content type'} "
+                f"with status {response.status_code} ({len(response.content)} bytes)",
+                status_code=response.status_code,
+                content_type=ctype,
+                method=call.method,
+                url=_safe(call.url),
+            ) from None
+
+    def _request_id(self, response: httpx.Response) -> str | None:
+        for name in self.provider.request_id_headers:
+            if name in response.headers:
+                return response.headers[name]
+        return None
+
+    def _status_error(self, call: Call, response: httpx.Response, *, now: float) -> APIStatusError:
+        status = response.status_code
+        try:
+            body = _redact.redact_value(jsonlib.loads(response.content)) if response.content else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIStatusError)
+        text = _message(body) if body is not None else response.reason_phrase
+        message = f"{call.describe()}: HTTP {status} {text}".strip()
+        common: dict[str, Any] = {
+            "status_code": status,
+            "request_id": self._request_id(response),
+            "body": body,
+            "method": call.method,
+            "url": _safe(call.url),
+        }
+        if cls is RateLimitError:
+            after = parse_retry_after(response.headers, now)
+            if after is not None:
+                message += f" (retry after {after:.1f}s)"
+            return RateLimitError(message, retry_after=after, **common)
+        return cls(message, **common)
+
+
+def _message(body: Any) -> str:
+    """The provider's own error text, from the shapes the known providers use."""
+    if isinstance(body, dict):
+        for key in ("message", "msg", "error_message", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return _redact.redact(value[:300])
+            if isinstance(value, list) and value:
+                return _redact.redact("; ".join(map(str, value))[:300])
+        status = body.get("status")
+        if isinstance(status, dict):
+            return _message(status)
+    return ""
+
+
+def _safe(url: httpx.URL) -> str:
+    """A URL for messages: no query string (it may hold a key)."""
+    return str(url.copy_with(query=None))
+
+
+ResponseHook = Callable[[httpx.Response], None]

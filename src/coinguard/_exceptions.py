@@ -1,0 +1,194 @@
+"""The one error tree of coinguard.
+
+Every error coinguard raises is a :class:`CoinguardError`. No message, attribute or
+``__cause__`` chain ever holds a key value: keys are named by where they came from and by
+their fingerprint.
+
+::
+
+    CoinguardError
+    ├── ConfigurationError            bad settings, provider or key source
+    │   └── MissingKeyError           no key where we looked (names every place looked)
+    ├── ScopeError                    trade call on a read-only client; refused before any I/O
+    ├── InsecureTransportError        plain http to a non-loopback host, or a foreign origin
+    ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait)
+    ├── ResponseDecodeError           a body that is not the JSON we expected
+    └── APIError                      anything that went wrong talking to the provider
+        ├── APIStatusError            an HTTP error status, or success:false in an envelope
+        │   ├── EnvelopeError         200 with success:false (message from the provider)
+        │   ├── AuthenticationError   401
+        │   ├── PermissionDeniedError 403
+        │   ├── NotFoundError         404
+        │   ├── RateLimitError        429 and 418 (IP ban); carries retry_after
+        │   └── ServerError           5xx
+        └── APIConnectionError        no HTTP response
+            ├── APITimeoutError
+            └── OrderOutcomeUnknownError  a trade request may have reached the server
+
+httpx errors are translated in exactly one place (:func:`coinguard._core.translate_transport_error`),
+always with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "CoinguardError",
+    "ConfigurationError",
+    "EnvelopeError",
+    "InsecureTransportError",
+    "MissingKeyError",
+    "NotFoundError",
+    "OrderOutcomeUnknownError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ScopeError",
+    "ServerError",
+]
+
+
+class CoinguardError(Exception):
+    """Base class of every coinguard error."""
+
+
+class ConfigurationError(CoinguardError):
+    """Settings, provider definition or key source are invalid."""
+
+
+class MissingKeyError(ConfigurationError):
+    """No key was found for a scope; the message names every place that was looked at."""
+
+
+class ScopeError(CoinguardError):
+    """A request needs a scope this client may not use. Raised before any network I/O."""
+
+
+class InsecureTransportError(CoinguardError):
+    """The request would send a key over plain HTTP or to an origin other than the provider's."""
+
+
+class QuotaExceededError(CoinguardError):
+    """A declared rate-limit window has no room for this call.
+
+    ``window`` names the window, ``retry_after`` is the number of seconds until it has room.
+    """
+
+    def __init__(self, message: str, *, window: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.window = window
+        self.retry_after = retry_after
+
+
+class APIError(CoinguardError):
+    """Talking to the provider failed. ``method`` and ``url`` never include a query-string key."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class ResponseDecodeError(APIError):
+    """The body is not the JSON we expected. The message gives status and content type, not the body."""
+
+    def __init__(
+        self, message: str, *, status_code: int, content_type: str, method: str = "", url: str = ""
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.content_type = content_type
+
+
+class APIStatusError(APIError):
+    """The provider answered with an error (an HTTP status, or ``success: false``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        body: Any = None,
+        method: str = "",
+        url: str = "",
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body = body
+
+
+class EnvelopeError(APIStatusError):
+    """A 2xx response whose envelope says ``success: false``."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key was rejected."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key is valid but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404."""
+
+
+class RateLimitError(APIStatusError):
+    """429 (or 418, an IP ban). ``retry_after`` is seconds to wait, or None when unknown."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx."""
+
+
+class APIConnectionError(APIError):
+    """No HTTP response was received (DNS, refused, reset, TLS, protocol error).
+
+    ``request_sent`` is False when the failure happened before any byte of the request could
+    reach the server (connect errors, pool timeouts), so re-sending is always safe.
+    """
+
+    def __init__(
+        self, message: str, *, request_sent: bool = True, method: str = "", url: str = ""
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.request_sent = request_sent
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+class OrderOutcomeUnknownError(APIConnectionError):
+    """A trade request may have reached the server, and we do not know what it did.
+
+    coinguard never re-sends such a request on its own. Reconcile with the provider (e.g. list
+    open orders, or query by ``idempotency_key``) before trying again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str | None,
+        sent_at: datetime,
+        method: str = "",
+        url: str = "",
+    ) -> None:
+        super().__init__(message, request_sent=True, method=method, url=url)
+        self.idempotency_key = idempotency_key
+        self.sent_at = sent_at

@@ -1,0 +1,299 @@
+"""Where keys come from: key sources, validation, and the per-scope slot the client reads from.
+
+Resolution order for one scope: explicit argument > callable > ``Settings`` (``COINGUARD_<SCOPE>_KEY``,
+``COINGUARD_<SCOPE>_KEY_FILE``, ``COINGUARD_<SCOPE>_KEY_REF``) > the provider's conventional variable.
+A source is only asked for its value when a request needs that scope; local sources (argument,
+variable, file) are read at construction so that bad keys fail early.
+
+A :class:`KeySource` is the seam for secret managers: anything with ``description``,
+``reloadable``, ``load()`` and ``refresh()`` can feed a scope.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from pydantic import SecretStr
+
+from ._exceptions import ConfigurationError, MissingKeyError
+from ._secret import Secret
+
+__all__ = [
+    "CallableSource",
+    "EnvSource",
+    "FileSource",
+    "KeyMetadata",
+    "KeySlot",
+    "KeySource",
+    "ValueSource",
+    "resolve_source",
+    "validate_key",
+]
+
+
+@dataclass(frozen=True)
+class KeyMetadata:
+    """What a backend knows about a key, used for age and expiry warnings."""
+
+    created_at: datetime | None = None
+    rotated_at: datetime | None = None
+    expires_at: datetime | None = None
+    version: str | None = None
+
+
+@runtime_checkable
+class KeySource(Protocol):
+    """Something that can produce a key value, and say where it comes from without revealing it."""
+
+    @property
+    def description(self) -> str:
+        """Where the key comes from, e.g. ``env var COINGUARD_READ_KEY``. Never the value."""
+        ...
+
+    @property
+    def reloadable(self) -> bool:
+        """True when :meth:`refresh` may return a different key (rotation)."""
+        ...
+
+    @property
+    def local(self) -> bool:
+        """True when loading is cheap and offline (argument, variable, file): loaded eagerly."""
+        ...
+
+    def load(self) -> Secret:
+        """Return the key, fetching it if needed. Raises :class:`MissingKeyError` if absent."""
+        ...
+
+    def refresh(self) -> Secret:
+        """Fetch the key again, bypassing any cache (called after a 401)."""
+        ...
+
+
+def _has_bad_char(value: str) -> bool:
+    return any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value)
+
+
+def validate_key(raw: str, source: str) -> Secret:
+    """Strip surrounding whitespace and reject empty or malformed values, naming only the source.
+
+    >>> validate_key("  abc123\\n", "file /run/secrets/tm").reveal()
+    'abc123'
+    """
+    value = raw.strip()
+    if not value:
+        raise MissingKeyError(f"the key from {source} is empty")
+    if _has_bad_char(value):
+        raise ConfigurationError(
+            f"the key from {source} contains whitespace or control characters inside it; "
+            "check for a pasted line break or quote"
+        )
+    return Secret(value, source=source)
+
+
+class ValueSource:
+    """A key given directly (str, pydantic ``SecretStr`` or :class:`Secret`)."""
+
+    reloadable = False
+    local = True
+
+    def __init__(self, value: str | SecretStr | Secret, description: str = "argument") -> None:
+        raw = value.reveal() if isinstance(value, Secret) else value
+        raw = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
+        self.description = description
+        self._secret = validate_key(raw, description)
+
+    def load(self) -> Secret:
+        return self._secret
+
+    refresh = load
+
+    def __repr__(self) -> str:
+        return f"ValueSource({self._secret.fingerprint})"
+
+
+class CallableSource:
+    """A key returned by a function; called again on :meth:`refresh` (e.g. after rotation)."""
+
+    reloadable = True
+    local = False
+
+    def __init__(self, func: Callable[[], str | SecretStr | Secret], description: str) -> None:
+        self._func = func
+        self.description = description
+
+    def load(self) -> Secret:
+        try:
+            raw = self._func()
+        except Exception as exc:
+            raise ConfigurationError(
+                f"the key callable ({self.description}) raised {type(exc).__name__}"
+            ) from None
+        return ValueSource(raw, self.description).load()
+
+    refresh = load
+
+    def __repr__(self) -> str:
+        return f"CallableSource({self.description})"
+
+
+class EnvSource:
+    """A key in an environment variable, read when loaded."""
+
+    reloadable = True
+    local = True
+
+    def __init__(self, var: str) -> None:
+        self.var = var
+        self.description = f"env var {var}"
+
+    def load(self) -> Secret:
+        raw = os.environ.get(self.var)
+        if raw is None:
+            raise MissingKeyError(f"{self.description} is not set")
+        return validate_key(raw, self.description)
+
+    refresh = load
+
+    def __repr__(self) -> str:
+        return f"EnvSource({self.var})"
+
+
+class FileSource:
+    """A key in a file (Docker/Kubernetes secrets); trailing newlines are stripped."""
+
+    reloadable = True
+    local = True
+
+    def __init__(self, path: str | Path, via: str | None = None) -> None:
+        self.path = Path(path)
+        self.description = f"file {self.path}" + (f" (from {via})" if via else "")
+
+    def load(self) -> Secret:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise MissingKeyError(f"{self.description} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(
+                f"{self.description} could not be read ({type(exc).__name__})"
+            ) from None
+        return validate_key(raw, self.description)
+
+    refresh = load
+
+    def __repr__(self) -> str:
+        return f"FileSource({self.path})"
+
+
+class KeySlot:
+    """The key for one scope: loaded once, reloaded on demand, safe to share between threads.
+
+    ``peer`` is the other scope's slot; a key equal to the peer's is refused, because separate
+    read and trade keys are the point of having two.
+    """
+
+    def __init__(self, scope_name: str, source: KeySource) -> None:
+        self.scope_name = scope_name
+        self.source = source
+        self.peer: KeySlot | None = None
+        self._secret: Secret | None = None
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    @property
+    def loaded(self) -> Secret | None:
+        """The cached key, or None if it was never loaded."""
+        return self._secret
+
+    @property
+    def generation(self) -> int:
+        """Increases each time the key is (re)loaded; lets concurrent 401s reload only once."""
+        return self._generation
+
+    def get(self) -> Secret:
+        """Return the cached key, loading it on first use."""
+        secret = self._secret
+        if secret is not None:
+            return secret
+        with self._lock:
+            if self._secret is None:
+                self._store(self.source.load())
+            assert self._secret is not None
+            return self._secret
+
+    def reload(self, seen_generation: int) -> Secret:
+        """Fetch the key again, unless another caller already did since ``seen_generation``."""
+        with self._lock:
+            if self._generation == seen_generation or self._secret is None:
+                self._store(self.source.refresh())
+            assert self._secret is not None
+            return self._secret
+
+    def _store(self, secret: Secret) -> None:
+        peer = self.peer.loaded if self.peer is not None else None
+        if peer is not None and peer == secret:
+            raise ConfigurationError(
+                f"the {self.scope_name} key ({secret.source}) is the same as the "
+                f"{self.peer.scope_name if self.peer else ''} key ({peer.source}); "
+                "use two different keys so a read key cannot trade"
+            )
+        self._secret = secret
+        self._generation += 1
+
+    def __repr__(self) -> str:
+        state = self._secret.fingerprint if self._secret else "not loaded"
+        return f"KeySlot({self.scope_name}, {self.source.description}, {state})"
+
+
+KeyInput = str | SecretStr | Secret | KeySource | Callable[[], str | SecretStr | Secret]
+
+
+def _from_ref(ref: str, description: str) -> KeySource:
+    from ._secrets import secret  # optional backends are imported only when a reference is used
+
+    source: KeySource = secret(ref)
+    return source
+
+
+def resolve_source(
+    scope_name: str,
+    explicit: KeyInput | None,
+    settings_fields: dict[str, object],
+    provider_env: str | None,
+) -> KeySource:
+    """Pick the source for one scope, first match wins; name every place looked at if none."""
+    if explicit is not None:
+        if isinstance(explicit, str | SecretStr | Secret):
+            return ValueSource(explicit, f"the {scope_name}_key argument")
+        if isinstance(explicit, KeySource):
+            return explicit
+        if callable(explicit):
+            name = getattr(explicit, "__qualname__", type(explicit).__name__)
+            return CallableSource(explicit, f"{scope_name}_key callable {name}")
+        raise ConfigurationError(
+            f"{scope_name}_key must be a str, SecretStr, callable or key source, "
+            f"not {type(explicit).__name__}"
+        )
+    var = f"COINGUARD_{scope_name.upper()}_KEY"
+    key = settings_fields.get("key")
+    if isinstance(key, SecretStr):
+        return ValueSource(key, f"settings {var}")
+    file = settings_fields.get("file")
+    if file:
+        return FileSource(str(file), via=f"{var}_FILE")
+    ref = settings_fields.get("ref")
+    if isinstance(ref, str) and ref:
+        return _from_ref(ref, f"{var}_REF")
+    if provider_env and provider_env in os.environ:
+        return EnvSource(provider_env)
+    looked = [f"the {scope_name}_key argument", var, f"{var}_FILE", f"{var}_REF"]
+    if provider_env:
+        looked.append(provider_env)
+    raise MissingKeyError(f"no {scope_name} key found; looked in: " + ", ".join(looked))

@@ -1,0 +1,240 @@
+"""Retry policy and decisions: pure functions, driven by tenacity in the two client shells.
+
+What is retried: connection errors and timeouts that happened before the request could reach the
+server; 408, 429, 500, 502, 503, 504 and what the provider marks retryable. A trade request whose
+outcome is unknown is only re-sent when the provider de-duplicates it by idempotency key.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import tenacity
+
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    OrderOutcomeUnknownError,
+    RateLimitError,
+)
+
+__all__ = [
+    "CallState",
+    "RetryDetails",
+    "RetryPolicy",
+    "is_retryable",
+    "make_retrying_kwargs",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("coinguard.retry")
+
+_MAX_RETRY_AFTER = 7 * 86400.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a call is retried. Immutable; derive variants with :func:`dataclasses.replace`.
+
+    >>> RetryPolicy(max_retries=5, deadline=30.0)
+    RetryPolicy(max_retries=5, backoff_initial=0.5, backoff_max=8.0, deadline=30.0, ...)  # doctest: +SKIP
+    """
+
+    max_retries: int = 3
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+    deadline: float = 60.0
+    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    respect_retry_after: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.backoff_initial < 0 or self.backoff_max < 0:
+            raise ValueError("RetryPolicy values must not be negative")
+        if not self.deadline > 0:
+            raise ValueError("RetryPolicy.deadline must be positive seconds")
+
+    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
+        """Full-jitter exponential backoff for the given attempt number (1-based)."""
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
+        return ceiling * rng()
+
+
+@dataclass(frozen=True)
+class RetryDetails:
+    """What the ``on_retry`` hook receives before each retry sleep."""
+
+    attempt: int
+    wait: float
+    reason: str
+    method: str
+    path: str
+    key_fingerprint: str | None = None
+
+
+def _finite_nonneg(value: float) -> float | None:
+    if math.isnan(value) or value < 0 or math.isinf(value):
+        return None
+    return min(value, _MAX_RETRY_AFTER)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait according to ``retry-after-ms`` or ``Retry-After``; None if absent or garbage.
+
+    ``now`` is the wall-clock time (epoch seconds) used for HTTP dates.
+
+    >>> parse_retry_after({"retry-after": "3"}, now=0.0)
+    3.0
+    >>> parse_retry_after({"retry-after": "soon"}, now=0.0) is None
+    True
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ms = lowered.get("retry-after-ms")
+    if ms is not None:
+        try:
+            found = _finite_nonneg(float(ms.strip()) / 1000.0)
+        except ValueError:
+            found = None
+        if found is not None:
+            return found
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return _finite_nonneg(float(value))
+    try:
+        return _finite_nonneg(float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, min(when.timestamp() - now, _MAX_RETRY_AFTER))
+
+
+@dataclass
+class CallState:
+    """Mutable bookkeeping for one logical call (one per call, never shared)."""
+
+    started: float
+    reloaded_key: bool = False
+    reload_pending: bool = False
+    key_generation: int = 0
+
+
+def is_retryable(
+    exc: BaseException, policy: RetryPolicy, *, idempotent: bool, state: CallState
+) -> bool:
+    """Decide whether this failure may be retried; pure.
+
+    ``idempotent`` is true for reads and for trades that carry an idempotency key.
+    """
+    if isinstance(exc, AuthenticationError):
+        return state.reload_pending
+    if isinstance(exc, OrderOutcomeUnknownError):
+        return idempotent
+    if isinstance(exc, APIConnectionError):
+        return idempotent or not exc.request_sent
+    if isinstance(exc, RateLimitError):
+        return exc.status_code != 418 and 429 in policy.retry_statuses
+    if isinstance(exc, APIStatusError):
+        if exc.status_code not in policy.retry_statuses:
+            return False
+        # An order answered 5xx may have been executed: only safe when de-duplicated.
+        return idempotent or exc.status_code == 408
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, APIStatusError):
+        return f"HTTP {exc.status_code}"
+    return type(exc).__name__
+
+
+def make_retrying_kwargs(
+    policy: RetryPolicy,
+    *,
+    idempotent: bool,
+    state: CallState,
+    clock: Callable[[], float],
+    rng: Callable[[], float],
+    method: str,
+    path: str,
+    fingerprint: Callable[[], str | None],
+    on_retry: Callable[[RetryDetails], None] | None,
+) -> dict[str, Any]:
+    """The tenacity arguments for one call: retry predicate, wait, stop, hook. Sleep is added by the shell."""
+
+    def retry(rs: tenacity.RetryCallState) -> bool:
+        exc = rs.outcome.exception() if rs.outcome else None
+        return exc is not None and is_retryable(exc, policy, idempotent=idempotent, state=state)
+
+    def wait(rs: tenacity.RetryCallState) -> float:
+        exc = rs.outcome.exception() if rs.outcome else None
+        if isinstance(exc, AuthenticationError):
+            return 0.0
+        backoff = policy.backoff(rs.attempt_number, rng)
+        after = getattr(exc, "retry_after", None) if policy.respect_retry_after else None
+        return max(backoff, after or 0.0)
+
+    def stop(rs: tenacity.RetryCallState) -> bool:
+        exc = rs.outcome.exception() if rs.outcome else None
+        if isinstance(exc, AuthenticationError):
+            state.reload_pending = False
+            return False
+        retries = rs.attempt_number - (1 if state.reloaded_key else 0)
+        if retries > policy.max_retries:
+            return True
+        return clock() - state.started + rs.upcoming_sleep > policy.deadline
+
+    def before_sleep(rs: tenacity.RetryCallState) -> None:
+        exc = rs.outcome.exception() if rs.outcome else None
+        details = RetryDetails(
+            attempt=rs.attempt_number,
+            wait=rs.upcoming_sleep,
+            reason=_reason(exc) if exc else "unknown",
+            method=method,
+            path=path,
+            key_fingerprint=fingerprint(),
+        )
+        log.info(
+            "retrying %s %s after %s (attempt %d, waiting %.3fs, key %s)",
+            method,
+            path,
+            details.reason,
+            details.attempt,
+            details.wait,
+            details.key_fingerprint,
+        )
+        if on_retry is not None:
+            on_retry(details)
+
+    return {
+        "retry": retry,
+        "wait": wait,
+        "stop": stop,
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }
+
+
+def default_rng() -> Callable[[], float]:
+    """A jitter source; injected in tests for determinism."""
+    return random.random
+
+
+def wall_now() -> float:
+    """Epoch seconds, for HTTP dates."""
+    return datetime.now(timezone.utc).timestamp()
+

@@ -1,0 +1,72 @@
+"""Settings from the environment, an opt-in ``.env`` file, or a secrets directory (pydantic-settings).
+
+The read and trade key fields live in separate settings classes so that a read-only client can
+resolve its configuration without ever loading a trade key into memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+_CONFIG = SettingsConfigDict(
+    env_prefix="COINGUARD_",
+    env_file=None,  # opt-in: Settings(_env_file=".env")
+    extra="ignore",
+    frozen=True,
+)
+
+
+class _NoPickle:
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("coinguard settings cannot be pickled: they may hold keys")
+
+
+class _ReadKeySettings(_NoPickle, BaseSettings):
+    model_config = _CONFIG
+    read_key: SecretStr | None = None
+    read_key_file: Path | None = None
+    read_key_ref: str | None = None
+
+
+class _TradeKeySettings(_NoPickle, BaseSettings):
+    model_config = _CONFIG
+    trade_key: SecretStr | None = None
+    trade_key_file: Path | None = None
+    trade_key_ref: str | None = None
+
+
+class Settings(_ReadKeySettings, _TradeKeySettings):
+    """coinguard configuration from ``COINGUARD_*`` variables (and ``.env`` when asked for).
+
+    Keys are ``SecretStr``: their repr is masked. Pass an instance as ``Client(settings=...)``;
+    without one, a read-only client reads only the read-key variables.
+
+    >>> Settings(read_key="abc123")
+    Settings(read_key=SecretStr('**********'), ...)  # doctest: +SKIP
+    >>> Settings(_env_file=".env")  # opt in to a .env file  # doctest: +SKIP
+    """
+
+    quota_store: str | None = None
+    quota_persist: str | None = None
+    base_url: str | None = None
+
+
+def key_fields(settings: BaseSettings, scope: str) -> dict[str, Any]:
+    """The key fields of one scope, read from a settings object."""
+    return {
+        "key": getattr(settings, f"{scope}_key", None),
+        "file": getattr(settings, f"{scope}_key_file", None),
+        "ref": getattr(settings, f"{scope}_key_ref", None),
+    }
+
+
+def load_scope_settings(scope: str, env_file: str | Path | None = None) -> BaseSettings:
+    """Load only one scope's key settings from the environment."""
+    cls: type[BaseSettings] = _ReadKeySettings if scope == "read" else _TradeKeySettings
+    return cls(_env_file=env_file)  # type: ignore[call-arg]
