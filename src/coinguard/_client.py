@@ -52,7 +52,7 @@ class _Base:
         max_retries: int | None,
         follow_redirects: bool,
         max_redirects: int,
-        quota: QuotaPolicy | None | Any,
+        quota: QuotaPolicy | Any | None,
         quota_store: str | QuotaStore | None,
         on_quota: str,
         max_wait: float,
@@ -98,13 +98,13 @@ class _Base:
             return None
         quota = self._quotas.get(secret.fingerprint)
         if quota is None:
-            from ._quota import Quota  # noqa: PLC0415 - only clients with a quota policy need it
+            from ._quota import Quota
 
             quota = Quota(
                 policy,
                 store=store,
                 key_id=f"{self._core.provider.name}:{secret.fingerprint}",
-                on_quota=on_quota,  # type: ignore[arg-type]
+                on_quota=on_quota,
                 max_wait=max_wait,
                 clock=self._clock,
             )
@@ -133,9 +133,7 @@ class _Base:
             on_retry=self._on_retry,
         )
 
-    def _after_response(
-        self, slot: KeySlot, state: CallState, response: httpx.Response
-    ) -> None:
+    def _after_response(self, slot: KeySlot, state: CallState, response: httpx.Response) -> None:
         """Feed the quota, and arm a one-time key reload when a reloadable key got a 401."""
         secret = slot.loaded
         quota = self._quota_for(secret) if secret else None
@@ -241,9 +239,7 @@ class Client(_Base):
         )
         slot = self._core.slot(call)
         state = CallState(started=self._clock())
-        retrying = tenacity.Retrying(
-            sleep=self._sleep, **self._retrying_kwargs(call, slot, state)
-        )
+        retrying = tenacity.Retrying(sleep=self._sleep, **self._retrying_kwargs(call, slot, state))
         return retrying(self._attempt, call, slot, state)
 
     def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
@@ -463,4 +459,3 @@ class AsyncClient(_Base):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-

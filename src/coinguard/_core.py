@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = ["Call", "ClientCore"]
 
 log = logging.getLogger("coinguard.client")
 
+_USER_AGENT = f"coinguard/{_version('coinguard')} httpx/{httpx.__version__}"
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     401: AuthenticationError,
@@ -190,7 +192,7 @@ class ClientCore:
 
     def build_args(self, call: Call) -> dict[str, Any]:
         """Arguments for ``httpx.Client.build_request``; the key is not among them."""
-        headers = dict(call.headers or {})
+        headers = {"user-agent": _USER_AGENT, **(call.headers or {})}
         if call.idempotency_key and self.provider.idempotency_header:
             headers[self.provider.idempotency_header] = call.idempotency_key
         return {
@@ -288,7 +290,9 @@ class ClientCore:
     def _status_error(self, call: Call, response: httpx.Response, *, now: float) -> APIStatusError:
         status = response.status_code
         try:
-            body = _redact.redact_value(jsonlib.loads(response.content)) if response.content else None
+            body = (
+                _redact.redact_value(jsonlib.loads(response.content)) if response.content else None
+            )
         except (ValueError, UnicodeDecodeError):
             body = None
         cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIStatusError)

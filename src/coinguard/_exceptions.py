@@ -12,8 +12,8 @@ their fingerprint.
     ├── ScopeError                    trade call on a read-only client; refused before any I/O
     ├── InsecureTransportError        plain http to a non-loopback host, or a foreign origin
     ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait)
-    ├── ResponseDecodeError           a body that is not the JSON we expected
     └── APIError                      anything that went wrong talking to the provider
+        ├── ResponseDecodeError       a body that is not the JSON we expected
         ├── APIStatusError            an HTTP error status, or success:false in an envelope
         │   ├── EnvelopeError         200 with success:false (message from the provider)
         │   ├── AuthenticationError   401
@@ -25,8 +25,8 @@ their fingerprint.
             ├── APITimeoutError
             └── OrderOutcomeUnknownError  a trade request may have reached the server
 
-httpx errors are translated in exactly one place (:func:`coinguard._core.translate_transport_error`),
-always with ``raise ... from exc``.
+httpx errors are translated in exactly one place (``ClientCore.translate`` in
+``coinguard._core``), always with ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class APIError(CoinguardError):
 
 
 class ResponseDecodeError(APIError):
-    """The body is not the JSON we expected. The message gives status and content type, not the body."""
+    """The body is not the JSON we expected; the message gives status and content type, not body."""
 
     def __init__(
         self, message: str, *, status_code: int, content_type: str, method: str = "", url: str = ""

@@ -1,7 +1,8 @@
 """Where keys come from: key sources, validation, and the per-scope slot the client reads from.
 
-Resolution order for one scope: explicit argument > callable > ``Settings`` (``COINGUARD_<SCOPE>_KEY``,
-``COINGUARD_<SCOPE>_KEY_FILE``, ``COINGUARD_<SCOPE>_KEY_REF``) > the provider's conventional variable.
+Resolution order for one scope: explicit argument > callable > ``Settings``
+(``COINGUARD_<SCOPE>_KEY``, ``COINGUARD_<SCOPE>_KEY_FILE``, ``COINGUARD_<SCOPE>_KEY_REF``) > the
+provider's conventional variable.
 A source is only asked for its value when a request needs that scope; local sources (argument,
 variable, file) are read at construction so that bad keys fail early.
 

@@ -1,4 +1,4 @@
-"""Transport guard: a key only travels over HTTPS (or to loopback) and only to its provider's origin."""
+"""Transport guard: a key travels only over HTTPS (or to loopback), only to its origin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Provider profiles: where an API lives, how its key is sent, and which routes are reads or trades."""
+"""Provider profiles: where an API lives, how its key is sent, which routes are reads or trades."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class HeaderKey:
 
 @dataclass(frozen=True)
 class QueryKey:
-    """Send the key as a query parameter, e.g. ``QueryKey("api_key")``. Prefer a header if offered."""
+    """Send the key as a query parameter, e.g. ``QueryKey("api_key")``; prefer headers."""
 
     name: str
 
@@ -89,8 +89,6 @@ class _Route:
 
 
 def _routes(patterns: Iterable[str], where: str) -> tuple[_Route, ...]:
-    if isinstance(patterns, str):
-        raise ConfigurationError(f"{where} must be a list of 'METHOD /path' strings, not one string")
     return tuple(_Route.parse(p, where) for p in patterns)
 
 
@@ -128,7 +126,12 @@ class Provider:
                 f"provider {self.name!r}: auth must be HeaderKey, QueryKey or BearerKey"
             )
         for attr in ("read_routes", "trade_routes", "idempotent_routes"):
-            object.__setattr__(self, attr, tuple(getattr(self, attr)))
+            value = getattr(self, attr)
+            if isinstance(value, str):
+                raise ConfigurationError(
+                    f"{self.name}.{attr} must be a list of 'METHOD /path' strings, not one string"
+                )
+            object.__setattr__(self, attr, tuple(value))
         object.__setattr__(self, "_read", _routes(self.read_routes, f"{self.name}.read_routes"))
         object.__setattr__(self, "_trade", _routes(self.trade_routes, f"{self.name}.trade_routes"))
         object.__setattr__(

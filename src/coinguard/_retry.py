@@ -44,8 +44,8 @@ _MAX_RETRY_AFTER = 7 * 86400.0
 class RetryPolicy:
     """How a call is retried. Immutable; derive variants with :func:`dataclasses.replace`.
 
-    >>> RetryPolicy(max_retries=5, deadline=30.0)
-    RetryPolicy(max_retries=5, backoff_initial=0.5, backoff_max=8.0, deadline=30.0, ...)  # doctest: +SKIP
+    >>> RetryPolicy(max_retries=5).deadline
+    60.0
     """
 
     max_retries: int = 3
@@ -86,7 +86,7 @@ def _finite_nonneg(value: float) -> float | None:
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait according to ``retry-after-ms`` or ``Retry-After``; None if absent or garbage.
+    """Seconds to wait per ``retry-after-ms`` or ``Retry-After``; None if absent or garbage.
 
     ``now`` is the wall-clock time (epoch seconds) used for HTTP dates.
 
@@ -174,7 +174,7 @@ def make_retrying_kwargs(
     fingerprint: Callable[[], str | None],
     on_retry: Callable[[RetryDetails], None] | None,
 ) -> dict[str, Any]:
-    """The tenacity arguments for one call: retry predicate, wait, stop, hook. Sleep is added by the shell."""
+    """Tenacity arguments for one call (retry, wait, stop, hook); the shell adds ``sleep``."""
 
     def retry(rs: tenacity.RetryCallState) -> bool:
         exc = rs.outcome.exception() if rs.outcome else None
@@ -186,12 +186,11 @@ def make_retrying_kwargs(
             return 0.0
         backoff = policy.backoff(rs.attempt_number, rng)
         after = getattr(exc, "retry_after", None) if policy.respect_retry_after else None
-        return max(backoff, after or 0.0)
+        return max(backoff, float(after or 0.0))
 
     def stop(rs: tenacity.RetryCallState) -> bool:
         exc = rs.outcome.exception() if rs.outcome else None
         if isinstance(exc, AuthenticationError):
-            state.reload_pending = False
             return False
         retries = rs.attempt_number - (1 if state.reloaded_key else 0)
         if retries > policy.max_retries:
@@ -237,4 +236,3 @@ def default_rng() -> Callable[[], float]:
 def wall_now() -> float:
     """Epoch seconds, for HTTP dates."""
     return datetime.now(timezone.utc).timestamp()
-

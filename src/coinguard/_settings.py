@@ -1,4 +1,4 @@
-"""Settings from the environment, an opt-in ``.env`` file, or a secrets directory (pydantic-settings).
+"""Settings from the environment, an opt-in ``.env`` file or a secrets directory.
 
 The read and trade key fields live in separate settings classes so that a read-only client can
 resolve its configuration without ever loading a trade key into memory.
@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["BaseSettings", "Settings", "key_fields", "load_scope_settings"]
 
 _CONFIG = SettingsConfigDict(
     env_prefix="COINGUARD_",
@@ -69,4 +69,4 @@ def key_fields(settings: BaseSettings, scope: str) -> dict[str, Any]:
 def load_scope_settings(scope: str, env_file: str | Path | None = None) -> BaseSettings:
     """Load only one scope's key settings from the environment."""
     cls: type[BaseSettings] = _ReadKeySettings if scope == "read" else _TradeKeySettings
-    return cls(_env_file=env_file)  # type: ignore[call-arg]
+    return cls(_env_file=env_file)

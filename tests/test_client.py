@@ -1,0 +1,364 @@
+"""Client and AsyncClient over httpx.MockTransport with a fake clock (no real sleeping)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import coinguard
+from coinguard import (
+    APIConnectionError,
+    AuthenticationError,
+    EnvelopeError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    RetryDetails,
+    RetryPolicy,
+    ScopeError,
+    ServerError,
+)
+
+BASE = "https://api.example.com/v2"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeClock:
+    """A clock whose sleep advances time instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def _seq(*responses: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    it: Iterator[httpx.Response | Exception] = iter(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = next(it)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return handler, seen
+
+
+def _ok(data: Any = None) -> httpx.Response:
+    return httpx.Response(200, json={"success": True, "message": "", "length": 1, "data": data})
+
+
+class Runner:
+    """Runs the same scenario through Client or AsyncClient, so both shells are held to one spec."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def call(self, handler: Handler, method: str, path: str, clock: FakeClock, **kw: Any) -> Any:
+        request_kw = {k: kw.pop(k) for k in ("json", "params", "idempotency_key") if k in kw}
+        kw.setdefault("provider", "sandbox")
+        kw.setdefault("base_url", BASE)
+        kw.setdefault("read_key", "read-key-1")
+        kw.setdefault("jitter", lambda: 1.0)
+        if self.mode == "sync":
+            with coinguard.Client(
+                http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+                clock=clock.time,
+                sleep=clock.sleep,
+                **kw,
+            ) as client:
+                return client.request(method, path, **request_kw)
+
+        async def main() -> Any:
+            async with coinguard.AsyncClient(
+                http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+                clock=clock.time,
+                sleep=clock.asleep,
+                **kw,
+            ) as client:
+                return await client.request(method, path, **request_kw)
+
+        return anyio.run(main)
+
+
+@pytest.fixture(params=["sync", "async"])
+def run(request: pytest.FixtureRequest) -> Runner:
+    return Runner(request.param)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+TRADE = {"trade_key": "trade-key-1", "allow_trading": True}
+
+
+def test_get_returns_decoded_json(run: Runner, clock: FakeClock) -> None:
+    """A read returns the decoded body and sends the read key only."""
+    handler, seen = _seq(_ok([1, 2]))
+    assert run.call(handler, "GET", "/price", clock, params={"symbol": "BTC"})["data"] == [1, 2]
+    assert seen[0].headers["x-api-key"] == "read-key-1"
+    assert seen[0].url.params["symbol"] == "BTC"
+    assert "coinguard" in seen[0].headers["user-agent"]
+
+
+def test_trade_uses_only_trade_key(run: Runner, clock: FakeClock) -> None:
+    """A trade request carries the trade key, never the read key, plus an idempotency key."""
+    handler, seen = _seq(httpx.Response(201, json={"success": True, "data": {"id": "o1"}}))
+    run.call(handler, "POST", "/orders", clock, json={"symbol": "BTC"}, **TRADE)
+    assert seen[0].headers["x-api-key"] == "trade-key-1"
+    assert "read-key-1" not in str(seen[0].headers) + str(seen[0].url)
+    assert len(seen[0].headers["idempotency-key"]) >= 16
+
+
+def test_read_only_client_refuses_trade_before_io(run: Runner, clock: FakeClock) -> None:
+    """ScopeError is raised and nothing reaches the transport."""
+    handler, seen = _seq()
+    with pytest.raises(ScopeError, match="allow_trading"):
+        run.call(handler, "POST", "/orders", clock, json={})
+    with pytest.raises(ScopeError):
+        run.call(handler, "GET", "/orders/1", clock)
+    assert seen == []
+
+
+def test_foreign_absolute_url_refused_before_io(run: Runner, clock: FakeClock) -> None:
+    """An absolute URL to another origin never gets a request, let alone the key."""
+    handler, seen = _seq()
+    with pytest.raises(coinguard.InsecureTransportError):
+        run.call(handler, "GET", "https://evil.example.com/v2/price", clock)
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("status", "exc"),
+    [
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (400, coinguard.APIStatusError),
+    ],
+)
+def test_status_errors_map_to_classes(
+    run: Runner, clock: FakeClock, status: int, exc: type
+) -> None:
+    """Each status has its class, with status_code, request_id and parsed body."""
+    body = {"success": False, "message": "nope here"}
+    handler, _ = _seq(httpx.Response(status, json=body, headers={"x-request-id": "req-9"}))
+    with pytest.raises(exc) as info:
+        run.call(handler, "GET", "/price", clock)
+    err = info.value
+    assert type(err) is exc
+    assert err.status_code == status
+    assert err.request_id == "req-9"
+    assert err.body == body
+    assert "nope here" in str(err)
+
+
+def test_envelope_failure_in_200_is_an_error(run: Runner, clock: FakeClock) -> None:
+    """success:false in a 200 is an EnvelopeError (an APIStatusError), not a silent success."""
+    handler, _ = _seq(
+        httpx.Response(200, json={"success": False, "message": "Plan limit", "data": []})
+    )
+    with pytest.raises(EnvelopeError, match="Plan limit") as info:
+        run.call(handler, "GET", "/price", clock)
+    assert isinstance(info.value, coinguard.APIStatusError)
+
+
+def test_html_200_is_a_decode_error(run: Runner, clock: FakeClock) -> None:
+    """A captive-portal page gives ResponseDecodeError naming content type and status only."""
+    html = "<html><body>Sign in to Wi-Fi secret-portal-text</body></html>"
+    handler, _ = _seq(httpx.Response(200, text=html, headers={"content-type": "text/html"}))
+    with pytest.raises(ResponseDecodeError) as info:
+        run.call(handler, "GET", "/price", clock)
+    assert "text/html" in str(info.value)
+    assert "200" in str(info.value)
+    assert "secret-portal-text" not in str(info.value)
+    assert info.value.__cause__ is None
+
+
+def test_reads_retry_5xx_with_backoff(run: Runner, clock: FakeClock) -> None:
+    """500, 503 then 200: two retries, backoff 0.5 s then 1 s (jitter fixed at 1)."""
+    handler, seen = _seq(httpx.Response(500), httpx.Response(503), _ok("x"))
+    details: list[RetryDetails] = []
+    assert run.call(handler, "GET", "/price", clock, on_retry=details.append)["data"] == "x"
+    assert len(seen) == 3
+    assert clock.sleeps == [0.5, 1.0]
+    assert [d.reason for d in details] == ["HTTP 500", "HTTP 503"]
+    assert details[0].key_fingerprint == coinguard.fingerprint("read-key-1")
+
+
+def test_retry_after_wins_when_longer(run: Runner, clock: FakeClock) -> None:
+    """The wait is the larger of backoff and Retry-After."""
+    handler, _ = _seq(httpx.Response(429, headers={"Retry-After": "3"}), _ok())
+    run.call(handler, "GET", "/price", clock)
+    assert clock.sleeps == [3.0]
+
+
+def test_retry_after_beyond_deadline_gives_up(run: Runner, clock: FakeClock) -> None:
+    """Retry-After past the deadline: RateLimitError with retry_after, and no sleeping."""
+    handler, seen = _seq(httpx.Response(429, headers={"Retry-After": "600"}))
+    with pytest.raises(RateLimitError) as info:
+        run.call(handler, "GET", "/price", clock, retry=RetryPolicy(deadline=30))
+    assert info.value.retry_after == 600
+    assert clock.sleeps == []
+    assert len(seen) == 1
+
+
+def test_ip_ban_raises_immediately(run: Runner, clock: FakeClock) -> None:
+    """418 is not retried; its retry_after is reported."""
+    handler, seen = _seq(httpx.Response(418, headers={"Retry-After": "120"}))
+    with pytest.raises(RateLimitError) as info:
+        run.call(handler, "GET", "/price", clock)
+    assert info.value.status_code == 418
+    assert info.value.retry_after == 120
+    assert len(seen) == 1
+
+
+def test_max_retries_is_respected(run: Runner, clock: FakeClock) -> None:
+    """max_retries=2 means three attempts, then the last error."""
+    handler, seen = _seq(*[httpx.Response(502)] * 5)
+    with pytest.raises(ServerError):
+        run.call(handler, "GET", "/price", clock, max_retries=2)
+    assert len(seen) == 3
+
+
+def test_connect_error_retried_even_for_trades(run: Runner, clock: FakeClock) -> None:
+    """A refused connection never reached the server: safe to retry an order."""
+    handler, seen = _seq(httpx.ConnectError("refused"), httpx.Response(201, json={"success": True}))
+    run.call(handler, "POST", "/orders", clock, json={}, **TRADE)
+    assert len(seen) == 2
+
+
+def test_lost_order_without_idempotency_is_not_resent(run: Runner, clock: FakeClock) -> None:
+    """No idempotency support: a connection dropped after sending is reported once, not re-sent."""
+    provider = coinguard.Provider(name="noidem", base_url=BASE)
+    handler, seen = _seq(httpx.RemoteProtocolError("dropped"), _ok())
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        run.call(handler, "POST", "/orders", clock, json={}, provider=provider, **TRADE)
+    assert len(seen) == 1
+    assert info.value.idempotency_key is None
+    assert isinstance(info.value, APIConnectionError)
+
+
+def test_lost_order_with_idempotency_resent_with_same_key(run: Runner, clock: FakeClock) -> None:
+    """With an idempotency key the retry re-uses the same key, so the server de-duplicates."""
+    handler, seen = _seq(httpx.ReadError("reset"), httpx.Response(201, json={"success": True}))
+    run.call(handler, "POST", "/orders", clock, json={"q": 1}, **TRADE)
+    assert len(seen) == 2
+    assert seen[0].headers["idempotency-key"] == seen[1].headers["idempotency-key"]
+
+
+def test_lost_order_exhausted_reports_key(run: Runner, clock: FakeClock) -> None:
+    """When retries run out, the caller gets the idempotency key to reconcile with."""
+    handler, seen = _seq(*[httpx.ReadError("reset")] * 3)
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        run.call(
+            handler,
+            "POST",
+            "/orders",
+            clock,
+            json={},
+            idempotency_key="idem-1",
+            max_retries=2,
+            **TRADE,
+        )
+    assert info.value.idempotency_key == "idem-1"
+    assert {r.headers["idempotency-key"] for r in seen} == {"idem-1"}
+
+
+def test_trade_500_without_idempotency_not_retried(run: Runner, clock: FakeClock) -> None:
+    """An order answered 500 may have executed; without de-duplication it is not re-sent."""
+    provider = coinguard.Provider(name="noidem", base_url=BASE)
+    handler, seen = _seq(httpx.Response(500), _ok())
+    with pytest.raises(ServerError):
+        run.call(handler, "POST", "/orders", clock, json={}, provider=provider, **TRADE)
+    assert len(seen) == 1
+
+
+def test_401_reloads_a_rotated_key_once(run: Runner, clock: FakeClock) -> None:
+    """A reloadable key is fetched again after a 401 and the call retried once."""
+    keys = iter(["old-key-1", "new-key-2", "newer-key-3"])
+    handler, seen = _seq(httpx.Response(401), _ok("ok"))
+    assert run.call(handler, "GET", "/price", clock, read_key=lambda: next(keys))["data"] == "ok"
+    assert [r.headers["x-api-key"] for r in seen] == ["old-key-1", "new-key-2"]
+
+
+def test_second_401_raises(run: Runner, clock: FakeClock) -> None:
+    """After one reload, a second 401 is final."""
+    keys = iter(["old-key-1", "new-key-2", "newer-key-3"])
+    handler, seen = _seq(httpx.Response(401), httpx.Response(401), _ok())
+    with pytest.raises(AuthenticationError):
+        run.call(handler, "GET", "/price", clock, read_key=lambda: next(keys))
+    assert len(seen) == 2
+
+
+def test_static_key_401_not_retried(run: Runner, clock: FakeClock) -> None:
+    """A fixed string key cannot change, so a 401 is raised at once."""
+    handler, seen = _seq(httpx.Response(401), _ok())
+    with pytest.raises(AuthenticationError):
+        run.call(handler, "GET", "/price", clock)
+    assert len(seen) == 1
+
+
+def test_redirect_not_followed_by_default(run: Runner, clock: FakeClock) -> None:
+    """A 302 is an error by default; nothing is sent to the Location."""
+    handler, seen = _seq(httpx.Response(302, headers={"location": "https://elsewhere.example/x"}))
+    with pytest.raises(coinguard.APIStatusError) as info:
+        run.call(handler, "GET", "/price", clock)
+    assert info.value.status_code == 302
+    assert len(seen) == 1
+
+
+def test_cross_origin_redirect_drops_the_key(run: Runner, clock: FakeClock) -> None:
+    """With follow_redirects=True, a hop to another origin goes without the key."""
+    handler, seen = _seq(
+        httpx.Response(302, headers={"location": "https://cdn.example.net/p"}),
+        _ok("cdn"),
+    )
+    run.call(handler, "GET", "/price", clock, follow_redirects=True)
+    assert seen[0].headers["x-api-key"] == "read-key-1"
+    assert "x-api-key" not in seen[1].headers
+
+
+def test_same_origin_redirect_keeps_the_key(run: Runner, clock: FakeClock) -> None:
+    """A same-origin hop keeps the key."""
+    handler, seen = _seq(httpx.Response(307, headers={"location": "/v2/price2"}), _ok())
+    run.call(handler, "GET", "/price", clock, follow_redirects=True)
+    assert seen[1].headers["x-api-key"] == "read-key-1"
+
+
+def test_client_pickling_refused() -> None:
+    """Pickling a client is refused (it would carry keys)."""
+    import pickle
+
+    c = coinguard.Client(provider="sandbox", base_url=BASE, read_key="read-key-1")
+    with pytest.raises(TypeError):
+        pickle.dumps(c)
+    c.close()
+
+
+def test_user_http_client_is_not_closed() -> None:
+    """A caller-supplied httpx.Client stays open after our client closes."""
+    http = httpx.Client(transport=httpx.MockTransport(lambda r: _ok()))
+    with coinguard.Client(provider="sandbox", base_url=BASE, read_key="k-1", http_client=http):
+        pass
+    assert not http.is_closed
+    http.close()
