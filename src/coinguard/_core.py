@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from ._provider import Provider, Scope, get_provider
 from ._retry import RetryPolicy, parse_retry_after
 from ._secret import Secret
 from ._settings import BaseSettings, Settings, key_fields, load_scope_settings
+from ._verify import KeyReport, report
 
 __all__ = ["Call", "ClientCore"]
 
@@ -153,11 +154,16 @@ class ClientCore:
         content: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        scope: Scope | None = None,
     ) -> Call:
-        """Classify and vet a call; raises ScopeError/InsecureTransportError before any I/O."""
+        """Classify and vet a call; raises ScopeError/InsecureTransportError before any I/O.
+
+        ``scope`` overrides the route rule; only key verification uses it, to ask the
+        key-info route about each key.
+        """
         method = method.upper()
         full, path = join_url(self.base_url, url)
-        scope = self.provider.scope_of(method, path)
+        scope = scope or self.provider.scope_of(method, path)
         if scope is Scope.TRADE and self.trade is None:
             raise ScopeError(
                 f"{method} {path} needs the trade key, and this client is read-only; "
@@ -180,6 +186,31 @@ class ClientCore:
             idempotency_key=idem,
             idempotent=idempotent,
             sent_at=datetime.now(timezone.utc),
+        )
+
+    def key_checks(self) -> list[tuple[Call, KeySlot]]:
+        """One key-info call per configured scope, each to be sent with that scope's key."""
+        check = self.provider.key_check
+        if check is None:
+            raise ConfigurationError(
+                f"provider {self.provider.name!r} has no key-info check; "
+                "set Provider(key_check=...)"
+            )
+        slots = [self.read] + ([self.trade] if self.trade is not None else [])
+        return [
+            (self.prepare(check.method, check.path, scope=Scope(slot.scope_name)), slot)
+            for slot in slots
+        ]
+
+    def key_report(self, slot: KeySlot, body: Any, *, max_age: timedelta) -> KeyReport:
+        """Judge one key from its key-info answer."""
+        secret = slot.loaded
+        return report(
+            slot.scope_name,
+            secret.fingerprint if secret else "?",
+            self.provider.key_check.parse(body),
+            max_age=max_age,
+            now=datetime.now(timezone.utc),
         )
 
     def slot(self, call: Call) -> KeySlot:
@@ -227,7 +258,15 @@ class ClientCore:
     # -- outcomes ----------------------------------------------------------------------------
 
     def translate(self, call: Call, exc: httpx.HTTPError) -> APIConnectionError:
-        """The one place where httpx transport errors become coinguard errors."""
+        """The one place where httpx transport errors become coinguard errors.
+
+        The httpx error stays chained as ``__cause__``; the request it holds is the one the auth
+        flow put the key on, so the key is taken off it first.
+        """
+        try:
+            strip_key(exc.request, self.provider.auth)
+        except RuntimeError:  # an httpx error raised before a request existed
+            pass
         sent = not isinstance(exc, _NOT_SENT)
         where = f"{call.describe()} to {self.base_url.host}"
         if call.scope is Scope.TRADE and sent:
@@ -319,9 +358,9 @@ def _message(body: Any) -> str:
         for key in ("message", "msg", "error_message", "error", "detail"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return _redact.redact(value[:300])
+                return _redact.redact(value)[:300]
             if isinstance(value, list) and value:
-                return _redact.redact("; ".join(map(str, value))[:300])
+                return _redact.redact("; ".join(map(str, value)))[:300]
         status = body.get("status")
         if isinstance(status, dict):
             return _message(status)

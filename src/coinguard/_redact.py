@@ -7,6 +7,7 @@ every logger in the three families that exists now, and again whenever a client 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import weakref
 from typing import Any
@@ -25,38 +26,52 @@ _KNOWN = (
     "httpcore.socks",
 )
 _lock = threading.Lock()
-_secrets: weakref.WeakSet[Secret] = weakref.WeakSet()
 _forms: dict[str, str] = {}
+_live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
+_seen: set[int] = set()  # ids of registered Secret objects
 
 
-def _spellings(secret: Secret) -> set[str]:
-    raw = secret.reveal()
-    return {raw, quote(raw, safe=""), quote_plus(raw, safe=""), quote(raw)}
+def _spellings(raw: str) -> set[str]:
+    """The ways a key can show up in text: raw, URL-encoded (either case), repr-escaped."""
+    encoded = {quote(raw, safe=""), quote_plus(raw, safe=""), quote(raw)}
+    lower = {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
+    return {raw, repr(raw)[1:-1], *encoded, *lower}
 
 
 def register(secret: Secret) -> None:
-    """Remember a key so it is scrubbed from logs and error text while it is alive."""
+    """Remember a key so it is scrubbed from logs and error text while any copy of it is alive.
+
+    Counted per object: two equal keys held by two clients stay redacted until both are gone.
+    """
     with _lock:
-        if secret in _secrets:
+        if id(secret) in _seen:
             return
-        _secrets.add(secret)
-        for form in _spellings(secret):
-            if len(form) >= 4:
-                _forms[form] = secret.fingerprint
-        weakref.finalize(secret, _forget, tuple(_spellings(secret)))
-
-
-def _forget(forms: tuple[str, ...]) -> None:
-    with _lock:
+        _seen.add(id(secret))
+        fp = secret.fingerprint
+        _live[fp] = _live.get(fp, 0) + 1
+        forms = tuple(f for f in _spellings(secret.reveal()) if len(f) >= 4)
         for form in forms:
-            _forms.pop(form, None)
+            _forms[form] = fp
+    weakref.finalize(secret, _forget, id(secret), fp, forms)
+
+
+def _forget(ident: int, fp: str, forms: tuple[str, ...]) -> None:
+    with _lock:
+        _seen.discard(ident)
+        _live[fp] -= 1
+        if _live[fp] == 0:
+            del _live[fp]
+            for form in forms:
+                _forms.pop(form, None)
 
 
 def redact(text: str) -> str:
     """Replace every registered key (raw or URL-encoded) in ``text`` by its fingerprint."""
     if not _forms:
         return text
-    for form, fp in sorted(_forms.items(), key=lambda kv: -len(kv[0])):
+    with _lock:
+        forms = sorted(_forms.items(), key=lambda kv: -len(kv[0]))
+    for form, fp in forms:
         if form in text:
             text = text.replace(form, f"<key {fp}>")
     return text

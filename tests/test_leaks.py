@@ -1,0 +1,602 @@
+"""The canary suite: a key never shows in a repr, log line, error, traceback, warning or pickle."""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import respx
+from pydantic import SecretStr
+
+import coinguard
+from coinguard import BearerKey, HeaderKey, QueryKey
+
+if TYPE_CHECKING:
+    from conftest import Canary, CapturedLogs, LoopbackServer, Route, Seen
+
+STYLES: dict[str, coinguard.HeaderKey | coinguard.QueryKey | coinguard.BearerKey] = {
+    "header": HeaderKey("x-api-key"),
+    "query": QueryKey("api_key"),
+    "bearer": BearerKey(),
+}
+FAST = coinguard.RetryPolicy(max_retries=1, backoff_initial=0.0)
+MOCK_BASE = "https://api.leaky.test/v2"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for scope in ("READ", "TRADE"):
+        for suffix in ("", "_FILE", "_REF"):
+            monkeypatch.delenv(f"COINGUARD_{scope}_KEY{suffix}", raising=False)
+
+
+def _no_sleep(seconds: float) -> None:
+    return None
+
+
+async def _no_sleep_async(seconds: float) -> None:
+    return None
+
+
+# -- what the servers do ---------------------------------------------------------------------
+
+
+def _echo(seen: Seen) -> str:
+    """Whatever looks like a key in the request, as a careless server would echo it."""
+    found = [v for k, v in seen.headers if k.lower() in ("x-api-key", "authorization")]
+    found += [v for k, v in seen.query if k == "api_key"]
+    return " ".join(found)
+
+
+def _leaky_route(landing: str) -> Route:
+    """The provider: echoes the key in error bodies and in a response header on every path."""
+
+    def route(seen: Seen) -> dict[str, Any]:
+        echo = _echo(seen)
+        error = {"success": False, "message": f"invalid key {echo}", "detail": {echo: [echo]}}
+        headers = {"X-Echo-Key": echo}
+        path = seen.path.removeprefix("/v2")
+        query = urlsplit(seen.target).query
+        answers: dict[str, dict[str, Any]] = {
+            "/ok": {"body": {"success": True, "data": [1, 2, 3]}},
+            "/orders": {"body": {"success": True, "data": {"id": 7}}},
+            "/unauthorized": {"status": 401, "body": error},
+            "/forbidden": {"status": 403, "body": error},
+            "/limited": {"status": 429, "body": error, "headers": {"Retry-After": "1"}},
+            "/broken": {"status": 500, "body": error},
+            "/orders/broken": {"status": 500, "body": error},
+            "/refused": {"body": error},
+            "/html": {"body": f"<html><body>key {echo}</body></html>"},
+            "/slow": {"body": {"success": True}, "delay": 3.0},
+            "/orders/slow": {"body": {"success": True}, "delay": 3.0},
+            # A host move keeps the query string, as real redirects do.
+            "/moved": {"status": 302, "headers": {"Location": f"{landing}/landing?{query}"}},
+        }
+        answer = answers.get(path, {"status": 404, "body": error})
+        return {**answer, "headers": {**headers, **answer.get("headers", {})}}
+
+    return route
+
+
+def _landing_route(seen: Seen) -> dict[str, Any]:
+    """Another origin: records what it got and answers JSON."""
+    return {"body": {"success": True, "landed": True}}
+
+
+# -- where to look for the key ---------------------------------------------------------------
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and every exception reachable through ``__cause__`` and ``__context__``."""
+    found: list[BaseException] = []
+    todo = [exc] if exc is not None else []
+    while todo:
+        current = todo.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return found
+
+
+def _exception_texts(exc: BaseException | None) -> Iterator[tuple[str, str]]:
+    for i, err in enumerate(_chain(exc)):
+        where = f"exception #{i} {type(err).__name__}"
+        yield f"{where} str", str(err)
+        yield f"{where} repr", repr(err)
+        yield f"{where} traceback", "".join(traceback.format_exception(err))
+        for attr in ("body", "url", "method", "request_id"):
+            if hasattr(err, attr):
+                yield f"{where} .{attr}", repr(getattr(err, attr))
+        if isinstance(err, coinguard.CoinguardError):
+            yield f"{where} vars", repr(vars(err))
+            yield f"{where} pickle", pickle.dumps(err).decode("latin-1")
+
+
+def _client_texts(client: coinguard.Client | coinguard.AsyncClient) -> Iterator[tuple[str, str]]:
+    yield "repr(client)", repr(client)
+    yield "str(client)", str(client)
+    core = client._core
+    for slot in (core.read, core.trade):
+        if slot is not None:
+            yield f"{slot.scope_name} slot", repr(slot)
+            yield f"{slot.scope_name} source", repr(slot.source)
+            if slot.loaded is not None:
+                yield (
+                    f"{slot.scope_name} secret",
+                    f"{slot.loaded!r} {slot.loaded} {slot.loaded:>40}",
+                )
+
+
+def _leaks(canaries: Iterable[Canary], texts: Iterable[tuple[str, str]]) -> list[str]:
+    """``where: needle`` for every canary spelling found; empty means no leak."""
+    texts = list(texts)
+    return [
+        f"{where}: {needle}"
+        for canary in canaries
+        for where, text in texts
+        for needle in canary.found_in(text)
+    ]
+
+
+# -- the scenarios ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    method: str
+    path: str
+    raises: type[Exception] | None
+    trade: bool = False  # the trade key must be on the wire, not the read key
+    refused: bool = False  # aimed at a closed port
+    follow_redirects: bool = False
+    timeout: float = 5.0
+
+
+SCENARIOS = {
+    "success": Scenario("GET", "/ok", None),
+    "order": Scenario("POST", "/orders", None, trade=True),
+    "unauthorized": Scenario("GET", "/unauthorized", coinguard.AuthenticationError),
+    "forbidden": Scenario("GET", "/forbidden", coinguard.PermissionDeniedError),
+    "rate_limited": Scenario("GET", "/limited", coinguard.RateLimitError),
+    "server_error": Scenario("GET", "/broken", coinguard.ServerError),
+    "order_server_error": Scenario("POST", "/orders/broken", coinguard.ServerError, trade=True),
+    "envelope_failure": Scenario("GET", "/refused", coinguard.EnvelopeError),
+    "html": Scenario("GET", "/html", coinguard.ResponseDecodeError),
+    "timeout": Scenario("GET", "/slow", coinguard.APITimeoutError, timeout=0.2),
+    "order_timeout": Scenario(
+        "POST", "/orders/slow", coinguard.OrderOutcomeUnknownError, trade=True, timeout=0.2
+    ),
+    "connection_refused": Scenario("GET", "/ok", coinguard.APIConnectionError, refused=True),
+    "redirect_not_followed": Scenario("GET", "/moved", coinguard.APIStatusError),
+    "redirect_followed": Scenario("GET", "/moved", None, follow_redirects=True),
+}
+ASYNC_SCENARIOS = [
+    "success",
+    "order",
+    "unauthorized",
+    "connection_refused",
+    "redirect_not_followed",
+    "redirect_followed",
+]
+
+
+@dataclass
+class Stage:
+    """Two loopback servers (the provider and another origin) and the keys in play."""
+
+    read: Canary
+    trade: Canary
+    api: LoopbackServer
+    landing: LoopbackServer
+    provider: coinguard.Provider
+
+
+@pytest.fixture
+def stage_for(
+    make_canary: Callable[[str], Canary],
+    http_server: Callable[[Route], LoopbackServer],
+    closed_port: int,
+) -> Callable[[Scenario, object], Stage]:
+    """Return ``stage_for(scenario, style)``: servers up and a provider aimed at the right one."""
+
+    def build(scenario: Scenario, style: object) -> Stage:
+        landing = http_server(_landing_route)
+        api = http_server(_leaky_route(landing.origin))
+        port = closed_port if scenario.refused else api.port
+        provider = coinguard.Provider(
+            name="leaky",
+            base_url=f"http://127.0.0.1:{port}/v2",
+            auth=style,  # type: ignore[arg-type]
+            envelope=True,
+        )
+        return Stage(make_canary("READ"), make_canary("TRADE"), api, landing, provider)
+
+    return build
+
+
+def _client_kwargs(stage: Stage, scenario: Scenario) -> dict[str, Any]:
+    return {
+        "provider": stage.provider,
+        "read_key": stage.read.value,
+        "trade_key": stage.trade.value,
+        "allow_trading": True,
+        "retry": FAST,
+        "follow_redirects": scenario.follow_redirects,
+        "timeout": scenario.timeout,
+    }
+
+
+def _request_kwargs(scenario: Scenario) -> dict[str, Any]:
+    return {"json": {"symbol": "BTC", "qty": 1}} if scenario.method == "POST" else {}
+
+
+def _check(
+    scenario: Scenario,
+    stage: Stage,
+    style: object,
+    client: coinguard.Client | coinguard.AsyncClient,
+    exc: Exception | None,
+    logs: CapturedLogs,
+    caught: list[warnings.WarningMessage],
+) -> None:
+    if scenario.raises is None:
+        assert exc is None, f"unexpected {type(exc).__name__}"
+    else:
+        assert type(exc) is scenario.raises
+    texts = [
+        ("logs", logs.text),
+        *_client_texts(client),
+        *_exception_texts(exc),
+        *((f"warning {w.category.__name__}", str(w.message)) for w in caught),
+    ]
+    assert _leaks([stage.read, stage.trade], texts) == []
+    assert any(r.name.startswith("httpcore") for r in logs.records), "DEBUG capture is not live"
+    _check_wire(scenario, stage, style)
+
+
+def _check_wire(scenario: Scenario, stage: Stage, style: object) -> None:
+    """The right key went to the provider in the right place; nothing went anywhere else."""
+    right, wrong = (stage.trade, stage.read) if scenario.trade else (stage.read, stage.trade)
+    if not scenario.refused:
+        assert stage.api.seen, "the provider never got the request"
+    for seen in stage.api.seen:
+        assert seen.presented(style) == [right.value]
+        assert wrong.found_in(seen.raw) == []
+    assert len(stage.landing.seen) == (1 if scenario.follow_redirects else 0)
+    for seen in stage.landing.seen:
+        assert _leaks([stage.read, stage.trade], [("other origin", seen.raw)]) == []
+
+
+@pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_canary_never_leaks(
+    name: str,
+    style: object,
+    stage_for: Callable[[Scenario, object], Stage],
+    log_capture: CapturedLogs,
+) -> None:
+    """Each scenario leaves no key in logs, reprs, errors or warnings, and sends the right key."""
+    scenario = SCENARIOS[name]
+    stage = stage_for(scenario, style)
+    exc: Exception | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = coinguard.Client(**_client_kwargs(stage, scenario), sleep=_no_sleep)
+        with client:
+            try:
+                client.request(scenario.method, scenario.path, **_request_kwargs(scenario))
+            except Exception as err:  # the error itself is under test
+                exc = err
+    _check(scenario, stage, style, client, exc, log_capture, caught)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
+@pytest.mark.parametrize("name", ASYNC_SCENARIOS)
+async def test_canary_never_leaks_async(
+    name: str,
+    style: object,
+    stage_for: Callable[[Scenario, object], Stage],
+    log_capture: CapturedLogs,
+) -> None:
+    """AsyncClient leaves no key anywhere either, and sends the right key to the right place."""
+    scenario = SCENARIOS[name]
+    stage = stage_for(scenario, style)
+    exc: Exception | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = coinguard.AsyncClient(**_client_kwargs(stage, scenario), sleep=_no_sleep_async)
+        async with client:
+            try:
+                await client.request(scenario.method, scenario.path, **_request_kwargs(scenario))
+            except Exception as err:  # the error itself is under test
+                exc = err
+    _check(scenario, stage, style, client, exc, log_capture, caught)
+
+
+# -- the httpx request log and the redaction filter ------------------------------------------
+
+
+def _mock_client(
+    canary: Canary, handler: Callable[[httpx.Request], httpx.Response]
+) -> coinguard.Client:
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=QueryKey("api_key"))
+    transport = httpx.MockTransport(handler)
+    return coinguard.Client(
+        provider=provider, read_key=canary.value, http_client=httpx.Client(transport=transport)
+    )
+
+
+def _request_lines(logs: CapturedLogs) -> list[str]:
+    return [line for line in logs.lines if line.startswith("httpx INFO HTTP Request:")]
+
+
+def test_query_key_is_redacted_from_httpx_log_mock_transport(
+    make_canary: Callable[[str], Canary], log_capture: CapturedLogs
+) -> None:
+    """httpx's INFO request line shows the key's fingerprint, never the key (MockTransport)."""
+    canary = make_canary("READ")
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    with _mock_client(canary, handler) as client:
+        client.get("/price", params={"symbol": "BTC"})
+    assert sent[0].url.params["api_key"] == canary.value
+    fp = coinguard.fingerprint(canary.value)
+    assert [line for line in _request_lines(log_capture) if f"api_key=<key {fp}>" in line]
+    assert _leaks([canary], [("logs", log_capture.text)]) == []
+
+
+def test_query_key_is_redacted_from_httpx_log_respx(
+    make_canary: Callable[[str], Canary], log_capture: CapturedLogs
+) -> None:
+    """With respx mocking the transport, the request line is still logged and still redacted."""
+    canary = make_canary("READ")
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=QueryKey("api_key"))
+    with respx.mock(assert_all_called=True) as router:
+        route = router.get(f"{MOCK_BASE}/price").respond(json={"ok": True})
+        with coinguard.Client(provider=provider, read_key=canary.value) as client:
+            client.get("/price")
+    assert route.calls.last.request.url.params["api_key"] == canary.value
+    assert _request_lines(log_capture)
+    assert _leaks([canary], [("logs", log_capture.text)]) == []
+
+
+def test_query_key_is_redacted_from_httpx_log_real_socket(
+    make_canary: Callable[[str], Canary],
+    http_server: Callable[[Route], LoopbackServer],
+    log_capture: CapturedLogs,
+) -> None:
+    """Over a real socket the server gets the key in the URL, and no log line shows it."""
+    canary = make_canary("READ")
+    server = http_server(lambda seen: {"body": {"ok": True}})
+    provider = coinguard.Provider(
+        name="leaky", base_url=server.url("/v2"), auth=QueryKey("api_key")
+    )
+    with coinguard.Client(provider=provider, read_key=canary.value) as client:
+        client.get("/price")
+    assert server.seen[0].presented(QueryKey("api_key")) == [canary.value]
+    assert _request_lines(log_capture)
+    assert _leaks([canary], [("logs", log_capture.text)]) == []
+
+
+def test_key_stays_redacted_while_an_equal_key_is_collected(
+    make_canary: Callable[[str], Canary], log_capture: CapturedLogs
+) -> None:
+    """Two clients share a key; collecting one mid-request must not unredact the other's."""
+    canary = make_canary("READ")
+    first = _mock_client(canary, lambda request: httpx.Response(200, json={}))
+    holder = {"first": first}
+    del first
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        holder.clear()  # the other client goes away while this request is in flight
+        gc.collect()
+        return httpx.Response(200, json={"ok": True})
+
+    with _mock_client(canary, handler) as second:
+        second.get("/price")
+    assert _request_lines(log_capture)
+    assert _leaks([canary], [("logs", log_capture.text)]) == []
+
+
+def _request_of(exc: BaseException) -> httpx.Request | None:
+    """The request an httpx error carries (its ``.request`` raises when there is none)."""
+    if not isinstance(exc, httpx.RequestError):
+        return None
+    try:
+        return exc.request
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("status", "shape"),
+    [(200, "text"), (200, "list"), (401, "text"), (401, "list")],
+    ids=["envelope-text", "envelope-list", "401-text", "401-list"],
+)
+def test_long_echoed_message_is_not_cut_through_the_key(
+    status: int, shape: str, make_canary: Callable[[str], Canary]
+) -> None:
+    """Provider messages are cut at 300 characters; a cut through an echoed key shows none of it."""
+    canary = make_canary("READ")
+    # The cut at 300 falls three characters before the end of the key, after its random core.
+    text = "." * (300 - len(canary.value) + 3) + canary.value
+    message: str | list[str] = text if shape == "text" else [text]
+    body = {"success": False, "message": message}
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, envelope=True)
+    http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body)))
+    with (
+        coinguard.Client(provider=provider, read_key=canary.value, http_client=http) as client,
+        pytest.raises(coinguard.APIStatusError) as info,
+    ):
+        client.get("/price")
+    assert _leaks([canary], _exception_texts(info.value)) == []
+
+
+@pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
+def test_chained_httpx_error_holds_no_keyed_request(
+    style: object, make_canary: Callable[[str], Canary], closed_port: int
+) -> None:
+    """The httpx error kept as ``__cause__`` must not keep the request that carried the key."""
+    canary = make_canary("READ")
+    provider = coinguard.Provider(
+        name="leaky",
+        base_url=f"http://127.0.0.1:{closed_port}/v2",
+        auth=style,  # type: ignore[arg-type]
+    )
+    with (
+        coinguard.Client(provider=provider, read_key=canary.value, max_retries=0) as client,
+        pytest.raises(coinguard.APIConnectionError) as info,
+    ):
+        client.get("/ok")
+    requests = [r for r in map(_request_of, _chain(info.value)) if r is not None]
+    assert requests, "httpx no longer attaches the request; this test needs another angle"
+    texts = [(f"cause request {r!r}", f"{r.url} {list(r.headers.items())}") for r in requests]
+    assert _leaks([canary], texts) == []
+
+
+# -- reprs, formatting, pickling -------------------------------------------------------------
+
+
+def test_secret_never_formats_its_value(make_canary: Callable[[str], Canary]) -> None:
+    """repr, str, format specs, f-strings, %-formatting and containers all hide a Secret."""
+    canary = make_canary("READ")
+    s = coinguard.Secret(canary.value, source="env var X")
+    shown = [
+        repr(s),
+        str(s),
+        format(s),
+        format(s, ">80"),
+        format(s, "s"),
+        f"{s}",
+        f"{s!s}",
+        f"{s!r}",
+        f"{s:<90}",
+        "%s %r" % (s, s),  # noqa: UP031 - %-formatting is what logging does
+        "{} {!r}".format(s, s),  # noqa: UP032
+        repr([s]),
+        str({"key": s}),
+    ]
+    assert _leaks([canary], [(text, text) for text in shown]) == []
+    assert s.reveal() == canary.value
+
+
+@pytest.mark.parametrize(
+    "key", ["deadbeefcafebabe0123456789", "sk_live_51Habc0000000000", "0000000000000000"]
+)
+def test_fingerprint_reveals_no_prefix(key: str) -> None:
+    """A fingerprint is a hash: no part of the key's start is in it, and a shared prefix is not."""
+    fp = coinguard.fingerprint(key)
+    assert key[:6] not in fp
+    assert not fp.removeprefix("fp:").startswith(key[:3])
+    assert coinguard.fingerprint(key + "x") != fp
+    assert coinguard.fingerprint(key[:-1] + "Z")[3:9] != fp[3:9]
+
+
+def test_settings_hide_the_key(make_canary: Callable[[str], Canary]) -> None:
+    """Settings show keys masked in repr, str and JSON dumps."""
+    read, trade = make_canary("READ"), make_canary("TRADE")
+    settings = coinguard.Settings(read_key=read.value, trade_key=trade.value)
+    shown = [repr(settings), str(settings), settings.model_dump_json(), repr(settings.model_dump())]
+    assert _leaks([read, trade], [(text, text) for text in shown]) == []
+
+
+def _pickle_targets(canary: Canary) -> dict[str, Callable[[], object]]:
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE)
+    return {
+        "Client": lambda: coinguard.Client(provider=provider, read_key=canary.value),
+        "AsyncClient": lambda: coinguard.AsyncClient(provider=provider, read_key=canary.value),
+        "Settings": lambda: coinguard.Settings(read_key=canary.value),
+        "Secret": lambda: coinguard.Secret(canary.value),
+        "key slot": lambda: coinguard.Client(provider=provider, read_key=canary.value)._core.read,
+    }
+
+
+@pytest.mark.parametrize("target", ["Client", "AsyncClient", "Settings", "Secret", "key slot"])
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickling_is_refused(
+    target: str, protocol: int, make_canary: Callable[[str], Canary]
+) -> None:
+    """Objects holding a key refuse pickling (TypeError) under every protocol, without the key."""
+    canary = make_canary("READ")
+    obj = _pickle_targets(canary)[target]()
+    with pytest.raises(TypeError) as info:
+        pickle.dumps(obj, protocol=protocol)
+    assert _leaks([canary], _exception_texts(info.value)) == []
+
+
+# -- the trade key stays out of read-only clients --------------------------------------------
+
+
+def _ok_transport() -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json={})))
+
+
+def test_read_only_client_never_reads_the_trade_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_canary: Callable[[str], Canary]
+) -> None:
+    """A trade key file that fails loudly on read is never touched by a read-only client."""
+    monkeypatch.setenv("COINGUARD_TRADE_KEY_FILE", str(tmp_path))  # a directory: read_text fails
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE)
+    read = make_canary("READ").value
+    with coinguard.Client(provider=provider, read_key=read, http_client=_ok_transport()) as client:
+        assert client.get("/price") == {}
+    with pytest.raises(coinguard.ConfigurationError) as info:
+        coinguard.Client(provider=provider, read_key=read, allow_trading=True)
+    assert str(tmp_path) in str(info.value)
+    assert "COINGUARD_TRADE_KEY_FILE" in str(info.value)
+
+
+def test_read_only_client_leaves_trade_key_variable_alone(
+    monkeypatch: pytest.MonkeyPatch,
+    make_canary: Callable[[str], Canary],
+    log_capture: CapturedLogs,
+) -> None:
+    """COINGUARD_TRADE_KEY set: a read-only client shows no trade scope and logs no trade key."""
+    read, trade = make_canary("READ"), make_canary("TRADE")
+    monkeypatch.setenv("COINGUARD_TRADE_KEY", trade.value)
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE)
+    with coinguard.Client(provider=provider, read_key=read.value, http_client=_ok_transport()) as c:
+        c.get("/price")
+        with pytest.raises(coinguard.ScopeError) as info:
+            c.post("/orders", json={})
+    assert c._core.trade is None
+    assert "trade=disabled" in repr(c)
+    texts = [("logs", log_capture.text), *_client_texts(c), *_exception_texts(info.value)]
+    assert _leaks([trade, read], texts) == []
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [str, SecretStr, coinguard.Secret],
+    ids=["str", "SecretStr", "Secret"],
+)
+def test_same_key_for_read_and_trade_is_refused(
+    wrap: Callable[[str], Any], make_canary: Callable[[str], Canary]
+) -> None:
+    """One key for both scopes fails at construction, and the error does not contain it."""
+    canary = make_canary("BOTH")
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE)
+    with pytest.raises(coinguard.ConfigurationError) as info:
+        coinguard.Client(
+            provider=provider,
+            read_key=wrap(canary.value),
+            trade_key=canary.value,
+            allow_trading=True,
+        )
+    assert "same" in str(info.value)
+    assert _leaks([canary], _exception_texts(info.value)) == []

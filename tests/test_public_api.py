@@ -1,0 +1,64 @@
+"""The public surface: one door, names equal __all__, a documented error tree."""
+
+from __future__ import annotations
+
+import inspect
+
+import coinguard
+from coinguard import _exceptions
+
+CONTRACT = {
+    "Client", "AsyncClient", "Provider", "HeaderKey", "QueryKey", "BearerKey", "Scope",
+    "Settings", "CoinguardError", "ConfigurationError", "MissingKeyError", "ScopeError",
+    "InsecureTransportError", "APIError", "APIStatusError", "AuthenticationError",
+    "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError",
+    "APIConnectionError", "APITimeoutError", "ResponseDecodeError",
+}  # fmt: skip
+
+
+def test_public_names_equal_all() -> None:
+    """Every public attribute of the package is in __all__, and every __all__ name exists."""
+    public = {n for n in dir(coinguard) if not n.startswith("_")}
+    modules = {n for n in public if inspect.ismodule(getattr(coinguard, n))}
+    assert public - modules == set(coinguard.__all__)
+
+
+def test_issue_contract_is_importable() -> None:
+    """The names users were promised are all exported."""
+    assert CONTRACT <= set(coinguard.__all__)
+
+
+def test_error_tree_shape() -> None:
+    """The hierarchy matches the documented tree."""
+    c = coinguard
+    assert issubclass(c.MissingKeyError, c.ConfigurationError)
+    for cls in (c.ConfigurationError, c.ScopeError, c.InsecureTransportError, c.APIError):
+        assert issubclass(cls, c.CoinguardError)
+    for cls in (
+        c.AuthenticationError,
+        c.PermissionDeniedError,
+        c.NotFoundError,
+        c.RateLimitError,
+        c.ServerError,
+        c.EnvelopeError,
+    ):
+        assert issubclass(cls, c.APIStatusError)
+    assert issubclass(c.APIStatusError, c.APIError)
+    assert issubclass(c.APITimeoutError, c.APIConnectionError)
+    assert issubclass(c.OrderOutcomeUnknownError, c.APIConnectionError)
+    assert issubclass(c.ResponseDecodeError, c.APIError)
+
+
+def test_every_error_is_documented_in_the_tree() -> None:
+    """Each exception class appears in the module docstring's tree."""
+    doc = _exceptions.__doc__ or ""
+    for name in _exceptions.__all__:
+        assert name in doc, name
+
+
+def test_public_callables_have_docstrings() -> None:
+    """Public API carries docstrings."""
+    for name in coinguard.__all__:
+        obj = getattr(coinguard, name)
+        if callable(obj):
+            assert inspect.getdoc(obj), name
