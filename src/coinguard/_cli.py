@@ -1,0 +1,183 @@
+"""The ``coinguard`` command line. Subcommands are thin layers over the library.
+
+``coinguard sandbox`` runs the embedded sandbox server until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from coinguard.sandbox import Sandbox, SandboxConfig
+
+__all__ = ["main"]
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a rate in [0, 1]")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "sandbox",
+        help="run the local sandbox API server",
+        description="Serve a keyed crypto-data API on loopback with throwaway keys.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port, 0 for a free one")
+    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic data and faults")
+    p.add_argument(
+        "--limit",
+        action="append",
+        metavar="N/UNIT",
+        help="a rolling window per account, e.g. 20/s, 600/min, 5/10s (repeatable)",
+    )
+    p.add_argument(
+        "--cost",
+        action="append",
+        metavar="PATH=N",
+        help="cost units of an endpoint, e.g. /daily-ohlcv=2 (repeatable)",
+    )
+    p.add_argument("--header-style", choices=("ietf", "legacy", "none"), default="ietf")
+    p.add_argument("--auth", choices=("header", "query"), default="header")
+    p.add_argument("--error-rate", type=_rate, default=0.0, help="share of 5xx answers")
+    p.add_argument("--reset-rate", type=_rate, default=0.0, help="share of reset connections")
+    p.add_argument("--html-rate", type=_rate, default=0.0, help="share of captive-portal pages")
+    p.add_argument(
+        "--drop-after-order-rate", type=_rate, default=0.0, help="share of orders left unanswered"
+    )
+    p.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to each answer")
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a non-loopback --host (not advised)"
+    )
+    p.set_defaults(handler=_run_sandbox)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coinguard", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sandbox(commands)
+    return parser
+
+
+def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
+    from dataclasses import replace
+
+    from coinguard.sandbox import Faults, SandboxConfig, parse_limit
+
+    faults = Faults(
+        error_rate=args.error_rate,
+        reset_rate=args.reset_rate,
+        html_rate=args.html_rate,
+        drop_after_order_rate=args.drop_after_order_rate,
+        latency=args.latency,
+    )
+    config = SandboxConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        auth=args.auth,
+        header_style=args.header_style,
+        faults=faults,
+    )
+    if args.limit:
+        config = replace(config, windows=tuple(parse_limit(text) for text in args.limit))
+    if args.cost:
+        costs = {}
+        for item in args.cost:
+            path, sep, units = item.partition("=")
+            if not sep or not units.strip().isdigit():
+                raise ValueError(f"bad cost {item!r}: expected PATH=N, e.g. /daily-ohlcv=2")
+            costs[path.strip()] = int(units)
+        config = replace(config, costs=costs)
+    return config
+
+
+def _announce(sandbox: Sandbox, as_json: bool, out: TextIO) -> None:
+    keys = {
+        "read": sandbox.keys.read,
+        "trade": sandbox.keys.trade,
+        "overprivileged": sandbox.keys.overprivileged,
+    }
+    if as_json:
+        out.write(json.dumps({"base_url": sandbox.base_url, "keys": keys}) + "\n")
+    else:
+        out.write(f"coinguard sandbox serving at {sandbox.base_url}\n")
+        out.write(
+            "These are throwaway keys of this local sandbox run; printing them is intended.\n"
+        )
+        for name, value in keys.items():
+            out.write(f"  {name:<15} {value}\n")
+        out.write("Press Ctrl+C to stop.\n")
+    out.flush()
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from coinguard.sandbox import Sandbox
+    from coinguard.sandbox._server import is_loopback
+
+    if not is_loopback(args.host) and not args.allow_remote:
+        sys.stderr.write(
+            f"coinguard sandbox: refusing to bind {args.host}: not loopback; "
+            "pass --allow-remote to expose throwaway keys on the network\n"
+        )
+        return 2
+    try:
+        config = _sandbox_config(args)
+    except ValueError as exc:
+        sys.stderr.write(f"coinguard sandbox: {exc}\n")
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with Sandbox(config) as sandbox:
+            _announce(sandbox, args.json, sys.stdout)
+            # A timed wait keeps the main thread responsive to signals on every platform.
+            while not stop.wait(0.2):
+                pass
+    except OSError as exc:
+        sys.stderr.write(f"coinguard sandbox: cannot bind {args.host}:{args.port}: {exc}\n")
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``coinguard`` command line; returns the process exit status.
+
+    >>> main(["sandbox", "--host", "0.0.0.0"])  # doctest: +SKIP
+    2
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    status: int = handler(args)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
