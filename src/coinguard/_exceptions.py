@@ -8,7 +8,9 @@ their fingerprint.
 
     CoinguardError
     ├── ConfigurationError            bad settings, provider or key source
-    │   └── MissingKeyError           no key where we looked (names every place looked)
+    │   ├── MissingKeyError           no key where we looked (names every place looked)
+    │   ├── SecretBackendError        a secret reference failed: not found, access denied, ...
+    │   └── OverPrivilegedKeyError    verify_key(): a read key can trade, a trade key can withdraw
     ├── ScopeError                    trade call on a read-only client; refused before any I/O
     ├── InsecureTransportError        plain http to a non-loopback host, or a foreign origin
     ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait)
@@ -25,6 +27,9 @@ their fingerprint.
             ├── APITimeoutError
             └── OrderOutcomeUnknownError  a trade request may have reached the server
 
+Warnings (``UserWarning`` subclasses): ``KeyAgeWarning`` (a key is older than the rotation policy
+or expires soon), ``KeyPrivilegeWarning`` (``verify_key(on_finding="warn")``).
+
 httpx errors are translated in exactly one place (``ClientCore.translate`` in
 ``coinguard._core``), always with ``raise ... from exc``.
 """
@@ -32,7 +37,7 @@ httpx errors are translated in exactly one place (``ClientCore.translate`` in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "APIConnectionError",
@@ -44,14 +49,18 @@ __all__ = [
     "ConfigurationError",
     "EnvelopeError",
     "InsecureTransportError",
+    "KeyAgeWarning",
+    "KeyPrivilegeWarning",
     "MissingKeyError",
     "NotFoundError",
     "OrderOutcomeUnknownError",
+    "OverPrivilegedKeyError",
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
     "ResponseDecodeError",
     "ScopeError",
+    "SecretBackendError",
     "ServerError",
 ]
 
@@ -66,6 +75,46 @@ class ConfigurationError(CoinguardError):
 
 class MissingKeyError(ConfigurationError):
     """No key was found for a scope; the message names every place that was looked at."""
+
+
+Reason = Literal["not_found", "access_denied", "unreachable", "invalid"]
+
+_REASON_TEXT: dict[str, str] = {
+    "not_found": "not found",
+    "access_denied": "access denied",
+    "unreachable": "backend unreachable",
+    "invalid": "invalid value or reference",
+}
+
+
+class SecretBackendError(ConfigurationError):
+    """A secret reference could not be resolved.
+
+    ``reference`` is the reference text (never the value); ``reason`` is one of ``"not_found"``,
+    ``"access_denied"``, ``"unreachable"`` or ``"invalid"``.
+
+    >>> err = SecretBackendError("env://TM_KEY", "not_found", "the variable is not set")
+    >>> str(err)
+    'secret env://TM_KEY: not found (the variable is not set)'
+    """
+
+    def __init__(self, reference: str, reason: Reason, detail: str = "") -> None:
+        message = f"secret {reference}: {_REASON_TEXT[reason]}"
+        super().__init__(f"{message} ({detail})" if detail else message)
+        self.reference = reference
+        self.reason: Reason = reason
+
+
+class OverPrivilegedKeyError(ConfigurationError):
+    """A key can do more than its scope needs (e.g. a read key that can trade)."""
+
+
+class KeyAgeWarning(UserWarning):
+    """A key is older than the age policy allows, has expired, or expires soon."""
+
+
+class KeyPrivilegeWarning(UserWarning):
+    """Issued instead of :class:`OverPrivilegedKeyError` when ``on_finding="warn"``."""
 
 
 class ScopeError(CoinguardError):

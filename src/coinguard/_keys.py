@@ -68,6 +68,8 @@ class KeySource(Protocol):
         """True when loading is cheap and offline (argument, variable, file): loaded eagerly."""
         ...
 
+    # Optional: a source with ``live = True`` caches by itself and is asked on every request.
+
     def load(self) -> Secret:
         """Return the key, fetching it if needed. Raises :class:`MissingKeyError` if absent."""
         ...
@@ -207,6 +209,7 @@ class KeySlot:
         self._secret: Secret | None = None
         self._lock = threading.Lock()
         self._generation = 0
+        self._live = bool(getattr(source, "live", False))
 
     @property
     def loaded(self) -> Secret | None:
@@ -219,15 +222,25 @@ class KeySlot:
         return self._generation
 
     def get(self) -> Secret:
-        """Return the cached key, loading it on first use."""
+        """Return the key, loading it on first use.
+
+        A *live* source (a secret reference with its own TTL cache) is asked on every call, so a
+        rotated key is picked up when its TTL expires, not only after a 401.
+        """
         secret = self._secret
-        if secret is not None:
+        if secret is not None and not self._live:
             return secret
-        with self._lock:
-            if self._secret is None:
-                self._store(self.source.load())
-            assert self._secret is not None
-            return self._secret
+        if secret is None:
+            with self._lock:
+                if self._secret is None:
+                    self._store(self.source.load())
+                assert self._secret is not None
+                return self._secret
+        fresh = self.source.load()
+        if fresh != secret:
+            with self._lock:
+                self._store(fresh)
+        return fresh
 
     def reload(self, seen_generation: int) -> Secret:
         """Fetch the key again, unless another caller already did since ``seen_generation``."""

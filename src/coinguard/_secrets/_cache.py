@@ -1,0 +1,228 @@
+"""The caching layer every secret reference goes through, and the key-age policy.
+
+:class:`SecretRef` is a :class:`coinguard._keys.KeySource`. It caches the value for ``ttl`` seconds
+of an injected monotonic clock, collapses concurrent fetches into one, keeps serving the last good
+key when a background re-fetch fails, and checks the key's age each time a new value arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from .._exceptions import ConfigurationError
+from .._keys import KeyMetadata, validate_key
+from .._secret import Secret
+from ._base import Backend, KeyAgeWarning, SecretBackendError
+
+__all__ = ["SecretRef", "check_age"]
+
+logger = logging.getLogger("coinguard.keys")
+
+# After a failed background re-fetch, wait this long (at most) before asking the backend again,
+# so an outage does not turn every request into a slow failing call.
+STALE_RETRY_SECONDS = 30.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _days(delta: timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    return f"{days:.0f} days" if days >= 1 else f"{delta.total_seconds() / 3600:.1f} hours"
+
+
+def check_age(
+    meta: KeyMetadata | None,
+    *,
+    max_age: timedelta = timedelta(days=90),
+    expiry_warning: timedelta = timedelta(days=7),
+    now: datetime | None = None,
+) -> list[str]:
+    """Return the findings of the key-age policy: too old, expired, or expiring soon.
+
+    Age counts from the last rotation, else from creation. Naive datetimes are taken as UTC.
+
+    >>> from datetime import datetime, timezone
+    >>> meta = KeyMetadata(created_at=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    >>> check_age(meta, now=datetime(2024, 6, 1, tzinfo=timezone.utc))
+    ['key is 152 days old (since 2024-01-01T00:00:00+00:00), over the maximum age of 90 days']
+    """
+    if meta is None:
+        return []
+    now = _aware(now or _utcnow())
+    findings: list[str] = []
+    since = meta.rotated_at or meta.created_at
+    if since is not None and now - _aware(since) > max_age:
+        findings.append(
+            f"key is {_days(now - _aware(since))} old (since {_aware(since).isoformat()}), "
+            f"over the maximum age of {_days(max_age)}"
+        )
+    if meta.expires_at is not None:
+        expires = _aware(meta.expires_at)
+        if expires <= now:
+            findings.append(f"key expired at {expires.isoformat()}")
+        elif expires - now <= expiry_warning:
+            findings.append(f"key expires at {expires.isoformat()}, in {_days(expires - now)}")
+    return findings
+
+
+class SecretRef:
+    """A lazily fetched, cached secret: a :class:`KeySource` over one backend.
+
+    ``load()`` serves the cached value until ``ttl`` seconds have passed, then fetches again; if
+    that fails it logs a warning and keeps serving the last good key. ``refresh()`` (called by
+    the client after a 401) always fetches and raises when it cannot, because the old key was
+    rejected. Concurrent fetches collapse into one.
+
+    >>> from coinguard._secrets import secret
+    >>> ref = secret("env://TM_READ_KEY", ttl=60)
+    >>> ref
+    SecretRef(env://TM_READ_KEY)
+    """
+
+    reloadable = True
+    # The client asks a live source on every request; the TTL cache above keeps that cheap.
+    live = True
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        metadata_hook: Callable[[str], None] | None = None,
+        max_age: timedelta = timedelta(days=90),
+        expiry_warning: timedelta = timedelta(days=7),
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if ttl < 0:
+            raise ConfigurationError(f"secret {backend.reference}: ttl must be >= 0, got {ttl}")
+        self._backend = backend
+        self._ttl = ttl
+        self._clock = clock
+        self._hook = metadata_hook
+        self._max_age = max_age
+        self._expiry_warning = expiry_warning
+        self._now = now
+        self._lock = threading.Lock()
+        self._value: Secret | None = None
+        self._fresh_until = float("-inf")
+        self._generation = 0
+
+    @property
+    def reference(self) -> str:
+        """The reference text this source was built from."""
+        return self._backend.reference
+
+    @property
+    def description(self) -> str:
+        """Where the key comes from, for error messages and logs."""
+        return f"secret {self._backend.reference}"
+
+    @property
+    def local(self) -> bool:
+        """True for variables and files, which the client loads eagerly."""
+        return self._backend.local
+
+    @property
+    def generation(self) -> int:
+        """How many successful fetches this reference has made."""
+        return self._generation
+
+    def load(self) -> Secret:
+        """Return the cached key, fetching it when missing or older than ``ttl``."""
+        cached = self._value
+        if cached is not None and self._clock() < self._fresh_until:
+            return cached
+        # While another thread re-fetches, callers holding a good key do not wait for it.
+        if not self._lock.acquire(blocking=cached is None):
+            return cached  # type: ignore[return-value]
+        try:
+            cached = self._value
+            if cached is not None and self._clock() < self._fresh_until:
+                return cached
+            try:
+                secret, changed = self._fetch_locked()
+            except SecretBackendError as exc:
+                if cached is None:
+                    raise
+                self._fresh_until = self._clock() + min(self._ttl, STALE_RETRY_SECONDS)
+                logger.warning(
+                    "secret %s: re-fetch failed (%s); serving the last good key %s",
+                    self.reference,
+                    exc.reason,
+                    cached.fingerprint,
+                )
+                return cached
+        finally:
+            self._lock.release()
+        if changed:
+            self._check_age()
+        return secret
+
+    def refresh(self) -> Secret:
+        """Fetch the key again, bypassing the cache; raise if the fetch fails.
+
+        Callers that arrive while another refresh is running get that refresh's result.
+        """
+        seen = self._generation
+        with self._lock:
+            if self._generation != seen and self._value is not None:
+                return self._value
+            try:
+                secret, changed = self._fetch_locked()
+            except ConfigurationError:
+                self._value = None  # the old key was rejected: never serve it again
+                self._fresh_until = float("-inf")
+                raise
+        if changed:
+            self._check_age()
+        return secret
+
+    def metadata(self) -> KeyMetadata | None:
+        """Ask the backend what it knows about the key (creation, rotation, expiry, version)."""
+        return self._backend.metadata()
+
+    def _fetch_locked(self) -> tuple[Secret, bool]:
+        raw = self._backend.fetch()
+        try:
+            secret = validate_key(raw, self.description)
+        except ConfigurationError:
+            raise SecretBackendError(
+                self.reference, "invalid", "empty, or whitespace inside the value"
+            ) from None
+        changed = secret != self._value
+        self._value = secret
+        self._fresh_until = self._clock() + self._ttl
+        self._generation += 1
+        return secret, changed
+
+    def _check_age(self) -> None:
+        try:
+            meta = self._backend.metadata()
+        except ConfigurationError as exc:
+            reason = getattr(exc, "reason", type(exc).__name__)
+            logger.info("secret %s: no metadata for the age check (%s)", self.reference, reason)
+            return
+        findings = check_age(
+            meta, max_age=self._max_age, expiry_warning=self._expiry_warning, now=self._now()
+        )
+        for finding in findings:
+            message = f"secret {self.reference}: {finding}"
+            logger.warning("%s", message)
+            if self._hook is not None:
+                self._hook(message)
+            warnings.warn(message, KeyAgeWarning, stacklevel=3)
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self._backend.reference})"
