@@ -9,15 +9,17 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import anyio
 import httpx
 import tenacity
 
 from ._core import Call, ClientCore
+from ._verify import KeyReport, judge
 
 if TYPE_CHECKING:
     from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore
@@ -30,6 +32,7 @@ from ._settings import Settings
 __all__ = ["AsyncClient", "Client"]
 
 _MISSING: Any = object()
+_MAX_AGE = timedelta(days=90)
 
 
 class _Base:
@@ -54,7 +57,7 @@ class _Base:
         max_redirects: int,
         quota: QuotaPolicy | Any | None,
         quota_store: str | QuotaStore | None,
-        on_quota: str,
+        on_quota: Literal["wait", "raise"],
         max_wait: float,
         on_retry: Callable[[RetryDetails], None] | None,
         clock: Callable[[], float],
@@ -181,12 +184,13 @@ class Client(_Base):
         max_redirects: int = 5,
         quota: QuotaPolicy | None = _MISSING,
         quota_store: str | QuotaStore | None = None,
-        on_quota: str = "wait",
+        on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
         on_retry: Callable[[RetryDetails], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] | None = None,
+        verify_on_start: bool = False,
     ) -> None:
         super().__init__(
             provider=provider,
@@ -212,6 +216,8 @@ class Client(_Base):
         self._sleep = sleep
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
+        if verify_on_start:
+            self.verify_key()
 
     def request(
         self,
@@ -237,7 +243,27 @@ class Client(_Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
-        slot = self._core.slot(call)
+        return self._run(call, self._core.slot(call))
+
+    def verify_key(
+        self, *, on_finding: str = "raise", max_age: timedelta = _MAX_AGE
+    ) -> list[KeyReport]:
+        """Ask the provider what each configured key can do; flag over-privileged keys.
+
+        A read key that can trade or withdraw, or a trade key that can withdraw, raises
+        :class:`OverPrivilegedKeyError` (``on_finding="warn"`` warns, ``"ignore"`` only reports).
+        A key older than ``max_age`` or expiring within 7 days gives a :class:`KeyAgeWarning`.
+
+        >>> client.verify_key()[0].permissions.can_trade  # doctest: +SKIP
+        False
+        """
+        reports = [
+            self._core.key_report(slot, self._run(call, slot), max_age=max_age)
+            for call, slot in self._core.key_checks()
+        ]
+        return judge(reports, on_finding)
+
+    def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
         retrying = tenacity.Retrying(sleep=self._sleep, **self._retrying_kwargs(call, slot, state))
         return retrying(self._attempt, call, slot, state)
@@ -330,12 +356,13 @@ class AsyncClient(_Base):
         max_redirects: int = 5,
         quota: QuotaPolicy | None = _MISSING,
         quota_store: str | QuotaStore | None = None,
-        on_quota: str = "wait",
+        on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
         on_retry: Callable[[RetryDetails], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] | None = None,
+        verify_on_start: bool = False,
     ) -> None:
         super().__init__(
             provider=provider,
@@ -361,6 +388,7 @@ class AsyncClient(_Base):
         self._sleep = sleep
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
+        self._verify_on_start = verify_on_start
 
     async def request(
         self,
@@ -383,7 +411,19 @@ class AsyncClient(_Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
-        slot = self._core.slot(call)
+        return await self._run(call, self._core.slot(call))
+
+    async def verify_key(
+        self, *, on_finding: str = "raise", max_age: timedelta = _MAX_AGE
+    ) -> list[KeyReport]:
+        """Ask the provider what each configured key can do (see :meth:`Client.verify_key`)."""
+        reports = [
+            self._core.key_report(slot, await self._run(call, slot), max_age=max_age)
+            for call, slot in self._core.key_checks()
+        ]
+        return judge(reports, on_finding)
+
+    async def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
         retrying = tenacity.AsyncRetrying(
             sleep=self._sleep, **self._retrying_kwargs(call, slot, state)
@@ -450,6 +490,8 @@ class AsyncClient(_Base):
             await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
+        if self._verify_on_start:
+            await self.verify_key()
         return self
 
     async def __aexit__(

@@ -7,6 +7,7 @@ httpx error becomes a result or a coinguard error. The shells only load, sleep, 
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import logging
 import uuid
@@ -263,10 +264,8 @@ class ClientCore:
         The httpx error stays chained as ``__cause__``; the request it holds is the one the auth
         flow put the key on, so the key is taken off it first.
         """
-        try:
+        with contextlib.suppress(RuntimeError):  # an httpx error raised before any request
             strip_key(exc.request, self.provider.auth)
-        except RuntimeError:  # an httpx error raised before a request existed
-            pass
         sent = not isinstance(exc, _NOT_SENT)
         where = f"{call.describe()} to {self.base_url.host}"
         if call.scope is Scope.TRADE and sent:

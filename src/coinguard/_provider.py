@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from ._exceptions import ConfigurationError
+from ._verify import KeyCheck, sandbox_key_info
 
 __all__ = [
     "AuthStyle",
@@ -115,7 +116,7 @@ class Provider:
     idempotent_routes: Iterable[str] = ()
     retryable_statuses: frozenset[int] = frozenset()
     quota: Any = None
-    key_info_path: str | None = None
+    key_check: Any = None
     _read: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _trade: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _idempotent: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
@@ -174,7 +175,7 @@ _SANDBOX = Provider(
     trade_key_env="COINGUARD_SANDBOX_TRADE_KEY",
     envelope=True,
     idempotency_header="Idempotency-Key",
-    key_info_path="/key",
+    key_check=KeyCheck("GET", "/key", sandbox_key_info),
 )
 
 _GENERIC = Provider(name="generic", base_url=None)

@@ -63,7 +63,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
         """Full-jitter exponential backoff for the given attempt number (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** (attempt - 1))
         return ceiling * rng()
 
 

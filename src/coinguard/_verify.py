@@ -1,0 +1,196 @@
+"""Least privilege, verified: ask the provider what a key can do, and judge it (sans-I/O).
+
+Each provider supplies a :class:`KeyCheck` (the key-info route and a parser of its answer into
+:class:`KeyPermissions`). A read key that can trade or withdraw, or a trade key that can
+withdraw, is a finding.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ._exceptions import (
+    ConfigurationError,
+    KeyAgeWarning,
+    KeyPrivilegeWarning,
+    OverPrivilegedKeyError,
+)
+from ._keys import KeyMetadata
+from ._secrets._cache import check_age
+
+__all__ = [
+    "KeyCheck",
+    "KeyPermissions",
+    "KeyReport",
+    "binance_api_restrictions",
+    "coinbase_key_permissions",
+    "judge",
+    "report",
+    "sandbox_key_info",
+]
+
+log = logging.getLogger("coinguard.keys")
+
+
+@dataclass(frozen=True)
+class KeyPermissions:
+    """What a key may do according to the provider."""
+
+    can_read: bool
+    can_trade: bool
+    can_withdraw: bool
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """How to ask one provider about a key: the route and a parser of the decoded answer.
+
+    >>> check = KeyCheck("GET", "/key", sandbox_key_info)
+    >>> check.parse({"data": {"scopes": ["read"]}}).can_trade
+    False
+    """
+
+    method: str
+    path: str
+    parse: Callable[[Any], KeyPermissions]
+
+
+@dataclass(frozen=True)
+class KeyReport:
+    """The verdict for one scope's key: its fingerprint, permissions and findings."""
+
+    scope: str
+    fingerprint: str
+    permissions: KeyPermissions
+    findings: tuple[str, ...] = field(default=())
+    age_findings: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when the key can do what its scope needs and nothing more dangerous."""
+        return not self.findings
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def _data(body: Any) -> Mapping[str, Any]:
+    if isinstance(body, Mapping):
+        inner = body.get("data", body)
+        if isinstance(inner, Mapping):
+            return inner
+    raise ConfigurationError("the key-info answer is not a JSON object")
+
+
+def sandbox_key_info(body: Any) -> KeyPermissions:
+    """Parse the sandbox's (Token-Metrics-style) ``GET /key`` answer."""
+    data = _data(body)
+    scopes = {str(s) for s in data.get("scopes") or ()}
+    return KeyPermissions(
+        can_read="read" in scopes,
+        can_trade="trade" in scopes,
+        can_withdraw="withdraw" in scopes,
+        created_at=_when(data.get("created_at")),
+        expires_at=_when(data.get("expires_at")),
+    )
+
+
+def binance_api_restrictions(body: Any) -> KeyPermissions:
+    """Parse Binance ``GET /sapi/v1/account/apiRestrictions``."""
+    data = _data(body)
+    trade_flags = (
+        "enableSpotAndMarginTrading",
+        "enableFutures",
+        "enableMargin",
+        "enableVanillaOptions",
+        "enablePortfolioMarginTrading",
+    )
+    created = data.get("createTime")
+    return KeyPermissions(
+        can_read=bool(data.get("enableReading")),
+        can_trade=any(bool(data.get(flag)) for flag in trade_flags),
+        can_withdraw=bool(data.get("enableWithdrawals") or data.get("enableInternalTransfer")),
+        created_at=(
+            datetime.fromtimestamp(created / 1000, timezone.utc)
+            if isinstance(created, int | float)
+            else None
+        ),
+    )
+
+
+def coinbase_key_permissions(body: Any) -> KeyPermissions:
+    """Parse Coinbase Advanced Trade ``GET /api/v3/brokerage/key_permissions``."""
+    data = _data(body)
+    return KeyPermissions(
+        can_read=bool(data.get("can_view")),
+        can_trade=bool(data.get("can_trade")),
+        can_withdraw=bool(data.get("can_transfer")),
+    )
+
+
+def findings_for(scope: str, perms: KeyPermissions) -> tuple[str, ...]:
+    """What is wrong with a key of this scope having these permissions."""
+    found = []
+    if scope == "read":
+        if perms.can_trade:
+            found.append("the read key can trade")
+        if perms.can_withdraw:
+            found.append("the read key can withdraw")
+    elif perms.can_withdraw:
+        found.append("the trade key can withdraw")
+    return tuple(found)
+
+
+def report(
+    scope: str, fingerprint: str, perms: KeyPermissions, *, max_age: timedelta, now: datetime
+) -> KeyReport:
+    """Judge one key: privilege findings for its scope, and the key-age policy."""
+    meta = KeyMetadata(created_at=perms.created_at, expires_at=perms.expires_at)
+    return KeyReport(
+        scope=scope,
+        fingerprint=fingerprint,
+        permissions=perms,
+        findings=findings_for(scope, perms),
+        age_findings=tuple(check_age(meta, max_age=max_age, now=now)),
+    )
+
+
+def judge(reports: list[KeyReport], on_finding: str) -> list[KeyReport]:
+    """Raise, warn or just return, according to ``on_finding`` ("raise", "warn" or "ignore").
+
+    Age findings are always warnings: an old key still works, it should just be rotated.
+    """
+    for r in reports:
+        for finding in r.age_findings:
+            log.warning("key %s (%s): %s", r.fingerprint, r.scope, finding)
+            warnings.warn(
+                f"the {r.scope} key {r.fingerprint}: {finding}", KeyAgeWarning, stacklevel=3
+            )
+    bad = [r for r in reports if r.findings]
+    for r in bad:
+        log.warning("key %s (%s): %s", r.fingerprint, r.scope, "; ".join(r.findings))
+    if bad and on_finding == "raise":
+        raise OverPrivilegedKeyError(
+            "; ".join(f"{'; '.join(r.findings)} (key {r.fingerprint})" for r in bad)
+            + ". Create a key with only the permissions its scope needs"
+        )
+    if bad and on_finding == "warn":
+        for r in bad:
+            warnings.warn(
+                f"{'; '.join(r.findings)} (key {r.fingerprint})", KeyPrivilegeWarning, stacklevel=3
+            )
+    return reports
