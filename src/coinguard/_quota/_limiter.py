@@ -1,0 +1,366 @@
+"""The quota facade the client calls: reserve before sending, observe after the response."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal, NamedTuple
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from .._exceptions import ConfigurationError
+from .._headers import ServerQuota, ServerWindow, parse_server_quota
+from ._log import Sync
+from ._memory import MemoryBucket, MemoryStore
+from ._policy import MONTH, QuotaPolicy, WindowSpec
+from ._sqlite import Journal, SQLiteStore
+from ._store import QuotaBucket, QuotaStore
+
+__all__ = [
+    "PERSIST_ENV",
+    "Quota",
+    "QuotaStatus",
+    "Reservation",
+    "WindowStatus",
+    "default_persist_path",
+    "open_store",
+]
+
+logger = logging.getLogger("coinguard.quota")
+
+#: Environment variable: ``0`` disables persistence of day/month windows, a path relocates it.
+PERSIST_ENV = "COINGUARD_QUOTA_PERSIST"
+_PERSISTED_SECONDS = 86400.0  # windows of a day or longer outlive the process
+_DEFAULT_PENALTY = 1.0  # a 429 that does not say how long to wait
+_MAX_WAIT_CAP = 1e12
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+_DEFAULT = _Default()
+_SHARED_MEMORY = MemoryStore()
+_JOURNALS: dict[str, SQLiteStore] = {}
+_JOURNALS_LOCK = threading.Lock()
+
+
+class Reservation(NamedTuple):
+    """A committed admission: sleep ``wait`` seconds, then send. ``at`` is the admission time.
+
+    A named tuple rather than a dataclass: it is built on every call, and is immutable either way.
+    """
+
+    wait: float
+    cost: int
+    at: float
+
+
+@dataclass(frozen=True)
+class WindowStatus:
+    """One window right now. ``resets_at`` is the slot end (calendar) or the time the oldest
+    counted call leaves (rolling); None when nothing is counted."""
+
+    name: str
+    limit: int
+    used: int
+    remaining: int
+    resets_at: datetime | None
+    calendar: bool
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """Every window of a key, and the penalty box. ``print()`` it for a table."""
+
+    key_id: str
+    windows: tuple[WindowStatus, ...]
+    blocked_until: datetime | None = None
+    blocked_by: str = ""
+
+    def __str__(self) -> str:
+        rows = [("window", "used", "remaining", "limit", "resets at (UTC)")]
+        for w in self.windows:
+            when = w.resets_at.strftime("%Y-%m-%d %H:%M:%S") if w.resets_at else "-"
+            rows.append((w.name, str(w.used), str(w.remaining), str(w.limit), when))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = [f"quota {self.key_id}"]
+        for r in rows:
+            lines.append(
+                f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}"
+                f"  {r[3]:>{widths[3]}}  {r[4]}"
+            )
+        if self.blocked_until is not None:
+            lines.append(
+                f"blocked until {self.blocked_until:%Y-%m-%d %H:%M:%S} ({self.blocked_by})"
+            )
+        return "\n".join(lines)
+
+
+def open_store(url: str) -> QuotaStore:
+    """Open a store from a URL.
+
+    ``"memory"`` is this process's shared memory store; ``"sqlite:///relative.db"`` or
+    ``"sqlite:////abs/path.db"`` a SQLite file; ``"redis://host:6379/0"`` (also ``rediss://``,
+    ``unix://``) a Redis server, which needs ``pip install 'coinguard[redis]'``.
+
+    >>> open_store("memory").blocking
+    False
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"quota store must be a URL string, got {url!r}")
+    if url in ("memory", "memory://"):
+        return _SHARED_MEMORY
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        if parts.netloc:
+            raise ConfigurationError(
+                f"bad sqlite store URL {url!r}: use three slashes, sqlite:///path.db"
+                " (four for an absolute path)"
+            )
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path or path == ":memory:":
+            raise ConfigurationError(
+                f"bad sqlite store URL {url!r}: it needs a file path that processes can share"
+            )
+        return SQLiteStore(path)
+    if parts.scheme in ("redis", "rediss", "unix"):
+        from ._redis import RedisStore
+
+        return RedisStore(url)
+    raise ConfigurationError(
+        f"unknown quota store {url!r}: use 'memory', 'sqlite:///path.db' or 'redis://host:port/0'"
+    )
+
+
+def default_persist_path() -> Path | None:
+    """Where day and month windows persist when ``persist`` is not given.
+
+    ``$COINGUARD_QUOTA_PERSIST`` if set (``0``, ``off`` or empty disables), else
+    ``quota.sqlite3`` in ``platformdirs.user_cache_dir("coinguard")``.
+    """
+    env = os.environ.get(PERSIST_ENV)
+    if env is None:
+        return Path(platformdirs.user_cache_dir("coinguard")) / "quota.sqlite3"
+    if env.strip().lower() in ("", "0", "false", "no", "off"):
+        return None
+    return Path(env).expanduser()
+
+
+def _journal_store(path: Path) -> SQLiteStore:
+    with _JOURNALS_LOCK:
+        key = str(path)
+        if key not in _JOURNALS:
+            _JOURNALS[key] = SQLiteStore(path)
+        return _JOURNALS[key]
+
+
+def _dt(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+
+
+class Quota:
+    """The quota of one key: the client reserves before each call and observes each response.
+
+    ``store`` (a :class:`QuotaStore` or a URL for :func:`open_store`) decides who shares the
+    budget: Quotas with the same ``key_id`` on the same store share it. ``on_quota="wait"``
+    returns the wait to sleep; ``"raise"`` raises :class:`QuotaExceededError` instead, as
+    does a wait above ``max_wait``. ``persist`` keeps day and month windows of a memory
+    store in a SQLite file across restarts: a path, ``None`` to disable, or by default
+    :func:`default_persist_path`.
+
+    >>> from coinguard._quota import QuotaPolicy, Window, MemoryStore
+    >>> q = Quota(QuotaPolicy([Window.per_second(5)]), store=MemoryStore(), key_id="demo",
+    ...           clock=lambda: 1000.0, persist=None)
+    >>> [round(q.reserve("GET", "/price").wait, 3) for _ in range(6)]
+    [0.0, 0.0, 0.0, 0.0, 0.0, 1.05]
+    """
+
+    def __init__(
+        self,
+        policy: QuotaPolicy,
+        *,
+        store: QuotaStore | str = "memory",
+        key_id: str,
+        on_quota: Literal["wait", "raise"] = "wait",
+        max_wait: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        persist: str | os.PathLike[str] | _Default | None = _DEFAULT,
+    ) -> None:
+        if on_quota not in ("wait", "raise"):
+            raise ConfigurationError(f"on_quota must be 'wait' or 'raise', got {on_quota!r}")
+        if not isinstance(key_id, str) or not key_id:
+            raise ConfigurationError("key_id must be a non-empty string")
+        self.policy = policy
+        self.key_id = key_id
+        self._owned = isinstance(store, str)
+        self.store: QuotaStore = open_store(store) if isinstance(store, str) else store
+        self._clock = clock
+        self._max_wait = 0.0 if on_quota == "raise" else min(max(0.0, max_wait), _MAX_WAIT_CAP)
+        self._specs: tuple[WindowSpec, ...] = policy.specs()
+        self._bucket: QuotaBucket = self.store.bind(key_id, self._specs)
+        self._costs: dict[tuple[str, str], int] = {}
+        self._journal = self._open_journal(persist)
+
+    def _open_journal(self, persist: str | os.PathLike[str] | _Default | None) -> Journal | None:
+        long = [i for i, s in enumerate(self._specs) if s.kind == "m" or s.length >= 86400.0]
+        if not long or not isinstance(self._bucket, MemoryBucket):
+            return None
+        if isinstance(persist, _Default):
+            path = default_persist_path()
+        else:
+            path = None if persist is None else Path(persist).expanduser()
+        if path is None:
+            return None
+        try:
+            journal = Journal(_journal_store(path), self.key_id, self._specs, long)
+            for index, entries, counts in journal.restore(self._clock()):
+                self._bucket.seed(index, entries, counts)
+        except (OSError, sqlite3.Error) as exc:
+            logger.warning("quota persistence disabled, cannot use %s: %s", path, exc)
+            return None
+        return journal
+
+    @property
+    def blocking(self) -> bool:
+        """True if ``reserve`` does I/O: an async caller should run it in a worker thread."""
+        return self.store.blocking or self._journal is not None
+
+    def reserve(self, method: str, path: str) -> Reservation:
+        """Commit one call to ``method path`` and say how long to wait before sending it.
+
+        Raises :class:`QuotaExceededError` (committing nothing) with ``on_quota="raise"``
+        when the call would have to wait, or when the wait exceeds ``max_wait``.
+        """
+        try:
+            cost = self._costs[method, path]
+        except KeyError:
+            cost = self._cost(method, path)
+        at, now = self._bucket.reserve(cost, self._clock(), self._max_wait)
+        if self._journal is not None and cost:
+            self._journal.commit(at, cost, now)
+        return Reservation(at - now, cost, at)
+
+    def _cost(self, method: str, path: str) -> int:
+        cost = self.policy.cost(method, path)
+        if len(self._costs) >= 4096:  # paths with ids in them must not grow this forever
+            self._costs.clear()
+        self._costs[method, path] = cost
+        return cost
+
+    def complete(self, reservation: Reservation, *, at: float | None = None) -> None:
+        """Tell the quota a reserved call got its response.
+
+        Currently a no-op: the policy ``margin`` absorbs latency jitter without it (see the
+        docs, "Latency"). Call it anyway; a future version may tighten the margin with it.
+        """
+
+    def observe(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: object = None,
+        *,
+        reservation: Reservation | None = None,
+    ) -> None:
+        """Take in what the server said: rate-limit headers, Retry-After, credits charged.
+
+        Lowers local remaining counts to the server's (never raises them); a 429 or 418
+        puts the key in the penalty box for every worker sharing the store. Pass the call's
+        ``reservation`` so a body that reports the credits charged can debit the difference.
+        """
+        now = self._clock()
+        server = parse_server_quota(headers, body, now=now)
+        sync = self._sync(status, server, reservation)
+        if sync is None:
+            return
+        if isinstance(self._bucket, MemoryBucket):
+            added = self._bucket.sync_added(sync, now)
+            if self._journal is not None and added:
+                self._journal.added(added, now)
+        else:
+            self._bucket.sync(sync, now)
+
+    def _sync(
+        self, status: int, server: ServerQuota, reservation: Reservation | None
+    ) -> Sync | None:
+        targets = []
+        for window in server.windows:
+            for i in self._matching(window):
+                spec = self._specs[i]
+                # Remaining is what matters when the server's limit differs from ours: we may
+                # use at most what it says is left, whatever our own window allows.
+                if window.remaining is not None:
+                    used = spec.limit - window.remaining
+                elif window.used is not None:
+                    used = window.used
+                else:
+                    continue
+                if used > 0:
+                    targets.append((i, min(used, spec.limit), window.reset))
+        penalty = None
+        if status in (429, 418):
+            penalty = server.retry_after
+            if penalty is None:
+                resets = [w.reset for w in server.windows if w.remaining == 0 and w.reset]
+                penalty = max(resets) if resets else _DEFAULT_PENALTY
+        debit = 0
+        if server.cost is not None and reservation is not None:
+            debit = max(0, server.cost - reservation.cost)
+        if not targets and penalty is None and not debit:
+            return None
+        return Sync(tuple(targets), penalty, f"server {status}", debit)
+
+    def _matching(self, window: ServerWindow) -> list[int]:
+        specs = self._specs
+        if window.seconds is not None:
+            return [i for i, s in enumerate(specs) if _same_length(s, window.seconds)]
+        same = [i for i, s in enumerate(specs) if s.limit == window.limit]
+        if same or len(specs) == 1:
+            return same or [0]
+        # Legacy headers name no window; a reset of r seconds can only come from a window at
+        # least that long, and the shortest such window is the one the server is closest to.
+        if window.reset is not None:
+            longer = [(s.length, i) for i, s in enumerate(specs) if s.length >= window.reset]
+            if longer:
+                return [min(longer)[1]]
+        return []
+
+    def status(self) -> QuotaStatus:
+        """Used, remaining and reset time of every window (no I/O for the memory store)."""
+        snap = self._bucket.snapshot(self._clock())
+        windows = tuple(
+            WindowStatus(s.name, s.limit, used, max(0, s.limit - used), _dt(resets), s.kind != "r")
+            for s, (used, resets) in zip(self._specs, snap.windows, strict=True)
+        )
+        blocked = snap.blocked_until > snap.now
+        return QuotaStatus(
+            self.key_id,
+            windows,
+            _dt(snap.blocked_until) if blocked else None,
+            "penalty" if blocked else "",
+        )
+
+    def close(self) -> None:
+        """Close the store if this Quota opened it from a URL (never the shared memory store)."""
+        if self._owned and self.store is not _SHARED_MEMORY:
+            self.store.close()
+
+    def __repr__(self) -> str:
+        return f"Quota({self.key_id!r}, {self.policy}, store={self.store!r})"
+
+
+def _same_length(spec: WindowSpec, seconds: float) -> bool:
+    length = spec.length - (spec.margin if spec.kind == "r" else 0.0)
+    if spec.kind == "m":
+        return seconds >= 28 * 86400.0 and seconds <= MONTH
+    return abs(length - seconds) <= 0.01 * length

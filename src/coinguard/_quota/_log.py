@@ -1,0 +1,339 @@
+"""The exact window algorithm, in one place, with no I/O.
+
+An entry admitted at ``t`` with cost ``c`` counts in a rolling window of length ``L`` at every
+instant ``x`` with ``t <= x < t + L``. New entries are only ever committed at a time no earlier
+than every entry already in the log (FIFO), so a new entry can only complete intervals that end
+with it: it fits iff the entries still counting at its time, plus its cost, stay within the
+limit. That makes one check per window exact, and the earliest admissible time is the moment
+enough of the oldest entries have left. ``_redis_script.lua`` is the same algorithm in Lua;
+both are run against one table of scenarios in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from datetime import date, datetime, timezone
+from typing import NamedTuple
+
+from .._exceptions import QuotaExceededError
+from ._policy import WindowSpec
+
+__all__ = [
+    "CalendarCounter",
+    "KeyState",
+    "Meta",
+    "RollingLog",
+    "Snapshot",
+    "Sync",
+    "month_id",
+    "month_start",
+]
+
+
+def _after(base: float, length: float) -> float:
+    """``base + length``, nudged up so that ``result - length >= base`` also holds in floats."""
+    x = base + length
+    while x - length < base:
+        # the same arithmetic as the Lua script, so both stores agree to the last bit
+        x += abs(x) * 2.220446049250313e-16
+    return x
+
+
+class RollingLog:
+    """The admissions still counting in one rolling window, oldest first.
+
+    A list with a moving head (a ring buffer compacted in bulk) plus running cumulative costs,
+    so pruning and the earliest-time search are O(1) amortised and O(log n).
+    """
+
+    __slots__ = ("base", "cum", "cums", "head", "length", "times")
+
+    def __init__(self, length: float) -> None:
+        self.length = length
+        self.times: list[float] = []
+        self.cums: list[int] = []
+        self.head = 0
+        self.base = 0  # cumulative cost of everything before ``head``
+        self.cum = 0  # cumulative cost of everything committed
+
+    def prune(self, now: float) -> None:
+        """Forget entries that no longer count at ``now`` or later."""
+        times, h, n, length = self.times, self.head, len(self.times), self.length
+        if h == n or times[h] + length > now:
+            return
+        while h < n and times[h] + length <= now:
+            h += 1
+        self.base = self.cums[h - 1]
+        if h > 64 and 2 * h > n:
+            del times[:h], self.cums[:h]
+            h = 0
+        self.head = h
+
+    def used(self) -> int:
+        """Cost of all live entries, including ones reserved for the future."""
+        return self.cum - self.base
+
+    def earliest(self, t: float, cost: int, limit: int) -> float:
+        """The earliest time ``>= t`` at which ``cost`` more fits under ``limit``."""
+        excess = self.cum - self.base + cost - limit
+        if excess <= 0:
+            return t
+        j = bisect_left(self.cums, self.base + excess, lo=self.head)
+        x = _after(self.times[j], self.length)
+        return x if x > t else t
+
+    def commit(self, t: float, cost: int) -> None:
+        """Record an admission at ``t``, which is not before any entry in the log."""
+        self.cum += cost
+        self.times.append(t)
+        self.cums.append(self.cum)
+
+    def add(self, t: float, cost: int) -> None:
+        """Record cost spent at ``t`` (possibly in the past): server sync and restored logs."""
+        i = bisect_right(self.times, t, lo=self.head)
+        prev = self.cums[i - 1] if i > self.head else self.base
+        self.times.insert(i, t)
+        self.cums.insert(i, prev + cost)
+        for k in range(i + 1, len(self.cums)):
+            self.cums[k] += cost
+        self.cum += cost
+
+    def used_until(self, now: float) -> int:
+        """Cost of live entries admitted at or before ``now`` (the server may have seen them)."""
+        k = bisect_right(self.times, now, lo=self.head)
+        return (self.cums[k - 1] - self.base) if k > self.head else 0
+
+    def oldest(self) -> float | None:
+        """Time of the oldest live entry."""
+        return self.times[self.head] if self.head < len(self.times) else None
+
+    def entries(self) -> list[tuple[float, int]]:
+        """The live entries as ``(time, cost)``."""
+        out, prev = [], self.base
+        for k in range(self.head, len(self.times)):
+            out.append((self.times[k], self.cums[k] - prev))
+            prev = self.cums[k]
+        return out
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def month_id(t: float) -> int:
+    """Index of the UTC calendar month containing epoch time ``t`` (``year * 12 + month - 1``)."""
+    # floor to the day first: datetime rounds to the microsecond, the Lua script does not
+    d = date.fromordinal(_EPOCH_ORDINAL + math.floor(t / 86400))
+    return d.year * 12 + d.month - 1
+
+
+def month_start(mid: int) -> float:
+    """Epoch time at which UTC month ``mid`` starts."""
+    return datetime(mid // 12, mid % 12 + 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+class CalendarCounter:
+    """Costs counted per calendar slot (slot id -> cost), reset at each boundary.
+
+    A call admitted within ``margin`` of a slot's end also counts in the next slot: it may
+    reach the server after the boundary.
+    """
+
+    __slots__ = ("_hi", "_id", "_lo", "counts", "length", "margin", "month")
+
+    def __init__(self, length: float, margin: float, *, month: bool) -> None:
+        self.length = length
+        self.margin = margin
+        self.month = month
+        self.counts: dict[int, int] = {}
+        self._lo, self._hi, self._id = 0.0, -1.0, 0
+
+    def wid(self, t: float) -> int:
+        """The slot id of time ``t``."""
+        if not self.month:
+            return math.floor(t / self.length)
+        if not self._lo <= t < self._hi:
+            self._id = month_id(t)
+            self._lo, self._hi = month_start(self._id), month_start(self._id + 1)
+        return self._id
+
+    def start(self, wid: int) -> float:
+        """Start time of slot ``wid``."""
+        return month_start(wid) if self.month else wid * self.length
+
+    def ids(self, t: float) -> tuple[int, ...]:
+        """Slots an admission at ``t`` counts in."""
+        a, b = self.wid(t), self.wid(t + self.margin)
+        return (a,) if a == b else (a, b)
+
+    def prune(self, now: float) -> None:
+        """Drop slots that ended before ``now``."""
+        if len(self.counts) > 2:
+            current = self.wid(now)
+            for wid in [w for w in self.counts if w < current]:
+                del self.counts[wid]
+
+    def used(self, now: float) -> int:
+        """Cost counted in the slot containing ``now``."""
+        return self.counts.get(self.wid(now), 0)
+
+    def earliest(self, t: float, cost: int, limit: int) -> float:
+        """The earliest time ``>= t`` whose slots all have room for ``cost``."""
+        counts = self.counts
+        while True:
+            for wid in self.ids(t):
+                if counts.get(wid, 0) + cost > limit:
+                    t = self.start(wid + 1)
+                    break
+            else:
+                return t
+
+    def commit(self, t: float, cost: int) -> None:
+        """Count an admission at ``t``."""
+        for wid in self.ids(t):
+            self.counts[wid] = self.counts.get(wid, 0) + cost
+
+    def resets(self, now: float) -> float:
+        """When the slot containing ``now`` ends."""
+        return self.start(self.wid(now) + 1)
+
+
+class Meta:
+    """Per-key state shared by all windows: the FIFO tail and the penalty box."""
+
+    __slots__ = ("blocked", "blocked_why", "last", "last_why")
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.last_why = ""
+        self.blocked = 0.0
+        self.blocked_why = ""
+
+
+class Sync(NamedTuple):
+    """What a server observation asks a store to do, in the store's own terms.
+
+    ``targets``: ``(window index, used according to the server, seconds until it resets or
+    None)``; the store raises its count to ``used`` and never lowers it. ``penalty``: seconds
+    every caller of the key must wait. ``debit``: extra cost the server charged for a call.
+    """
+
+    targets: tuple[tuple[int, int, float | None], ...] = ()
+    penalty: float | None = None
+    penalty_why: str = "penalty"
+    debit: int = 0
+
+
+class Snapshot(NamedTuple):
+    """A store's reading of one key: per window ``(used, resets_at)``, the penalty, the time."""
+
+    windows: tuple[tuple[int, float | None], ...]
+    blocked_until: float
+    now: float
+
+
+Log = RollingLog | CalendarCounter
+
+
+class KeyState:
+    """All windows of one key: the reservation decision, server sync and status."""
+
+    __slots__ = ("calendar", "logs", "meta", "pairs", "specs")
+
+    def __init__(self, specs: tuple[WindowSpec, ...], logs: tuple[Log, ...], meta: Meta) -> None:
+        self.specs = specs
+        self.logs = logs
+        self.meta = meta
+        self.pairs = tuple(zip(logs, specs, strict=True))
+        self.calendar = any(isinstance(log, CalendarCounter) for log in logs)
+
+    @staticmethod
+    def new_log(spec: WindowSpec) -> Log:
+        """An empty log for ``spec``."""
+        if spec.kind == "r":
+            return RollingLog(spec.length)
+        return CalendarCounter(spec.length, spec.margin, month=spec.kind == "m")
+
+    def reserve(self, now: float, cost: int, max_wait: float) -> float:
+        """Commit ``cost`` at the earliest admissible time and return it.
+
+        Raises :class:`QuotaExceededError`, committing nothing, if that is more than
+        ``max_wait`` seconds after ``now``.
+        """
+        meta = self.meta
+        t, why = now, ""
+        if meta.last > t:
+            t, why = meta.last, meta.last_why
+        if meta.blocked > t:
+            t, why = meta.blocked, meta.blocked_why
+        if cost:
+            t, why = self._fit(now, t, why, cost)
+        if t - now > max_wait:
+            raise QuotaExceededError(
+                f"quota window {why} is full for {t - now:.3f}s", window=why, retry_after=t - now
+            )
+        if cost:
+            for log in self.logs:
+                log.commit(t, cost)
+            meta.last, meta.last_why = t, why or meta.last_why
+        return t
+
+    def _fit(self, now: float, t: float, why: str, cost: int) -> tuple[float, str]:
+        pairs = self.pairs
+        for log, _ in pairs:
+            log.prune(now)
+        while True:
+            moved = False
+            for log, spec in pairs:
+                x = log.earliest(t, cost, spec.limit)
+                if x > t:
+                    t, why, moved = x, spec.name, True
+            # rolling windows only move forward, so one pass settles them; slots may not
+            if not moved or not self.calendar:
+                return t, why
+
+    def sync(self, sync: Sync, now: float) -> list[tuple[int, float, int]]:
+        """Apply a server observation; return the cost added as ``(window, time, cost)``."""
+        added: list[tuple[int, float, int]] = []
+        for log in self.logs:
+            log.prune(now)
+        for i, used, reset in sync.targets:
+            log = self.logs[i]
+            if isinstance(log, RollingLog):
+                # The server's count holds until now + reset; an entry placed at ``at`` lives
+                # exactly that long, and only our entries after ``at`` are still counted then.
+                at = now if reset is None or reset >= log.length else now + reset - log.length
+                alive = log.used_until(now) - (log.used_until(at) if at < now else 0)
+                deficit = used - alive
+                if deficit > 0 and (reset is None or reset > 0):
+                    log.add(at, deficit)
+                    added.append((i, at, deficit))
+            else:
+                deficit = used - log.used(now)
+                if deficit > 0:
+                    wid = log.wid(now)
+                    log.counts[wid] = used
+                    added.append((i, now, deficit))
+        if sync.debit > 0:
+            for i, log in enumerate(self.logs):
+                if isinstance(log, RollingLog):
+                    log.add(now, sync.debit)
+                else:
+                    wid = log.wid(now)
+                    log.counts[wid] = log.counts.get(wid, 0) + sync.debit
+                added.append((i, now, sync.debit))
+        if sync.penalty is not None and now + sync.penalty > self.meta.blocked:
+            self.meta.blocked, self.meta.blocked_why = now + sync.penalty, sync.penalty_why
+        return added
+
+    def snapshot(self, now: float) -> Snapshot:
+        """Used cost and reset time of every window at ``now``."""
+        out: list[tuple[int, float | None]] = []
+        for log in self.logs:
+            log.prune(now)
+            if isinstance(log, RollingLog):
+                oldest = log.oldest()
+                out.append((log.used(), None if oldest is None else _after(oldest, log.length)))
+            else:
+                out.append((log.used(now), log.resets(now)))
+        return Snapshot(tuple(out), self.meta.blocked, now)

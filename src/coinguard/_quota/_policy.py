@@ -1,0 +1,194 @@
+"""Quota policies: immutable values saying how much a key may do, and what each call costs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import NamedTuple
+
+from .._exceptions import ConfigurationError
+
+__all__ = ["MONTH", "QuotaPolicy", "Window"]
+
+#: Length of a calendar-month window (31 days): the longest month, so that a rolling reading
+#: of a month is never shorter than the real one.
+MONTH = 31 * 86400.0
+
+_UNITS = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "day"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """One rate-limit window: at most ``limit`` cost units per ``seconds``.
+
+    A rolling window counts the last ``seconds`` before every call. A calendar window counts
+    a fixed slot aligned on the UTC clock (the minute ``12:03:00-12:04:00``, the UTC day) and
+    resets at its boundary; ``Window.per_month`` is the UTC calendar month.
+
+    >>> Window.per_second(5)
+    Window(limit=5, seconds=1.0, name='5/s', calendar=False)
+    >>> Window.per_minute(1200, calendar=True).name
+    '1200/min aligned'
+    """
+
+    limit: int
+    seconds: float
+    name: str | None = None
+    calendar: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
+            raise ConfigurationError(f"Window limit must be a positive int, got {self.limit!r}")
+        seconds = float(self.seconds)
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ConfigurationError(f"Window seconds must be positive, got {self.seconds!r}")
+        object.__setattr__(self, "seconds", seconds)
+        if self.name is None:
+            object.__setattr__(self, "name", _default_name(self.limit, seconds, self.calendar))
+
+    @property
+    def label(self) -> str:
+        """The window name (always set after construction)."""
+        return self.name or ""
+
+    @property
+    def is_month(self) -> bool:
+        """True for the UTC calendar month window."""
+        return self.calendar and self.seconds == MONTH
+
+    @classmethod
+    def per_second(cls, limit: int, *, name: str | None = None) -> Window:
+        """A rolling one-second window."""
+        return cls(limit, 1.0, name=name)
+
+    @classmethod
+    def per_minute(cls, limit: int, *, calendar: bool = False, name: str | None = None) -> Window:
+        """A one-minute window; ``calendar=True`` for providers that reset on the clock minute."""
+        return cls(limit, 60.0, name=name, calendar=calendar)
+
+    @classmethod
+    def per_hour(cls, limit: int, *, calendar: bool = False, name: str | None = None) -> Window:
+        """A one-hour window, rolling by default."""
+        return cls(limit, 3600.0, name=name, calendar=calendar)
+
+    @classmethod
+    def per_day(cls, limit: int, *, calendar: bool = True, name: str | None = None) -> Window:
+        """A one-day window, the UTC day by default (most daily plans reset at 00:00 UTC)."""
+        return cls(limit, 86400.0, name=name, calendar=calendar)
+
+    @classmethod
+    def per_month(cls, limit: int, *, name: str | None = None) -> Window:
+        """The UTC calendar month, as credit plans count it."""
+        return cls(limit, MONTH, name=name, calendar=True)
+
+
+def _default_name(limit: int, seconds: float, calendar: bool) -> str:
+    if calendar and seconds == MONTH:
+        return f"{limit}/month"
+    unit = _UNITS.get(seconds, f"{seconds:g}s")
+    suffix = " aligned" if calendar and seconds < 86400.0 else ""
+    return f"{limit}/{unit}{suffix}"
+
+
+class WindowSpec(NamedTuple):
+    """A window compiled for the stores: what the algorithm needs, nothing else."""
+
+    kind: str  # "r" rolling, "c" calendar of fixed length, "m" UTC calendar month
+    limit: int
+    length: float  # rolling: seconds + margin; calendar: the slot length
+    margin: float
+    name: str
+    sig: str  # identifies the history shared by windows of the same shape on one key
+
+
+@dataclass(frozen=True, init=False)
+class QuotaPolicy:
+    """The quota of one provider plan: its windows, the cost of each route, a safety margin.
+
+    ``costs`` maps route patterns (``"GET /daily-ohlcv*"``, or a bare path pattern for any
+    method; shell-style wildcards, query string ignored) to a cost; the first matching pattern
+    wins and other routes cost ``default_cost``. A cost of 0 makes a route free. ``margin``
+    (seconds) is added to every rolling window and makes calendar windows count a call that
+    falls within ``margin`` of their end in the next slot too, to absorb network latency jitter
+    (see the docs, "Latency").
+
+    >>> policy = QuotaPolicy(
+    ...     [Window.per_second(5), Window.per_month(10_000)], costs={"GET /daily-ohlcv*": 2}
+    ... )
+    >>> policy.cost("GET", "/daily-ohlcv?symbol=BTC"), policy.cost("GET", "/price")
+    (2, 1)
+    """
+
+    windows: tuple[Window, ...]
+    costs: tuple[tuple[str, int], ...]
+    default_cost: int
+    margin: float
+
+    def __init__(
+        self,
+        windows: Iterable[Window],
+        *,
+        costs: Mapping[str, int] | Iterable[tuple[str, int]] = (),
+        default_cost: int = 1,
+        margin: float = 0.05,
+    ) -> None:
+        wins = tuple(windows)
+        pairs = tuple(costs.items() if isinstance(costs, Mapping) else costs)
+        if not wins or not all(isinstance(w, Window) for w in wins):
+            raise ConfigurationError("QuotaPolicy needs at least one Window")
+        if not isinstance(margin, (int, float)) or not 0 <= margin < 3600 or math.isnan(margin):
+            raise ConfigurationError(f"margin must be seconds >= 0, got {margin!r}")
+        smallest = min(w.limit for w in wins)
+        for pattern, cost in (*pairs, ("default_cost", default_cost)):
+            if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+                raise ConfigurationError(f"cost of {pattern!r} must be an int >= 0, got {cost!r}")
+            if cost > smallest:
+                raise ConfigurationError(
+                    f"cost {cost} of {pattern!r} exceeds the smallest window limit {smallest}:"
+                    " such a call could never be admitted"
+                )
+        for pattern, _ in pairs:
+            if not isinstance(pattern, str) or not pattern.strip():
+                raise ConfigurationError(f"cost pattern must be a non-empty string: {pattern!r}")
+        object.__setattr__(self, "windows", wins)
+        object.__setattr__(self, "costs", pairs)
+        object.__setattr__(self, "default_cost", default_cost)
+        object.__setattr__(self, "margin", float(margin))
+
+    def cost(self, method: str, path: str) -> int:
+        """The cost of one call to ``method path`` (``path`` relative to the base URL)."""
+        method = method.upper()
+        path = path.split("?", 1)[0]
+        for pattern, cost in self.costs:
+            want_method, _, want_path = pattern.partition(" ")
+            if not want_path:
+                want_method, want_path = "*", want_method
+            if fnmatchcase(method, want_method.upper()) and fnmatchcase(path, want_path):
+                return cost
+        return self.default_cost
+
+    def specs(self) -> tuple[WindowSpec, ...]:
+        """The windows compiled for a store."""
+        return tuple(_spec(w, self.margin) for w in self.windows)
+
+    def __str__(self) -> str:
+        wins = ", ".join(w.label for w in self.windows)
+        costs = ", ".join(f"{p!r}: {c}" for p, c in self.costs)
+        extra = f"; costs {{{costs}}}" if costs else ""
+        return (
+            f"QuotaPolicy({wins}; default cost {self.default_cost}{extra}; margin {self.margin:g}s)"
+        )
+
+
+def _spec(window: Window, margin: float) -> WindowSpec:
+    if window.is_month:
+        kind, length = "m", MONTH
+    elif window.calendar:
+        kind, length = "c", window.seconds
+    else:
+        kind, length = "r", window.seconds + margin
+    return WindowSpec(
+        kind, window.limit, length, margin, window.label, f"{kind}{window.seconds:g}+{margin:g}"
+    )

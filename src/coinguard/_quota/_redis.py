@@ -1,0 +1,134 @@
+"""Redis quota store: several machines sharing one budget, decided by one atomic Lua script."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from .._exceptions import ConfigurationError, QuotaExceededError
+from ._log import Snapshot, Sync
+from ._policy import WindowSpec
+
+__all__ = ["RedisStore"]
+
+_SCRIPT = files(__package__).joinpath("_redis_script.lua").read_text(encoding="utf-8")
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the redis quota store needs redis-py: pip install 'coinguard[redis]'"
+        ) from exc
+    return redis
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisStore:
+    """Quota state in Redis, shared by every process and machine that uses the same server.
+
+    Each reserve, sync and status is one ``EVALSHA`` of one Lua script (reloaded
+    automatically after ``SCRIPT FLUSH``), so the decision is atomic across clients. The
+    script reads the clock with Redis ``TIME``, so machines need not agree on the time;
+    ``server_clock=False`` uses the caller's clock instead (for tests). Keys expire once
+    nothing in them counts any more.
+
+    >>> store = RedisStore("redis://127.0.0.1:6379/0")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str | Any = "redis://127.0.0.1:6379/0",
+        *,
+        server_clock: bool = True,
+        prefix: str = "coinguard:quota:",
+    ) -> None:
+        if isinstance(url, str):
+            redis = _import_redis()
+            try:
+                self._client = redis.Redis.from_url(url)
+            except ValueError as exc:
+                raise ConfigurationError(f"bad redis URL {url!r}: {exc}") from exc
+        else:
+            self._client = url
+        self._server_clock = server_clock
+        self._prefix = prefix
+        self._script = self._client.register_script(_SCRIPT)
+
+    @property
+    def blocking(self) -> bool:
+        """Every call is a network round trip."""
+        return True
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client."""
+        return self._client
+
+    def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> RedisBucket:
+        """The bucket of ``key_id`` with these windows."""
+        # a hash tag keeps all keys of one quota in one cluster slot
+        tag = "{" + key_id.replace("{", "(").replace("}", ")") + "}"
+        keys = [f"{self._prefix}{tag}:meta"]
+        args: list[str | int | float] = [len(specs)]
+        for spec in specs:
+            keys += [f"{self._prefix}{tag}:{spec.sig}", f"{self._prefix}{tag}:{spec.sig}:sum"]
+            args += [spec.kind, spec.limit, repr(spec.length), repr(spec.margin), spec.name]
+        return RedisBucket(self, keys, args)
+
+    def run(self, keys: list[str], args: list[str | int | float]) -> list[str]:
+        """Run the script; the reply as text."""
+        return [_text(v) for v in self._script(keys=keys, args=args)]
+
+    def now_arg(self, now: float) -> str:
+        """The ``now`` argument of the script: empty for Redis ``TIME``."""
+        return "" if self._server_clock else repr(now)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._client!r})"
+
+
+class RedisBucket:
+    """One key's windows in a :class:`RedisStore`."""
+
+    def __init__(self, store: RedisStore, keys: list[str], args: list[str | int | float]) -> None:
+        self._store = store
+        self._keys = keys
+        self._args = args
+
+    def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
+        """Commit ``cost`` at the earliest admissible time; return ``(at, server now)``."""
+        args = ["reserve", self._store.now_arg(now), *self._args, cost, repr(max_wait)]
+        ok, at, server_now, why = self._store.run(self._keys, args)
+        t, now = float(at), float(server_now)
+        if ok != "1":
+            raise QuotaExceededError(
+                f"quota window {why} is full for {t - now:.3f}s", window=why, retry_after=t - now
+            )
+        return t, now
+
+    def sync(self, sync: Sync, now: float) -> None:
+        """Apply a server observation."""
+        penalty = "" if sync.penalty is None else repr(sync.penalty)
+        args: list[str | int | float] = ["sync", self._store.now_arg(now), *self._args]
+        args += [penalty, sync.penalty_why, sync.debit, len(sync.targets)]
+        for index, used, reset in sync.targets:
+            args += [index, used, "" if reset is None else repr(reset)]
+        self._store.run(self._keys, args)
+
+    def snapshot(self, now: float) -> Snapshot:
+        """Read every window (one script call)."""
+        reply = self._store.run(self._keys, ["status", self._store.now_arg(now), *self._args])
+        windows = tuple(
+            (int(reply[k]), float(reply[k + 1]) if reply[k + 1] else None)
+            for k in range(2, len(reply), 2)
+        )
+        return Snapshot(windows, float(reply[1]), float(reply[0]))

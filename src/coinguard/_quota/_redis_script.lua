@@ -1,0 +1,280 @@
+-- coinguard quota: the exact window algorithm of _log.py, as one atomic Redis script.
+-- KEYS[1] meta hash; window i: KEYS[2i] zset (rolling) or hash (calendar), KEYS[2i+1] sum.
+-- ARGV: op, now ('' = Redis TIME), n, then per window kind limit length margin name, then op args.
+
+local function fmt(x) return string.format('%.17g', x) end
+local floor = math.floor
+
+local op = ARGV[1]
+local now
+if ARGV[2] == '' then
+  local tm = redis.call('TIME')
+  now = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
+else
+  now = tonumber(ARGV[2])
+end
+local n = tonumber(ARGV[3])
+local W = {}
+for i = 1, n do
+  local o = 4 + (i - 1) * 5
+  W[i] = {kind = ARGV[o], limit = tonumber(ARGV[o + 1]), len = tonumber(ARGV[o + 2]),
+          margin = tonumber(ARGV[o + 3]), name = ARGV[o + 4],
+          key = KEYS[2 * i], sum = KEYS[2 * i + 1], tot = 0}
+end
+local A = 4 + n * 5
+local META = KEYS[1]
+
+local function after(base, len)
+  local x = base + len
+  while x - len < base do x = x + math.abs(x) * 2.220446049250313e-16 end
+  return x
+end
+
+-- UTC calendar months (H. Hinnant's civil-from-days and days-from-civil).
+local function month_id(t)
+  local z = floor(t / 86400) + 719468
+  local era = floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return y * 12 + m - 1
+end
+
+local function month_start(id)
+  local y = floor(id / 12)
+  local m = id - y * 12 + 1
+  if m <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = floor((153 * mp + 2) / 5)
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return (era * 146097 + doe - 719468) * 86400
+end
+
+local function wid(w, t)
+  if w.kind == 'm' then return month_id(t) end
+  return floor(t / w.len)
+end
+
+local function wstart(w, id)
+  if w.kind == 'm' then return month_start(id) end
+  return id * w.len
+end
+
+local function cost_of(member) return tonumber(string.match(member, ':(%d+)$')) end
+
+-- rolling windows: a sorted set of 'seq:cost' scored by admission time, and a running sum
+local function r_load(w)
+  if redis.call('EXISTS', w.key) == 0 then w.tot = 0; return end
+  w.tot = tonumber(redis.call('GET', w.sum) or '0')
+  local old = redis.call('ZRANGEBYSCORE', w.key, '-inf', now - w.len + 1e-6, 'WITHSCORES')
+  local k, drop = 0, 0
+  for j = 1, #old, 2 do
+    if tonumber(old[j + 1]) + w.len <= now then
+      k = k + 1
+      drop = drop + cost_of(old[j])
+    else
+      break
+    end
+  end
+  if k > 0 then
+    redis.call('ZREMRANGEBYRANK', w.key, 0, k - 1)
+    redis.call('DECRBY', w.sum, drop)
+    w.tot = w.tot - drop
+  end
+end
+
+local function r_earliest(w, t, cost)
+  local excess = w.tot + cost - w.limit
+  if excess <= 0 then return t end
+  local acc, start = 0, 0
+  while true do
+    local rows = redis.call('ZRANGE', w.key, start, start + 127, 'WITHSCORES')
+    if #rows == 0 then return t end
+    for j = 1, #rows, 2 do
+      acc = acc + cost_of(rows[j])
+      if acc >= excess then
+        local x = after(tonumber(rows[j + 1]), w.len)
+        if x > t then return x end
+        return t
+      end
+    end
+    start = start + 128
+  end
+end
+
+local function r_add(w, t, cost, tag)
+  local seq = redis.call('HINCRBY', META, 'seq', 1)
+  redis.call('ZADD', w.key, fmt(t), tag .. seq .. ':' .. cost)
+  redis.call('INCRBY', w.sum, cost)
+  w.tot = w.tot + cost
+end
+
+local function r_used_until(w, t)
+  local s = 0
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', w.key, '-inf', fmt(t))) do s = s + cost_of(m) end
+  return s
+end
+
+-- calendar windows: a hash slot id -> cost
+local function c_count(w, id) return tonumber(redis.call('HGET', w.key, fmt(id)) or '0') end
+
+local function c_prune(w)
+  if redis.call('HLEN', w.key) > 2 then
+    local current = wid(w, now)
+    for _, f in ipairs(redis.call('HKEYS', w.key)) do
+      if tonumber(f) < current then redis.call('HDEL', w.key, f) end
+    end
+  end
+end
+
+local function c_earliest(w, t, cost)
+  while true do
+    local a, b = wid(w, t), wid(w, t + w.margin)
+    if c_count(w, a) + cost > w.limit then
+      t = wstart(w, a + 1)
+    elseif b ~= a and c_count(w, b) + cost > w.limit then
+      t = wstart(w, b + 1)
+    else
+      return t
+    end
+  end
+end
+
+local function c_commit(w, t, cost)
+  local a, b = wid(w, t), wid(w, t + w.margin)
+  redis.call('HINCRBY', w.key, fmt(a), cost)
+  if b ~= a then redis.call('HINCRBY', w.key, fmt(b), cost) end
+end
+
+-- keys live as long as anything in them still counts, so nothing leaks
+local function expire(w, t)
+  local until_t
+  if w.kind == 'r' then
+    until_t = t + w.len
+    local last = redis.call('ZRANGE', w.key, -1, -1, 'WITHSCORES')
+    if #last == 2 then until_t = math.max(until_t, tonumber(last[2]) + w.len) end
+  else
+    until_t = wstart(w, wid(w, t + w.margin) + 1)
+  end
+  local ms = math.ceil((until_t - now) * 1000) + 1000
+  -- only ever extend: a slot reserved ahead must outlive the current one
+  if redis.call('PTTL', w.key) < ms then
+    redis.call('PEXPIRE', w.key, ms)
+    if w.kind == 'r' then redis.call('PEXPIRE', w.sum, ms) end
+  end
+  return ms
+end
+
+local function expire_meta(ms)
+  if redis.call('PTTL', META) < ms then redis.call('PEXPIRE', META, ms) end
+end
+
+local function load_all()
+  local calendar = false
+  for i = 1, n do
+    if W[i].kind == 'r' then r_load(W[i]) else calendar = true; c_prune(W[i]) end
+  end
+  return calendar
+end
+
+if op == 'reserve' then
+  local cost, max_wait = tonumber(ARGV[A]), tonumber(ARGV[A + 1])
+  local m = redis.call('HMGET', META, 'last', 'last_why', 'blocked', 'blocked_why')
+  local t, why = now, ''
+  if tonumber(m[1] or '0') > t then t, why = tonumber(m[1]), m[2] or '' end
+  if tonumber(m[3] or '0') > t then t, why = tonumber(m[3]), m[4] or '' end
+  if cost > 0 then
+    local calendar = load_all()
+    while true do
+      local moved = false
+      for i = 1, n do
+        local w, x = W[i], nil
+        if w.kind == 'r' then x = r_earliest(w, t, cost) else x = c_earliest(w, t, cost) end
+        if x > t then t, why, moved = x, w.name, true end
+      end
+      if not moved or not calendar then break end
+    end
+  end
+  if t - now > max_wait then return {0, fmt(t), fmt(now), why} end
+  if cost > 0 then
+    local ms = 1000
+    for i = 1, n do
+      local w = W[i]
+      if w.kind == 'r' then r_add(w, t, cost, '') else c_commit(w, t, cost) end
+      ms = math.max(ms, expire(w, t))
+    end
+    if why == '' then why = m[2] or '' end
+    redis.call('HSET', META, 'last', fmt(t), 'last_why', why)
+    expire_meta(ms)
+  end
+  return {1, fmt(t), fmt(now), why}
+end
+
+if op == 'sync' then
+  local penalty, penalty_why = ARGV[A], ARGV[A + 1]
+  local debit, nt = tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
+  load_all()
+  local ms = 1000
+  for k = 0, nt - 1 do
+    local w = W[tonumber(ARGV[A + 4 + 3 * k]) + 1]
+    local used, reset = tonumber(ARGV[A + 5 + 3 * k]), ARGV[A + 6 + 3 * k]
+    if w.kind == 'r' then
+      -- only our entries after `at` are still counted when the server's count resets
+      local at = now
+      if reset ~= '' and tonumber(reset) < w.len then at = now + tonumber(reset) - w.len end
+      local alive = r_used_until(w, now)
+      if at < now then alive = alive - r_used_until(w, at) end
+      local deficit = used - alive
+      if deficit > 0 and (reset == '' or tonumber(reset) > 0) then
+        r_add(w, at, deficit, 'f')
+        ms = math.max(ms, expire(w, at))
+      end
+    else
+      local id = wid(w, now)
+      if used > c_count(w, id) then
+        redis.call('HSET', w.key, fmt(id), used)
+        ms = math.max(ms, expire(w, now))
+      end
+    end
+  end
+  if debit > 0 then
+    for i = 1, n do
+      local w = W[i]
+      if w.kind == 'r' then r_add(w, now, debit, 'd')
+      else redis.call('HINCRBY', w.key, fmt(wid(w, now)), debit) end
+      ms = math.max(ms, expire(w, now))
+    end
+  end
+  if penalty ~= '' then
+    local until_t = now + tonumber(penalty)
+    if until_t > tonumber(redis.call('HGET', META, 'blocked') or '0') then
+      redis.call('HSET', META, 'blocked', fmt(until_t), 'blocked_why', penalty_why)
+      ms = math.max(ms, math.ceil(tonumber(penalty) * 1000) + 1000)
+    end
+  end
+  expire_meta(ms)
+  return {fmt(now)}
+end
+
+-- status
+load_all()
+local out = {fmt(now), redis.call('HGET', META, 'blocked') or '0'}
+for i = 1, n do
+  local w = W[i]
+  if w.kind == 'r' then
+    local first = redis.call('ZRANGE', w.key, 0, 0, 'WITHSCORES')
+    out[#out + 1] = tostring(w.tot)
+    out[#out + 1] = #first == 2 and fmt(after(tonumber(first[2]), w.len)) or ''
+  else
+    local id = wid(w, now)
+    out[#out + 1] = tostring(c_count(w, id))
+    out[#out + 1] = fmt(wstart(w, id + 1))
+  end
+end
+return out

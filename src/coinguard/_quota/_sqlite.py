@@ -1,0 +1,257 @@
+"""SQLite quota store: processes on one machine sharing a file, and the persistence journal."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ._log import CalendarCounter, KeyState, Meta, RollingLog, Snapshot, Sync
+from ._policy import WindowSpec
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quota_meta (
+    key TEXT PRIMARY KEY, last REAL NOT NULL, last_why TEXT NOT NULL,
+    blocked REAL NOT NULL, blocked_why TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quota_log (key TEXT NOT NULL, win TEXT NOT NULL, t REAL NOT NULL,
+    cost INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS quota_log_kwt ON quota_log (key, win, t);
+CREATE TABLE IF NOT EXISTS quota_count (key TEXT NOT NULL, win TEXT NOT NULL,
+    wid INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (key, win, wid));
+"""
+
+# One query reads everything a decision needs: meta, live log entries, slot counters.
+_LOAD = """
+SELECT 'c', win, wid, count, '' FROM quota_count WHERE key = ?1
+UNION ALL SELECT 'l', win, t, cost, '' FROM quota_log WHERE key = ?1 AND t > ?2
+UNION ALL SELECT 'm', last_why, last, blocked, blocked_why FROM quota_meta WHERE key = ?1
+ORDER BY 1, 3
+"""
+
+
+class SQLiteStore:
+    """Quota state in a SQLite file shared by the processes of one machine.
+
+    WAL journal, ``BEGIN IMMEDIATE`` transactions (one writer decides at a time) and a busy
+    timeout. Times are wall-clock epoch seconds, which all processes on a machine share.
+
+    >>> store = SQLiteStore(":memory:")
+    >>> store.blocking
+    True
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            os.path.expanduser(self.path),
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+
+    @property
+    def blocking(self) -> bool:
+        """SQLite calls do disk I/O and may wait for another process's transaction."""
+        return True
+
+    def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> SQLiteBucket:
+        """The bucket of ``key_id`` with these windows."""
+        return SQLiteBucket(self, key_id, specs)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front, so two deciders never interleave."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def load(self, key_id: str, specs: tuple[WindowSpec, ...], now: float) -> KeyState:
+        """Build the state of ``key_id`` from the file (one query)."""
+        horizon = now - max((s.length for s in specs if s.kind == "r"), default=0.0) - 1.0
+        with self._lock:
+            rows = self._conn.execute(_LOAD, (key_id, horizon)).fetchall()
+        return _state(specs, rows, now)
+
+    def write_commit(self, key_id: str, state: KeyState, t: float, cost: int, now: float) -> None:
+        """Record an admission of ``cost`` at ``t`` in every window (inside a transaction)."""
+        for spec, log in zip(state.specs, state.logs, strict=True):
+            self.write_entry(key_id, spec, log, t, cost, now, commit=True)
+        meta = state.meta
+        self._conn.execute(
+            "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " last = excluded.last, last_why = excluded.last_why",
+            (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why),
+        )
+
+    def write_added(
+        self, key_id: str, state: KeyState, added: list[tuple[int, float, int]], now: float
+    ) -> None:
+        """Record cost added by a server sync (inside a transaction)."""
+        for i, t, cost in added:
+            self.write_entry(key_id, state.specs[i], state.logs[i], t, cost, now, commit=False)
+
+    def write_penalty(self, key_id: str, meta: Meta) -> None:
+        """Record the penalty box of ``key_id`` (inside a transaction)."""
+        self._conn.execute(
+            "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " blocked = max(blocked, excluded.blocked), blocked_why = excluded.blocked_why",
+            (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why),
+        )
+
+    def write_entry(
+        self,
+        key_id: str,
+        spec: WindowSpec,
+        log: RollingLog | CalendarCounter,
+        t: float,
+        cost: int,
+        now: float,
+        *,
+        commit: bool,
+    ) -> None:
+        conn = self._conn
+        if isinstance(log, RollingLog):
+            conn.execute("INSERT INTO quota_log VALUES (?, ?, ?, ?)", (key_id, spec.sig, t, cost))
+            conn.execute(
+                "DELETE FROM quota_log WHERE key = ? AND win = ? AND t < ?",
+                (key_id, spec.sig, now - spec.length - 1.0),
+            )
+            return
+        for wid in log.ids(t) if commit else (log.wid(t),):
+            conn.execute(
+                "INSERT INTO quota_count VALUES (?, ?, ?, ?) ON CONFLICT (key, win, wid)"
+                " DO UPDATE SET count = count + excluded.count",
+                (key_id, spec.sig, wid, cost),
+            )
+        conn.execute(
+            "DELETE FROM quota_count WHERE key = ? AND win = ? AND wid < ?",
+            (key_id, spec.sig, log.wid(now)),
+        )
+
+
+def _state(specs: tuple[WindowSpec, ...], rows: list[tuple[object, ...]], now: float) -> KeyState:
+    meta = Meta()
+    by_sig: dict[str, list[tuple[float, int]]] = {}
+    for kind, win, a, b, why in rows:
+        if kind == "m":
+            meta.last, meta.last_why = float(a), str(win)  # type: ignore[arg-type]
+            meta.blocked, meta.blocked_why = float(b), str(why)  # type: ignore[arg-type]
+        else:
+            by_sig.setdefault(str(win), []).append((a, b))  # type: ignore[arg-type]
+    logs = []
+    for spec in specs:
+        log = KeyState.new_log(spec)
+        for x, cost in by_sig.get(spec.sig, ()):
+            if isinstance(log, RollingLog):
+                log.commit(float(x), int(cost))
+            else:
+                log.counts[int(x)] = int(cost)
+        log.prune(now)
+        logs.append(log)
+    return KeyState(specs, tuple(logs), meta)
+
+
+class SQLiteBucket:
+    """One key's windows in a :class:`SQLiteStore`."""
+
+    def __init__(self, store: SQLiteStore, key_id: str, specs: tuple[WindowSpec, ...]) -> None:
+        self._store = store
+        self._key = key_id
+        self._specs = specs
+
+    def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
+        """Commit ``cost`` at the earliest admissible time; return ``(at, now)``."""
+        store = self._store
+        with store.transaction() as conn:
+            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
+            state = _state(self._specs, rows, now)
+            t = state.reserve(now, cost, max_wait)
+            if cost:
+                store.write_commit(self._key, state, t, cost, now)
+        return t, now
+
+    def sync(self, sync: Sync, now: float) -> None:
+        """Apply a server observation."""
+        store = self._store
+        with store.transaction() as conn:
+            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
+            state = _state(self._specs, rows, now)
+            blocked = state.meta.blocked
+            added = state.sync(sync, now)
+            store.write_added(self._key, state, added, now)
+            if state.meta.blocked != blocked:
+                store.write_penalty(self._key, state.meta)
+
+    def snapshot(self, now: float) -> Snapshot:
+        """Read every window (one query)."""
+        return self._store.load(self._key, self._specs, now).snapshot(now)
+
+    def _horizon(self, now: float) -> float:
+        return now - max((s.length for s in self._specs if s.kind == "r"), default=0.0) - 1.0
+
+
+class Journal:
+    """Day and month windows of a memory store, written through to SQLite.
+
+    A restarted process (a new notebook kernel) restores them, so it does not forget that
+    9,800 of 10,000 monthly credits are spent.
+    """
+
+    def __init__(
+        self, store: SQLiteStore, key_id: str, specs: tuple[WindowSpec, ...], indices: list[int]
+    ) -> None:
+        self._store = store
+        self._key = key_id
+        self._indices = {i: j for j, i in enumerate(indices)}
+        sub = tuple(specs[i] for i in indices)
+        self._state = KeyState(sub, tuple(KeyState.new_log(s) for s in sub), Meta())
+
+    def restore(self, now: float) -> list[tuple[int, list[tuple[float, int]], dict[int, int]]]:
+        """The journaled history: ``(window index, log entries, slot counts)``."""
+        state = self._store.load(self._key, self._state.specs, now)
+        out: list[tuple[int, list[tuple[float, int]], dict[int, int]]] = []
+        for i, j in self._indices.items():
+            log = state.logs[j]
+            if isinstance(log, RollingLog):
+                out.append((i, log.entries(), {}))
+            else:
+                out.append((i, [], dict(log.counts)))
+        return out
+
+    def commit(self, t: float, cost: int, now: float) -> None:
+        """Journal an admission."""
+        with self._store.transaction():
+            for spec, log in zip(self._state.specs, self._state.logs, strict=True):
+                self._store.write_entry(self._key, spec, log, t, cost, now, commit=True)
+
+    def added(self, added: list[tuple[int, float, int]], now: float) -> None:
+        """Journal cost added by a server sync."""
+        mine = [(self._indices[i], t, c) for i, t, c in added if i in self._indices]
+        if mine:
+            with self._store.transaction():
+                self._store.write_added(self._key, self._state, mine, now)

@@ -1,0 +1,52 @@
+"""The store protocol: where the windows of a key live, and how they are read and changed."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ._log import Snapshot, Sync
+from ._policy import WindowSpec
+
+__all__ = ["QuotaBucket", "QuotaStore"]
+
+
+class QuotaBucket(Protocol):
+    """The windows of one key in one store. Every method is one atomic step."""
+
+    def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
+        """Commit ``cost`` at the earliest admissible time; return ``(at, now)``.
+
+        ``now`` in the result is the store's clock reading (the Redis store uses the server's
+        ``TIME``), so the caller waits ``at - now``. Raises ``QuotaExceededError`` and commits
+        nothing if that wait exceeds ``max_wait``.
+        """
+        ...
+
+    def sync(self, sync: Sync, now: float) -> None:
+        """Apply a server observation (raise counts, penalty box, extra cost)."""
+        ...
+
+    def snapshot(self, now: float) -> Snapshot:
+        """Read used cost and reset time of every window, and the penalty."""
+        ...
+
+
+@runtime_checkable
+class QuotaStore(Protocol):
+    """Where quota state lives: ``MemoryStore``, ``SQLiteStore`` or ``RedisStore``.
+
+    ``blocking`` says whether its calls do I/O (then an async caller runs them in a thread).
+    """
+
+    @property
+    def blocking(self) -> bool:
+        """True if calls may block on I/O."""
+        ...
+
+    def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> QuotaBucket:
+        """The bucket of ``key_id`` with these windows."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
