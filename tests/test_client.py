@@ -77,6 +77,7 @@ class Runner:
         kw.setdefault("base_url", BASE)
         kw.setdefault("read_key", "read-key-1")
         kw.setdefault("jitter", lambda: 1.0)
+        kw.setdefault("quota", None)  # quota behaviour has its own tests; keep retries isolated
         if self.mode == "sync":
             with coinguard.Client(
                 http_client=httpx.Client(transport=httpx.MockTransport(handler)),

@@ -19,21 +19,34 @@ from ._exceptions import (
     ConfigurationError,
     EnvelopeError,
     InsecureTransportError,
+    KeyAgeWarning,
+    KeyPrivilegeWarning,
     MissingKeyError,
     NotFoundError,
     OrderOutcomeUnknownError,
+    OverPrivilegedKeyError,
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
     ResponseDecodeError,
     ScopeError,
+    SecretBackendError,
     ServerError,
 )
 from ._keys import KeyMetadata, KeySource
 from ._provider import BearerKey, HeaderKey, Provider, QueryKey, Scope, get_provider
 from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
+from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
+from ._verify import (
+    KeyCheck,
+    KeyPermissions,
+    KeyReport,
+    binance_api_restrictions,
+    coinbase_key_permissions,
+    sandbox_key_info,
+)
 
 __version__ = "0.1.0"
 
@@ -51,11 +64,17 @@ __all__ = [
     "EnvelopeError",
     "HeaderKey",
     "InsecureTransportError",
+    "KeyAgeWarning",
+    "KeyCheck",
     "KeyMetadata",
+    "KeyPermissions",
+    "KeyPrivilegeWarning",
+    "KeyReport",
     "KeySource",
     "MissingKeyError",
     "NotFoundError",
     "OrderOutcomeUnknownError",
+    "OverPrivilegedKeyError",
     "PermissionDeniedError",
     "Provider",
     "QueryKey",
@@ -67,8 +86,15 @@ __all__ = [
     "Scope",
     "ScopeError",
     "Secret",
+    "SecretBackendError",
+    "SecretRef",
     "ServerError",
     "Settings",
+    "binance_api_restrictions",
+    "check_age",
+    "coinbase_key_permissions",
     "fingerprint",
     "get_provider",
+    "sandbox_key_info",
+    "secret",
 ]

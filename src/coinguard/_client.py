@@ -7,27 +7,26 @@ configured by :func:`coinguard._retry.make_retrying_kwargs`.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 import anyio
 import httpx
 import tenacity
 
 from ._core import Call, ClientCore
-from ._verify import KeyReport, judge
-
-if TYPE_CHECKING:
-    from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
+from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import CallState, RetryDetails, RetryPolicy, make_retrying_kwargs
 from ._secret import Secret
 from ._settings import Settings
+from ._verify import KeyReport, judge
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -84,6 +83,7 @@ class _Base:
         store = quota_store or (settings.quota_store if settings else None) or "memory"
         self._quota_args = (policy, store, on_quota, max_wait)
         self._quotas: dict[str, Quota] = {}
+        self._quota_lock = threading.Lock()
 
     @property
     def provider(self) -> Provider:
@@ -96,32 +96,35 @@ class _Base:
         return self._core.allow_trading
 
     def _quota_for(self, secret: Secret) -> Quota | None:
-        policy, store, on_quota, max_wait = self._quota_args
-        if policy is None:
-            return None
         quota = self._quotas.get(secret.fingerprint)
-        if quota is None:
-            from ._quota import Quota
-
-            quota = Quota(
-                policy,
-                store=store,
-                key_id=f"{self._core.provider.name}:{secret.fingerprint}",
-                on_quota=on_quota,
-                max_wait=max_wait,
-                clock=self._clock,
-            )
-            self._quotas[secret.fingerprint] = quota
+        policy, store, on_quota, max_wait = self._quota_args
+        if quota is not None or policy is None:
+            return quota
+        with self._quota_lock:
+            quota = self._quotas.get(secret.fingerprint)
+            if quota is None:
+                quota = Quota(
+                    policy,
+                    store=store,
+                    key_id=f"{self._core.provider.name}:{secret.fingerprint}",
+                    on_quota=on_quota,
+                    max_wait=max_wait,
+                    clock=self._clock,
+                )
+                self._quotas[secret.fingerprint] = quota
         return quota
 
     @property
     def quota(self) -> QuotaStatus | None:
-        """Quota use per window for the read key (limit, used, remaining, resets_at), or None."""
+        """Quota use per window for the read key (limit, used, remaining, resets_at), or None.
+
+        >>> print(client.quota)  # doctest: +SKIP
+        window  limit  used  remaining  resets_at
+        1s         50     3         47  2026-11-27T23:40:01Z
+        """
         secret = self._core.read.loaded
-        quota = self._quotas.get(secret.fingerprint) if secret else None
-        if quota is None and secret is not None:
-            quota = self._quota_for(secret)
-        return quota.status() if quota else None
+        quota = self._quota_for(secret) if secret is not None else None
+        return quota.status() if quota is not None else None
 
     def _retrying_kwargs(self, call: Call, slot: KeySlot, state: CallState) -> dict[str, Any]:
         return make_retrying_kwargs(
@@ -136,12 +139,17 @@ class _Base:
             on_retry=self._on_retry,
         )
 
-    def _after_response(self, slot: KeySlot, state: CallState, response: httpx.Response) -> None:
+    @staticmethod
+    def _after_response(
+        slot: KeySlot,
+        state: CallState,
+        response: httpx.Response,
+        quota: Quota | None,
+        reservation: Reservation | None,
+    ) -> None:
         """Feed the quota, and arm a one-time key reload when a reloadable key got a 401."""
-        secret = slot.loaded
-        quota = self._quota_for(secret) if secret else None
         if quota is not None:
-            quota.observe(response.status_code, response.headers, None)
+            quota.observe(response.status_code, response.headers, reservation=reservation)
         first_401 = response.status_code == 401 and not state.reloaded_key
         state.reload_pending = first_401 and slot.source.reloadable
         state.reloaded_key = state.reloaded_key or state.reload_pending
@@ -217,7 +225,11 @@ class Client(_Base):
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
         if verify_on_start:
-            self.verify_key()
+            try:
+                self.verify_key()
+            except BaseException:
+                self.close()  # the caller never gets the object, so nobody else could close it
+                raise
 
     def request(
         self,
@@ -272,12 +284,13 @@ class Client(_Base):
         secret = slot.reload(state.key_generation) if state.reload_pending else slot.get()
         state.key_generation = slot.generation
         quota = self._quota_for(secret)
+        reservation = None
         if quota is not None:
             reservation = quota.reserve(call.method, call.path)
             if reservation.wait > 0:
                 self._sleep(reservation.wait)
         response = self._send(call, secret)
-        self._after_response(slot, state, response)
+        self._after_response(slot, state, response, quota, reservation)
         return self._core.outcome(call, response, now=self._clock())
 
     def _send(self, call: Call, secret: Secret) -> httpx.Response:
@@ -439,6 +452,7 @@ class AsyncClient(_Base):
             secret = await anyio.to_thread.run_sync(slot.get)
         state.key_generation = slot.generation
         quota = self._quota_for(secret)
+        reservation = None
         if quota is not None:
             if quota.blocking:
                 reservation = await anyio.to_thread.run_sync(quota.reserve, call.method, call.path)
@@ -447,7 +461,7 @@ class AsyncClient(_Base):
             if reservation.wait > 0:
                 await self._sleep(reservation.wait)
         response = await self._send(call, secret)
-        self._after_response(slot, state, response)
+        self._after_response(slot, state, response, quota, reservation)
         return self._core.outcome(call, response, now=self._clock())
 
     async def _send(self, call: Call, secret: Secret) -> httpx.Response:
@@ -491,7 +505,11 @@ class AsyncClient(_Base):
 
     async def __aenter__(self) -> AsyncClient:
         if self._verify_on_start:
-            await self.verify_key()
+            try:
+                await self.verify_key()
+            except BaseException:
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(

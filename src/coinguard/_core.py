@@ -37,10 +37,11 @@ from ._exceptions import (
     ScopeError,
     ServerError,
 )
+from ._headers import retry_after
 from ._keys import KeyInput, KeySlot, resolve_source
 from ._origin import check_base_url, join_url, origin_of
 from ._provider import Provider, Scope, get_provider
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import RetryPolicy
 from ._secret import Secret
 from ._settings import BaseSettings, Settings, key_fields, load_scope_settings
 from ._verify import KeyReport, report
@@ -344,7 +345,7 @@ class ClientCore:
             "url": _safe(call.url),
         }
         if cls is RateLimitError:
-            after = parse_retry_after(response.headers, now)
+            after = retry_after(response.headers, now)
             if after is not None:
                 message += f" (retry after {after:.1f}s)"
             return RateLimitError(message, retry_after=after, **common)

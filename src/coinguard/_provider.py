@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from ._exceptions import ConfigurationError
+from ._quota import QuotaPolicy, Window
 from ._verify import KeyCheck, sandbox_key_info
 
 __all__ = [
@@ -115,7 +116,7 @@ class Provider:
     idempotency_header: str | None = None
     idempotent_routes: Iterable[str] = ()
     retryable_statuses: frozenset[int] = frozenset()
-    quota: Any = None
+    quota: QuotaPolicy | None = None
     key_check: Any = None
     _read: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _trade: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
@@ -176,6 +177,11 @@ _SANDBOX = Provider(
     envelope=True,
     idempotency_header="Idempotency-Key",
     key_check=KeyCheck("GET", "/key", sandbox_key_info),
+    # The embedded sandbox's default limits and costs (coinguard.sandbox.SandboxConfig).
+    quota=QuotaPolicy(
+        (Window.per_second(50), Window.per_minute(1000)),
+        costs={"GET /daily-ohlcv*": 2, "GET /hourly-ohlcv*": 2},
+    ),
 )
 
 _GENERIC = Provider(name="generic", base_url=None)

@@ -8,12 +8,8 @@ outcome is unknown is only re-sent when the provider de-duplicates it by idempot
 from __future__ import annotations
 
 import logging
-import math
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import tenacity
@@ -32,12 +28,9 @@ __all__ = [
     "RetryPolicy",
     "is_retryable",
     "make_retrying_kwargs",
-    "parse_retry_after",
 ]
 
 log = logging.getLogger("coinguard.retry")
-
-_MAX_RETRY_AFTER = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -77,50 +70,6 @@ class RetryDetails:
     method: str
     path: str
     key_fingerprint: str | None = None
-
-
-def _finite_nonneg(value: float) -> float | None:
-    if math.isnan(value) or value < 0 or math.isinf(value):
-        return None
-    return min(value, _MAX_RETRY_AFTER)
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait per ``retry-after-ms`` or ``Retry-After``; None if absent or garbage.
-
-    ``now`` is the wall-clock time (epoch seconds) used for HTTP dates.
-
-    >>> parse_retry_after({"retry-after": "3"}, now=0.0)
-    3.0
-    >>> parse_retry_after({"retry-after": "soon"}, now=0.0) is None
-    True
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    ms = lowered.get("retry-after-ms")
-    if ms is not None:
-        try:
-            found = _finite_nonneg(float(ms.strip()) / 1000.0)
-        except ValueError:
-            found = None
-        if found is not None:
-            return found
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return _finite_nonneg(float(value))
-    try:
-        return _finite_nonneg(float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, min(when.timestamp() - now, _MAX_RETRY_AFTER))
 
 
 @dataclass
@@ -226,13 +175,3 @@ def make_retrying_kwargs(
         "before_sleep": before_sleep,
         "reraise": True,
     }
-
-
-def default_rng() -> Callable[[], float]:
-    """A jitter source; injected in tests for determinism."""
-    return random.random
-
-
-def wall_now() -> float:
-    """Epoch seconds, for HTTP dates."""
-    return datetime.now(timezone.utc).timestamp()
