@@ -1,6 +1,7 @@
 """The ``coinguard`` command line. Subcommands are thin layers over the library.
 
 ``coinguard sandbox`` runs the embedded sandbox server until SIGINT/SIGTERM.
+``coinguard doctor`` checks where the keys come from and what is unsafe about them.
 """
 
 from __future__ import annotations
@@ -71,10 +72,65 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(handler=_run_sandbox)
 
 
+def _positive_days(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of days")
+    return int(text)
+
+
+def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "doctor",
+        help="check where the keys come from and what is unsafe about them",
+        description="Report each key's source, fingerprint, age and permissions, never its "
+        "value. Exit 0 without findings, 1 with findings, 2 on usage errors.",
+    )
+    p.add_argument("--provider", default="generic", help="provider profile (default generic)")
+    p.add_argument("--base-url", help="provider base URL (default: the provider's)")
+    p.add_argument("--env-file", metavar="PATH", help="read COINGUARD_* settings from this file")
+    p.add_argument("--trade", action="store_true", help="check the trade key too")
+    p.add_argument(
+        "--verify", action="store_true", help="ask the provider's key-info route (network)"
+    )
+    p.add_argument(
+        "--max-age-days", type=_positive_days, default=90, help="maximum key age (default 90)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+    from pathlib import Path
+
+    from coinguard import CoinguardError
+    from coinguard._doctor import diagnose, render
+
+    if args.env_file and not Path(args.env_file).is_file():
+        sys.stderr.write(f"coinguard doctor: no such env file: {args.env_file}\n")
+        return 2
+    try:
+        report = diagnose(
+            provider=args.provider,
+            base_url=args.base_url,
+            env_file=args.env_file,
+            trade=args.trade,
+            verify=args.verify,
+            max_age=timedelta(days=args.max_age_days),
+        )
+    except CoinguardError as exc:
+        sys.stderr.write(f"coinguard doctor: {exc}\n")
+        return 2
+    text = json.dumps(report.to_dict(), indent=2) + "\n" if args.json else render(report)
+    sys.stdout.write(text)
+    return report.exit_code
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coinguard", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sandbox(commands)
+    _add_doctor(commands)
     return parser
 
 
