@@ -35,6 +35,16 @@ from ._exceptions import (
 )
 from ._keys import KeyMetadata, KeySource
 from ._provider import BearerKey, HeaderKey, Provider, QueryKey, Scope, get_provider
+from ._quota import (
+    MemoryStore,
+    QuotaPolicy,
+    QuotaStatus,
+    QuotaStore,
+    RedisStore,
+    SQLiteStore,
+    Window,
+    WindowStatus,
+)
 from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
@@ -71,6 +81,7 @@ __all__ = [
     "KeyPrivilegeWarning",
     "KeyReport",
     "KeySource",
+    "MemoryStore",
     "MissingKeyError",
     "NotFoundError",
     "OrderOutcomeUnknownError",
@@ -79,10 +90,15 @@ __all__ = [
     "Provider",
     "QueryKey",
     "QuotaExceededError",
+    "QuotaPolicy",
+    "QuotaStatus",
+    "QuotaStore",
     "RateLimitError",
+    "RedisStore",
     "ResponseDecodeError",
     "RetryDetails",
     "RetryPolicy",
+    "SQLiteStore",
     "Scope",
     "ScopeError",
     "Secret",
@@ -90,6 +106,8 @@ __all__ = [
     "SecretRef",
     "ServerError",
     "Settings",
+    "Window",
+    "WindowStatus",
     "binance_api_restrictions",
     "check_age",
     "coinbase_key_permissions",

@@ -2,6 +2,7 @@
 
 ``coinguard sandbox`` runs the embedded sandbox server until SIGINT/SIGTERM.
 ``coinguard doctor`` checks where the keys come from and what is unsafe about them.
+``coinguard demo`` shows what coinguard is for, against the embedded sandbox.
 """
 
 from __future__ import annotations
@@ -72,6 +73,21 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(handler=_run_sandbox)
 
 
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "demo",
+        help="run the demo against the embedded sandbox",
+        description="Scoped keys, quota, a refused trade, a verified key and a safe order.",
+    )
+    p.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(sys.stdout)
+
+
 def _positive_days(text: str) -> int:
     if not text.isdigit() or int(text) == 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of days")
@@ -129,6 +145,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coinguard", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(commands)
     _add_sandbox(commands)
     _add_doctor(commands)
     return parser

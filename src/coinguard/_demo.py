@@ -1,0 +1,166 @@
+"""``coinguard demo``: what coinguard is for, in one short run against the embedded sandbox.
+
+With ``TOKENMETRICS_API_KEY`` set, the read part runs against the real Token Metrics API
+instead; the trading part always uses the sandbox (Token Metrics has no order endpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from ._client import Client
+from ._exceptions import ScopeError
+from ._provider import QueryKey, get_provider
+
+__all__ = ["run_demo"]
+
+SYMBOLS = "BTC,ETH,SOL"
+ORDER = {"symbol": "BTC", "side": "buy", "type": "market", "quantity": 0.01}
+
+
+class _Capture(logging.Handler):
+    """Keeps every formatted record, as a log shipper would see it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@contextmanager
+def _captured_logs() -> Iterator[_Capture]:
+    handler = _Capture()
+    loggers = [logging.getLogger(n) for n in ("coinguard", "httpx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+
+
+def _section(out: TextIO, title: str) -> None:
+    print(f"\n== {title}", file=out)
+
+
+def _show_prices(out: TextIO, client: Client) -> None:
+    prices = client.get("/price", params={"symbol": SYMBOLS})["data"]
+    for p in prices:
+        print(f"   {p['symbol']:<5} {p['price']:>12,.2f} USD", file=out)
+    candles = client.get("/daily-ohlcv", params={"symbol": "BTC", "limit": 3})["data"]
+    for c in candles[-3:]:
+        print(
+            f"   BTC {c['date']}  open {c['open']:>10,.0f}  high {c['high']:>10,.0f}  "
+            f"low {c['low']:>10,.0f}  close {c['close']:>10,.0f}",
+            file=out,
+        )
+
+
+def _real_read_part(out: TextIO) -> None:
+    _section(out, "1. Read with the key from TOKENMETRICS_API_KEY (real API)")
+    with Client(provider="tokenmetrics") as tm:
+        print(f"   client: {tm!r}", file=out)
+        data = tm.get("/price", params={"symbol": SYMBOLS})["data"]
+        for p in data[:3]:
+            print(f"   {p.get('symbol', p.get('token_symbol', '?'))}: {p}", file=out)
+
+
+def run_demo(out: TextIO) -> int:
+    """Run the demo, printing to ``out``; returns the process exit code.
+
+    >>> import io
+    >>> run_demo(io.StringIO())  # doctest: +SKIP
+    0
+    """
+    from .sandbox import Faults, Sandbox, SandboxConfig
+
+    real = bool(os.environ.get("TOKENMETRICS_API_KEY"))
+    # Query-parameter auth on purpose: httpx logs every URL at INFO, so this is the case where a
+    # naive client leaks its key into logs.
+    provider = dataclasses.replace(get_provider("sandbox"), auth=QueryKey("api_key"))
+    with Sandbox(SandboxConfig(auth="query")) as sb, _captured_logs() as logs:
+        keys = sb.keys
+        print(f"coinguard demo: sandbox at {sb.base_url}", file=out)
+        print(
+            "   (throwaway keys provisioned by the sandbox; the key is sent as ?api_key=, "
+            "the riskiest placement)",
+            file=out,
+        )
+        if real:
+            _real_read_part(out)
+        common: dict[str, Any] = {"provider": provider, "base_url": sb.base_url}
+        with Client(read_key=keys.read, **common) as reader:
+            if not real:
+                _section(out, "1. Market data with the read key")
+                print(f"   client: {reader!r}", file=out)
+                _show_prices(out, reader)
+
+            _section(out, "2. Quota, tracked locally and synced with the server's headers")
+            for line in str(reader.quota).splitlines():
+                print(f"   {line}", file=out)
+
+            _section(out, "3. The read-only client tries to place an order")
+            try:
+                reader.post("/orders", json=ORDER)
+            except ScopeError as exc:
+                print(f"   ScopeError: {exc}", file=out)
+            sent = sb.ledger.count(path="/v2/orders")
+            print(f"   order requests that reached the server: {sent}", file=out)
+
+            _section(out, "4. Least privilege, verified with the provider")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                report = reader.verify_key(on_finding="warn")[0]
+            perms = report.permissions
+            print(
+                f"   read key {report.fingerprint}: can_read={perms.can_read} "
+                f"can_trade={perms.can_trade} can_withdraw={perms.can_withdraw}",
+                file=out,
+            )
+            for w in caught:
+                print(f"   {type(w.message).__name__}: {w.message}", file=out)
+            with Client(read_key=keys.overprivileged, **common) as risky:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    bad = risky.verify_key(on_finding="ignore")[0]
+                print(f"   a 'read' key {bad.fingerprint}: {'; '.join(bad.findings)}", file=out)
+
+        _section(out, "5. Trading, with the trade key, through a connection dropped mid-order")
+        sb.set_faults(Faults(drop_after_order_rate=1.0))
+        with Client(read_key=keys.read, trade_key=keys.trade, allow_trading=True, **common) as tr:
+            order = tr.post("/orders", json=ORDER)["data"]
+        sb.set_faults(Faults())
+        posts = sb.ledger.count(path="/v2/orders", method="POST")
+        print(
+            f"   order {order['id']} {order['status']}: sent {posts} times under one "
+            f"Idempotency-Key, orders that exist: {len(sb.orders)}",
+            file=out,
+        )
+
+        _section(out, "6. What the logs saw")
+        for line in logs.lines[-4:]:
+            print(f"   {line}", file=out)
+        leaked = [
+            k for k in (keys.read, keys.trade, keys.overprivileged) if k in "".join(logs.lines)
+        ]
+        print(
+            f"   {len(logs.lines)} log lines, keys found in them: {len(leaked)} "
+            "(only fingerprints such as <key fp:...>)",
+            file=out,
+        )
+        violations = sb.ledger.violations()
+        print(f"   rate-limit windows exceeded on the server: {len(violations)}", file=out)
+    return 1 if leaked or violations else 0

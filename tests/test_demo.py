@@ -1,0 +1,54 @@
+"""The main job: the demo runs end to end on the embedded sandbox and tells the truth."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coinguard._demo import run_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENMETRICS_API_KEY", raising=False)
+
+
+def test_demo_runs_every_step_and_exits_zero() -> None:
+    """Every section prints, the order is not duplicated, no key reaches the logs."""
+    out = io.StringIO()
+    assert run_demo(out) == 0
+    text = out.getvalue()
+    for needle in (
+        "1. Market data",
+        "BTC",
+        "50/s",
+        "ScopeError",
+        "order requests that reached the server: 0",
+        "can_trade=False",
+        "the read key can trade",
+        "orders that exist: 1",
+        "keys found in them: 0",
+        "windows exceeded on the server: 0",
+        "<key fp:",
+    ):
+        assert needle in text, needle
+
+
+def test_quickstart_script_runs_as_a_newcomer_would() -> None:
+    """`python examples/quickstart.py` works from a plain interpreter and prints no sandbox key."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "sbx_" not in proc.stdout + proc.stderr
+    assert proc.stderr == ""
