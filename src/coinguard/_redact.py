@@ -29,6 +29,7 @@ _lock = threading.Lock()
 _forms: dict[str, str] = {}
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
+_dead: list[tuple[int, str, tuple[str, ...]]] = []  # collected Secrets, not yet forgotten
 
 
 def _spellings(raw: str) -> set[str]:
@@ -44,6 +45,7 @@ def register(secret: Secret) -> None:
     Counted per object: two equal keys held by two clients stay redacted until both are gone.
     """
     with _lock:
+        _reap()
         if id(secret) in _seen:
             return
         _seen.add(id(secret))
@@ -56,7 +58,15 @@ def register(secret: Secret) -> None:
 
 
 def _forget(ident: int, fp: str, forms: tuple[str, ...]) -> None:
-    with _lock:
+    # Runs from the garbage collector, possibly while this thread holds _lock: never lock here,
+    # only queue the removal (list.append is atomic) for the next locked section.
+    _dead.append((ident, fp, forms))
+
+
+def _reap() -> None:
+    """Apply queued removals; call with _lock held."""
+    while _dead:
+        ident, fp, forms = _dead.pop()
         _seen.discard(ident)
         _live[fp] -= 1
         if _live[fp] == 0:
@@ -70,6 +80,7 @@ def redact(text: str) -> str:
     if not _forms:
         return text
     with _lock:
+        _reap()
         forms = sorted(_forms.items(), key=lambda kv: -len(kv[0]))
     for form, fp in forms:
         if form in text:
