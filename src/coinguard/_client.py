@@ -20,10 +20,11 @@ import httpx
 import tenacity
 
 from ._core import Call, ClientCore
+from ._exceptions import CoinguardError
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
-from ._retry import CallState, RetryDetails, RetryPolicy, make_retrying_kwargs
+from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
 from ._secret import Secret
 from ._settings import Settings
 from ._verify import KeyReport, judge
@@ -126,6 +127,16 @@ class _Base:
         quota = self._quota_for(secret) if secret is not None else None
         return quota.status() if quota is not None else None
 
+    def _hand_over(self, exc: CoinguardError, call: Call, state: CallState) -> list[CoinguardError]:
+        """After a failed first attempt: re-raise if final, else seed the tenacity loop with it.
+
+        The first attempt runs outside tenacity because almost every call succeeds at once and
+        building the retry machinery costs more than the rest of coinguard's per-call work.
+        """
+        if not is_retryable(exc, self._core.retry, idempotent=call.idempotent, state=state):
+            raise exc
+        return [exc]
+
     def _retrying_kwargs(self, call: Call, slot: KeySlot, state: CallState) -> dict[str, Any]:
         return make_retrying_kwargs(
             self._core.retry,
@@ -223,7 +234,7 @@ class Client(_Base):
         )
         self._sleep = sleep
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client()
+        self._http = http_client or httpx.Client(**self._core.http_defaults())
         if verify_on_start:
             try:
                 self.verify_key()
@@ -277,8 +288,19 @@ class Client(_Base):
 
     def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
+        try:
+            return self._attempt(call, slot, state)
+        except CoinguardError as exc:
+            first = self._hand_over(exc, call, state)
         retrying = tenacity.Retrying(sleep=self._sleep, **self._retrying_kwargs(call, slot, state))
-        return retrying(self._attempt, call, slot, state)
+        return retrying(self._attempts_after, first, call, slot, state)
+
+    def _attempts_after(
+        self, first: list[CoinguardError], call: Call, slot: KeySlot, state: CallState
+    ) -> Any:
+        if first:
+            raise first.pop()
+        return self._attempt(call, slot, state)
 
     def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
         secret = slot.reload(state.key_generation) if state.reload_pending else slot.get()
@@ -294,7 +316,9 @@ class Client(_Base):
         return self._core.outcome(call, response, now=self._clock())
 
     def _send(self, call: Call, secret: Secret) -> httpx.Response:
-        request = self._http.build_request(**self._core.build_args(call))
+        request = self._http.build_request(
+            **self._core.build_args(call, own_client=self._owns_http)
+        )
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
         while True:
@@ -400,7 +424,7 @@ class AsyncClient(_Base):
         )
         self._sleep = sleep
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient()
+        self._http = http_client or httpx.AsyncClient(**self._core.http_defaults())
         self._verify_on_start = verify_on_start
 
     async def request(
@@ -438,10 +462,21 @@ class AsyncClient(_Base):
 
     async def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
+        try:
+            return await self._attempt(call, slot, state)
+        except CoinguardError as exc:
+            first = self._hand_over(exc, call, state)
         retrying = tenacity.AsyncRetrying(
             sleep=self._sleep, **self._retrying_kwargs(call, slot, state)
         )
-        return await retrying(self._attempt, call, slot, state)
+        return await retrying(self._attempts_after, first, call, slot, state)
+
+    async def _attempts_after(
+        self, first: list[CoinguardError], call: Call, slot: KeySlot, state: CallState
+    ) -> Any:
+        if first:
+            raise first.pop()
+        return await self._attempt(call, slot, state)
 
     async def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
         if state.reload_pending:
@@ -465,7 +500,9 @@ class AsyncClient(_Base):
         return self._core.outcome(call, response, now=self._clock())
 
     async def _send(self, call: Call, secret: Secret) -> httpx.Response:
-        request = self._http.build_request(**self._core.build_args(call))
+        request = self._http.build_request(
+            **self._core.build_args(call, own_client=self._owns_http)
+        )
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
         while True:

@@ -50,6 +50,7 @@ __all__ = ["Call", "ClientCore"]
 
 log = logging.getLogger("coinguard.client")
 
+_URL_CACHE = 4096
 _USER_AGENT = f"coinguard/{_version('coinguard')} httpx/{httpx.__version__}"
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
@@ -115,6 +116,8 @@ class ClientCore:
             policy = RetryPolicy(**{**policy.__dict__, "max_retries": max_retries})
         self.retry = policy
         self.follow_redirects = follow_redirects
+        self._urls: dict[str, tuple[httpx.URL, str]] = {}
+        self._auths: dict[str, tuple[Secret, ScopedKeyAuth]] = {}
         self.max_redirects = max_redirects
         self.read = self._slot("read", read_key, settings, env_file, self.provider.read_key_env)
         self.trade: KeySlot | None = None
@@ -164,7 +167,13 @@ class ClientCore:
         key-info route about each key.
         """
         method = method.upper()
-        full, path = join_url(self.base_url, url)
+        joined = self._urls.get(url)
+        if joined is None:
+            joined = join_url(self.base_url, url)
+            if len(self._urls) >= _URL_CACHE:
+                self._urls.clear()
+            self._urls[url] = joined
+        full, path = joined
         scope = scope or self.provider.scope_of(method, path)
         if scope is Scope.TRADE and self.trade is None:
             raise ScopeError(
@@ -223,24 +232,40 @@ class ClientCore:
             raise ScopeError(f"{call.describe()} needs the trade key")
         return self.trade
 
-    def build_args(self, call: Call) -> dict[str, Any]:
-        """Arguments for ``httpx.Client.build_request``; the key is not among them."""
-        headers = {"user-agent": _USER_AGENT, **(call.headers or {})}
+    def http_defaults(self) -> dict[str, Any]:
+        """Settings for an httpx client coinguard creates itself (then not repeated per request)."""
+        return {"headers": {"user-agent": _USER_AGENT}, "timeout": self.timeout}
+
+    def build_args(self, call: Call, *, own_client: bool) -> dict[str, Any]:
+        """Arguments for ``httpx.Client.build_request``; the key is not among them.
+
+        A caller's own httpx client keeps its settings, so ours are applied per request.
+        """
+        headers = dict(call.headers or {})
         if call.idempotency_key and self.provider.idempotency_header:
             headers[self.provider.idempotency_header] = call.idempotency_key
-        return {
+        args = {
             "method": call.method,
             "url": call.url,
             "params": call.params,
             "json": call.json,
             "content": call.content,
             "headers": headers,
-            "timeout": self.timeout,
         }
+        if not own_client:
+            headers.setdefault("user-agent", _USER_AGENT)
+            args["timeout"] = self.timeout
+        return args
 
     def auth(self, secret: Secret) -> ScopedKeyAuth:
+        """The auth flow for this key (one per key value, reused across requests)."""
+        cached = self._auths.get(secret.fingerprint)
+        if cached is not None and cached[0] is secret:
+            return cached[1]
         _redact.register(secret)
-        return ScopedKeyAuth(secret, self.provider.auth, self.origin)
+        auth = ScopedKeyAuth(secret, self.provider.auth, self.origin)
+        self._auths[secret.fingerprint] = (secret, auth)
+        return auth
 
     def next_hop(self, response: httpx.Response, hops: int) -> tuple[httpx.Request, bool] | None:
         """The next redirect request and whether it may carry the key, or None to stop here."""
