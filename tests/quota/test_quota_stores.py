@@ -119,16 +119,30 @@ def test_observe_never_raises_remaining(make_store: StoreFactory, clock: FakeClo
     assert [w.used for w in quota.status().windows] == [3, 3, 3]
 
 
-def test_observe_rolling_filler_expires_with_server_reset(
+def test_observe_rolling_filler_lives_a_full_window(
     make_store: StoreFactory, clock: FakeClock
 ) -> None:
-    """Cost learned from the server leaves a rolling window when the server says it resets."""
+    """Cost learned from the server stays a whole window: its reset only says the oldest leaves."""
     quota = _quota(
         make_store, clock, policy=QuotaPolicy([Window.per_hour(10)], margin=0.0), max_wait=1e9
     )
     quota.observe(200, {"RateLimit-Policy": '"h";q=10;w=3600', "RateLimit": '"h";r=0;t=120'})
     r = quota.reserve("GET", "/a")
-    assert r.wait == pytest.approx(120.0)
+    assert r.wait == pytest.approx(3600.0)
+
+
+def test_server_figure_counting_our_own_requests_adds_nothing(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """When the server's count is just our own calls, repeated syncs add no phantom cost."""
+    quota = _quota(make_store, clock, policy=QuotaPolicy([Window.per_minute(600)], margin=0.0))
+    for n in range(1, 31):
+        quota.reserve("GET", "/a")
+        clock.sleep(0.05)
+        quota.observe(
+            200, {"RateLimit-Policy": '"m";q=600;w=60', "RateLimit": f'"m";r={600 - n};t=59'}
+        )
+    assert quota.status().windows[0].used == 30
 
 
 def test_binance_weight_matches_the_minute(make_store: StoreFactory, clock: FakeClock) -> None:

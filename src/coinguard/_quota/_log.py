@@ -300,14 +300,13 @@ class KeyState:
         for i, used, reset in sync.targets:
             log = self.logs[i]
             if isinstance(log, RollingLog):
-                # The server's count holds until now + reset; an entry placed at ``at`` lives
-                # exactly that long, and only our entries after ``at`` are still counted then.
-                at = now if reset is None or reset >= log.length else now + reset - log.length
-                alive = log.used_until(now) - (log.used_until(at) if at < now else 0)
-                deficit = used - alive
+                # Lower what is left now to what the server says; the cost learned lives a full
+                # window. A server's reset cannot end it sooner: on a rolling window it says when
+                # the *oldest* request leaves, not when all of them do.
+                deficit = used - log.used_until(now)
                 if deficit > 0 and (reset is None or reset > 0):
-                    log.add(at, deficit)
-                    added.append((i, at, deficit))
+                    log.add(now, deficit)
+                    added.append((i, now, deficit))
             else:
                 deficit = used - log.used(now)
                 if deficit > 0:

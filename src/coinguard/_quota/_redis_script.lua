@@ -225,15 +225,11 @@ if op == 'sync' then
     local w = W[tonumber(ARGV[A + 4 + 3 * k]) + 1]
     local used, reset = tonumber(ARGV[A + 5 + 3 * k]), ARGV[A + 6 + 3 * k]
     if w.kind == 'r' then
-      -- only our entries after `at` are still counted when the server's count resets
-      local at = now
-      if reset ~= '' and tonumber(reset) < w.len then at = now + tonumber(reset) - w.len end
-      local alive = r_used_until(w, now)
-      if at < now then alive = alive - r_used_until(w, at) end
-      local deficit = used - alive
+      -- lower what is left now; the cost learned lives a full window (see _log.py)
+      local deficit = used - r_used_until(w, now)
       if deficit > 0 and (reset == '' or tonumber(reset) > 0) then
-        r_add(w, at, deficit, 'f')
-        ms = math.max(ms, expire(w, at))
+        r_add(w, now, deficit, 'f')
+        ms = math.max(ms, expire(w, now))
       end
     else
       local id = wid(w, now)
