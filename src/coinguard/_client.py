@@ -311,6 +311,7 @@ class Client(_Base):
             reservation = quota.reserve(call.method, call.path)
             if reservation.wait > 0:
                 self._sleep(reservation.wait)
+            quota.sent(reservation, at=self._clock())
         response = self._send(call, secret)
         self._after_response(slot, state, response, quota, reservation)
         return self._core.outcome(call, response, now=self._clock())
@@ -495,6 +496,7 @@ class AsyncClient(_Base):
                 reservation = quota.reserve(call.method, call.path)
             if reservation.wait > 0:
                 await self._sleep(reservation.wait)
+            quota.sent(reservation, at=self._clock())
         response = await self._send(call, secret)
         self._after_response(slot, state, response, quota, reservation)
         return self._core.outcome(call, response, now=self._clock())

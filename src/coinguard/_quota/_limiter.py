@@ -257,12 +257,18 @@ class Quota:
         self._costs[method, path] = cost
         return cost
 
-    def complete(self, reservation: Reservation, *, at: float | None = None) -> None:
-        """Tell the quota a reserved call got its response.
+    def sent(self, reservation: Reservation, *, at: float | None = None) -> None:
+        """Tell the quota when the reserved call actually left (default: now).
 
-        Currently a no-op: the policy ``margin`` absorbs latency jitter without it (see the
-        docs, "Latency"). Call it anyway; a future version may tighten the margin with it.
+        The ``margin`` covers the usual gap between a reservation's time and the server's
+        arrival stamp. A call that leaves later than half the margin (a thread woken late on a
+        busy machine) might be counted by the server in a later window than ours, so its cost is
+        counted again from when it left: a little throughput for never exceeding.
         """
+        at = self._clock() if at is None else at
+        if at - reservation.at <= self.policy.margin / 2:
+            return
+        self._apply(Sync((), None, "late", reservation.cost), at)
 
     def observe(
         self,
@@ -281,8 +287,10 @@ class Quota:
         now = self._clock()
         server = parse_server_quota(headers, body, now=now)
         sync = self._sync(status, server, reservation)
-        if sync is None:
-            return
+        if sync is not None:
+            self._apply(sync, now)
+
+    def _apply(self, sync: Sync, now: float) -> None:
         if isinstance(self._bucket, MemoryBucket):
             added = self._bucket.sync_added(sync, now)
             if self._journal is not None and added:
