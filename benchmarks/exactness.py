@@ -10,6 +10,7 @@ same load sent by plain httpx (the baseline: no client-side limit at all).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
 import time
@@ -27,10 +28,8 @@ def _hammer(call: object, seconds: float, threads: int) -> None:
 
     def worker() -> None:
         while time.time() < end:
-            try:
+            with contextlib.suppress(coinguard.CoinguardError, httpx.HTTPError):
                 call()  # type: ignore[operator]
-            except (coinguard.CoinguardError, httpx.HTTPError):
-                pass
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:
