@@ -244,7 +244,15 @@ def parse_server_quota(
     """
     lower = _lowered(headers)
     if lower is None:
-        return ServerQuota()
+        return _NOTHING
+    cost = _credit_count(body)
+    # Most responses carry none of these; this runs on every response, so skip the parsers.
+    if cost is None and not any(k.startswith(_SIGNALS) for k in lower):
+        return _NOTHING
     retry = _retry_after(lower, now)
     windows = _ietf(lower) + _legacy(lower, now) + _binance(lower)
-    return ServerQuota(tuple(windows), retry, _credit_count(body))
+    return ServerQuota(tuple(windows), retry, cost)
+
+
+_SIGNALS = ("ratelimit", "x-ratelimit", "retry-after", "x-mbx-used-weight")
+_NOTHING = ServerQuota()
