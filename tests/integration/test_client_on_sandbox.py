@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -265,3 +266,35 @@ def test_async_client_same_behaviour(sb: Sandbox) -> None:
 
 async def _fetch(c: coinguard.AsyncClient, out: list[object]) -> None:
     out.append(await c.get("/price", params={"symbol": "ETH"}))
+
+
+def test_on_quota_raise_refuses_before_sending(sb: Sandbox) -> None:
+    """on_quota='raise': the call over the declared window raises QuotaExceededError, unsent."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_minute(2)])
+    with _client(sb, quota=policy, on_quota="raise", quota_store=coinguard.MemoryStore()) as c:
+        c.get("/price", params={"symbol": "BTC"})
+        c.get("/price", params={"symbol": "BTC"})
+        with pytest.raises(coinguard.QuotaExceededError) as info:
+            c.get("/price", params={"symbol": "BTC"})
+        assert info.value.window == "2/min"
+        assert 0 < info.value.retry_after <= 60.1
+        status = c.quota
+        assert status is not None
+        assert status.windows[0].remaining == 0
+    assert sb.ledger.count(path="/v2/price") == 2
+
+
+def test_month_credits_survive_a_new_client(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted notebook: the monthly count persists in the journal file across clients."""
+    monkeypatch.setenv("COINGUARD_QUOTA_PERSIST", str(tmp_path / "quota.db"))
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_month(10)])
+    with _client(sb, quota=policy, quota_store=coinguard.MemoryStore()) as c:
+        for _ in range(3):
+            c.get("/price", params={"symbol": "BTC"})
+    with _client(sb, quota=policy, quota_store=coinguard.MemoryStore()) as c:
+        c.get("/price", params={"symbol": "BTC"})
+        status = c.quota
+    assert status is not None
+    assert status.windows[0].used == 4
