@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
 
-from coinguard._headers import parse_reset, parse_retry_after
-from coinguard._quota import ServerWindow, parse_server_quota
+from coinguard._headers import (
+    ServerWindow,
+    parse_reset,
+    parse_retry_after,
+    parse_server_quota,
+    retry_after,
+)
 
 NOW = 1_800_000_000.0
 
@@ -129,3 +137,39 @@ def test_retry_after_none() -> None:
     """A missing header is None."""
     assert parse_retry_after(None, now=NOW) is None
     assert parse_reset(None, now=NOW) is None
+
+
+RA_NOW = 1_800_000_000.0
+_RA_DATE = format_datetime(datetime.fromtimestamp(RA_NOW + 120, timezone.utc), usegmt=True)
+_RA_PAST = format_datetime(datetime.fromtimestamp(RA_NOW - 120, timezone.utc), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": " 0 "}, 0.0),
+        ({"Retry-After": "1.5"}, 1.5),
+        ({"Retry-After": _RA_DATE}, 120.0),
+        ({"Retry-After": _RA_PAST}, 0.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
+        ({"retry-after-ms": "junk", "Retry-After": "9"}, 9.0),
+        ({"Retry-After": "-3"}, None),
+        ({"Retry-After": "NaN"}, None),
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": ""}, None),
+        ({"Retry-After": "Mon, 99 Foo 2026"}, None),
+        ({"Retry-After": "99999999999"}, None),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after_table(headers: dict[str, str], expected: float | None) -> None:
+    """Every Retry-After form is understood; garbage gives None, never an exception."""
+    got = retry_after(headers, RA_NOW)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert math.isclose(got, expected, abs_tol=1.0)

@@ -1,10 +1,8 @@
-"""Retry decisions and Retry-After parsing: pure functions, no clock, no network."""
+"""Retry decisions: pure functions, no clock, no network."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
-from email.utils import format_datetime
 
 import pytest
 
@@ -17,43 +15,7 @@ from coinguard import (
     RetryPolicy,
     ServerError,
 )
-from coinguard._headers import retry_after as parse_retry_after
 from coinguard._retry import CallState, is_retryable
-
-NOW = 1_800_000_000.0
-_DATE = format_datetime(datetime.fromtimestamp(NOW + 120, timezone.utc), usegmt=True)
-_PAST = format_datetime(datetime.fromtimestamp(NOW - 120, timezone.utc), usegmt=True)
-
-
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"Retry-After": "7"}, 7.0),
-        ({"retry-after": " 0 "}, 0.0),
-        ({"Retry-After": "1.5"}, 1.5),
-        ({"Retry-After": _DATE}, 120.0),
-        ({"Retry-After": _PAST}, 0.0),
-        ({"retry-after-ms": "250"}, 0.25),
-        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
-        ({"retry-after-ms": "junk", "Retry-After": "9"}, 9.0),
-        ({"Retry-After": "-3"}, None),
-        ({"Retry-After": "NaN"}, None),
-        ({"Retry-After": "inf"}, None),
-        ({"Retry-After": "soon"}, None),
-        ({"Retry-After": ""}, None),
-        ({"Retry-After": "Mon, 99 Foo 2026"}, None),
-        ({"Retry-After": "99999999999"}, None),
-        ({}, None),
-    ],
-)
-def test_parse_retry_after_table(headers: dict[str, str], expected: float | None) -> None:
-    """Every Retry-After form is understood; garbage gives None, never an exception."""
-    got = parse_retry_after(headers, NOW)
-    if expected is None:
-        assert got is None
-    else:
-        assert got is not None
-        assert math.isclose(got, expected, abs_tol=1.0)
 
 
 def _status(cls: type[APIStatusError], code: int, **kw: object) -> APIStatusError:
