@@ -52,3 +52,19 @@ def test_quickstart_script_runs_as_a_newcomer_would() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "sbx_" not in proc.stdout + proc.stderr
     assert proc.stderr == ""
+
+
+def test_demo_reads_from_the_real_api_when_a_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With TOKENMETRICS_API_KEY set, step 1 goes to api.tokenmetrics.com with that key."""
+    import respx
+
+    monkeypatch.setenv("TOKENMETRICS_API_KEY", "tm-demo-key-123")
+    body = {"success": True, "message": "", "length": 1, "data": [{"symbol": "BTC", "price": 1}]}
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.get("https://api.tokenmetrics.com/v2/price").respond(json=body)
+        mock.route(host="127.0.0.1").pass_through()
+        out = io.StringIO()
+        assert run_demo(out) == 0
+    assert route.calls.last.request.headers["x-api-key"] == "tm-demo-key-123"
+    assert "real API" in out.getvalue()
+    assert "tm-demo-key-123" not in out.getvalue()
