@@ -6,6 +6,7 @@ configured by :func:`coinguard._retry.make_retrying_kwargs`.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 import anyio
 import httpx
@@ -23,7 +24,7 @@ from ._core import Call, ClientCore
 from ._exceptions import CoinguardError
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
-from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
+from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore
 from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
 from ._secret import Secret
 from ._settings import Settings
@@ -31,6 +32,7 @@ from ._verify import KeyReport, judge
 
 __all__ = ["AsyncClient", "Client"]
 
+T = TypeVar("T")
 _MISSING: Any = object()
 _MAX_AGE = timedelta(days=90)
 
@@ -151,16 +153,8 @@ class _Base:
         )
 
     @staticmethod
-    def _after_response(
-        slot: KeySlot,
-        state: CallState,
-        response: httpx.Response,
-        quota: Quota | None,
-        reservation: Reservation | None,
-    ) -> None:
-        """Feed the quota, and arm a one-time key reload when a reloadable key got a 401."""
-        if quota is not None:
-            quota.observe(response.status_code, response.headers, reservation=reservation)
+    def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:
+        """Arm a one-time key reload when a reloadable key got a 401."""
         first_401 = response.status_code == 401 and not state.reloaded_key
         state.reload_pending = first_401 and slot.source.reloadable
         state.reloaded_key = state.reloaded_key or state.reload_pending
@@ -313,7 +307,9 @@ class Client(_Base):
                 self._sleep(reservation.wait)
             quota.sent(reservation, at=self._clock())
         response = self._send(call, secret)
-        self._after_response(slot, state, response, quota, reservation)
+        if quota is not None:
+            quota.observe(response.status_code, response.headers, reservation=reservation)
+        self._arm_reload(slot, state, response)
         return self._core.outcome(call, response, now=self._clock())
 
     def _send(self, call: Call, secret: Secret) -> httpx.Response:
@@ -482,23 +478,28 @@ class AsyncClient(_Base):
     async def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
         if state.reload_pending:
             secret = await anyio.to_thread.run_sync(slot.reload, state.key_generation)
-        elif slot.loaded is not None:
-            secret = slot.loaded
         else:
-            secret = await anyio.to_thread.run_sync(slot.get)
+            # A key that may need fetching (a secret manager) is loaded off the event loop.
+            peeked = slot.peek()
+            secret = peeked if peeked is not None else await anyio.to_thread.run_sync(slot.get)
         state.key_generation = slot.generation
         quota = self._quota_for(secret)
         reservation = None
         if quota is not None:
-            if quota.blocking:
-                reservation = await anyio.to_thread.run_sync(quota.reserve, call.method, call.path)
-            else:
-                reservation = quota.reserve(call.method, call.path)
+            reservation = await _off_loop(quota.blocking, quota.reserve, call.method, call.path)
             if reservation.wait > 0:
                 await self._sleep(reservation.wait)
-            quota.sent(reservation, at=self._clock())
+            await _off_loop(quota.blocking, quota.sent, reservation, at=self._clock())
         response = await self._send(call, secret)
-        self._after_response(slot, state, response, quota, reservation)
+        if quota is not None:
+            await _off_loop(
+                quota.blocking,
+                quota.observe,
+                response.status_code,
+                response.headers,
+                reservation=reservation,
+            )
+        self._arm_reload(slot, state, response)
         return self._core.outcome(call, response, now=self._clock())
 
     async def _send(self, call: Call, secret: Secret) -> httpx.Response:
@@ -558,3 +559,10 @@ class AsyncClient(_Base):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def _off_loop(blocking: bool, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a quota-store call in a worker thread when the store does I/O (SQLite, Redis)."""
+    if not blocking:
+        return func(*args, **kwargs)
+    return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))

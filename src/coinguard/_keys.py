@@ -242,6 +242,15 @@ class KeySlot:
                 self._store(fresh)
         return fresh
 
+    def peek(self) -> Secret | None:
+        """The key if it can be had without I/O, else None (then call :meth:`get` off-loop)."""
+        secret = self._secret
+        if secret is None or not self._live:
+            return secret
+        fresh = getattr(self.source, "peek", None)
+        cached = fresh() if fresh is not None else None
+        return cached if cached == secret else None
+
     def reload(self, seen_generation: int) -> Secret:
         """Fetch the key again, unless another caller already did since ``seen_generation``."""
         with self._lock:

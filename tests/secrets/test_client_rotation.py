@@ -63,3 +63,27 @@ def test_client_under_load_survives_aws_rotation(sm: Any, secret_name: str) -> N
         new_fp = coinguard.fingerprint(new)
         assert sb.ledger.count(fingerprint=new_fp, status=200) > 0
         assert sb.ledger.count(status=401) == 0  # the overlap covered the switch
+
+
+def test_async_client_refreshes_a_secret_reference_off_the_loop(sm: Any, secret_name: str) -> None:
+    """AsyncClient: a secret reference past its TTL is fetched again, in a worker thread."""
+    import anyio
+
+    with Sandbox() as sb:
+        sm.create_secret(Name=secret_name, SecretString=sb.keys.read)
+        clock = [0.0]
+        ref = coinguard.secret(f"aws-sm://{secret_name}", ttl=60, clock=lambda: clock[0])
+
+        async def main() -> None:
+            async with coinguard.AsyncClient(
+                provider="sandbox", base_url=sb.base_url, read_key=ref
+            ) as client:
+                await client.get("/price", params={"symbol": "BTC"})
+                new = sb.rotate(sb.keys.read, overlap=0.0)
+                sm.put_secret_value(SecretId=secret_name, SecretString=new)
+                clock[0] = 61.0  # the TTL has passed: the next call fetches the new key
+                await client.get("/price", params={"symbol": "BTC"})
+
+        anyio.run(main)
+        assert sb.ledger.count(status=401) == 0
+        assert ref.generation == 2

@@ -139,6 +139,11 @@ class SecretRef:
         """How many successful fetches this reference has made."""
         return self._generation
 
+    def peek(self) -> Secret | None:
+        """The cached key while it is within its ``ttl``, else None; never fetches."""
+        cached = self._value
+        return cached if cached is not None and self._clock() < self._fresh_until else None
+
     def load(self) -> Secret:
         """Return the cached key, fetching it when missing or older than ``ttl``."""
         cached = self._value
