@@ -263,13 +263,18 @@ class Client(_Base):
         return self._run(call, self._core.slot(call))
 
     def verify_key(
-        self, *, on_finding: str = "raise", max_age: timedelta = _MAX_AGE
+        self,
+        *,
+        on_finding: str = "raise",
+        max_age: timedelta = _MAX_AGE,
+        hook: Callable[[str], None] | None = None,
     ) -> list[KeyReport]:
         """Ask the provider what each configured key can do; flag over-privileged keys.
 
         A read key that can trade or withdraw, or a trade key that can withdraw, raises
         :class:`OverPrivilegedKeyError` (``on_finding="warn"`` warns, ``"ignore"`` only reports).
         A key older than ``max_age`` or expiring within 7 days gives a :class:`KeyAgeWarning`.
+        Every finding is logged on ``coinguard.keys`` and passed to ``hook`` if given.
 
         >>> client.verify_key()[0].permissions.can_trade  # doctest: +SKIP
         False
@@ -278,7 +283,7 @@ class Client(_Base):
             self._core.key_report(slot, self._run(call, slot), max_age=max_age)
             for call, slot in self._core.key_checks()
         ]
-        return judge(reports, on_finding)
+        return judge(reports, on_finding, hook)
 
     def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
@@ -448,14 +453,18 @@ class AsyncClient(_Base):
         return await self._run(call, self._core.slot(call))
 
     async def verify_key(
-        self, *, on_finding: str = "raise", max_age: timedelta = _MAX_AGE
+        self,
+        *,
+        on_finding: str = "raise",
+        max_age: timedelta = _MAX_AGE,
+        hook: Callable[[str], None] | None = None,
     ) -> list[KeyReport]:
         """Ask the provider what each configured key can do (see :meth:`Client.verify_key`)."""
         reports = [
             self._core.key_report(slot, await self._run(call, slot), max_age=max_age)
             for call, slot in self._core.key_checks()
         ]
-        return judge(reports, on_finding)
+        return judge(reports, on_finding, hook)
 
     async def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())

@@ -169,20 +169,27 @@ def report(
     )
 
 
-def judge(reports: list[KeyReport], on_finding: str) -> list[KeyReport]:
+def judge(
+    reports: list[KeyReport], on_finding: str, hook: Callable[[str], None] | None = None
+) -> list[KeyReport]:
     """Raise, warn or just return, according to ``on_finding`` ("raise", "warn" or "ignore").
 
-    Age findings are always warnings: an old key still works, it should just be rotated.
+    Every finding is also logged on ``coinguard.keys`` and passed to ``hook`` (for metrics or
+    alerts). Age findings are always warnings: an old key still works, it should be rotated.
     """
     for r in reports:
         for finding in r.age_findings:
-            log.warning("key %s (%s): %s", r.fingerprint, r.scope, finding)
-            warnings.warn(
-                f"the {r.scope} key {r.fingerprint}: {finding}", KeyAgeWarning, stacklevel=3
-            )
+            message = f"the {r.scope} key {r.fingerprint}: {finding}"
+            log.warning("%s", message)
+            if hook is not None:
+                hook(message)
+            warnings.warn(message, KeyAgeWarning, stacklevel=3)
     bad = [r for r in reports if r.findings]
     for r in bad:
-        log.warning("key %s (%s): %s", r.fingerprint, r.scope, "; ".join(r.findings))
+        message = f"the {r.scope} key {r.fingerprint}: {'; '.join(r.findings)}"
+        log.warning("%s", message)
+        if hook is not None:
+            hook(message)
     if bad and on_finding == "raise":
         raise OverPrivilegedKeyError(
             "; ".join(f"{'; '.join(r.findings)} (key {r.fingerprint})" for r in bad)

@@ -204,11 +204,15 @@ def test_rate_limit_beyond_deadline_gives_up_with_retry_after() -> None:
 
 def test_verify_key_accepts_least_privilege_and_warns_on_age(sb: Sandbox) -> None:
     """The sandbox read key is read-only but 120 days old: reports fine, warns about age."""
+    seen: list[str] = []
     with (
         _client(sb, trade_key=sb.keys.trade, allow_trading=True) as c,
         pytest.warns(coinguard.KeyAgeWarning, match="120 days"),
     ):
-        reports = c.verify_key()
+        reports = c.verify_key(hook=seen.append)
+    assert len(seen) == 1
+    assert "read key" in seen[0]
+    assert sb.keys.read not in seen[0]
     by_scope = {r.scope: r for r in reports}
     assert by_scope["read"].ok
     assert not by_scope["read"].permissions.can_trade
