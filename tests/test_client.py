@@ -363,3 +363,87 @@ def test_user_http_client_is_not_closed() -> None:
         pass
     assert not http.is_closed
     http.close()
+
+
+def test_put_order_of_unknown_outcome_is_not_resent(run: Runner, clock: FakeClock) -> None:
+    """A PUT that places an order is a trade like any other: no idempotency key, no re-send."""
+    provider = coinguard.Provider(name="noidem", base_url=BASE)
+    handler, seen = _seq(httpx.ReadError("dropped"), _ok(), _ok())
+    with pytest.raises(OrderOutcomeUnknownError):
+        run.call(handler, "PUT", "/orders/9", clock, json={}, provider=provider, **TRADE)
+    handler, seen2 = _seq(httpx.Response(502), _ok(), _ok())
+    with pytest.raises(ServerError):
+        run.call(handler, "PUT", "/orders/9", clock, json={}, provider=provider, **TRADE)
+    assert len(seen) == 1
+    assert len(seen2) == 1
+
+
+def test_idempotency_key_without_a_header_is_refused(run: Runner, clock: FakeClock) -> None:
+    """Passing idempotency_key= to a provider that cannot carry it fails before any I/O."""
+    provider = coinguard.Provider(name="noidem", base_url=BASE)
+    handler, seen = _seq()
+    with pytest.raises(coinguard.ConfigurationError, match="idempotency"):
+        run.call(
+            handler, "POST", "/orders", clock, json={}, idempotency_key="k-1", provider=provider,
+            **TRADE,
+        )  # fmt: skip
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/search/../orders", "/x/../orders", "/x/%2e%2e/orders", "/../admin", "/a\\b"]
+)
+def test_dot_segments_cannot_smuggle_a_trade(run: Runner, clock: FakeClock, path: str) -> None:
+    """A read-only client refuses paths a server would resolve to another route; nothing is sent."""
+    provider = coinguard.Provider(
+        name="p", base_url=BASE, read_routes=["POST /search*"], trade_routes=["GET /orders*"]
+    )
+    handler, seen = _seq()
+    with pytest.raises(ScopeError):
+        run.call(handler, "POST" if "search" in path else "GET", path, clock, provider=provider)
+    assert seen == []
+
+
+def test_percent_encoded_route_is_classified_as_sent(run: Runner, clock: FakeClock) -> None:
+    """'/%6frders' is routed as /orders by the server, so it needs the trade key."""
+    provider = coinguard.Provider(name="p", base_url=BASE, trade_routes=["GET /orders*"])
+    handler, seen = _seq()
+    with pytest.raises(ScopeError):
+        run.call(handler, "GET", "/%6frders", clock, provider=provider)
+    assert seen == []
+
+
+def test_query_in_path_is_a_clear_error(run: Runner, clock: FakeClock) -> None:
+    """A query string in the path says to use params=, instead of an httpx error."""
+    handler, seen = _seq()
+    with pytest.raises(coinguard.ConfigurationError, match="params="):
+        run.call(handler, "GET", "/search?next=https://elsewhere.example/x", clock)
+    assert seen == []
+
+
+def test_redirect_hops_take_quota_and_foreign_429_is_not_believed(
+    run: Runner, clock: FakeClock
+) -> None:
+    """A same-origin hop is another request (quota); a foreign host cannot penalise our key."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_minute(100)])
+    store = coinguard.MemoryStore()
+    handler, seen = _seq(
+        httpx.Response(307, headers={"location": "/v2/price2"}),
+        httpx.Response(302, headers={"location": "https://cdn.example.net/p"}),
+        httpx.Response(429, headers={"Retry-After": "3000"}),
+        _ok(),
+    )
+    with pytest.raises(RateLimitError):
+        run.call(
+            handler, "GET", "/price", clock, follow_redirects=True, quota=policy,
+            quota_store=store, max_retries=0,
+        )  # fmt: skip
+    quota = coinguard._quota.Quota(
+        policy,
+        store=store,
+        key_id=f"sandbox:{seen[0].headers['x-api-key'] and coinguard.fingerprint('read-key-1')}",
+        clock=clock.time,
+        persist=None,
+    )  # noqa: E501
+    assert quota.status().windows[0].used == 2  # the call and its same-origin hop
+    assert quota.reserve("GET", "/price").wait == 0  # no penalty from the foreign 429

@@ -88,10 +88,9 @@ def test_builtin_providers() -> None:
         coinguard.get_provider("nope")
 
 
-def test_idempotent_methods() -> None:
-    """GET/PUT are idempotent; POST only when listed."""
+def test_idempotent_routes_are_declared_not_guessed() -> None:
+    """Only routes the provider lists are idempotent trades; PUT is not assumed to be."""
     p = _p(idempotent_routes=["POST /quotes"])
-    assert p.is_idempotent("GET", "/x")
-    assert p.is_idempotent("PUT", "/x")
+    assert not p.is_idempotent("PUT", "/orders/1")
     assert not p.is_idempotent("POST", "/orders")
     assert p.is_idempotent("POST", "/quotes")

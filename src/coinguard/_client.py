@@ -24,7 +24,7 @@ from ._core import Call, ClientCore
 from ._exceptions import CoinguardError
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
-from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore
+from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
 from ._secret import Secret
 from ._settings import Settings
@@ -151,6 +151,12 @@ class _Base:
             fingerprint=lambda: slot.loaded.fingerprint if slot.loaded else None,
             on_retry=self._on_retry,
         )
+
+    def _close_quotas(self) -> None:
+        with self._quota_lock:
+            quotas, self._quotas = list(self._quotas.values()), {}
+        for quota in quotas:
+            quota.close()
 
     @staticmethod
     def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:
@@ -302,22 +308,29 @@ class Client(_Base):
         return self._attempt(call, slot, state)
 
     def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
-        secret = slot.reload(state.key_generation) if state.reload_pending else slot.get()
-        state.key_generation = slot.generation
-        quota = self._quota_for(secret)
-        reservation = None
-        if quota is not None:
-            reservation = quota.reserve(call.method, call.path)
-            if reservation.wait > 0:
-                self._sleep(reservation.wait)
-            quota.sent(reservation, at=self._clock())
-        response = self._send(call, secret)
-        if quota is not None:
-            quota.observe(response.status_code, response.headers, reservation=reservation)
+        if state.reload_pending:
+            secret = slot.reload(state.key_generation)
+            state.key_generation = slot.generation
+        else:
+            seen = slot.generation  # read first: a concurrent reload must not be mistaken as ours
+            secret = slot.get()
+            state.key_generation = seen or slot.generation
+        response = self._send(call, secret, self._quota_for(secret))
         self._arm_reload(slot, state, response)
         return self._core.outcome(call, response, now=self._clock())
 
-    def _send(self, call: Call, secret: Secret) -> httpx.Response:
+    def _take(self, quota: Quota | None, call: Call) -> Reservation | None:
+        """Reserve quota for one request and sleep until it may go."""
+        if quota is None:
+            return None
+        reservation = quota.reserve(call.method, call.path)
+        if reservation.wait > 0:
+            self._sleep(reservation.wait)
+        quota.sent(reservation, at=self._clock())
+        return reservation
+
+    def _send(self, call: Call, secret: Secret, quota: Quota | None) -> httpx.Response:
+        reservation = self._take(quota, call)
         request = self._http.build_request(
             **self._core.build_args(call, own_client=self._owns_http)
         )
@@ -330,12 +343,17 @@ class Client(_Base):
                 raise self._core.translate(call, exc) from exc
             hop = self._core.next_hop(response, hops)
             if hop is None:
-                response.read()
-                return response
+                break
             response.close()
-            request, keep_key = hop
-            auth = auth if keep_key else None
+            request, same_origin = hop
             hops += 1
+            if same_origin:  # another request to the provider: it takes quota too
+                reservation = self._take(quota, call)
+            else:
+                auth = None
+        if quota is not None and self._core.from_provider(response):
+            quota.observe(response.status_code, response.headers, reservation=reservation)
+        return response
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """``GET`` a read route and return the decoded JSON."""
@@ -354,7 +372,8 @@ class Client(_Base):
         return self.request("DELETE", url, **kwargs)
 
     def close(self) -> None:
-        """Close the connection pool (not a pool passed in as ``http_client``)."""
+        """Close the connection pool (not a pool passed in as ``http_client``) and quota stores."""
+        self._close_quotas()
         if self._owns_http:
             self._http.close()
 
@@ -427,7 +446,9 @@ class AsyncClient(_Base):
         self._sleep = sleep
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(**self._core.http_defaults())
-        self._verify_on_start = verify_on_start
+        # Checked before the first request, or on ``async with`` (a constructor cannot await).
+        self._verify_pending = verify_on_start
+        self._verify_lock = anyio.Lock()
 
     async def request(
         self,
@@ -441,6 +462,8 @@ class AsyncClient(_Base):
         idempotency_key: str | None = None,
     ) -> Any:
         """Send a request and return the decoded JSON body (see :meth:`Client.request`)."""
+        if self._verify_pending:
+            await self._verify_once()
         call = self._core.prepare(
             method,
             url,
@@ -487,31 +510,29 @@ class AsyncClient(_Base):
     async def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
         if state.reload_pending:
             secret = await anyio.to_thread.run_sync(slot.reload, state.key_generation)
+            state.key_generation = slot.generation
         else:
+            seen = slot.generation
             # A key that may need fetching (a secret manager) is loaded off the event loop.
             peeked = slot.peek()
             secret = peeked if peeked is not None else await anyio.to_thread.run_sync(slot.get)
-        state.key_generation = slot.generation
-        quota = self._quota_for(secret)
-        reservation = None
-        if quota is not None:
-            reservation = await _off_loop(quota.blocking, quota.reserve, call.method, call.path)
-            if reservation.wait > 0:
-                await self._sleep(reservation.wait)
-            await _off_loop(quota.blocking, quota.sent, reservation, at=self._clock())
-        response = await self._send(call, secret)
-        if quota is not None:
-            await _off_loop(
-                quota.blocking,
-                quota.observe,
-                response.status_code,
-                response.headers,
-                reservation=reservation,
-            )
+            state.key_generation = seen or slot.generation
+        response = await self._send(call, secret, self._quota_for(secret))
         self._arm_reload(slot, state, response)
         return self._core.outcome(call, response, now=self._clock())
 
-    async def _send(self, call: Call, secret: Secret) -> httpx.Response:
+    async def _take(self, quota: Quota | None, call: Call) -> Reservation | None:
+        """Reserve quota for one request and sleep until it may go (stores with I/O off-loop)."""
+        if quota is None:
+            return None
+        reservation = await _off_loop(quota.blocking, quota.reserve, call.method, call.path)
+        if reservation.wait > 0:
+            await self._sleep(reservation.wait)
+        await _off_loop(quota.blocking, quota.sent, reservation, at=self._clock())
+        return reservation
+
+    async def _send(self, call: Call, secret: Secret, quota: Quota | None) -> httpx.Response:
+        reservation = await self._take(quota, call)
         request = self._http.build_request(
             **self._core.build_args(call, own_client=self._owns_http)
         )
@@ -524,12 +545,29 @@ class AsyncClient(_Base):
                 raise self._core.translate(call, exc) from exc
             hop = self._core.next_hop(response, hops)
             if hop is None:
-                await response.aread()
-                return response
+                break
             await response.aclose()
-            request, keep_key = hop
-            auth = auth if keep_key else None
+            request, same_origin = hop
             hops += 1
+            if same_origin:
+                reservation = await self._take(quota, call)
+            else:
+                auth = None
+        if quota is not None and self._core.from_provider(response):
+            await _off_loop(
+                quota.blocking,
+                quota.observe,
+                response.status_code,
+                response.headers,
+                reservation=reservation,
+            )
+        return response
+
+    async def _verify_once(self) -> None:
+        async with self._verify_lock:
+            if self._verify_pending:
+                await self.verify_key()
+                self._verify_pending = False
 
     async def get(self, url: str, **kwargs: Any) -> Any:
         """``GET`` a read route and return the decoded JSON."""
@@ -548,14 +586,15 @@ class AsyncClient(_Base):
         return await self.request("DELETE", url, **kwargs)
 
     async def aclose(self) -> None:
-        """Close the connection pool (not a pool passed in as ``http_client``)."""
+        """Close the connection pool (not a pool passed in as ``http_client``) and quota stores."""
+        self._close_quotas()
         if self._owns_http:
             await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
-        if self._verify_on_start:
+        if self._verify_pending:
             try:
-                await self.verify_key()
+                await self._verify_once()
             except BaseException:
                 await self.aclose()
                 raise

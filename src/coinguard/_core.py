@@ -11,7 +11,7 @@ import contextlib
 import json as jsonlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version as _version
@@ -181,10 +181,20 @@ class ClientCore:
                 "create it with allow_trading=True and a trade_key"
             )
         idem_header = self.provider.idempotency_header
+        if idempotency_key is not None and not idem_header:
+            raise ConfigurationError(
+                f"provider {self.provider.name!r} declares no idempotency header, so "
+                "idempotency_key= cannot be sent; set Provider(idempotency_header=...)"
+            )
         idem = None
-        if scope is Scope.TRADE and idem_header and method != "GET":
+        if scope is Scope.TRADE and idem_header and method not in ("GET", "HEAD", "OPTIONS"):
             idem = idempotency_key or str(uuid.uuid4())
-        idempotent = self.provider.is_idempotent(method, path) or idem is not None
+        # Reads are always safe to re-send. A trade only when the server de-duplicates it: an
+        # idempotency key goes with it, or the provider lists the route as idempotent (whatever
+        # the HTTP method says: a PUT that places an order is not idempotent in practice).
+        idempotent = (
+            scope is Scope.READ or idem is not None or self.provider.is_idempotent(method, path)
+        )
         return Call(
             method=method,
             path=path,
@@ -281,6 +291,10 @@ class ClientCore:
             strip_key(nxt, self.provider.auth)
             log.info("redirect to another origin %s: sending without the key", nxt.url.host)
         return nxt, same
+
+    def from_provider(self, response: httpx.Response) -> bool:
+        """True when the response came from the provider's origin (after any redirects)."""
+        return origin_of(response.request.url) == self.origin
 
     # -- outcomes ----------------------------------------------------------------------------
 
@@ -395,6 +409,3 @@ def _message(body: Any) -> str:
 def _safe(url: httpx.URL) -> str:
     """A URL for messages: no query string (it may hold a key)."""
     return str(url.copy_with(query=None))
-
-
-ResponseHook = Callable[[httpx.Response], None]

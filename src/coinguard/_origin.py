@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from ._exceptions import ConfigurationError, InsecureTransportError
+from ._exceptions import ConfigurationError, InsecureTransportError, ScopeError
 
 __all__ = ["Origin", "is_loopback", "join_url", "origin_of"]
 
@@ -57,19 +58,44 @@ def check_base_url(base_url: str, provider: str) -> httpx.URL:
 def join_url(base: httpx.URL, target: str) -> tuple[httpx.URL, str]:
     """Resolve ``target`` against ``base``; return the full URL and the path relative to ``base``.
 
-    An absolute ``target`` must have the base's origin and live under its path.
+    An absolute ``target`` must have the base's origin and live under its path. The relative
+    path returned is percent-decoded: it is what the server will route on, so it is what scope
+    and cost are decided on. Dot segments are refused, because servers resolve them and a
+    read route could then name a trade route (``/search/../orders``).
+
+    >>> base = check_base_url("https://api.example.com/v2", "p")
+    >>> join_url(base, "/price")[1]
+    '/price'
     """
+    parts = urlsplit(target)
+    if parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"{target!r}: pass query parameters as params=..., not in the path"
+        )
     base_path = base.path.rstrip("/")
-    if "://" in target or target.startswith("//"):
-        url = httpx.URL(target)
+    if parts.scheme or parts.netloc:
+        try:
+            url = httpx.URL(target)
+        except httpx.InvalidURL as exc:
+            raise ConfigurationError(f"{target!r} is not a valid URL") from exc
         if origin_of(url) != origin_of(base):
             raise InsecureTransportError(
-                f"refusing to send the key to {url.scheme}://{url.host}: "
+                f"refusing to send the key to {url.host}: "
                 f"not the provider's origin ({base.scheme}://{base.host})"
             )
-        if not (url.path == base_path or url.path.startswith(base_path + "/")):
-            raise InsecureTransportError(f"{url.path} is outside the provider's base path")
-        return url, url.path[len(base_path) :] or "/"
-    if not target.startswith("/"):
-        target = "/" + target
-    return base.copy_with(path=base_path + target), target
+        raw = parts.path
+        if not (raw == base_path or raw.startswith(base_path + "/")):
+            raise InsecureTransportError(f"{raw} is outside the provider's base path")
+        relative = raw[len(base_path) :] or "/"
+    else:
+        relative = parts.path if parts.path.startswith("/") else "/" + parts.path
+    decoded = unquote(relative)
+    if "\\" in decoded or any(seg in (".", "..") for seg in decoded.split("/")):
+        raise ScopeError(
+            f"{target!r}: dot segments and backslashes are refused; name the route directly"
+        )
+    try:
+        url = base.copy_with(path=base_path + relative)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"{target!r} is not a valid path") from exc
+    return url, decoded

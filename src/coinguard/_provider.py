@@ -153,9 +153,7 @@ class Provider:
         return Scope.READ if read else Scope.TRADE
 
     def is_idempotent(self, method: str, path: str) -> bool:
-        """True when re-sending this request cannot repeat its effect."""
-        if method.upper() in _SAFE_METHODS | {"PUT"}:
-            return True
+        """True when the provider declares that re-sending this trade route repeats nothing."""
         return any(r.matches(method.upper(), path) for r in self._idempotent)
 
 

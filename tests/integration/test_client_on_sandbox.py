@@ -302,3 +302,35 @@ def test_month_credits_survive_a_new_client(
         status = c.quota
     assert status is not None
     assert status.windows[0].used == 4
+
+
+def test_async_verify_on_start_without_async_with(sb: Sandbox) -> None:
+    """AsyncClient(verify_on_start=True) used without 'async with' checks before its first call."""
+
+    async def main() -> None:
+        client = coinguard.AsyncClient(
+            provider="sandbox",
+            base_url=sb.base_url,
+            read_key=sb.keys.overprivileged,
+            verify_on_start=True,
+        )
+        try:
+            with pytest.warns(coinguard.KeyAgeWarning), pytest.raises(OverPrivilegedKeyError):
+                await client.get("/price", params={"symbol": "BTC"})
+        finally:
+            await client.aclose()
+
+    anyio.run(main)
+    assert sb.ledger.count(path="/v2/price") == 0
+
+
+def test_close_releases_the_quota_stores_it_opened(sb: Sandbox, tmp_path: Path) -> None:
+    """A store opened from a URL is closed with the client (no SQLite handle left behind)."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    with _client(sb, quota_store=url) as c:
+        c.get("/price", params={"symbol": "BTC"})
+        (quota,) = c._quotas.values()
+    with pytest.raises(sqlite3.ProgrammingError):
+        quota.store._conn.execute("select 1")  # type: ignore[attr-defined]
