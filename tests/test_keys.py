@@ -194,3 +194,23 @@ def test_value_source_accepts_secretstr_and_repr_is_safe() -> None:
     assert src.load().reveal() == "sstr-key-1"
     assert "sstr-key-1" not in repr(src)
     assert "sstr-key-1" not in repr(FileSource("/x"))
+
+
+def test_quota_store_and_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COINGUARD_BASE_URL and COINGUARD_QUOTA_STORE apply without an explicit Settings object."""
+    monkeypatch.setenv("COINGUARD_BASE_URL", "https://other.example.com/v9")
+    monkeypatch.setenv("COINGUARD_QUOTA_STORE", "memory")
+    c = _client(provider="generic", read_key="r-1")
+    assert str(c._core.base_url) == "https://other.example.com/v9"
+    assert c._core.quota_store == "memory"
+    c.get("/price")
+    assert str(c.seen[0].url).startswith("https://other.example.com/v9/price")  # type: ignore[attr-defined]
+
+
+def test_provider_retryable_statuses_join_the_policy() -> None:
+    """A status the provider marks retryable is retried like the defaults."""
+    provider = coinguard.Provider(name="p", base_url=BASE, retryable_statuses=frozenset({520}))
+    c = coinguard.Client(provider=provider, read_key="r-1")
+    assert 520 in c._core.retry.retry_statuses
+    assert 503 in c._core.retry.retry_statuses
+    c.close()

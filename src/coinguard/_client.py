@@ -83,7 +83,7 @@ class _Base:
         self._jitter = jitter
         self._on_retry = on_retry
         policy = self._core.provider.quota if quota is _MISSING else quota
-        store = quota_store or (settings.quota_store if settings else None) or "memory"
+        store = quota_store or self._core.quota_store or "memory"
         self._quota_args = (policy, store, on_quota, max_wait)
         self._quotas: dict[str, Quota] = {}
         self._quota_lock = threading.Lock()

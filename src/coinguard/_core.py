@@ -8,6 +8,7 @@ httpx error becomes a result or a coinguard error. The shells only load, sleep, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json as jsonlib
 import logging
 import uuid
@@ -43,7 +44,13 @@ from ._origin import check_base_url, join_url, origin_of
 from ._provider import Provider, Scope, get_provider
 from ._retry import RetryPolicy
 from ._secret import Secret
-from ._settings import BaseSettings, Settings, key_fields, load_scope_settings
+from ._settings import (
+    BaseSettings,
+    Settings,
+    key_fields,
+    load_general_settings,
+    load_scope_settings,
+)
 from ._verify import KeyReport, report
 
 __all__ = ["Call", "ClientCore"]
@@ -102,7 +109,9 @@ class ClientCore:
         max_redirects: int,
     ) -> None:
         self.provider = get_provider(provider) if isinstance(provider, str) else provider
-        url = base_url or (settings.base_url if settings else None) or self.provider.base_url
+        general = settings or load_general_settings(env_file)
+        self.quota_store = general.quota_store
+        url = base_url or general.base_url or self.provider.base_url
         if not url:
             raise ConfigurationError(
                 f"provider {self.provider.name!r} has no base_url; pass base_url=..."
@@ -113,7 +122,10 @@ class ClientCore:
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         policy = retry or RetryPolicy()
         if max_retries is not None:
-            policy = RetryPolicy(**{**policy.__dict__, "max_retries": max_retries})
+            policy = dataclasses.replace(policy, max_retries=max_retries)
+        extra = self.provider.retryable_statuses - policy.retry_statuses
+        if extra:
+            policy = dataclasses.replace(policy, retry_statuses=policy.retry_statuses | extra)
         self.retry = policy
         self.follow_redirects = follow_redirects
         self._urls: dict[str, tuple[httpx.URL, str]] = {}

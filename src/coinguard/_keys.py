@@ -278,7 +278,7 @@ class KeySlot:
 KeyInput = str | SecretStr | Secret | KeySource | Callable[[], str | SecretStr | Secret]
 
 
-def _from_ref(ref: str, description: str) -> KeySource:
+def _from_ref(ref: str) -> KeySource:
     from ._secrets import secret  # optional backends are imported only when a reference is used
 
     source: KeySource = secret(ref)
@@ -313,7 +313,7 @@ def resolve_source(
         return FileSource(str(file), via=f"{var}_FILE")
     ref = settings_fields.get("ref")
     if isinstance(ref, str) and ref:
-        return _from_ref(ref, f"{var}_REF")
+        return _from_ref(ref)
     if provider_env and provider_env in os.environ:
         return EnvSource(provider_env)
     looked = [f"the {scope_name}_key argument", var, f"{var}_FILE", f"{var}_REF"]

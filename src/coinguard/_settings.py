@@ -12,7 +12,13 @@ from typing import Any, NoReturn
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BaseSettings", "Settings", "key_fields", "load_scope_settings"]
+__all__ = [
+    "BaseSettings",
+    "Settings",
+    "key_fields",
+    "load_general_settings",
+    "load_scope_settings",
+]
 
 _CONFIG = SettingsConfigDict(
     env_prefix="COINGUARD_",
@@ -41,7 +47,13 @@ class _TradeKeySettings(_NoPickle, BaseSettings):
     trade_key_ref: str | None = None
 
 
-class Settings(_ReadKeySettings, _TradeKeySettings):
+class _GeneralSettings(_NoPickle, BaseSettings):
+    model_config = _CONFIG
+    quota_store: str | None = None
+    base_url: str | None = None
+
+
+class Settings(_GeneralSettings, _ReadKeySettings, _TradeKeySettings):
     """coinguard configuration from ``COINGUARD_*`` variables (and ``.env`` when asked for).
 
     Keys are ``SecretStr``: their repr is masked. Pass an instance as ``Client(settings=...)``;
@@ -50,11 +62,15 @@ class Settings(_ReadKeySettings, _TradeKeySettings):
     >>> Settings(read_key="abc123")
     Settings(read_key=SecretStr('**********'), ...)  # doctest: +SKIP
     >>> Settings(_env_file=".env")  # opt in to a .env file  # doctest: +SKIP
+
+    Also ``COINGUARD_QUOTA_STORE`` and ``COINGUARD_BASE_URL``. The day/month quota journal is set
+    with ``COINGUARD_QUOTA_PERSIST``, read by the quota engine itself (see docs/quota.md).
     """
 
-    quota_store: str | None = None
-    quota_persist: str | None = None
-    base_url: str | None = None
+
+def load_general_settings(env_file: str | Path | None = None) -> _GeneralSettings:
+    """``COINGUARD_QUOTA_STORE`` and ``COINGUARD_BASE_URL``, without touching any key variable."""
+    return _GeneralSettings(_env_file=env_file)  # type: ignore[call-arg]
 
 
 def key_fields(settings: BaseSettings, scope: str) -> dict[str, Any]:
