@@ -68,3 +68,25 @@ def test_demo_reads_from_the_real_api_when_a_key_is_set(monkeypatch: pytest.Monk
     assert route.calls.last.request.headers["x-api-key"] == "tm-demo-key-123"
     assert "real API" in out.getvalue()
     assert "tm-demo-key-123" not in out.getvalue()
+
+
+def test_agent_tool_example_refuses_what_an_agent_must_not_do() -> None:
+    """examples/agent_tool.py: reads work; trading, exfiltrating, smuggling, overspending fail."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "agent_tool.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for needle in (
+        '"symbol": "BTC"',
+        "ScopeError",
+        "InsecureTransportError",
+        "QuotaExceededError",
+        "trade requests that reached the server: 0",
+    ):
+        assert needle in out, needle
+    assert "sbx_" not in out
