@@ -10,11 +10,11 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, NoReturn, TypeVar
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import anyio
 import httpx
@@ -32,15 +32,45 @@ from ._verify import KeyReport, judge
 
 __all__ = ["AsyncClient", "Client"]
 
-T = TypeVar("T")
 _MISSING: Any = object()
 _MAX_AGE = timedelta(days=90)
+
+
+# Steps are tuples: one or more is built per request, and tuples are the cheapest to build.
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+class _Send(NamedTuple):
+    """Send this request with this auth flow (None: without the key); answer the response."""
+
+    request: httpx.Request
+    auth: httpx.Auth | None
+
+
+class _Sleep(NamedTuple):
+    """Wait this many seconds (the injected sleep)."""
+
+    seconds: float
+
+
+class _Run(NamedTuple):
+    """Call ``func``; ``blocking`` means it may do I/O (keep it off an event loop)."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    blocking: bool = False
+    kwargs: Mapping[str, Any] = _NO_KWARGS
+
+
+_Step = _Send | _Sleep | _Run
 
 
 class _Base:
     """Construction and the per-attempt bookkeeping shared by both shells."""
 
     _core: ClientCore
+    _http: httpx.Client | httpx.AsyncClient
+    _owns_http: bool
 
     def __init__(
         self,
@@ -152,6 +182,61 @@ class _Base:
             on_retry=self._on_retry,
         )
 
+    def _flow(self, call: Call, slot: KeySlot, state: CallState) -> Generator[_Step, Any, Any]:
+        """One attempt as a sequence of steps; the shells perform each step's I/O.
+
+        Key, quota, send, redirects, header sync, reload arming and the outcome are decided
+        here, once, for both :class:`Client` and :class:`AsyncClient`.
+        """
+        if state.reload_pending:
+            secret = yield _Run(slot.reload, (state.key_generation,), blocking=True)
+            state.key_generation = slot.generation
+        else:
+            seen = slot.generation  # read first: a concurrent reload must not be taken for ours
+            secret = slot.peek()
+            if secret is None:
+                secret = yield _Run(slot.get, (), blocking=True)
+            state.key_generation = seen or slot.generation
+        quota = self._quota_for(secret)
+        reservation = (yield from self._take(quota, call)) if quota is not None else None
+        request = self._http.build_request(
+            **self._core.build_args(call, own_client=self._owns_http)
+        )
+        auth: httpx.Auth | None = self._core.auth(secret)
+        hops = 0
+        while True:
+            response = yield _Send(request, auth)
+            hop = self._core.next_hop(response, hops)
+            if hop is None:
+                break
+            request, same_origin = hop
+            hops += 1
+            if same_origin and quota is not None:  # another request to the provider: quota
+                reservation = yield from self._take(quota, call)
+            elif not same_origin:
+                auth = None
+        if quota is not None and self._core.from_provider(response):
+            yield _Run(
+                quota.observe,
+                (response.status_code, response.headers),
+                blocking=quota.blocking,
+                kwargs={"reservation": reservation},
+            )
+        self._arm_reload(slot, state, response)
+        return self._core.outcome(call, response, now=self._clock())
+
+    def _take(self, quota: Quota, call: Call) -> Generator[_Step, Any, Reservation]:
+        """Reserve quota for one request and wait until it may go."""
+        reservation: Reservation = yield _Run(
+            quota.reserve, (call.method, call.path), blocking=quota.blocking
+        )
+        if reservation.wait > 0:
+            yield _Sleep(reservation.wait)
+        yield _Run(
+            quota.sent, (reservation,), blocking=quota.blocking, kwargs={"at": self._clock()}
+        )
+        return reservation
+
     def _close_quotas(self) -> None:
         with self._quota_lock:
             quotas, self._quotas = list(self._quotas.values()), {}
@@ -184,6 +269,8 @@ class Client(_Base):
     ...     btc = tm.get("/price", params={"symbol": "BTC"})
     ...     print(tm.quota)
     """
+
+    _http: httpx.Client
 
     def __init__(
         self,
@@ -308,52 +395,24 @@ class Client(_Base):
         return self._attempt(call, slot, state)
 
     def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
-        if state.reload_pending:
-            secret = slot.reload(state.key_generation)
-            state.key_generation = slot.generation
-        else:
-            seen = slot.generation  # read first: a concurrent reload must not be mistaken as ours
-            secret = slot.get()
-            state.key_generation = seen or slot.generation
-        response = self._send(call, secret, self._quota_for(secret))
-        self._arm_reload(slot, state, response)
-        return self._core.outcome(call, response, now=self._clock())
-
-    def _take(self, quota: Quota | None, call: Call) -> Reservation | None:
-        """Reserve quota for one request and sleep until it may go."""
-        if quota is None:
-            return None
-        reservation = quota.reserve(call.method, call.path)
-        if reservation.wait > 0:
-            self._sleep(reservation.wait)
-        quota.sent(reservation, at=self._clock())
-        return reservation
-
-    def _send(self, call: Call, secret: Secret, quota: Quota | None) -> httpx.Response:
-        reservation = self._take(quota, call)
-        request = self._http.build_request(
-            **self._core.build_args(call, own_client=self._owns_http)
-        )
-        auth: httpx.Auth | None = self._core.auth(secret)
-        hops = 0
+        """Carry out one attempt: the steps come from :meth:`_Base._flow`, the I/O happens here."""
+        flow = self._flow(call, slot, state)
+        value: Any = None
         while True:
             try:
-                response = self._http.send(request, auth=auth, follow_redirects=False)
-            except httpx.HTTPError as exc:
-                raise self._core.translate(call, exc) from exc
-            hop = self._core.next_hop(response, hops)
-            if hop is None:
-                break
-            response.close()
-            request, same_origin = hop
-            hops += 1
-            if same_origin:  # another request to the provider: it takes quota too
-                reservation = self._take(quota, call)
+                step = flow.send(value)
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, _Send):
+                try:
+                    value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
+                except httpx.HTTPError as exc:
+                    raise self._core.translate(call, exc) from exc
+            elif isinstance(step, _Sleep):
+                self._sleep(step.seconds)
+                value = None
             else:
-                auth = None
-        if quota is not None and self._core.from_provider(response):
-            quota.observe(response.status_code, response.headers, reservation=reservation)
-        return response
+                value = step.func(*step.args, **step.kwargs)
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """``GET`` a read route and return the decoded JSON."""
@@ -395,6 +454,8 @@ class AsyncClient(_Base):
     >>> async with AsyncClient(provider="tokenmetrics") as tm:  # doctest: +SKIP
     ...     btc = await tm.get("/price", params={"symbol": "BTC"})
     """
+
+    _http: httpx.AsyncClient
 
     def __init__(
         self,
@@ -508,60 +569,30 @@ class AsyncClient(_Base):
         return await self._attempt(call, slot, state)
 
     async def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
-        if state.reload_pending:
-            secret = await anyio.to_thread.run_sync(slot.reload, state.key_generation)
-            state.key_generation = slot.generation
-        else:
-            seen = slot.generation
-            # A key that may need fetching (a secret manager) is loaded off the event loop.
-            peeked = slot.peek()
-            secret = peeked if peeked is not None else await anyio.to_thread.run_sync(slot.get)
-            state.key_generation = seen or slot.generation
-        response = await self._send(call, secret, self._quota_for(secret))
-        self._arm_reload(slot, state, response)
-        return self._core.outcome(call, response, now=self._clock())
-
-    async def _take(self, quota: Quota | None, call: Call) -> Reservation | None:
-        """Reserve quota for one request and sleep until it may go (stores with I/O off-loop)."""
-        if quota is None:
-            return None
-        reservation = await _off_loop(quota.blocking, quota.reserve, call.method, call.path)
-        if reservation.wait > 0:
-            await self._sleep(reservation.wait)
-        await _off_loop(quota.blocking, quota.sent, reservation, at=self._clock())
-        return reservation
-
-    async def _send(self, call: Call, secret: Secret, quota: Quota | None) -> httpx.Response:
-        reservation = await self._take(quota, call)
-        request = self._http.build_request(
-            **self._core.build_args(call, own_client=self._owns_http)
-        )
-        auth: httpx.Auth | None = self._core.auth(secret)
-        hops = 0
+        """Carry out one attempt: the steps come from :meth:`_Base._flow`; blocking ones
+        (a secret-manager fetch, a SQLite or Redis quota store) run in a worker thread."""
+        flow = self._flow(call, slot, state)
+        value: Any = None
         while True:
             try:
-                response = await self._http.send(request, auth=auth, follow_redirects=False)
-            except httpx.HTTPError as exc:
-                raise self._core.translate(call, exc) from exc
-            hop = self._core.next_hop(response, hops)
-            if hop is None:
-                break
-            await response.aclose()
-            request, same_origin = hop
-            hops += 1
-            if same_origin:
-                reservation = await self._take(quota, call)
+                step = flow.send(value)
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, _Send):
+                try:
+                    value = await self._http.send(
+                        step.request, auth=step.auth, follow_redirects=False
+                    )
+                except httpx.HTTPError as exc:
+                    raise self._core.translate(call, exc) from exc
+            elif isinstance(step, _Sleep):
+                await self._sleep(step.seconds)
+                value = None
+            elif step.blocking:
+                call_it = functools.partial(step.func, *step.args, **step.kwargs)
+                value = await anyio.to_thread.run_sync(call_it)
             else:
-                auth = None
-        if quota is not None and self._core.from_provider(response):
-            await _off_loop(
-                quota.blocking,
-                quota.observe,
-                response.status_code,
-                response.headers,
-                reservation=reservation,
-            )
-        return response
+                value = step.func(*step.args, **step.kwargs)
 
     async def _verify_once(self) -> None:
         async with self._verify_lock:
@@ -607,10 +638,3 @@ class AsyncClient(_Base):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-async def _off_loop(blocking: bool, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a quota-store call in a worker thread when the store does I/O (SQLite, Redis)."""
-    if not blocking:
-        return func(*args, **kwargs)
-    return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
