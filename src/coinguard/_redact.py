@@ -29,6 +29,7 @@ _lock = threading.Lock()
 _forms: dict[str, str] = {}
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
+_ordered: tuple[tuple[str, str], ...] = ()  # _forms, longest first
 _dead: list[tuple[int, str, tuple[str, ...]]] = []  # collected Secrets, not yet forgotten
 
 
@@ -54,6 +55,7 @@ def register(secret: Secret) -> None:
         forms = tuple(f for f in _spellings(secret.reveal()) if len(f) >= 4)
         for form in forms:
             _forms[form] = fp
+        _resort()
     weakref.finalize(secret, _forget, id(secret), fp, forms)
 
 
@@ -73,16 +75,26 @@ def _reap() -> None:
             del _live[fp]
             for form in forms:
                 _forms.pop(form, None)
+            _resort()
+
+
+def _resort() -> None:
+    """Longest spelling first, so a URL-encoded key is not half-replaced by its raw prefix.
+
+    Done when the registry changes, not on every log record; call with _lock held.
+    """
+    global _ordered
+    _ordered = tuple(sorted(_forms.items(), key=lambda kv: -len(kv[0])))
 
 
 def redact(text: str) -> str:
     """Replace every registered key (raw or URL-encoded) in ``text`` by its fingerprint."""
     if not _forms:
         return text
-    with _lock:
-        _reap()
-        forms = sorted(_forms.items(), key=lambda kv: -len(kv[0]))
-    for form, fp in forms:
+    if _dead:
+        with _lock:
+            _reap()
+    for form, fp in _ordered:
         if form in text:
             text = text.replace(form, f"<key {fp}>")
     return text
