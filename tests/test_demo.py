@@ -14,6 +14,16 @@ from coinguard._demo import run_demo
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _run_example(name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKENMETRICS_API_KEY", raising=False)
@@ -42,13 +52,7 @@ def test_demo_runs_every_step_and_exits_zero() -> None:
 
 def test_quickstart_script_runs_as_a_newcomer_would() -> None:
     """`python examples/quickstart.py` works from a plain interpreter and prints no sandbox key."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _run_example("quickstart.py")
     assert proc.returncode == 0, proc.stderr
     assert "sbx_" not in proc.stdout + proc.stderr
     assert proc.stderr == ""
@@ -72,13 +76,7 @@ def test_demo_reads_from_the_real_api_when_a_key_is_set(monkeypatch: pytest.Monk
 
 def test_agent_tool_example_refuses_what_an_agent_must_not_do() -> None:
     """examples/agent_tool.py: reads work; trading, exfiltrating, smuggling, overspending fail."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "agent_tool.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _run_example("agent_tool.py")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for needle in (
