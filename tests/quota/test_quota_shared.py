@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from pathlib import Path
 
@@ -111,3 +112,26 @@ def test_redis_months_match_python(redis_store: RedisStore, start: float) -> Non
         store="memory",
     )
     assert quota.status().windows[0].resets_at == reference.status().windows[0].resets_at
+
+
+def test_many_openers_of_a_new_sqlite_file_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL does not wait on the busy timeout; openers racing on a new
+    file (workers starting together) must still all get a store."""
+    errors: list[BaseException] = []
+    for round_ in range(40):
+        path = tmp_path / f"race{round_}.db"
+        barrier = threading.Barrier(16)
+
+        def open_it(path: Path = path, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                SQLiteStore(path).close()
+            except BaseException as exc:  # collected: a thread's exception would be lost
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,9 +58,22 @@ class SQLiteStore:
             check_same_thread=False,
         )
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._wal(timeout)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+
+    def _wal(self, timeout: float) -> None:
+        # Switching a new file to WAL does not wait on the busy handler: processes opening the
+        # same new file at once get "database is locked" here, so retry until one has done it.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @property
     def blocking(self) -> bool:
