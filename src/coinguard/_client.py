@@ -205,7 +205,14 @@ class _Base:
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
         while True:
-            response = yield _Send(request, auth)
+            try:
+                response = yield _Send(request, auth)
+            except CoinguardError:
+                if reservation is not None:  # it may have reached the server: count it so
+                    yield from self._answered(quota, reservation)
+                raise
+            if reservation is not None:
+                yield from self._answered(quota, reservation)
             hop = self._core.next_hop(response, hops)
             if hop is None:
                 break
@@ -230,12 +237,27 @@ class _Base:
         reservation: Reservation = yield _Run(
             quota.reserve, (call.method, call.path), blocking=quota.blocking
         )
-        if reservation.wait > 0:
-            yield _Sleep(reservation.wait)
-        yield _Run(
-            quota.sent, (reservation,), blocking=quota.blocking, kwargs={"at": self._clock()}
-        )
-        return reservation
+        while True:
+            waited = reservation.wait > 0
+            if waited:
+                yield _Sleep(reservation.wait)
+            # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
+            reservation = yield _Run(
+                quota.sent,
+                (reservation,),
+                blocking=quota.blocking and waited,
+                kwargs={"at": self._clock()},
+            )
+            if reservation.wait <= 0:
+                return reservation
+
+    def _answered(
+        self, quota: Quota | None, reservation: Reservation
+    ) -> Generator[_Step, Any, None]:
+        """Tell the quota when a call was answered; only a late answer costs store I/O."""
+        now = self._clock()
+        if quota is not None and quota.late(reservation, now):
+            yield _Run(quota.answered, (reservation,), blocking=quota.blocking, kwargs={"at": now})
 
     def _close_quotas(self) -> None:
         with self._quota_lock:
@@ -398,16 +420,19 @@ class Client(_Base):
         """Carry out one attempt: the steps come from :meth:`_Base._flow`, the I/O happens here."""
         flow = self._flow(call, slot, state)
         value: Any = None
+        failure: CoinguardError | None = None  # a failed send, thrown into the flow
         while True:
             try:
-                step = flow.send(value)
+                step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
+            failure = None
             if isinstance(step, _Send):
                 try:
                     value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
                 except httpx.HTTPError as exc:
-                    raise self._core.translate(call, exc) from exc
+                    value, failure = None, self._core.translate(call, exc)
+                    failure.__cause__, failure.__suppress_context__ = exc, True
             elif isinstance(step, _Sleep):
                 self._sleep(step.seconds)
                 value = None
@@ -573,18 +598,21 @@ class AsyncClient(_Base):
         (a secret-manager fetch, a SQLite or Redis quota store) run in a worker thread."""
         flow = self._flow(call, slot, state)
         value: Any = None
+        failure: CoinguardError | None = None  # a failed send, thrown into the flow
         while True:
             try:
-                step = flow.send(value)
+                step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
+            failure = None
             if isinstance(step, _Send):
                 try:
                     value = await self._http.send(
                         step.request, auth=step.auth, follow_redirects=False
                     )
                 except httpx.HTTPError as exc:
-                    raise self._core.translate(call, exc) from exc
+                    value, failure = None, self._core.translate(call, exc)
+                    failure.__cause__, failure.__suppress_context__ = exc, True
             elif isinstance(step, _Sleep):
                 await self._sleep(step.seconds)
                 value = None

@@ -65,7 +65,7 @@ def test_policy_is_frozen_hashable_and_printable() -> None:
     with pytest.raises(AttributeError):
         policy.margin = 1.0  # type: ignore[misc]
     assert hash(policy) == hash(QuotaPolicy([Window.per_second(5)], costs={"GET /x": 2}))
-    assert str(policy) == "QuotaPolicy(5/s; default cost 1; costs {'GET /x': 2}; margin 0.05s)"
+    assert str(policy) == "QuotaPolicy(5/s; default cost 1; costs {'GET /x': 2}; margin 0.01s)"
 
 
 @pytest.mark.parametrize(
@@ -119,11 +119,12 @@ def test_missing_redis_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_blocking_and_reservation_shape(clock: FakeClock) -> None:
-    """Memory is non-blocking; Reservation is an immutable (wait, cost, at)."""
+    """Memory is non-blocking; Reservation is an immutable (wait, cost, at, epoch)."""
     quota = Quota(QuotaPolicy([Window.per_second(5)]), store=MemoryStore(), key_id="k", clock=clock)
     assert quota.blocking is False
     r = quota.reserve("GET", "/x")
-    assert r == Reservation(0.0, 1, START)
+    assert r[:3] == (0.0, 1, START)
+    assert r == Reservation(0.0, 1, START, r.epoch)
     with pytest.raises(AttributeError):
         r.wait = 1.0  # type: ignore[misc]
     assert "QuotaPolicy(5/s" in repr(quota)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from quota_support import FakeClock
 
 from coinguard._quota import Quota, QuotaPolicy, QuotaStore, Window
@@ -49,25 +48,10 @@ def test_legacy_headers_pick_the_shortest_window_that_fits(
     assert by_name["1000/min"].remaining == 1000
 
 
-def test_a_call_that_leaves_late_counts_from_when_it_left(
-    make_store: StoreFactory, clock: FakeClock
-) -> None:
-    """Woken 0.3 s late, a call might land in the server's next window: it counts there too."""
-    policy = QuotaPolicy([Window.per_second(2)], margin=0.05)
-    q = Quota(policy, store=make_store(), key_id="late", clock=clock, persist=None)
-    first = q.reserve("GET", "/x")
-    q.reserve("GET", "/x")
-    clock.sleep(0.3)
-    q.sent(first, at=clock())
-    # Without the late count a third call could go at 1.05 s; the late one still fills 1.05..1.35.
-    assert q.reserve("GET", "/x").wait == pytest.approx(1.05 - 0.3, abs=1e-6)
-    assert q.status().windows[0].used == 4  # two, the late one again, and the third
-
-
 def test_a_call_that_leaves_on_time_adds_nothing(
     make_store: StoreFactory, clock: FakeClock
 ) -> None:
-    """Within half the margin, sending adds no cost."""
+    """Sending checks the reservation and adds no cost (late answers: test_quota_answers)."""
     policy = QuotaPolicy([Window.per_second(50)], margin=0.05)
     q = Quota(policy, store=make_store(), key_id="ontime", clock=clock, persist=None)
     r = q.reserve("GET", "/x")

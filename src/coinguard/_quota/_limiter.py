@@ -18,7 +18,7 @@ import platformdirs
 
 from .._exceptions import ConfigurationError
 from .._headers import ServerQuota, ServerWindow, parse_server_quota
-from ._log import Sync
+from ._log import KeyState, Sync
 from ._memory import MemoryBucket, MemoryStore
 from ._policy import MONTH, QuotaPolicy, WindowSpec
 from ._sqlite import Journal, SQLiteStore
@@ -49,13 +49,17 @@ class _Default:
 
 
 _DEFAULT = _Default()
+# Reservation(...) runs the generated Python __new__; tuple.__new__ is the same object, faster.
+_new_reservation = tuple.__new__
 _SHARED_MEMORY = MemoryStore()
 _JOURNALS: dict[str, SQLiteStore] = {}
 _JOURNALS_LOCK = threading.Lock()
+_NO_LOCK = threading.Lock()  # never taken: a placeholder so the fast path needs no None check
 
 
 class Reservation(NamedTuple):
-    """A committed admission: sleep ``wait`` seconds, then send. ``at`` is the admission time.
+    """A committed admission: sleep ``wait`` seconds, then send. ``at`` is the admission time
+    (store clock); ``epoch`` tells :meth:`Quota.sent` whether it must be re-checked.
 
     A named tuple rather than a dataclass: it is built on every call, and is immutable either way.
     """
@@ -63,6 +67,7 @@ class Reservation(NamedTuple):
     wait: float
     cost: int
     at: float
+    epoch: int = -1
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ class Quota:
     >>> q = Quota(QuotaPolicy([Window.per_second(5)]), store=MemoryStore(), key_id="demo",
     ...           clock=lambda: 1000.0, persist=None)
     >>> [round(q.reserve("GET", "/price").wait, 3) for _ in range(6)]
-    [0.0, 0.0, 0.0, 0.0, 0.0, 1.05]
+    [0.0, 0.0, 0.0, 0.0, 0.0, 1.01]
     """
 
     def __init__(
@@ -210,6 +215,11 @@ class Quota:
         self._bucket: QuotaBucket = self.store.bind(key_id, self._specs)
         self._costs: dict[tuple[str, str], int] = {}
         self._journal = self._open_journal(persist)
+        self._offset = 0.0  # store clock minus ours (Redis TIME), as of the last reserve
+        self._state: KeyState | None = None
+        self._lock = _NO_LOCK
+        if isinstance(self._bucket, MemoryBucket) and self._journal is None:
+            self._state, self._lock = self._bucket.state, self._bucket.lock
 
     def _open_journal(self, persist: str | os.PathLike[str] | _Default | None) -> Journal | None:
         long = [i for i, s in enumerate(self._specs) if s.kind == "m" or s.length >= 86400.0]
@@ -245,10 +255,19 @@ class Quota:
             cost = self._costs[method, path]
         except KeyError:
             cost = self._cost(method, path)
-        at, now = self._bucket.reserve(cost, self._clock(), self._max_wait)
+        state = self._state
+        if state is not None:  # the memory store without a journal: no I/O, no indirection
+            now = self._clock()
+            with self._lock:
+                at = state.reserve(now, cost, self._max_wait)
+                epoch = state.meta.moves
+            return _new_reservation(Reservation, (at - now, cost, at, epoch))
+        local = self._clock()
+        at, now = self._bucket.reserve(cost, local, self._max_wait)
+        self._offset = now - local
         if self._journal is not None and cost:
             self._journal.commit(at, cost, now)
-        return Reservation(at - now, cost, at)
+        return _new_reservation(Reservation, (at - now, cost, at, -1))
 
     def _cost(self, method: str, path: str) -> int:
         cost = self.policy.cost(method, path)
@@ -257,18 +276,58 @@ class Quota:
         self._costs[method, path] = cost
         return cost
 
-    def sent(self, reservation: Reservation, *, at: float | None = None) -> None:
-        """Tell the quota when the reserved call actually left (default: now).
+    def sent(self, reservation: Reservation, *, at: float | None = None) -> Reservation:
+        """Re-check a reservation as its call leaves (at ``at``, default now).
 
-        The ``margin`` covers the usual gap between a reservation's time and the server's
-        arrival stamp. A call that leaves later than half the margin (a thread woken late on a
-        busy machine) might be counted by the server in a later window than ours, so its cost is
-        counted again from when it left: a little throughput for never exceeding.
+        A reservation made ahead (the caller slept ``wait``) was decided before the calls ahead
+        of it were answered; if one of those has since been recounted later by
+        :meth:`answered`, the call may no longer fit. Returns the reservation to send under,
+        with ``wait == 0`` if the call may go now; otherwise it was admitted again later: sleep
+        its ``wait`` and call ``sent`` again. Memory stores check without locking when nothing
+        was recounted; the others re-check calls that waited (one store round trip).
         """
-        at = self._clock() if at is None else at
-        if at - reservation.at <= self.policy.margin / 2:
+        cost = reservation.cost
+        if not cost:
+            return reservation if reservation.wait == 0 else reservation._replace(wait=0.0)
+        state = self._state
+        if state is not None:
+            if reservation.epoch == state.meta.moves:
+                return reservation if reservation.wait == 0 else reservation._replace(wait=0.0)
+            now = self._clock() if at is None else at
+            with self._lock:
+                t = state.settle(reservation.at, cost, now, self._max_wait)
+                epoch = state.meta.moves
+        else:
+            if reservation.wait <= 0:
+                return reservation
+            local = self._clock() if at is None else at
+            t, now = self._bucket.settle(reservation.at, cost, local, self._max_wait)
+            self._offset, epoch = now - local, -1
+            if t != reservation.at and self._journal is not None:
+                self._journal.commit(t, cost, now)
+        wait = 0.0 if t == reservation.at else max(0.0, t - now)
+        return _new_reservation(Reservation, (wait, cost, t, epoch))
+
+    def late(self, reservation: Reservation, answered: float) -> bool:
+        """True if a call answered at ``answered`` (our clock) must be recounted by
+        :meth:`answered`: its answer came more than ``margin`` after its admission."""
+        return bool(reservation.cost) and (
+            answered + self._offset - reservation.at > self.policy.margin
+        )
+
+    def answered(self, reservation: Reservation, *, at: float | None = None) -> None:
+        """Tell the quota when the call's answer (or failure) came (default: now).
+
+        The server stamped the call between its sending and its answer. Rolling windows count
+        a call until ``margin`` after its admission, so one answered later than that is
+        recounted as late as its answer allows: it then counts until one window after its
+        answer. No store I/O unless the answer was late.
+        """
+        local = self._clock() if at is None else at
+        if not self.late(reservation, local):
             return
-        self._apply(Sync((), None, "late", reservation.cost), at)
+        answered = local + self._offset
+        self._bucket.correct(reservation.at, reservation.cost, answered, answered)
 
     def observe(
         self,

@@ -99,6 +99,51 @@ class RollingLog:
             self.cums[k] += cost
         self.cum += cost
 
+    def remove(self, t: float, cost: int) -> bool:
+        """Take out one live entry admitted at ``t`` for ``cost``; False if there is none."""
+        times, cums, head = self.times, self.cums, self.head
+        i = bisect_left(times, t, lo=head)
+        while i < len(times) and times[i] == t:
+            if cums[i] - (cums[i - 1] if i > head else self.base) == cost:
+                del times[i], cums[i]
+                for k in range(i, len(cums)):
+                    cums[k] -= cost
+                self.cum -= cost
+                return True
+            i += 1
+        return False
+
+    def _first_counting(self, x: float) -> int:
+        """Index of the oldest entry still counting at instant ``x``."""
+        times, length, head = self.times, self.length, self.head
+        i = bisect_right(times, x - length, lo=head)
+        while i > head and times[i - 1] + length > x:
+            i -= 1
+        while i < len(times) and times[i] + length <= x:
+            i += 1
+        return i
+
+    def count_at(self, x: float) -> int:
+        """Cost of the entries that count at instant ``x``: admitted at or before it, and
+        less than a window before it."""
+        i = self._first_counting(x)
+        k = bisect_right(self.times, x, lo=self.head)
+        if k <= i:
+            return 0
+        return self.cums[k - 1] - (self.cums[i - 1] if i > self.head else self.base)
+
+    def earliest_at(self, x: float, cost: int, limit: int) -> float:
+        """The earliest time ``>= x`` at which ``cost`` more fits among the entries counting
+        then (entries admitted after that time are not looked at: they re-check themselves)."""
+        while True:
+            excess = self.count_at(x) + cost - limit
+            if excess <= 0:
+                return x
+            i = self._first_counting(x)
+            prev = self.cums[i - 1] if i > self.head else self.base
+            j = bisect_left(self.cums, prev + excess, lo=i)
+            x = _after(self.times[j], self.length)
+
     def used_until(self, now: float) -> int:
         """Cost of live entries admitted at or before ``now`` (the server may have seen them)."""
         k = bisect_right(self.times, now, lo=self.head)
@@ -198,16 +243,23 @@ class CalendarCounter:
         return self.start(self.wid(now) + 1)
 
 
+def _exceeded(why: str, wait: float) -> QuotaExceededError:
+    return QuotaExceededError(
+        f"quota window {why} is full for {wait:.3f}s", window=why, retry_after=wait
+    )
+
+
 class Meta:
     """Per-key state shared by all windows: the FIFO tail and the penalty box."""
 
-    __slots__ = ("blocked", "blocked_why", "last", "last_why")
+    __slots__ = ("blocked", "blocked_why", "last", "last_why", "moves")
 
     def __init__(self) -> None:
         self.last = 0.0
         self.last_why = ""
         self.blocked = 0.0
         self.blocked_why = ""
+        self.moves = 0  # calls recounted later by ``KeyState.correct``: reservations to re-check
 
 
 class Sync(NamedTuple):
@@ -238,7 +290,7 @@ Log = RollingLog | CalendarCounter
 class KeyState:
     """All windows of one key: the reservation decision, server sync and status."""
 
-    __slots__ = ("calendar", "logs", "meta", "pairs", "specs")
+    __slots__ = ("calendar", "logs", "meta", "pairs", "rolling", "specs")
 
     def __init__(self, specs: tuple[WindowSpec, ...], logs: tuple[Log, ...], meta: Meta) -> None:
         self.specs = specs
@@ -246,6 +298,10 @@ class KeyState:
         self.meta = meta
         self.pairs = tuple(zip(logs, specs, strict=True))
         self.calendar = any(isinstance(log, CalendarCounter) for log in logs)
+        # (log, limit, name) of every window when all are rolling: the inlined fast path
+        self.rolling: tuple[tuple[RollingLog, int, str], ...] = tuple(
+            (log, spec.limit, spec.name) for log, spec in self.pairs if isinstance(log, RollingLog)
+        )
 
     @staticmethod
     def new_log(spec: WindowSpec) -> Log:
@@ -266,16 +322,114 @@ class KeyState:
             t, why = meta.last, meta.last_why
         if meta.blocked > t:
             t, why = meta.blocked, meta.blocked_why
-        if cost:
+        if not cost:
+            if t - now > max_wait:
+                raise _exceeded(why, t - now)
+            return t
+        if self.calendar:
             t, why = self._fit(now, t, why, cost)
+        else:
+            # RollingLog.prune/earliest inlined: this runs on every request, under the lock.
+            for log, limit, name in self.rolling:
+                times, h = log.times, log.head
+                if h < len(times) and times[h] + log.length <= now:
+                    log.prune(now)
+                excess = log.cum - log.base + cost - limit
+                if excess > 0:
+                    x = _after(
+                        times[bisect_left(log.cums, log.base + excess, lo=log.head)], log.length
+                    )
+                    if x > t:
+                        t, why = x, name
         if t - now > max_wait:
-            raise QuotaExceededError(
-                f"quota window {why} is full for {t - now:.3f}s", window=why, retry_after=t - now
-            )
-        if cost:
-            for log in self.logs:
+            raise _exceeded(why, t - now)
+        for each in self.logs:
+            each.commit(t, cost)
+        meta.last, meta.last_why = t, why or meta.last_why
+        return t
+
+    def correct(self, at: float, cost: int, answered: float, now: float) -> bool:
+        """Count a call admitted at ``at`` as if it had arrived as late as ``answered`` allows.
+
+        The server stamps a call somewhere between its sending and its answer. A call counts
+        in a rolling window until ``margin`` after its admission; one answered later than that
+        may have been stamped later, so it is moved to ``answered - margin``, which makes it
+        count until a full window after its answer. In a calendar window it also counts in the
+        slot of its answer. Returns True if anything moved (reservations made since must then
+        be re-checked with :meth:`settle`).
+        """
+        if not cost:
+            return False
+        moved = False
+        for log, spec in self.pairs:
+            if isinstance(log, RollingLog):
+                late = answered - spec.margin
+                if late > at:
+                    log.prune(now)
+                    log.remove(at, cost)
+                    log.add(late, cost)
+                    moved = True
+                    if late > self.meta.last:  # later admissions must not go before it
+                        self.meta.last = late
+            else:
+                wid = log.wid(answered)
+                if wid not in log.ids(at):
+                    log.counts[wid] = log.counts.get(wid, 0) + cost
+                    moved = True
+        if moved:
+            self.meta.moves += 1
+        return moved
+
+    def settle(self, at: float, cost: int, now: float, max_wait: float) -> float:
+        """Check a reservation made for ``at`` as the call leaves at ``now``.
+
+        Still valid unless calls were moved by :meth:`correct` since it was made; then, if some
+        window would be over its limit at the moment it leaves, the call gives up its place and
+        is admitted again at the earliest time that fits, which is returned (``at`` if valid).
+        """
+        if not cost:
+            return at
+        x = at if at > now else now
+        for log, spec in self.pairs:
+            if isinstance(log, RollingLog):
+                if log.count_at(x) > spec.limit:
+                    break
+            elif any(log.counts.get(wid, 0) > spec.limit for wid in log.ids(at)):
+                break
+        else:
+            return at
+        # Re-admit it at the earliest time that fits among the calls counting then, rather
+        # than behind every reservation: the calls after it re-check themselves as they leave.
+        for log in self.logs:
+            if isinstance(log, RollingLog):
+                log.remove(at, cost)
+            else:
+                for wid in log.ids(at):
+                    log.counts[wid] = log.counts.get(wid, 0) - cost
+        meta = self.meta
+        t, why = x, ""
+        if meta.blocked > t:
+            t, why = meta.blocked, meta.blocked_why
+        moved = True
+        while moved:
+            moved = False
+            for log, spec in self.pairs:
+                if isinstance(log, RollingLog):
+                    y = log.earliest_at(t, cost, spec.limit)
+                else:
+                    y = log.earliest(t, cost, spec.limit)
+                if y > t:
+                    t, why, moved = y, spec.name, True
+        if t - now > max_wait:
+            raise _exceeded(why, t - now)
+        for log in self.logs:
+            if isinstance(log, RollingLog):
+                log.add(t, cost)
+            else:
                 log.commit(t, cost)
+        if t > meta.last:
             meta.last, meta.last_why = t, why or meta.last_why
+        meta.moves += 1
         return t
 
     def _fit(self, now: float, t: float, why: str, cost: int) -> tuple[float, str]:
@@ -321,6 +475,8 @@ class KeyState:
                     wid = log.wid(now)
                     log.counts[wid] = log.counts.get(wid, 0) + sync.debit
                 added.append((i, now, sync.debit))
+        if added:
+            self.meta.moves += 1  # cost learned from the server may crowd reservations made ahead
         if sync.penalty is not None and now + sync.penalty > self.meta.blocked:
             self.meta.blocked, self.meta.blocked_why = now + sync.penalty, sync.penalty_why
         return added

@@ -57,10 +57,26 @@ class MemoryBucket:
         self.state = state
         self._lock = lock
 
+    @property
+    def lock(self) -> threading.Lock:
+        """The store's lock: hold it around any use of ``state``."""
+        return self._lock
+
     def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Commit ``cost`` at the earliest admissible time; return ``(at, now)``."""
         with self._lock:
             return self.state.reserve(now, cost, max_wait), now
+
+    def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
+        """Re-check a reservation as the call leaves; return ``(at, now)``, ``at`` moved if
+        it no longer fits."""
+        with self._lock:
+            return self.state.settle(at, cost, now, max_wait), now
+
+    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+        """Count a call answered late as arriving as late as its answer allows."""
+        with self._lock:
+            self.state.correct(at, cost, answered, now)
 
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation."""

@@ -132,7 +132,7 @@ class QuotaPolicy:
         *,
         costs: Mapping[str, int] | Iterable[tuple[str, int]] = (),
         default_cost: int = 1,
-        margin: float = 0.05,
+        margin: float = 0.01,
     ) -> None:
         wins = tuple(windows)
         pairs = tuple(costs.items() if isinstance(costs, Mapping) else costs)

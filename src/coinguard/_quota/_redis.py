@@ -107,13 +107,27 @@ class RedisBucket:
     def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Commit ``cost`` at the earliest admissible time; return ``(at, server now)``."""
         args = ["reserve", self._store.now_arg(now), *self._args, cost, repr(max_wait)]
-        ok, at, server_now, why = self._store.run(self._keys, args)
+        return self._admitted(self._store.run(self._keys, args))
+
+    @staticmethod
+    def _admitted(reply: list[str]) -> tuple[float, float]:
+        ok, at, server_now, why = reply
         t, now = float(at), float(server_now)
         if ok != "1":
             raise QuotaExceededError(
                 f"quota window {why} is full for {t - now:.3f}s", window=why, retry_after=t - now
             )
         return t, now
+
+    def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
+        """Re-check a reservation as the call leaves; re-admit it if it no longer fits."""
+        args = ["settle", self._store.now_arg(now), *self._args, repr(at), cost, repr(max_wait)]
+        return self._admitted(self._store.run(self._keys, args))
+
+    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+        """Recount a call answered late as arriving as late as its answer allows."""
+        args = ["correct", self._store.now_arg(now), *self._args, repr(at), cost, repr(answered)]
+        self._store.run(self._keys, args)
 
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation."""

@@ -1,6 +1,7 @@
 -- coinguard quota: the exact window algorithm of _log.py, as one atomic Redis script.
 -- KEYS[1] meta hash; window i: KEYS[2i] zset (rolling) or hash (calendar), KEYS[2i+1] sum.
 -- ARGV: op, now ('' = Redis TIME), n, then per window kind limit length margin name, then op args.
+-- Ops: reserve, settle (re-check a reservation ahead), correct (recount a late answer), sync, status.
 
 local function fmt(x) return string.format('%.17g', x) end
 local floor = math.floor
@@ -183,8 +184,7 @@ local function load_all()
   return calendar
 end
 
-if op == 'reserve' then
-  local cost, max_wait = tonumber(ARGV[A]), tonumber(ARGV[A + 1])
+local function reserve(cost, max_wait)
   local m = redis.call('HMGET', META, 'last', 'last_why', 'blocked', 'blocked_why')
   local t, why = now, ''
   if tonumber(m[1] or '0') > t then t, why = tonumber(m[1]), m[2] or '' end
@@ -214,6 +214,89 @@ if op == 'reserve' then
     expire_meta(ms)
   end
   return {1, fmt(t), fmt(now), why}
+end
+
+-- take out one entry admitted at t for cost (entries of equal time and cost are alike)
+local function r_remove(w, t, cost)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', w.key, fmt(t), fmt(t))) do
+    if cost_of(member) == cost then
+      redis.call('ZREM', w.key, member)
+      redis.call('DECRBY', w.sum, cost)
+      w.tot = w.tot - cost
+      return
+    end
+  end
+end
+
+-- cost of the entries that count at instant x (admitted at or before x, within a window)
+local function r_count_at(w, x)
+  local s = 0
+  local rows = redis.call('ZRANGEBYSCORE', w.key, fmt(x - w.len - 1e-6), fmt(x), 'WITHSCORES')
+  for j = 1, #rows, 2 do
+    if tonumber(rows[j + 1]) + w.len > x then s = s + cost_of(rows[j]) end
+  end
+  return s
+end
+
+if op == 'reserve' then
+  return reserve(tonumber(ARGV[A]), tonumber(ARGV[A + 1]))
+end
+
+if op == 'settle' then
+  local at, cost, max_wait = tonumber(ARGV[A]), tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
+  local x = math.max(at, now)
+  load_all()
+  local fits = true
+  for i = 1, n do
+    local w = W[i]
+    if w.kind == 'r' then
+      if r_count_at(w, x) > w.limit then fits = false end
+    else
+      local a, b = wid(w, at), wid(w, at + w.margin)
+      if c_count(w, a) > w.limit or (b ~= a and c_count(w, b) > w.limit) then fits = false end
+    end
+  end
+  if fits then return {1, fmt(at), fmt(now), ''} end
+  for i = 1, n do
+    local w = W[i]
+    if w.kind == 'r' then
+      r_remove(w, at, cost)
+    else
+      local a, b = wid(w, at), wid(w, at + w.margin)
+      redis.call('HINCRBY', w.key, fmt(a), -cost)
+      if b ~= a then redis.call('HINCRBY', w.key, fmt(b), -cost) end
+    end
+  end
+  return reserve(cost, max_wait)
+end
+
+if op == 'correct' then
+  local at, cost, answered = tonumber(ARGV[A]), tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
+  load_all()
+  local ms = 1000
+  for i = 1, n do
+    local w = W[i]
+    if w.kind == 'r' then
+      local late = answered - w.margin
+      if late > at then
+        r_remove(w, at, cost)
+        r_add(w, late, cost, 'l')
+        ms = math.max(ms, expire(w, late))
+        -- later admissions must not go before it
+        if late > tonumber(redis.call('HGET', META, 'last') or '0') then
+          redis.call('HSET', META, 'last', fmt(late))
+        end
+      end
+    else
+      local a, b, c = wid(w, at), wid(w, at + w.margin), wid(w, answered)
+      if c ~= a and c ~= b then
+        redis.call('HINCRBY', w.key, fmt(c), cost)
+        ms = math.max(ms, expire(w, answered))
+      end
+    end
+  end
+  expire_meta(ms)
+  return {fmt(now)}
 end
 
 if op == 'sync' then

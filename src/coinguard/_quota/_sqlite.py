@@ -129,6 +129,35 @@ class SQLiteStore:
         for i, t, cost in added:
             self.write_entry(key_id, state.specs[i], state.logs[i], t, cost, now, commit=False)
 
+    def delete_one(self, key_id: str, spec: WindowSpec, t: float, cost: int) -> None:
+        """Delete one rolling-log row admitted at ``t`` for ``cost`` (inside a transaction)."""
+        self._conn.execute(
+            "DELETE FROM quota_log WHERE rowid = (SELECT rowid FROM quota_log"
+            " WHERE key = ? AND win = ? AND t = ? AND cost = ? LIMIT 1)",
+            (key_id, spec.sig, t, cost),
+        )
+
+    def write_removal(self, key_id: str, state: KeyState, t: float, cost: int) -> None:
+        """Take back an admission of ``cost`` at ``t`` in every window (inside a transaction)."""
+        for spec, log in zip(state.specs, state.logs, strict=True):
+            if isinstance(log, RollingLog):
+                self.delete_one(key_id, spec, t, cost)
+            else:
+                for wid in log.ids(t):
+                    self._conn.execute(
+                        "UPDATE quota_count SET count = count - ? WHERE key = ? AND win = ?"
+                        " AND wid = ?",
+                        (cost, key_id, spec.sig, wid),
+                    )
+
+    def write_last(self, key_id: str, meta: Meta) -> None:
+        """Record the FIFO tail of ``key_id`` (inside a transaction)."""
+        self._conn.execute(
+            "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " last = max(last, excluded.last)",
+            (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why),
+        )
+
     def write_penalty(self, key_id: str, meta: Meta) -> None:
         """Record the penalty box of ``key_id`` (inside a transaction)."""
         self._conn.execute(
@@ -208,6 +237,39 @@ class SQLiteBucket:
             if cost:
                 store.write_commit(self._key, state, t, cost, now)
         return t, now
+
+    def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
+        """Re-check a reservation as the call leaves; re-admit it if it no longer fits."""
+        store = self._store
+        with store.transaction() as conn:
+            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
+            state = _state(self._specs, rows, now)
+            t = state.settle(at, cost, now, max_wait)
+            if t != at:
+                store.write_removal(self._key, state, at, cost)
+                store.write_commit(self._key, state, t, cost, now)
+        return t, now
+
+    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+        """Recount a call answered late as arriving as late as its answer allows."""
+        store = self._store
+        with store.transaction() as conn:
+            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
+            state = _state(self._specs, rows, now)
+            before = [log.ids(at) if isinstance(log, CalendarCounter) else () for log in state.logs]
+            last = state.meta.last
+            if not state.correct(at, cost, answered, now):
+                return
+            if state.meta.last != last:
+                store.write_last(self._key, state.meta)
+            for spec, log, old in zip(state.specs, state.logs, before, strict=True):
+                if isinstance(log, RollingLog):
+                    late = answered - spec.margin
+                    if late > at:
+                        store.delete_one(self._key, spec, at, cost)
+                        store.write_entry(self._key, spec, log, late, cost, now, commit=False)
+                elif log.wid(answered) not in old:
+                    store.write_entry(self._key, spec, log, answered, cost, now, commit=False)
 
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation."""

@@ -22,6 +22,19 @@ class QuotaBucket(Protocol):
         """
         ...
 
+    def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
+        """Re-check the reservation of ``cost`` at ``at`` as the call leaves at ``now``.
+
+        Returns ``(at, now)`` with the store's clock reading; ``at`` is unchanged while the
+        call still fits, else the call was admitted again at the earliest time that fits.
+        """
+        ...
+
+    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+        """Count the call admitted at ``at`` as if it reached the server as late as
+        ``answered`` (store clock) allows."""
+        ...
+
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation (raise counts, penalty box, extra cost)."""
         ...

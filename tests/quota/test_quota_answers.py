@@ -1,0 +1,174 @@
+"""Late answers: a call counts until a window after its answer, and calls reserved ahead of a
+recount are re-checked as they leave. Simulated with a fake clock and an exact server."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+
+import pytest
+from quota_support import START, FakeClock, max_in_rolling
+
+from coinguard._quota import MemoryStore, Quota, QuotaPolicy, Reservation, Window
+from conftest import StoreFactory
+
+Lag = Callable[[random.Random], float]
+
+
+def simulate(
+    quota: Quota,
+    clock: FakeClock,
+    *,
+    workers: int,
+    calls: int,
+    lag: Lag,
+    answer: Lag,
+    seed: int,
+    tell_answers: bool = True,
+) -> list[tuple[float, int]]:
+    """Run ``workers`` callers that reserve, sleep, send, and are answered; return the server's
+    arrival stamps. A call arrives ``lag`` after it left and is answered ``answer`` later."""
+    rng = random.Random(seed)
+    events: list[tuple[float, int, str, Reservation | None]] = []
+    seq = 0
+    arrivals: list[tuple[float, int]] = []
+    started = 0
+
+    def push(t: float, kind: str, r: Reservation | None) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(events, (t, seq, kind, r))
+
+    for _ in range(workers):
+        push(START, "start", None)
+    while events:
+        t, _, kind, r = heapq.heappop(events)
+        clock.now = max(clock.now, t)
+        if kind == "start":
+            if started == calls:
+                continue
+            started += 1
+            r = quota.reserve("GET", "/x")
+            push(clock.now + r.wait, "wake", r)
+        elif kind == "wake":
+            assert r is not None
+            r = quota.sent(r, at=clock.now)
+            if r.wait > 0:
+                push(clock.now + r.wait, "wake", r)
+                continue
+            stamp = clock.now + lag(rng)
+            arrivals.append((stamp, r.cost))
+            push(stamp + answer(rng), "answer", r)
+        else:
+            assert r is not None
+            if tell_answers:
+                quota.answered(r, at=clock.now)
+            push(clock.now, "start", None)
+    return arrivals
+
+
+def spiky(rng: random.Random) -> float:
+    """Mostly a few ms; one call in ten stalls up to 150 ms (a busy server, a GC pause)."""
+    return rng.uniform(0.0, 0.004) if rng.random() < 0.9 else rng.uniform(0.02, 0.15)
+
+
+def quick(rng: random.Random) -> float:
+    return rng.uniform(0.0, 0.003)
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.01, 0.05])
+def test_late_arrivals_never_exceed_the_servers_window(margin: float) -> None:
+    """Arrival stamps up to 150 ms after sending, far beyond the margin: never over 20/s."""
+    clock = FakeClock()
+    quota = Quota(
+        QuotaPolicy([Window.per_second(20)], margin=margin),
+        store=MemoryStore(), key_id="k", clock=clock, max_wait=1e9, persist=None,
+    )  # fmt: skip
+    arrivals = simulate(quota, clock, workers=32, calls=2000, lag=spiky, answer=quick, seed=1)
+    assert max_in_rolling(arrivals, 1.0) <= 20
+    span = max(t for t, _ in arrivals) - START
+    assert len(arrivals) / (20 * (span + 1)) > 0.85  # and the limit is still well used
+
+
+def test_without_answers_the_same_load_trips_the_server() -> None:
+    """The control: a margin alone does not cover such stalls."""
+    clock = FakeClock()
+    quota = Quota(
+        QuotaPolicy([Window.per_second(20)], margin=0.01),
+        store=MemoryStore(), key_id="k", clock=clock, max_wait=1e9, persist=None,
+    )  # fmt: skip
+    arrivals = simulate(
+        quota, clock, workers=32, calls=2000, lag=spiky, answer=quick, seed=1, tell_answers=False
+    )
+    assert max_in_rolling(arrivals, 1.0) > 20
+
+
+def test_every_store_keeps_the_window_under_late_arrivals(make_store: StoreFactory) -> None:
+    """The same guarantee through SQLite and Redis, whose re-checks and recounts are store ops."""
+    clock = FakeClock()
+    quota = Quota(
+        QuotaPolicy([Window.per_second(10), Window.per_minute(200)], margin=0.01),
+        store=make_store(), key_id="k", clock=clock, max_wait=1e9, persist=None,
+    )  # fmt: skip
+    arrivals = simulate(quota, clock, workers=12, calls=300, lag=spiky, answer=quick, seed=2)
+    assert max_in_rolling(arrivals, 1.0) <= 10
+    assert max_in_rolling(arrivals, 60.0) <= 200
+
+
+def test_an_on_time_answer_changes_nothing(make_store: StoreFactory, clock: FakeClock) -> None:
+    """Answered within the margin: no recount, and no store I/O is needed."""
+    quota = Quota(
+        QuotaPolicy([Window.per_second(2)], margin=0.05),
+        store=make_store(), key_id="k", clock=clock, persist=None,
+    )  # fmt: skip
+    r = quota.reserve("GET", "/x")
+    assert not quota.late(r, clock() + 0.05)
+    quota.answered(r, at=clock() + 0.05)
+    quota.reserve("GET", "/x")
+    assert quota.reserve("GET", "/x").wait == pytest.approx(1.05)
+
+
+def test_a_late_answer_moves_the_call_without_counting_it_twice(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Answered 0.3 s after admission, a call counts until 1 s after its answer, once."""
+    quota = Quota(
+        QuotaPolicy([Window.per_second(2)], margin=0.05),
+        store=make_store(), key_id="k", clock=clock, persist=None,
+    )  # fmt: skip
+    first = quota.reserve("GET", "/x")
+    quota.reserve("GET", "/x")
+    clock.sleep(0.3)
+    assert quota.late(first, clock())
+    quota.answered(first, at=clock())
+    assert quota.status().windows[0].used == 2
+    third = quota.reserve("GET", "/x")  # the other call leaves at 1.05
+    assert third.wait == pytest.approx(1.05 - 0.3)
+    fourth = quota.reserve("GET", "/x")  # the late one leaves at 0.3 + 1.0
+    assert fourth.at - START == pytest.approx(1.3)
+
+
+def test_a_reservation_made_ahead_is_rechecked_after_a_recount(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Reserved for 1.05 s on the strength of a call that was then answered late: at 1.05 s
+    it no longer fits, so it is admitted again for when the late call leaves."""
+    quota = Quota(
+        QuotaPolicy([Window.per_second(1)], margin=0.05),
+        store=make_store(), key_id="k", clock=clock, persist=None,
+    )  # fmt: skip
+    first = quota.reserve("GET", "/x")
+    ahead = quota.reserve("GET", "/x")
+    assert ahead.wait == pytest.approx(1.05)
+    clock.sleep(0.4)
+    quota.answered(first, at=clock())  # may have arrived as late as 0.4 s
+    clock.sleep(ahead.wait - 0.4)
+    again = quota.sent(ahead, at=clock())
+    assert again.wait == pytest.approx(0.35)
+    assert again.at - START == pytest.approx(1.4)
+    clock.sleep(again.wait)
+    final = quota.sent(again, at=clock())
+    assert final.wait == 0
+    assert final.at == again.at
+    assert quota.status().windows[0].used == 1  # the re-admission replaced the first one
