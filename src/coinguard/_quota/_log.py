@@ -290,7 +290,7 @@ Log = RollingLog | CalendarCounter
 class KeyState:
     """All windows of one key: the reservation decision, server sync and status."""
 
-    __slots__ = ("calendar", "logs", "meta", "pairs", "rolling", "specs")
+    __slots__ = ("calendar", "cals", "logs", "meta", "pairs", "rolling", "specs")
 
     def __init__(self, specs: tuple[WindowSpec, ...], logs: tuple[Log, ...], meta: Meta) -> None:
         self.specs = specs
@@ -298,9 +298,12 @@ class KeyState:
         self.meta = meta
         self.pairs = tuple(zip(logs, specs, strict=True))
         self.calendar = any(isinstance(log, CalendarCounter) for log in logs)
-        # (log, limit, name) of every window when all are rolling: the inlined fast path
+        # the rolling and the calendar windows apart, for the inlined paths of reserve
         self.rolling: tuple[tuple[RollingLog, int, str], ...] = tuple(
             (log, spec.limit, spec.name) for log, spec in self.pairs if isinstance(log, RollingLog)
+        )
+        self.cals: tuple[tuple[CalendarCounter, int], ...] = tuple(
+            (log, spec.limit) for log, spec in self.pairs if isinstance(log, CalendarCounter)
         )
 
     @staticmethod
@@ -327,25 +330,98 @@ class KeyState:
                 raise _exceeded(why, t - now)
             return t
         if self.calendar:
-            t, why = self._fit(now, t, why, cost)
-        else:
-            # RollingLog.prune/earliest inlined: this runs on every request, under the lock.
-            for log, limit, name in self.rolling:
-                times, h = log.times, log.head
-                if h < len(times) and times[h] + log.length <= now:
-                    log.prune(now)
-                excess = log.cum - log.base + cost - limit
-                if excess > 0:
-                    x = _after(
-                        times[bisect_left(log.cums, log.base + excess, lo=log.head)], log.length
-                    )
-                    if x > t:
-                        t, why = x, name
+            return self._reserve_mixed(now, t, why, cost, max_wait)
+        # RollingLog.prune/earliest/commit inlined: this runs on every request, under the lock.
+        rolling = self.rolling
+        if len(rolling) == 1:
+            log, limit, name = rolling[0]
+            times = log.times
+            h = log.head
+            if h < len(times) and times[h] + log.length <= now:
+                log.prune(now)
+            cum = log.cum
+            excess = cum - log.base + cost - limit
+            if excess > 0:
+                x = _after(times[bisect_left(log.cums, log.base + excess, lo=log.head)], log.length)
+                if x > t:
+                    t, why = x, name
+                if t - now > max_wait:
+                    raise _exceeded(why, t - now)
+            elif t - now > max_wait:
+                raise _exceeded(why, t - now)
+            log.cum = cum = cum + cost
+            times.append(t)
+            log.cums.append(cum)
+            meta.last = t
+            if why:
+                meta.last_why = why
+            return t
+        for log, limit, name in rolling:
+            times, h = log.times, log.head
+            if h < len(times) and times[h] + log.length <= now:
+                log.prune(now)
+            excess = log.cum - log.base + cost - limit
+            if excess > 0:
+                x = _after(times[bisect_left(log.cums, log.base + excess, lo=log.head)], log.length)
+                if x > t:
+                    t, why = x, name
         if t - now > max_wait:
             raise _exceeded(why, t - now)
-        for each in self.logs:
-            each.commit(t, cost)
-        meta.last, meta.last_why = t, why or meta.last_why
+        for log, _, _ in rolling:
+            log.cum += cost
+            log.times.append(t)
+            log.cums.append(log.cum)
+        meta.last = t
+        if why:
+            meta.last_why = why
+        return t
+
+    def _reserve_mixed(self, now: float, t: float, why: str, cost: int, max_wait: float) -> float:
+        """``reserve`` with calendar windows: inlined while every window has room at ``t``."""
+        meta = self.meta
+        fits = True
+        for log, limit, _ in self.rolling:
+            times, h = log.times, log.head
+            if h < len(times) and times[h] + log.length <= now:
+                log.prune(now)
+            if log.cum - log.base + cost > limit:
+                fits = False
+                break
+        slots: list[tuple[dict[int, int], int, int]] = []
+        if fits:
+            for cal, limit in self.cals:
+                counts = cal.counts
+                if len(counts) > 2:
+                    cal.prune(now)
+                if cal.month and cal._lo <= t and t + cal.margin < cal._hi:
+                    a = b = cal._id
+                else:
+                    a, b = cal.wid(t), cal.wid(t + cal.margin)
+                if counts.get(a, 0) + cost > limit or (b != a and counts.get(b, 0) + cost > limit):
+                    fits = False
+                    break
+                slots.append((counts, a, b))
+        if not fits:
+            t, why = self._fit(now, t, why, cost)
+            if t - now > max_wait:
+                raise _exceeded(why, t - now)
+            for each in self.logs:
+                each.commit(t, cost)
+            meta.last, meta.last_why = t, why or meta.last_why
+            return t
+        if t - now > max_wait:
+            raise _exceeded(why, t - now)
+        for log, _, _ in self.rolling:
+            log.cum += cost
+            log.times.append(t)
+            log.cums.append(log.cum)
+        for counts, a, b in slots:
+            counts[a] = counts.get(a, 0) + cost
+            if b != a:
+                counts[b] = counts.get(b, 0) + cost
+        meta.last = t
+        if why:
+            meta.last_why = why
         return t
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> bool:
