@@ -448,3 +448,33 @@ def test_redirect_hops_take_quota_and_foreign_429_is_not_believed(
     assert seen[0].headers["x-api-key"] == "read-key-1"
     assert quota.status().windows[0].used == 2  # the call and its same-origin hop
     assert quota.reserve("GET", "/price").wait == 0  # no penalty from the foreign 429
+
+
+def test_a_late_answer_or_failure_holds_the_quota_until_a_window_after_it(
+    run: Runner, clock: FakeClock
+) -> None:
+    """The server may stamp a call as late as its answer: the next call under a 1/s limit waits
+    until 1 s after that answer, also when the send failed after 0.5 s."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_second(1)], margin=0.01)
+    store = coinguard.MemoryStore()
+
+    def slow(seconds: float, then: httpx.Response | Exception) -> Handler:
+        def handler(request: httpx.Request) -> httpx.Response:
+            clock.now += seconds
+            if isinstance(then, Exception):
+                raise then
+            return then
+
+        return handler
+
+    kw: dict[str, Any] = {"quota": policy, "quota_store": store, "max_retries": 0}
+    start = clock.now
+    run.call(slow(0.3, _ok()), "GET", "/price", clock, **kw)
+    run.call(slow(0.0, _ok()), "GET", "/price", clock, **kw)
+    assert clock.sleeps == [pytest.approx(1.0)]  # until 0.3 + 1, not 0.01 + 1
+    with pytest.raises(APIConnectionError):
+        run.call(slow(0.5, httpx.ConnectError("reset")), "GET", "/price", clock, **kw)
+    run.call(slow(0.0, _ok()), "GET", "/price", clock, **kw)
+    # the second call (on time) leaves at 1.31; the third fails 0.5 s after it left
+    assert clock.sleeps[1:] == [pytest.approx(1.01), pytest.approx(1.0)]
+    assert clock.now - start == pytest.approx(1.3 + 1.01 + 0.5 + 1.0)
