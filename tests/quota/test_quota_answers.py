@@ -172,3 +172,28 @@ def test_a_reservation_made_ahead_is_rechecked_after_a_recount(
     assert final.wait == 0
     assert final.at == again.at
     assert quota.status().windows[0].used == 1  # the re-admission replaced the first one
+
+
+def test_a_crowded_reservation_moves_only_as_far_as_it_must(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Re-admitted at the earliest time that fits among the calls counting then (1.4 s, when
+    the late call leaves), not behind the calls reserved for 2.02 s; those re-check in turn."""
+    quota = Quota(
+        QuotaPolicy([Window.per_second(2)], margin=0.01),
+        store=make_store(), key_id="k", clock=clock, max_wait=1e9, persist=None,
+    )  # fmt: skip
+    a, _b = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
+    c, d = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
+    e, f = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
+    assert [round(r.at - START, 6) for r in (c, d, e, f)] == [1.01, 1.01, 2.02, 2.02]
+    clock.sleep(0.4)
+    quota.answered(a, at=clock())  # a counts until 1.4 now
+    clock.now = c.at
+    c2 = quota.sent(c, at=clock())
+    assert c2.at - START == pytest.approx(1.4)
+    assert quota.sent(d, at=clock()).wait == 0  # d still fits: only a and d count at 1.01
+    clock.now = e.at
+    e2 = quota.sent(e, at=clock())  # c moved into e's window: e waits for c to leave
+    assert e2.at - START == pytest.approx(2.41)
+    assert quota.sent(f, at=clock()).wait == 0  # d left at 2.02: only c and f count

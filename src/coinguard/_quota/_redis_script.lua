@@ -238,6 +238,28 @@ local function r_count_at(w, x)
   return s
 end
 
+-- the earliest time >= y at which cost more fits among the entries counting then (_log.py)
+local function r_earliest_at(w, y, cost)
+  while true do
+    local rows = redis.call('ZRANGEBYSCORE', w.key, fmt(y - w.len - 1e-6), fmt(y), 'WITHSCORES')
+    local times, costs, s = {}, {}, 0
+    for j = 1, #rows, 2 do
+      local sc = tonumber(rows[j + 1])
+      if sc + w.len > y then
+        times[#times + 1], costs[#costs + 1] = sc, cost_of(rows[j])
+        s = s + costs[#costs]
+      end
+    end
+    local excess = s + cost - w.limit
+    if excess <= 0 then return y end
+    local acc = 0
+    for k = 1, #times do
+      acc = acc + costs[k]
+      if acc >= excess then y = after(times[k], w.len); break end
+    end
+  end
+end
+
 if op == 'reserve' then
   return reserve(tonumber(ARGV[A]), tonumber(ARGV[A + 1]))
 end
@@ -267,7 +289,33 @@ if op == 'settle' then
       if b ~= a then redis.call('HINCRBY', w.key, fmt(b), -cost) end
     end
   end
-  return reserve(cost, max_wait)
+  -- re-admit at the earliest time that fits among the calls counting then, not behind every
+  -- reservation: the calls after it re-check themselves as they leave
+  local m = redis.call('HMGET', META, 'last', 'last_why', 'blocked', 'blocked_why')
+  local t, why = x, ''
+  if tonumber(m[3] or '0') > t then t, why = tonumber(m[3]), m[4] or '' end
+  local moved = true
+  while moved do
+    moved = false
+    for i = 1, n do
+      local w, y = W[i], nil
+      if w.kind == 'r' then y = r_earliest_at(w, t, cost) else y = c_earliest(w, t, cost) end
+      if y > t then t, why, moved = y, w.name, true end
+    end
+  end
+  if t - now > max_wait then return {0, fmt(t), fmt(now), why} end
+  local ms = 1000
+  for i = 1, n do
+    local w = W[i]
+    if w.kind == 'r' then r_add(w, t, cost, 's') else c_commit(w, t, cost) end
+    ms = math.max(ms, expire(w, t))
+  end
+  if t > tonumber(m[1] or '0') then
+    if why == '' then why = m[2] or '' end
+    redis.call('HSET', META, 'last', fmt(t), 'last_why', why)
+  end
+  expire_meta(ms)
+  return {1, fmt(t), fmt(now), why}
 end
 
 if op == 'correct' then
