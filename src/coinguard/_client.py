@@ -208,11 +208,18 @@ class _Base:
             try:
                 response = yield _Send(request, auth)
             except CoinguardError:
-                if reservation is not None:  # it may have reached the server: count it so
-                    yield from self._answered(quota, reservation)
-                raise
-            if reservation is not None:
+                # it may have reached the server: count it as late as its failure
                 yield from self._answered(quota, reservation)
+                raise
+            if quota is not None and reservation is not None:  # inline: every request runs it
+                answered = self._clock()
+                if quota.late(reservation, answered):
+                    yield _Run(
+                        quota.answered,
+                        (reservation,),
+                        blocking=quota.blocking,
+                        kwargs={"at": answered},
+                    )
             hop = self._core.next_hop(response, hops)
             if hop is None:
                 break
@@ -233,30 +240,38 @@ class _Base:
         return self._core.outcome(call, response, now=self._clock())
 
     def _take(self, quota: Quota, call: Call) -> Generator[_Step, Any, Reservation]:
-        """Reserve quota for one request and wait until it may go."""
-        reservation: Reservation = yield _Run(
-            quota.reserve, (call.method, call.path), blocking=quota.blocking
-        )
+        """Reserve quota for one request and wait until it may go.
+
+        Steps that do no I/O (the memory store) are called here, not yielded: a round trip
+        through the shell costs more than the call on every request.
+        """
+        blocking = quota.blocking
+        if blocking:
+            reservation: Reservation = yield _Run(
+                quota.reserve, (call.method, call.path), blocking=True
+            )
+        else:
+            reservation = quota.reserve(call.method, call.path)
         while True:
             waited = reservation.wait > 0
             if waited:
                 yield _Sleep(reservation.wait)
             # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
-            reservation = yield _Run(
-                quota.sent,
-                (reservation,),
-                blocking=quota.blocking and waited,
-                kwargs={"at": self._clock()},
-            )
+            if blocking and waited:
+                reservation = yield _Run(
+                    quota.sent, (reservation,), blocking=True, kwargs={"at": self._clock()}
+                )
+            else:
+                reservation = quota.sent(reservation, at=self._clock())
             if reservation.wait <= 0:
                 return reservation
 
     def _answered(
-        self, quota: Quota | None, reservation: Reservation
+        self, quota: Quota | None, reservation: Reservation | None
     ) -> Generator[_Step, Any, None]:
         """Tell the quota when a call was answered; only a late answer costs store I/O."""
         now = self._clock()
-        if quota is not None and quota.late(reservation, now):
+        if quota is not None and reservation is not None and quota.late(reservation, now):
             yield _Run(quota.answered, (reservation,), blocking=quota.blocking, kwargs={"at": now})
 
     def _close_quotas(self) -> None:

@@ -242,12 +242,17 @@ def parse_server_quota(
     ``X-MBX-USED-WEIGHT-<n><unit>``, CoinMarketCap ``status.credit_count`` in the body.
     ``now`` (epoch seconds) turns dates into delays.
     """
+    cost = _credit_count(body)
+    # Most responses carry none of these; this runs on every response, so look at the names
+    # before copying anything.
+    if cost is None:
+        try:
+            if not any(str(k).lower().startswith(_SIGNALS) for k in headers):
+                return _NOTHING
+        except (AttributeError, TypeError, ValueError):
+            return _NOTHING
     lower = _lowered(headers)
     if lower is None:
-        return _NOTHING
-    cost = _credit_count(body)
-    # Most responses carry none of these; this runs on every response, so skip the parsers.
-    if cost is None and not any(k.startswith(_SIGNALS) for k in lower):
         return _NOTHING
     retry = _retry_after(lower, now)
     windows = _ietf(lower) + _legacy(lower, now) + _binance(lower)

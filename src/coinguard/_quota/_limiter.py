@@ -216,6 +216,7 @@ class Quota:
         self._costs: dict[tuple[str, str], int] = {}
         self._journal = self._open_journal(persist)
         self._offset = 0.0  # store clock minus ours (Redis TIME), as of the last reserve
+        self._margin = policy.margin
         self._state: KeyState | None = None
         self._lock = _NO_LOCK
         if isinstance(self._bucket, MemoryBucket) and self._journal is None:
@@ -311,9 +312,7 @@ class Quota:
     def late(self, reservation: Reservation, answered: float) -> bool:
         """True if a call answered at ``answered`` (our clock) must be recounted by
         :meth:`answered`: its answer came more than ``margin`` after its admission."""
-        return bool(reservation.cost) and (
-            answered + self._offset - reservation.at > self.policy.margin
-        )
+        return answered + self._offset - reservation.at > self._margin and reservation.cost > 0
 
     def answered(self, reservation: Reservation, *, at: float | None = None) -> None:
         """Tell the quota when the call's answer (or failure) came (default: now).
