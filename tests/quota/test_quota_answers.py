@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from quota_support import START, FakeClock, max_in_rolling
@@ -197,3 +198,27 @@ def test_a_crowded_reservation_moves_only_as_far_as_it_must(
     e2 = quota.sent(e, at=clock())  # c moved into e's window: e waits for c to leave
     assert e2.at - START == pytest.approx(2.41)
     assert quota.sent(f, at=clock()).wait == 0  # d left at 2.02: only c and f count
+
+
+def test_with_a_journal_rechecks_work_and_each_call_is_journaled_once(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A memory store with day windows persisted takes the store path (no epoch shortcut):
+    the re-check still moves a crowded call, and a restart restores each call once."""
+    policy = QuotaPolicy([Window.per_second(1), Window.per_day(100)], margin=0.01)
+
+    def make() -> Quota:
+        return Quota(
+            policy, store=MemoryStore(), key_id="k", clock=clock, persist=tmp_path / "j.db"
+        )
+
+    quota = make()
+    assert quota.blocking
+    first = quota.reserve("GET", "/x")
+    ahead = quota.reserve("GET", "/x")
+    clock.sleep(0.4)
+    quota.answered(first, at=clock())
+    clock.now = ahead.at
+    again = quota.sent(ahead, at=clock())
+    assert again.at - START == pytest.approx(1.4)
+    assert make().status().windows[1].used == 2

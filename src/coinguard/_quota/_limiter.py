@@ -1,4 +1,5 @@
-"""The quota facade the client calls: reserve before sending, observe after the response."""
+"""The quota facade the client calls: reserve before sending, re-check as the call leaves,
+say when it was answered, observe the response."""
 
 from __future__ import annotations
 
@@ -174,7 +175,9 @@ def _dt(t: float | None) -> datetime | None:
 
 
 class Quota:
-    """The quota of one key: the client reserves before each call and observes each response.
+    """The quota of one key: the client reserves before each call, re-checks it with
+    :meth:`sent` as it leaves, tells :meth:`answered` when it was answered, and observes each
+    response.
 
     ``store`` (a :class:`QuotaStore` or a URL for :func:`open_store`) decides who shares the
     budget: Quotas with the same ``key_id`` on the same store share it. ``on_quota="wait"``
@@ -302,10 +305,10 @@ class Quota:
             if reservation.wait <= 0:
                 return reservation
             local = self._clock() if at is None else at
+            # (a journal already holds this call from its first admission: a move of
+            # milliseconds changes nothing in a day or month window)
             t, now = self._bucket.settle(reservation.at, cost, local, self._max_wait)
             self._offset, epoch = now - local, -1
-            if t != reservation.at and self._journal is not None:
-                self._journal.commit(t, cost, now)
         wait = 0.0 if t == reservation.at else max(0.0, t - now)
         return _new_reservation(Reservation, (wait, cost, t, epoch))
 
