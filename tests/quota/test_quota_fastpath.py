@@ -1,0 +1,76 @@
+"""The inlined paths of ``KeyState.reserve`` decide exactly what the general loop decides."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from quota_support import START
+
+from coinguard._exceptions import QuotaExceededError
+from coinguard._quota import QuotaPolicy, Window
+from coinguard._quota._log import KeyState, Meta
+
+
+def general_reserve(state: KeyState, now: float, cost: int, max_wait: float) -> float:
+    """The reference: every window through ``_fit`` and ``commit``, no inlining."""
+    meta = state.meta
+    t, why = now, ""
+    if meta.last > t:
+        t, why = meta.last, meta.last_why
+    if meta.blocked > t:
+        t, why = meta.blocked, meta.blocked_why
+    if cost:
+        t, why = state._fit(now, t, why, cost)
+    if t - now > max_wait:
+        raise QuotaExceededError("full", window=why, retry_after=t - now)
+    if cost:
+        for log in state.logs:
+            log.commit(t, cost)
+        meta.last, meta.last_why = t, why or meta.last_why
+    return t
+
+
+POLICIES = {
+    "one rolling": QuotaPolicy([Window.per_second(5)]),
+    "two rolling": QuotaPolicy([Window.per_second(5), Window.per_minute(40)]),
+    "rolling and calendar": QuotaPolicy(
+        [Window.per_second(5), Window.per_minute(30, calendar=True), Window.per_month(200)],
+        margin=0.05,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_paths_match_the_general_loop(name: str, seed: int) -> None:
+    specs = POLICIES[name].specs()
+    fast = KeyState(specs, tuple(KeyState.new_log(s) for s in specs), Meta())
+    slow = KeyState(specs, tuple(KeyState.new_log(s) for s in specs), Meta())
+    rng = random.Random(seed)
+    now = START + 59.5  # a minute boundary comes up early
+    admitted: list[tuple[float, int]] = []
+    for _ in range(600):
+        now += rng.choice([0.0, 0.001, 0.05, 0.3, 1.2])
+        op = rng.random()
+        if op < 0.8:
+            cost, max_wait = rng.choice([0, 1, 1, 2]), rng.choice([0.0, 0.5, 1e9])
+            results = []
+            for state, reserve in ((fast, KeyState.reserve), (slow, general_reserve)):
+                try:
+                    results.append(reserve(state, now, cost, max_wait))
+                except QuotaExceededError as exc:
+                    results.append(("raised", exc.window, exc.retry_after))
+            assert results[0] == results[1]
+            if isinstance(results[0], float) and cost:
+                admitted.append((results[0], cost))
+        elif op < 0.9 and admitted:
+            at, cost = rng.choice(admitted)
+            answered = max(at, now) + rng.uniform(0.0, 0.2)
+            assert fast.correct(at, cost, answered, now) == slow.correct(at, cost, answered, now)
+        elif admitted:
+            at, cost = admitted.pop(rng.randrange(len(admitted)))
+            left = [s.settle(at, cost, max(at, now), 1e9) for s in (fast, slow)]
+            assert left[0] == left[1]
+            admitted.append((left[0], cost))
+        assert fast.snapshot(now) == slow.snapshot(now)
