@@ -478,3 +478,82 @@ def test_a_late_answer_or_failure_holds_the_quota_until_a_window_after_it(
     # the second call (on time) leaves at 1.31; the third fails 0.5 s after it left
     assert clock.sleeps[1:] == [pytest.approx(1.01), pytest.approx(1.0)]
     assert clock.now - start == pytest.approx(1.3 + 1.01 + 0.5 + 1.0)
+
+
+class _RecountFails:
+    """A store whose recount of late answers fails, as a Redis going down with the provider."""
+
+    def __init__(self) -> None:
+        self.inner = coinguard.MemoryStore()
+
+    @property
+    def blocking(self) -> bool:
+        return False
+
+    def bind(self, key_id: str, specs: Any) -> Any:
+        bucket = self.inner.bind(key_id, specs)
+
+        class Bucket:
+            reserve, settle = bucket.reserve, bucket.settle
+            sync, snapshot = bucket.sync, bucket.snapshot
+
+            def correct(self, *args: object) -> None:
+                raise ConnectionError("quota store down")
+
+        return Bucket()
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failing_recount_never_hides_the_calls_own_outcome(
+    run: Runner, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An order whose send failed late stays OrderOutcomeUnknownError, and a late success stays
+    a success, when the quota store fails to record the answer; the failure is logged."""
+    provider = coinguard.Provider(name="noidem", base_url=BASE)
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_second(5)])
+    store = _RecountFails()
+
+    def late(then: httpx.Response | Exception) -> Handler:
+        def handler(request: httpx.Request) -> httpx.Response:
+            clock.now += 0.5
+            if isinstance(then, Exception):
+                raise then
+            return then
+
+        return handler
+
+    kw: dict[str, Any] = {"provider": provider, "quota": policy, "quota_store": store}
+    with pytest.raises(OrderOutcomeUnknownError):
+        run.call(late(httpx.RemoteProtocolError("dropped")), "POST", "/orders", clock, json={},
+                 **kw, **TRADE)  # fmt: skip
+    assert run.call(late(_ok(7)), "GET", "/price", clock, **kw)["data"] == 7  # no envelope
+    recounts = [r for r in caplog.records if "could not recount" in r.getMessage()]
+    assert len(recounts) == 2
+    assert all(r.name == "coinguard.quota" for r in recounts)
+
+
+def test_a_hop_to_another_origin_does_not_recount_the_providers_call(
+    run: Runner, clock: FakeClock
+) -> None:
+    """The provider's 302 is the provider's answer; the other origin's late answer is not."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_second(5)], margin=0.01)
+    store = coinguard.MemoryStore()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        clock.now += 0.3
+        if request.url.host == "cdn.example.net":
+            return _ok(1)
+        return httpx.Response(302, headers={"location": "https://cdn.example.net/p"})
+
+    run.call(handler, "GET", "/price", clock, follow_redirects=True, quota=policy,
+             quota_store=store)  # fmt: skip
+    quota = coinguard._quota.Quota(
+        policy,
+        store=store,
+        key_id=f"sandbox:{coinguard.fingerprint('read-key-1')}",
+        clock=clock.time,
+        persist=None,
+    )
+    assert quota.status().windows[0].used == 1

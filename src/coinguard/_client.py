@@ -204,29 +204,28 @@ class _Base:
         )
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
+        pending = reservation  # the provider's call whose answer the quota has not had yet
         while True:
             try:
                 response = yield _Send(request, auth)
             except CoinguardError:
                 # it may have reached the server: count it as late as its failure
-                yield from self._answered(quota, reservation)
+                yield from self._answered(quota, pending)
                 raise
-            if quota is not None and reservation is not None:  # inline: every request runs it
+            if quota is not None and pending is not None:  # inline: every request runs it
                 answered = self._clock()
-                if quota.late(reservation, answered):
+                if quota.late(pending, answered):
                     yield _Run(
-                        quota.answered,
-                        (reservation,),
-                        blocking=quota.blocking,
-                        kwargs={"at": answered},
+                        quota.answered, (pending,), blocking=quota.blocking, kwargs={"at": answered}
                     )
+                pending = None  # a hop to another origin is not the provider's call
             hop = self._core.next_hop(response, hops)
             if hop is None:
                 break
             request, same_origin = hop
             hops += 1
             if same_origin and quota is not None:  # another request to the provider: quota
-                reservation = yield from self._take(quota, call)
+                reservation = pending = yield from self._take(quota, call)
             elif not same_origin:
                 auth = None
         if quota is not None and self._core.from_provider(response):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from quota_support import START, FakeClock, max_in_rolling
 
+from coinguard._exceptions import QuotaExceededError
 from coinguard._quota import MemoryStore, Quota, QuotaPolicy, Reservation, Window
 from conftest import StoreFactory
 
@@ -222,3 +223,76 @@ def test_with_a_journal_rechecks_work_and_each_call_is_journaled_once(
     again = quota.sent(ahead, at=clock())
     assert again.at - START == pytest.approx(1.4)
     assert make().status().windows[1].used == 2
+
+
+def test_an_answer_told_twice_counts_once(make_store: StoreFactory, clock: FakeClock) -> None:
+    """The entry moved by the first answer is not added again by a second one."""
+    quota = Quota(
+        QuotaPolicy([Window.per_second(5)], margin=0.01),
+        store=make_store(), key_id="k", clock=clock, persist=None,
+    )  # fmt: skip
+    r = quota.reserve("GET", "/x")
+    clock.sleep(0.3)
+    quota.answered(r, at=clock())
+    clock.sleep(0.3)
+    quota.answered(r, at=clock())
+    assert quota.status().windows[0].used == 1
+
+
+@pytest.mark.parametrize("calendar", [False, True])
+def test_a_call_that_leaves_late_counts_from_when_it_leaves(
+    make_store: StoreFactory, clock: FakeClock, calendar: bool
+) -> None:
+    """Reserved for 1.01 s (slot 2 s), a call that wakes only after the next call left must
+    not go with it in one window: it is admitted again after that one."""
+    window = Window(1, 2.0, calendar=True) if calendar else Window.per_second(1)
+    quota = Quota(
+        QuotaPolicy([window], margin=0.01),
+        store=make_store(), key_id="k", clock=clock, max_wait=1e9, persist=None,
+    )  # fmt: skip
+    quota.reserve("GET", "/x")
+    ahead, after = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
+    step = 2.0 if calendar else 1.01
+    assert (ahead.at - START, after.at - START) == pytest.approx((step, 2 * step))
+    clock.now = after.at
+    assert quota.sent(after, at=clock()).wait == 0
+    clock.sleep(0.48)  # the one reserved first wakes only now
+    again = quota.sent(ahead, at=clock())
+    assert again.at - START == pytest.approx(3 * step)
+    assert again.wait == pytest.approx(3 * step - 2 * step - 0.48)
+
+
+def test_a_reservation_made_ahead_does_not_leave_into_the_penalty_box(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A 429 after the reservation: at its time the call is re-admitted after the penalty, or
+    refused beyond max_wait, and then nothing of it stays counted."""
+    quota = Quota(
+        QuotaPolicy([Window.per_second(1)], margin=0.01),
+        store=make_store(), key_id="k", clock=clock, max_wait=5.0, persist=None,
+    )  # fmt: skip
+    quota.reserve("GET", "/x")
+    ahead = quota.reserve("GET", "/x")
+    quota.observe(429, {"retry-after": "30"})
+    clock.now = ahead.at
+    with pytest.raises(QuotaExceededError):
+        quota.sent(ahead, at=clock())
+    assert quota.status().windows[0].used == 0  # the first has left, the refused one is gone
+
+
+def test_a_sleep_that_ends_early_sleeps_the_rest(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Timers may fire a little early: the call is told to wait the remainder, not to go."""
+    quota = Quota(
+        QuotaPolicy([Window.per_second(1)], margin=0.01),
+        store=make_store(), key_id="k", clock=clock, persist=None,
+    )  # fmt: skip
+    quota.reserve("GET", "/x")
+    ahead = quota.reserve("GET", "/x")
+    clock.now = ahead.at - 0.004
+    early = quota.sent(ahead, at=clock())
+    assert early.wait == pytest.approx(0.004, abs=1e-6)
+    assert early.at == ahead.at
+    clock.sleep(early.wait)
+    assert quota.sent(early, at=clock()).wait == 0

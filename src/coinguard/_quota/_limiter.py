@@ -283,34 +283,36 @@ class Quota:
     def sent(self, reservation: Reservation, *, at: float | None = None) -> Reservation:
         """Re-check a reservation as its call leaves (at ``at``, default now).
 
-        A reservation made ahead (the caller slept ``wait``) was decided before the calls ahead
-        of it were answered; if one of those has since been recounted later by
-        :meth:`answered`, the call may no longer fit. Returns the reservation to send under,
-        with ``wait == 0`` if the call may go now; otherwise it was admitted again later: sleep
-        its ``wait`` and call ``sent`` again. Memory stores check without locking when nothing
-        was recounted; the others re-check calls that waited (one store round trip).
+        Returns the reservation to send under: ``wait == 0`` if the call may go now. Otherwise
+        sleep its ``wait`` and call ``sent`` again: the sleep ended early, or the call no longer
+        fits and was admitted again later. It no longer fits if it leaves more than ``margin``
+        after its time (it then counts from when it leaves), if the key went into the penalty
+        box, or if calls ahead of it were recounted by :meth:`answered` or a server sync in a
+        way that fills a window at that moment. The memory store checks without locking unless
+        one of those happened; the others re-check calls that waited or left late (one store
+        round trip).
         """
         cost = reservation.cost
-        if not cost:
-            return reservation if reservation.wait == 0 else reservation._replace(wait=0.0)
+        r_at = reservation.at
         state = self._state
         if state is not None:
-            if reservation.epoch == state.meta.moves:
-                return reservation if reservation.wait == 0 else reservation._replace(wait=0.0)
             now = self._clock() if at is None else at
+            if reservation.epoch == state.meta.moves and r_at <= now <= r_at + self._margin:
+                if reservation.wait == 0:
+                    return reservation
+                return _new_reservation(Reservation, (0.0, cost, r_at, reservation.epoch))
             with self._lock:
-                t = state.settle(reservation.at, cost, now, self._max_wait)
+                t = state.settle(r_at, cost, now, self._max_wait)
                 epoch = state.meta.moves
         else:
-            if reservation.wait <= 0:
-                return reservation
             local = self._clock() if at is None else at
+            if reservation.wait <= 0 and local + self._offset - r_at <= self._margin:
+                return reservation
             # (a journal already holds this call from its first admission: a move of
             # milliseconds changes nothing in a day or month window)
-            t, now = self._bucket.settle(reservation.at, cost, local, self._max_wait)
+            t, now = self._bucket.settle(r_at, cost, local, self._max_wait)
             self._offset, epoch = now - local, -1
-        wait = 0.0 if t == reservation.at else max(0.0, t - now)
-        return _new_reservation(Reservation, (wait, cost, t, epoch))
+        return _new_reservation(Reservation, (max(0.0, t - now), cost, t, epoch))
 
     def late(self, reservation: Reservation, answered: float) -> bool:
         """True if a call answered at ``answered`` (our clock) must be recounted by
@@ -323,13 +325,24 @@ class Quota:
         The server stamped the call between its sending and its answer. Rolling windows count
         a call until ``margin`` after its admission, so one answered later than that is
         recounted as late as its answer allows: it then counts until one window after its
-        answer. No store I/O unless the answer was late.
+        answer. No store I/O unless the answer was late. Best effort: a store failure here is
+        logged (``coinguard.quota``), never raised, so it cannot hide the call's own outcome.
         """
         local = self._clock() if at is None else at
         if not self.late(reservation, local):
             return
         answered = local + self._offset
-        self._bucket.correct(reservation.at, reservation.cost, answered, answered)
+        try:
+            self._bucket.correct(reservation.at, reservation.cost, answered, answered)
+        except Exception as exc:  # any store failure: the call's own outcome must not be lost
+            logger.warning(
+                "quota %s: could not recount a late answer, the store failed (%s: %s);"
+                " the next calls may go up to %.3fs early",
+                self.key_id,
+                type(exc).__name__,
+                exc,
+                answered - reservation.at,
+            )
 
     def observe(
         self,

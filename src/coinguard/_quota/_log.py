@@ -290,13 +290,14 @@ Log = RollingLog | CalendarCounter
 class KeyState:
     """All windows of one key: the reservation decision, server sync and status."""
 
-    __slots__ = ("calendar", "cals", "logs", "meta", "pairs", "rolling", "specs")
+    __slots__ = ("calendar", "cals", "logs", "margin", "meta", "pairs", "rolling", "specs")
 
     def __init__(self, specs: tuple[WindowSpec, ...], logs: tuple[Log, ...], meta: Meta) -> None:
         self.specs = specs
         self.logs = logs
         self.meta = meta
         self.pairs = tuple(zip(logs, specs, strict=True))
+        self.margin = max((spec.margin for spec in specs), default=0.0)
         self.calendar = any(isinstance(log, CalendarCounter) for log in logs)
         # the rolling and the calendar windows apart, for the inlined paths of reserve
         self.rolling: tuple[tuple[RollingLog, int, str], ...] = tuple(
@@ -424,56 +425,65 @@ class KeyState:
             meta.last_why = why
         return t
 
-    def correct(self, at: float, cost: int, answered: float, now: float) -> bool:
+    def correct(self, at: float, cost: int, answered: float, now: float) -> list[tuple[int, float]]:
         """Count a call admitted at ``at`` as if it had arrived as late as ``answered`` allows.
 
         The server stamps a call somewhere between its sending and its answer. A call counts
         in a rolling window until ``margin`` after its admission; one answered later than that
         may have been stamped later, so it is moved to ``answered - margin``, which makes it
         count until a full window after its answer. In a calendar window it also counts in the
-        slot of its answer. Returns True if anything moved (reservations made since must then
-        be re-checked with :meth:`settle`).
+        slot of its answer. Returns what changed as ``(window index, time)``: the rolling entry
+        moved to ``time``, or the cost added in the slot of ``time`` (empty if nothing did, e.g.
+        for an entry already moved). Reservations made since must then be re-checked with
+        :meth:`settle`.
         """
+        changed: list[tuple[int, float]] = []
         if not cost:
-            return False
-        moved = False
-        for log, spec in self.pairs:
+            return changed
+        meta = self.meta
+        for i, (log, spec) in enumerate(self.pairs):
             if isinstance(log, RollingLog):
                 late = answered - spec.margin
                 if late > at:
                     log.prune(now)
-                    log.remove(at, cost)
-                    log.add(late, cost)
-                    moved = True
-                    if late > self.meta.last:  # later admissions must not go before it
-                        self.meta.last = late
+                    # an entry that is neither there nor expired was moved already: once only
+                    if log.remove(at, cost) or _after(at, log.length) <= now:
+                        log.add(late, cost)
+                        changed.append((i, late))
+                        if late > meta.last:  # later admissions must not go before it
+                            meta.last = late
             else:
                 wid = log.wid(answered)
                 if wid not in log.ids(at):
                     log.counts[wid] = log.counts.get(wid, 0) + cost
-                    moved = True
-        if moved:
-            self.meta.moves += 1
-        return moved
+                    changed.append((i, answered))
+        if changed:
+            meta.moves += 1
+        return changed
 
     def settle(self, at: float, cost: int, now: float, max_wait: float) -> float:
         """Check a reservation made for ``at`` as the call leaves at ``now``.
 
-        Still valid unless calls were moved by :meth:`correct` since it was made; then, if some
-        window would be over its limit at the moment it leaves, the call gives up its place and
-        is admitted again at the earliest time that fits, which is returned (``at`` if valid).
+        The call may go under its reservation if it leaves within ``margin`` of ``at``, outside
+        the penalty box, and every window is within its limit at that moment (which only a
+        recount or a server sync since the reservation can spoil). Otherwise it gives up its
+        place and is admitted again at the earliest time, from the moment it leaves, that fits:
+        a call that leaves late counts from when it left. Returns the time it now counts from
+        (``at`` if it may go as reserved).
         """
         if not cost:
             return at
         x = at if at > now else now
-        for log, spec in self.pairs:
-            if isinstance(log, RollingLog):
-                if log.count_at(x) > spec.limit:
+        meta = self.meta
+        if x - at <= self.margin and meta.blocked <= x:
+            for log, spec in self.pairs:
+                if isinstance(log, RollingLog):
+                    if log.count_at(x) > spec.limit:
+                        break
+                elif any(log.counts.get(wid, 0) > spec.limit for wid in log.ids(at)):
                     break
-            elif any(log.counts.get(wid, 0) > spec.limit for wid in log.ids(at)):
-                break
-        else:
-            return at
+            else:
+                return at
         # Re-admit it at the earliest time that fits among the calls counting then, rather
         # than behind every reservation: the calls after it re-check themselves as they leave.
         for log in self.logs:
@@ -481,8 +491,8 @@ class KeyState:
                 log.remove(at, cost)
             else:
                 for wid in log.ids(at):
-                    log.counts[wid] = log.counts.get(wid, 0) - cost
-        meta = self.meta
+                    if wid in log.counts:  # a slot already over is not brought back
+                        log.counts[wid] -= cost
         t, why = x, ""
         if meta.blocked > t:
             t, why = meta.blocked, meta.blocked_why
@@ -555,6 +565,7 @@ class KeyState:
             self.meta.moves += 1  # cost learned from the server may crowd reservations made ahead
         if sync.penalty is not None and now + sync.penalty > self.meta.blocked:
             self.meta.blocked, self.meta.blocked_why = now + sync.penalty, sync.penalty_why
+            self.meta.moves += 1  # reservations made ahead must not leave into the penalty
         return added
 
     def snapshot(self, now: float) -> Snapshot:

@@ -223,9 +223,10 @@ local function r_remove(w, t, cost)
       redis.call('ZREM', w.key, member)
       redis.call('DECRBY', w.sum, cost)
       w.tot = w.tot - cost
-      return
+      return true
     end
   end
+  return false
 end
 
 -- cost of the entries that count at instant x (admitted at or before x, within a window)
@@ -268,14 +269,18 @@ if op == 'settle' then
   local at, cost, max_wait = tonumber(ARGV[A]), tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
   local x = math.max(at, now)
   load_all()
-  local fits = true
-  for i = 1, n do
-    local w = W[i]
-    if w.kind == 'r' then
-      if r_count_at(w, x) > w.limit then fits = false end
-    else
-      local a, b = wid(w, at), wid(w, at + w.margin)
-      if c_count(w, a) > w.limit or (b ~= a and c_count(w, b) > w.limit) then fits = false end
+  -- it may go as reserved if it leaves within the margin, outside the penalty box, and fits
+  local fits = x - at <= W[1].margin
+    and tonumber(redis.call('HGET', META, 'blocked') or '0') <= x
+  if fits then
+    for i = 1, n do
+      local w = W[i]
+      if w.kind == 'r' then
+        if r_count_at(w, x) > w.limit then fits = false end
+      else
+        local a, b = wid(w, at), wid(w, at + w.margin)
+        if c_count(w, a) > w.limit or (b ~= a and c_count(w, b) > w.limit) then fits = false end
+      end
     end
   end
   if fits then return {1, fmt(at), fmt(now), ''} end
@@ -285,8 +290,11 @@ if op == 'settle' then
       r_remove(w, at, cost)
     else
       local a, b = wid(w, at), wid(w, at + w.margin)
-      redis.call('HINCRBY', w.key, fmt(a), -cost)
-      if b ~= a then redis.call('HINCRBY', w.key, fmt(b), -cost) end
+      -- a slot already over is not brought back
+      if redis.call('HEXISTS', w.key, fmt(a)) == 1 then redis.call('HINCRBY', w.key, fmt(a), -cost) end
+      if b ~= a and redis.call('HEXISTS', w.key, fmt(b)) == 1 then
+        redis.call('HINCRBY', w.key, fmt(b), -cost)
+      end
     end
   end
   -- re-admit at the earliest time that fits among the calls counting then, not behind every
@@ -326,8 +334,8 @@ if op == 'correct' then
     local w = W[i]
     if w.kind == 'r' then
       local late = answered - w.margin
-      if late > at then
-        r_remove(w, at, cost)
+      -- an entry that is neither there nor expired was moved already: once only
+      if late > at and (r_remove(w, at, cost) or after(at, w.len) <= now) then
         r_add(w, late, cost, 'l')
         ms = math.max(ms, expire(w, late))
         -- later admissions must not go before it

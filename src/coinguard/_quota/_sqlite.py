@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._exceptions import QuotaExceededError
 from ._log import CalendarCounter, KeyState, Meta, RollingLog, Snapshot, Sync
 from ._policy import WindowSpec
 
@@ -241,13 +242,21 @@ class SQLiteBucket:
     def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Re-check a reservation as the call leaves; re-admit it if it no longer fits."""
         store = self._store
+        refused: QuotaExceededError | None = None
         with store.transaction() as conn:
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
-            t = state.settle(at, cost, now, max_wait)
-            if t != at:
+            try:
+                t = state.settle(at, cost, now, max_wait)
+            except QuotaExceededError as exc:  # the call will not go: its entry goes too
                 store.write_removal(self._key, state, at, cost)
-                store.write_commit(self._key, state, t, cost, now)
+                refused = exc
+            else:
+                if t != at:
+                    store.write_removal(self._key, state, at, cost)
+                    store.write_commit(self._key, state, t, cost, now)
+        if refused is not None:
+            raise refused
         return t, now
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
@@ -256,20 +265,14 @@ class SQLiteBucket:
         with store.transaction() as conn:
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
-            before = [log.ids(at) if isinstance(log, CalendarCounter) else () for log in state.logs]
             last = state.meta.last
-            if not state.correct(at, cost, answered, now):
-                return
+            for i, t in state.correct(at, cost, answered, now):
+                spec, log = state.specs[i], state.logs[i]
+                if isinstance(log, RollingLog):
+                    store.delete_one(self._key, spec, at, cost)
+                store.write_entry(self._key, spec, log, t, cost, now, commit=False)
             if state.meta.last != last:
                 store.write_last(self._key, state.meta)
-            for spec, log, old in zip(state.specs, state.logs, before, strict=True):
-                if isinstance(log, RollingLog):
-                    late = answered - spec.margin
-                    if late > at:
-                        store.delete_one(self._key, spec, at, cost)
-                        store.write_entry(self._key, spec, log, late, cost, now, commit=False)
-                elif log.wid(answered) not in old:
-                    store.write_entry(self._key, spec, log, answered, cost, now, commit=False)
 
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation."""
