@@ -557,3 +557,20 @@ def test_a_hop_to_another_origin_does_not_recount_the_providers_call(
         persist=None,
     )
     assert quota.status().windows[0].used == 1
+
+
+def test_credits_the_body_reports_are_debited(run: Runner, clock: FakeClock) -> None:
+    """CoinMarketCap reports in the body what a call cost: 3 credits, where 1 was reserved."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_minute(10)])
+    store = coinguard.MemoryStore()
+    body = {"status": {"error_code": 0, "credit_count": 3}, "data": {"BTC": 1}}
+    handler, _ = _seq(httpx.Response(200, json=body))
+    run.call(handler, "GET", "/quotes", clock, quota=policy, quota_store=store)
+    quota = coinguard._quota.Quota(
+        policy,
+        store=store,
+        key_id=f"sandbox:{coinguard.fingerprint('read-key-1')}",
+        clock=clock.time,
+        persist=None,
+    )
+    assert quota.status().windows[0].used == 3

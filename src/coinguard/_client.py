@@ -228,15 +228,30 @@ class _Base:
                 reservation = pending = yield from self._take(quota, call)
             elif not same_origin:
                 auth = None
-        if quota is not None and self._core.from_provider(response):
-            yield _Run(
-                quota.observe,
-                (response.status_code, response.headers),
-                blocking=quota.blocking,
-                kwargs={"reservation": reservation},
-            )
         self._arm_reload(slot, state, response)
-        return self._core.outcome(call, response, now=self._clock())
+        # only the provider's own answers feed its quota
+        observer = quota if quota is not None and self._core.from_provider(response) else None
+        try:
+            value = self._core.outcome(call, response, now=self._clock())
+        except CoinguardError:
+            if observer is not None:  # a 429 still puts the key in the penalty box
+                yield self._observe(observer, response, reservation, None)
+            raise
+        if observer is not None:
+            # the decoded body too: CoinMarketCap says there what a call really cost
+            yield self._observe(observer, response, reservation, value)
+        return value
+
+    @staticmethod
+    def _observe(
+        quota: Quota, response: httpx.Response, reservation: Reservation | None, body: Any
+    ) -> _Run:
+        return _Run(
+            quota.observe,
+            (response.status_code, response.headers),
+            blocking=quota.blocking,
+            kwargs={"body": body, "reservation": reservation},
+        )
 
     def _take(self, quota: Quota, call: Call) -> Generator[_Step, Any, Reservation]:
         """Reserve quota for one request and wait until it may go.
