@@ -65,6 +65,19 @@ def _ok(data: Any = None) -> httpx.Response:
     return httpx.Response(200, json={"success": True, "message": "", "length": 1, "data": data})
 
 
+def _read_quota(
+    policy: coinguard.QuotaPolicy, store: coinguard.QuotaStore, clock: FakeClock
+) -> coinguard._quota.Quota:
+    """The quota the Runner's read key uses in ``store``, to read what the client counted."""
+    return coinguard._quota.Quota(
+        policy,
+        store=store,
+        key_id=f"sandbox:{coinguard.fingerprint('read-key-1')}",
+        clock=clock.time,
+        persist=None,
+    )
+
+
 class Runner:
     """Runs the same scenario through Client or AsyncClient, so both shells are held to one spec."""
 
@@ -438,13 +451,7 @@ def test_redirect_hops_take_quota_and_foreign_429_is_not_believed(
             handler, "GET", "/price", clock, follow_redirects=True, quota=policy,
             quota_store=store, max_retries=0,
         )  # fmt: skip
-    quota = coinguard._quota.Quota(
-        policy,
-        store=store,
-        key_id=f"sandbox:{coinguard.fingerprint('read-key-1')}",
-        clock=clock.time,
-        persist=None,
-    )
+    quota = _read_quota(policy, store, clock)
     assert seen[0].headers["x-api-key"] == "read-key-1"
     assert quota.status().windows[0].used == 2  # the call and its same-origin hop
     assert quota.reserve("GET", "/price").wait == 0  # no penalty from the foreign 429
@@ -549,13 +556,7 @@ def test_a_hop_to_another_origin_does_not_recount_the_providers_call(
 
     run.call(handler, "GET", "/price", clock, follow_redirects=True, quota=policy,
              quota_store=store)  # fmt: skip
-    quota = coinguard._quota.Quota(
-        policy,
-        store=store,
-        key_id=f"sandbox:{coinguard.fingerprint('read-key-1')}",
-        clock=clock.time,
-        persist=None,
-    )
+    quota = _read_quota(policy, store, clock)
     assert quota.status().windows[0].used == 1
 
 
@@ -566,11 +567,5 @@ def test_credits_the_body_reports_are_debited(run: Runner, clock: FakeClock) -> 
     body = {"status": {"error_code": 0, "credit_count": 3}, "data": {"BTC": 1}}
     handler, _ = _seq(httpx.Response(200, json=body))
     run.call(handler, "GET", "/quotes", clock, quota=policy, quota_store=store)
-    quota = coinguard._quota.Quota(
-        policy,
-        store=store,
-        key_id=f"sandbox:{coinguard.fingerprint('read-key-1')}",
-        clock=clock.time,
-        persist=None,
-    )
+    quota = _read_quota(policy, store, clock)
     assert quota.status().windows[0].used == 3
