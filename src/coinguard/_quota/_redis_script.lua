@@ -184,6 +184,17 @@ local function load_all()
   return calendar
 end
 
+-- commit cost at t in every window; returns the TTL (ms) the meta hash needs
+local function commit_all(t, cost, tag)
+  local ms = 1000
+  for i = 1, n do
+    local w = W[i]
+    if w.kind == 'r' then r_add(w, t, cost, tag) else c_commit(w, t, cost) end
+    ms = math.max(ms, expire(w, t))
+  end
+  return ms
+end
+
 local function reserve(cost, max_wait)
   local m = redis.call('HMGET', META, 'last', 'last_why', 'blocked', 'blocked_why')
   local t, why = now, ''
@@ -203,12 +214,7 @@ local function reserve(cost, max_wait)
   end
   if t - now > max_wait then return {0, fmt(t), fmt(now), why} end
   if cost > 0 then
-    local ms = 1000
-    for i = 1, n do
-      local w = W[i]
-      if w.kind == 'r' then r_add(w, t, cost, '') else c_commit(w, t, cost) end
-      ms = math.max(ms, expire(w, t))
-    end
+    local ms = commit_all(t, cost, '')
     if why == '' then why = m[2] or '' end
     redis.call('HSET', META, 'last', fmt(t), 'last_why', why)
     expire_meta(ms)
@@ -312,12 +318,7 @@ if op == 'settle' then
     end
   end
   if t - now > max_wait then return {0, fmt(t), fmt(now), why} end
-  local ms = 1000
-  for i = 1, n do
-    local w = W[i]
-    if w.kind == 'r' then r_add(w, t, cost, 's') else c_commit(w, t, cost) end
-    ms = math.max(ms, expire(w, t))
-  end
+  local ms = commit_all(t, cost, 's')
   if t > tonumber(m[1] or '0') then
     if why == '' then why = m[2] or '' end
     redis.call('HSET', META, 'last', fmt(t), 'last_why', why)
