@@ -70,6 +70,20 @@ def simulate(
     return arrivals
 
 
+def on_store(
+    make_store: StoreFactory,
+    clock: FakeClock,
+    *windows: Window,
+    margin: float,
+    max_wait: float = 60.0,
+) -> Quota:
+    """A quota on a fresh store of the parametrized kind, on the fake clock."""
+    policy = QuotaPolicy(windows, margin=margin)
+    return Quota(
+        policy, store=make_store(), key_id="k", clock=clock, max_wait=max_wait, persist=None
+    )
+
+
 def spiky(rng: random.Random) -> float:
     """Mostly a few ms; one call in ten stalls up to 150 ms (a busy server, a GC pause)."""
     return rng.uniform(0.0, 0.004) if rng.random() < 0.9 else rng.uniform(0.02, 0.15)
@@ -109,10 +123,9 @@ def test_without_answers_the_same_load_trips_the_server() -> None:
 def test_every_store_keeps_the_window_under_late_arrivals(make_store: StoreFactory) -> None:
     """The same guarantee through SQLite and Redis, whose re-checks and recounts are store ops."""
     clock = FakeClock()
-    quota = Quota(
-        QuotaPolicy([Window.per_second(10), Window.per_minute(200)], margin=0.01),
-        store=make_store(), key_id="k", clock=clock, max_wait=1e9, persist=None,
-    )  # fmt: skip
+    quota = on_store(
+        make_store, clock, Window.per_second(10), Window.per_minute(200), margin=0.01, max_wait=1e9
+    )
     arrivals = simulate(quota, clock, workers=12, calls=300, lag=spiky, answer=quick, seed=2)
     assert max_in_rolling(arrivals, 1.0) <= 10
     assert max_in_rolling(arrivals, 60.0) <= 200
@@ -120,10 +133,7 @@ def test_every_store_keeps_the_window_under_late_arrivals(make_store: StoreFacto
 
 def test_an_on_time_answer_changes_nothing(make_store: StoreFactory, clock: FakeClock) -> None:
     """Answered within the margin: no recount, and no store I/O is needed."""
-    quota = Quota(
-        QuotaPolicy([Window.per_second(2)], margin=0.05),
-        store=make_store(), key_id="k", clock=clock, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, Window.per_second(2), margin=0.05)
     r = quota.reserve("GET", "/x")
     assert not quota.late(r, clock() + 0.05)
     quota.answered(r, at=clock() + 0.05)
@@ -135,10 +145,7 @@ def test_a_late_answer_moves_the_call_without_counting_it_twice(
     make_store: StoreFactory, clock: FakeClock
 ) -> None:
     """Answered 0.3 s after admission, a call counts until 1 s after its answer, once."""
-    quota = Quota(
-        QuotaPolicy([Window.per_second(2)], margin=0.05),
-        store=make_store(), key_id="k", clock=clock, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, Window.per_second(2), margin=0.05)
     first = quota.reserve("GET", "/x")
     quota.reserve("GET", "/x")
     clock.sleep(0.3)
@@ -156,10 +163,7 @@ def test_a_reservation_made_ahead_is_rechecked_after_a_recount(
 ) -> None:
     """Reserved for 1.05 s on the strength of a call that was then answered late: at 1.05 s
     it no longer fits, so it is admitted again for when the late call leaves."""
-    quota = Quota(
-        QuotaPolicy([Window.per_second(1)], margin=0.05),
-        store=make_store(), key_id="k", clock=clock, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, Window.per_second(1), margin=0.05)
     first = quota.reserve("GET", "/x")
     ahead = quota.reserve("GET", "/x")
     assert ahead.wait == pytest.approx(1.05)
@@ -181,10 +185,7 @@ def test_a_crowded_reservation_moves_only_as_far_as_it_must(
 ) -> None:
     """Re-admitted at the earliest time that fits among the calls counting then (1.4 s, when
     the late call leaves), not behind the calls reserved for 2.02 s; those re-check in turn."""
-    quota = Quota(
-        QuotaPolicy([Window.per_second(2)], margin=0.01),
-        store=make_store(), key_id="k", clock=clock, max_wait=1e9, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, Window.per_second(2), margin=0.01, max_wait=1e9)
     a, _b = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
     c, d = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
     e, f = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
@@ -227,10 +228,7 @@ def test_with_a_journal_rechecks_work_and_each_call_is_journaled_once(
 
 def test_an_answer_told_twice_counts_once(make_store: StoreFactory, clock: FakeClock) -> None:
     """The entry moved by the first answer is not added again by a second one."""
-    quota = Quota(
-        QuotaPolicy([Window.per_second(5)], margin=0.01),
-        store=make_store(), key_id="k", clock=clock, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, Window.per_second(5), margin=0.01)
     r = quota.reserve("GET", "/x")
     clock.sleep(0.3)
     quota.answered(r, at=clock())
@@ -246,10 +244,7 @@ def test_a_call_that_leaves_late_counts_from_when_it_leaves(
     """Reserved for 1.01 s (slot 2 s), a call that wakes only after the next call left must
     not go with it in one window: it is admitted again after that one."""
     window = Window(1, 2.0, calendar=True) if calendar else Window.per_second(1)
-    quota = Quota(
-        QuotaPolicy([window], margin=0.01),
-        store=make_store(), key_id="k", clock=clock, max_wait=1e9, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, window, margin=0.01, max_wait=1e9)
     quota.reserve("GET", "/x")
     ahead, after = quota.reserve("GET", "/x"), quota.reserve("GET", "/x")
     step = 2.0 if calendar else 1.01
@@ -267,10 +262,7 @@ def test_a_reservation_made_ahead_does_not_leave_into_the_penalty_box(
 ) -> None:
     """A 429 after the reservation: at its time the call is re-admitted after the penalty, or
     refused beyond max_wait, and then nothing of it stays counted."""
-    quota = Quota(
-        QuotaPolicy([Window.per_second(1)], margin=0.01),
-        store=make_store(), key_id="k", clock=clock, max_wait=5.0, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, Window.per_second(1), margin=0.01, max_wait=5.0)
     quota.reserve("GET", "/x")
     ahead = quota.reserve("GET", "/x")
     quota.observe(429, {"retry-after": "30"})
@@ -284,10 +276,7 @@ def test_a_sleep_that_ends_early_sleeps_the_rest(
     make_store: StoreFactory, clock: FakeClock
 ) -> None:
     """Timers may fire a little early: the call is told to wait the remainder, not to go."""
-    quota = Quota(
-        QuotaPolicy([Window.per_second(1)], margin=0.01),
-        store=make_store(), key_id="k", clock=clock, persist=None,
-    )  # fmt: skip
+    quota = on_store(make_store, clock, Window.per_second(1), margin=0.01)
     quota.reserve("GET", "/x")
     ahead = quota.reserve("GET", "/x")
     clock.now = ahead.at - 0.004
