@@ -141,6 +141,7 @@ class Reply:
     body: bytes | str | dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # wait this long (or until the server stops) before answering
+    reason: str | None = None  # a reason phrase of the server's own (some echo the request)
 
 
 Route = Callable[[Seen], "Reply | Mapping[str, Any]"]
@@ -187,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(body, str):
             body, ctype = body.encode(), "text/html; charset=utf-8"
         body = body or b""
-        self.send_response(reply.status)
+        self.send_response(reply.status, reply.reason)
         headers = {"Content-Type": ctype, **reply.headers}
         for name, value in headers.items():
             self.send_header(name, value)

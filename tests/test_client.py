@@ -72,7 +72,7 @@ def _read_quota(
     return coinguard._quota.Quota(
         policy,
         store=store,
-        key_id=f"sandbox:{coinguard.fingerprint('read-key-1')}",
+        key_id=f"sandbox:{coinguard.fingerprint('read-key-1-abcdefgh')}",
         clock=clock.time,
         persist=None,
     )
@@ -88,7 +88,7 @@ class Runner:
         request_kw = {k: kw.pop(k) for k in ("json", "params", "idempotency_key") if k in kw}
         kw.setdefault("provider", "sandbox")
         kw.setdefault("base_url", BASE)
-        kw.setdefault("read_key", "read-key-1")
+        kw.setdefault("read_key", "read-key-1-abcdefgh")
         kw.setdefault("jitter", lambda: 1.0)
         kw.setdefault("quota", None)  # quota behaviour has its own tests; keep retries isolated
         if self.mode == "sync":
@@ -122,14 +122,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-TRADE = {"trade_key": "trade-key-1", "allow_trading": True}
+TRADE = {"trade_key": "trade-key-1-abcdefgh", "allow_trading": True}
 
 
 def test_get_returns_decoded_json(run: Runner, clock: FakeClock) -> None:
     """A read returns the decoded body and sends the read key only."""
     handler, seen = _seq(_ok([1, 2]))
     assert run.call(handler, "GET", "/price", clock, params={"symbol": "BTC"})["data"] == [1, 2]
-    assert seen[0].headers["x-api-key"] == "read-key-1"
+    assert seen[0].headers["x-api-key"] == "read-key-1-abcdefgh"
     assert seen[0].url.params["symbol"] == "BTC"
     assert "coinguard" in seen[0].headers["user-agent"]
 
@@ -138,8 +138,8 @@ def test_trade_uses_only_trade_key(run: Runner, clock: FakeClock) -> None:
     """A trade request carries the trade key, never the read key, plus an idempotency key."""
     handler, seen = _seq(httpx.Response(201, json={"success": True, "data": {"id": "o1"}}))
     run.call(handler, "POST", "/orders", clock, json={"symbol": "BTC"}, **TRADE)
-    assert seen[0].headers["x-api-key"] == "trade-key-1"
-    assert "read-key-1" not in str(seen[0].headers) + str(seen[0].url)
+    assert seen[0].headers["x-api-key"] == "trade-key-1-abcdefgh"
+    assert "read-key-1-abcdefgh" not in str(seen[0].headers) + str(seen[0].url)
     assert len(seen[0].headers["idempotency-key"]) >= 16
 
 
@@ -216,7 +216,7 @@ def test_reads_retry_5xx_with_backoff(run: Runner, clock: FakeClock) -> None:
     assert len(seen) == 3
     assert clock.sleeps == [0.5, 1.0]
     assert [d.reason for d in details] == ["HTTP 500", "HTTP 503"]
-    assert details[0].key_fingerprint == coinguard.fingerprint("read-key-1")
+    assert details[0].key_fingerprint == coinguard.fingerprint("read-key-1-abcdefgh")
 
 
 def test_retry_after_wins_when_longer(run: Runner, clock: FakeClock) -> None:
@@ -298,26 +298,64 @@ def test_lost_order_exhausted_reports_key(run: Runner, clock: FakeClock) -> None
     assert {r.headers["idempotency-key"] for r in seen} == {"idem-1"}
 
 
-def test_trade_500_without_idempotency_not_retried(run: Runner, clock: FakeClock) -> None:
-    """An order answered 500 may have executed; without de-duplication it is not re-sent."""
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
+def test_trade_answered_outcome_unknown_is_not_retried(
+    run: Runner, clock: FakeClock, status: int
+) -> None:
+    """An order answered 408 or 5xx may have executed: OrderOutcomeUnknownError, not re-sent."""
     provider = coinguard.Provider(name="noidem", base_url=BASE)
-    handler, seen = _seq(httpx.Response(500), _ok())
-    with pytest.raises(ServerError):
+    handler, seen = _seq(httpx.Response(status, json={"msg": "timeout"}), _ok())
+    with pytest.raises(OrderOutcomeUnknownError) as info:
         run.call(handler, "POST", "/orders", clock, json={}, provider=provider, **TRADE)
     assert len(seen) == 1
+    assert info.value.status_code == status
+    assert info.value.body == {"msg": "timeout"}
+
+
+def test_trade_429_resent_only_where_the_provider_says_it_was_not_executed(
+    run: Runner, clock: FakeClock
+) -> None:
+    """A throttled order is re-sent only if the provider documents 429 as "not executed"."""
+    plain = coinguard.Provider(name="noidem", base_url=BASE)
+    handler, seen = _seq(httpx.Response(429), _ok("placed"))
+    with pytest.raises(RateLimitError):
+        run.call(handler, "POST", "/orders", clock, json={}, provider=plain, **TRADE)
+    assert len(seen) == 1
+    proven = coinguard.Provider(
+        name="noidem", base_url=BASE, not_executed_statuses=frozenset({429})
+    )
+    handler, seen = _seq(httpx.Response(429), _ok("placed"))
+    assert (
+        run.call(handler, "POST", "/orders", clock, json={}, provider=proven, **TRADE)["data"]
+        == "placed"
+    )
+    assert len(seen) == 2
+
+
+def test_get_on_a_trade_route_is_idempotent(run: Runner, clock: FakeClock) -> None:
+    """Scope is which key, idempotency whether it may go twice: a GET order query is retried."""
+    inner, _ = _seq(httpx.ReadTimeout("slow"), httpx.Response(503), _ok("order"))
+    keys: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        keys.append(request.headers.get("x-api-key"))  # read now: a failed send is stripped
+        return inner(request)
+
+    assert run.call(handler, "GET", "/orders/ord_1", clock, **TRADE)["data"] == "order"
+    assert keys == ["trade-key-1-abcdefgh"] * 3
 
 
 def test_401_reloads_a_rotated_key_once(run: Runner, clock: FakeClock) -> None:
     """A reloadable key is fetched again after a 401 and the call retried once."""
-    keys = iter(["old-key-1", "new-key-2", "newer-key-3"])
+    keys = iter(["old-key-1-abcdefgh", "new-key-2-abcdefgh", "newer-key-3-abcdefgh"])
     handler, seen = _seq(httpx.Response(401), _ok("ok"))
     assert run.call(handler, "GET", "/price", clock, read_key=lambda: next(keys))["data"] == "ok"
-    assert [r.headers["x-api-key"] for r in seen] == ["old-key-1", "new-key-2"]
+    assert [r.headers["x-api-key"] for r in seen] == ["old-key-1-abcdefgh", "new-key-2-abcdefgh"]
 
 
 def test_second_401_raises(run: Runner, clock: FakeClock) -> None:
     """After one reload, a second 401 is final."""
-    keys = iter(["old-key-1", "new-key-2", "newer-key-3"])
+    keys = iter(["old-key-1-abcdefgh", "new-key-2-abcdefgh", "newer-key-3-abcdefgh"])
     handler, seen = _seq(httpx.Response(401), httpx.Response(401), _ok())
     with pytest.raises(AuthenticationError):
         run.call(handler, "GET", "/price", clock, read_key=lambda: next(keys))
@@ -348,7 +386,7 @@ def test_cross_origin_redirect_drops_the_key(run: Runner, clock: FakeClock) -> N
         _ok("cdn"),
     )
     run.call(handler, "GET", "/price", clock, follow_redirects=True)
-    assert seen[0].headers["x-api-key"] == "read-key-1"
+    assert seen[0].headers["x-api-key"] == "read-key-1-abcdefgh"
     assert "x-api-key" not in seen[1].headers
 
 
@@ -356,14 +394,14 @@ def test_same_origin_redirect_keeps_the_key(run: Runner, clock: FakeClock) -> No
     """A same-origin hop keeps the key."""
     handler, seen = _seq(httpx.Response(307, headers={"location": "/v2/price2"}), _ok())
     run.call(handler, "GET", "/price", clock, follow_redirects=True)
-    assert seen[1].headers["x-api-key"] == "read-key-1"
+    assert seen[1].headers["x-api-key"] == "read-key-1-abcdefgh"
 
 
 def test_client_pickling_refused() -> None:
     """Pickling a client is refused (it would carry keys)."""
     import pickle
 
-    c = coinguard.Client(provider="sandbox", base_url=BASE, read_key="read-key-1")
+    c = coinguard.Client(provider="sandbox", base_url=BASE, read_key="read-key-1-abcdefgh")
     with pytest.raises(TypeError):
         pickle.dumps(c)
     c.close()
@@ -372,7 +410,9 @@ def test_client_pickling_refused() -> None:
 def test_user_http_client_is_not_closed() -> None:
     """A caller-supplied httpx.Client stays open after our client closes."""
     http = httpx.Client(transport=httpx.MockTransport(lambda r: _ok()))
-    with coinguard.Client(provider="sandbox", base_url=BASE, read_key="k-1", http_client=http):
+    with coinguard.Client(
+        provider="sandbox", base_url=BASE, read_key="read-key-k1-abcdefgh", http_client=http
+    ):
         pass
     assert not http.is_closed
     http.close()
@@ -385,7 +425,7 @@ def test_put_order_of_unknown_outcome_is_not_resent(run: Runner, clock: FakeCloc
     with pytest.raises(OrderOutcomeUnknownError):
         run.call(handler, "PUT", "/orders/9", clock, json={}, provider=provider, **TRADE)
     handler, seen2 = _seq(httpx.Response(502), _ok(), _ok())
-    with pytest.raises(ServerError):
+    with pytest.raises(OrderOutcomeUnknownError):
         run.call(handler, "PUT", "/orders/9", clock, json={}, provider=provider, **TRADE)
     assert len(seen) == 1
     assert len(seen2) == 1
@@ -452,7 +492,7 @@ def test_redirect_hops_take_quota_and_foreign_429_is_not_believed(
             quota_store=store, max_retries=0,
         )  # fmt: skip
     quota = _read_quota(policy, store, clock)
-    assert seen[0].headers["x-api-key"] == "read-key-1"
+    assert seen[0].headers["x-api-key"] == "read-key-1-abcdefgh"
     assert quota.status().windows[0].used == 2  # the call and its same-origin hop
     assert quota.reserve("GET", "/price").wait == 0  # no penalty from the foreign 429
 

@@ -62,16 +62,16 @@ def test_demo_reads_from_the_real_api_when_a_key_is_set(monkeypatch: pytest.Monk
     """With TOKENMETRICS_API_KEY set, step 1 goes to api.tokenmetrics.com with that key."""
     import respx
 
-    monkeypatch.setenv("TOKENMETRICS_API_KEY", "tm-demo-key-123")
+    monkeypatch.setenv("TOKENMETRICS_API_KEY", "tm-demo-key-123-abcdefgh")
     body = {"success": True, "message": "", "length": 1, "data": [{"symbol": "BTC", "price": 1}]}
     with respx.mock(assert_all_called=True) as mock:
         route = mock.get("https://api.tokenmetrics.com/v2/price").respond(json=body)
         mock.route(host="127.0.0.1").pass_through()
         out = io.StringIO()
         assert run_demo(out) == 0
-    assert route.calls.last.request.headers["x-api-key"] == "tm-demo-key-123"
+    assert route.calls.last.request.headers["x-api-key"] == "tm-demo-key-123-abcdefgh"
     assert "real API" in out.getvalue()
-    assert "tm-demo-key-123" not in out.getvalue()
+    assert "tm-demo-key-123-abcdefgh" not in out.getvalue()
 
 
 def test_agent_tool_example_refuses_what_an_agent_must_not_do() -> None:

@@ -76,29 +76,29 @@ def test_inner_whitespace_or_control_is_refused_without_value(raw: str) -> None:
 
 def test_explicit_argument_wins_over_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     """explicit argument > settings > provider variable."""
-    monkeypatch.setenv("COINGUARD_READ_KEY", "from-settings")
-    monkeypatch.setenv("TOKENMETRICS_API_KEY", "from-provider")
-    c = _client(provider="tokenmetrics", read_key="explicit-1")
-    assert _sent_key(c) == "explicit-1"
+    monkeypatch.setenv("COINGUARD_READ_KEY", "from-settings-abcdefgh")
+    monkeypatch.setenv("TOKENMETRICS_API_KEY", "from-provider-abcdefgh")
+    c = _client(provider="tokenmetrics", read_key="explicit-1-abcdefgh")
+    assert _sent_key(c) == "explicit-1-abcdefgh"
 
 
 def test_callable_then_settings_then_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     """A callable is used; without it COINGUARD_READ_KEY; without that the provider variable."""
-    monkeypatch.setenv("TOKENMETRICS_API_KEY", "from-provider")
-    assert _sent_key(_client(provider="tokenmetrics", read_key=lambda: "from-callable")) == (
-        "from-callable"
-    )
-    assert _sent_key(_client(provider="tokenmetrics")) == "from-provider"
-    monkeypatch.setenv("COINGUARD_READ_KEY", "from-settings")
-    assert _sent_key(_client(provider="tokenmetrics")) == "from-settings"
+    monkeypatch.setenv("TOKENMETRICS_API_KEY", "from-provider-abcdefgh")
+    assert _sent_key(
+        _client(provider="tokenmetrics", read_key=lambda: "from-callable-abcdefgh")
+    ) == ("from-callable-abcdefgh")
+    assert _sent_key(_client(provider="tokenmetrics")) == "from-provider-abcdefgh"
+    monkeypatch.setenv("COINGUARD_READ_KEY", "from-settings-abcdefgh")
+    assert _sent_key(_client(provider="tokenmetrics")) == "from-settings-abcdefgh"
 
 
 def test_key_file_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """COINGUARD_READ_KEY_FILE points at a secret file; its trailing newline is dropped."""
     f = tmp_path / "tm_read"
-    f.write_text("file-key-9\n")
+    f.write_text("file-key-9-abcdefgh\n")
     monkeypatch.setenv("COINGUARD_READ_KEY_FILE", str(f))
-    assert _sent_key(_client(provider="tokenmetrics")) == "file-key-9"
+    assert _sent_key(_client(provider="tokenmetrics")) == "file-key-9-abcdefgh"
 
 
 def test_missing_file_names_the_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -119,13 +119,19 @@ def test_no_key_anywhere_lists_every_place() -> None:
 def test_env_file_is_opt_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A .env file is read only when asked for."""
     env = tmp_path / ".env"
-    env.write_text("COINGUARD_READ_KEY=from-dotenv\n")
+    env.write_text("COINGUARD_READ_KEY=from-dotenv-abcdefgh\n")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(MissingKeyError):
         _client(provider="generic", base_url=BASE)
-    assert _sent_key(_client(provider="generic", base_url=BASE, env_file=env)) == "from-dotenv"
+    assert (
+        _sent_key(_client(provider="generic", base_url=BASE, env_file=env))
+        == "from-dotenv-abcdefgh"
+    )
     settings = Settings(_env_file=env)  # type: ignore[call-arg]
-    assert _sent_key(_client(provider="generic", base_url=BASE, settings=settings)) == "from-dotenv"
+    assert (
+        _sent_key(_client(provider="generic", base_url=BASE, settings=settings))
+        == "from-dotenv-abcdefgh"
+    )
 
 
 def test_same_key_for_read_and_trade_is_refused() -> None:
@@ -134,11 +140,11 @@ def test_same_key_for_read_and_trade_is_refused() -> None:
         _client(
             provider="sandbox",
             base_url=BASE,
-            read_key="dup-key-1",
-            trade_key="dup-key-1",
+            read_key="dup-key-1-abcdefgh",
+            trade_key="dup-key-1-abcdefgh",
             allow_trading=True,
         )
-    assert "dup-key-1" not in str(info.value)
+    assert "dup-key-1-abcdefgh" not in str(info.value)
 
 
 def test_read_only_client_ignores_trade_key_sources(
@@ -146,17 +152,23 @@ def test_read_only_client_ignores_trade_key_sources(
 ) -> None:
     """Without allow_trading the trade key is never resolved: a broken trade source is harmless."""
     monkeypatch.setenv("COINGUARD_TRADE_KEY_FILE", str(tmp_path))  # a directory: reading it fails
-    c = _client(provider="sandbox", base_url=BASE, read_key="r-1", trade_key=lambda: 1 / 0)
+    c = _client(
+        provider="sandbox", base_url=BASE, read_key="read-key-r1-abcdefgh", trade_key=lambda: 1 / 0
+    )
     assert c._core.trade is None
-    assert _sent_key(c) == "r-1"
+    assert _sent_key(c) == "read-key-r1-abcdefgh"
     with pytest.raises(ConfigurationError, match="COINGUARD_TRADE_KEY_FILE"):
-        _client(provider="sandbox", base_url=BASE, read_key="r-1", allow_trading=True)
+        _client(
+            provider="sandbox", base_url=BASE, read_key="read-key-r1-abcdefgh", allow_trading=True
+        )
 
 
 def test_trading_client_without_trade_key_fails_early() -> None:
     """allow_trading=True with no trade key anywhere is a MissingKeyError at construction."""
     with pytest.raises(MissingKeyError, match="trade"):
-        _client(provider="generic", base_url=BASE, read_key="r-1", allow_trading=True)
+        _client(
+            provider="generic", base_url=BASE, read_key="read-key-r1-abcdefgh", allow_trading=True
+        )
 
 
 def test_callable_is_lazy_and_errors_hide_its_text() -> None:
@@ -177,15 +189,15 @@ def test_callable_is_lazy_and_errors_hide_its_text() -> None:
 
 def test_slot_reload_collapses_concurrent_reloads() -> None:
     """Two callers that saw the same generation trigger one refresh, not two."""
-    values = iter(["k-1", "k-2", "k-3"])
+    values = iter(["key-1-abcdefghijk", "key-2-abcdefghijk", "key-3-abcdefghijk"])
     from coinguard._keys import CallableSource
 
     slot = KeySlot("read", CallableSource(lambda: next(values), "test"))
     first = slot.get()
     gen = slot.generation
-    assert slot.reload(gen).reveal() == "k-2"
-    assert slot.reload(gen).reveal() == "k-2"  # already reloaded since gen
-    assert first.reveal() == "k-1"
+    assert slot.reload(gen).reveal() == "key-2-abcdefghijk"
+    assert slot.reload(gen).reveal() == "key-2-abcdefghijk"  # already reloaded since gen
+    assert first.reveal() == "key-1-abcdefghijk"
 
 
 def test_value_source_accepts_secretstr_and_repr_is_safe() -> None:
@@ -200,7 +212,7 @@ def test_quota_store_and_base_url_from_the_environment(monkeypatch: pytest.Monke
     """COINGUARD_BASE_URL and COINGUARD_QUOTA_STORE apply without an explicit Settings object."""
     monkeypatch.setenv("COINGUARD_BASE_URL", "https://other.example.com/v9")
     monkeypatch.setenv("COINGUARD_QUOTA_STORE", "memory")
-    c = _client(provider="generic", read_key="r-1")
+    c = _client(provider="generic", read_key="read-key-r1-abcdefgh")
     assert str(c._core.base_url) == "https://other.example.com/v9"
     assert c._core.quota_store == "memory"
     c.get("/price")
@@ -210,7 +222,7 @@ def test_quota_store_and_base_url_from_the_environment(monkeypatch: pytest.Monke
 def test_provider_retryable_statuses_join_the_policy() -> None:
     """A status the provider marks retryable is retried like the defaults."""
     provider = coinguard.Provider(name="p", base_url=BASE, retryable_statuses=frozenset({520}))
-    c = coinguard.Client(provider=provider, read_key="r-1")
+    c = coinguard.Client(provider=provider, read_key="read-key-r1-abcdefgh")
     assert 520 in c._core.retry.retry_statuses
     assert 503 in c._core.retry.retry_statuses
     c.close()

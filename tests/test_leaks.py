@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gc
 import pickle
 import traceback
@@ -57,25 +58,45 @@ def _echo(seen: Seen) -> str:
     return " ".join(found)
 
 
+def _echoes(echo: str) -> dict[str, Any]:
+    """The key as careless servers echo it: whole, cut, upper-cased, base64, in a sentence."""
+    blob = base64.b64encode(f"user:{echo}".encode()).decode()
+    return {
+        "whole": echo,
+        "cut": echo[:24],
+        "upper": echo.upper(),
+        "base64": blob,
+        "sentence": f"key '{echo[4:]}' is not valid for this plan",
+    }
+
+
 def _leaky_route(landing: str) -> Route:
-    """The provider: echoes the key in error bodies and in a response header on every path."""
+    """The provider: echoes the key in bodies, headers, reason phrases and content types."""
 
     def route(seen: Seen) -> dict[str, Any]:
         echo = _echo(seen)
-        error = {"success": False, "message": f"invalid key {echo}", "detail": {echo: [echo]}}
-        headers = {"X-Echo-Key": echo}
+        error = {
+            "success": False,
+            "message": f"invalid key {echo}",
+            "detail": {echo: [echo]},
+            "echoes": _echoes(echo),
+        }
+        headers = {"X-Echo-Key": echo, "X-Request-Id": f"req-{echo}"}
+        reason = f"Bad key {echo.upper()}"
         path = seen.path.removeprefix("/v2")
         query = urlsplit(seen.target).query
+        html_type = {"Content-Type": f"text/html; charset=utf-8; key={echo}"}
         answers: dict[str, dict[str, Any]] = {
             "/ok": {"body": {"success": True, "data": [1, 2, 3]}},
             "/orders": {"body": {"success": True, "data": {"id": 7}}},
-            "/unauthorized": {"status": 401, "body": error},
+            "/unauthorized": {"status": 401, "body": error, "reason": reason},
             "/forbidden": {"status": 403, "body": error},
             "/limited": {"status": 429, "body": error, "headers": {"Retry-After": "1"}},
             "/broken": {"status": 500, "body": error},
+            "/broken-text": {"status": 502, "body": b"", "reason": reason},
             "/orders/broken": {"status": 500, "body": error},
             "/refused": {"body": error},
-            "/html": {"body": f"<html><body>key {echo}</body></html>"},
+            "/html": {"body": f"<html><body>key {echo}</body></html>", "headers": html_type},
             "/slow": {"body": {"success": True}, "delay": 3.0},
             "/orders/slow": {"body": {"success": True}, "delay": 3.0},
             # A host move keeps the query string, as real redirects do.
@@ -108,18 +129,76 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
     return found
 
 
+def _locals_texts(value: object, depth: int = 0) -> Iterator[str]:
+    """What a traceback printer or an error tracker shows of a local variable.
+
+    Its repr (``capture_locals``, ``pytest -l``, rich), the items of containers (error trackers
+    serialise those), and for httpx requests and URLs the whole URL and headers.
+    """
+    try:
+        yield repr(value)
+    except Exception:  # a repr that fails is not a leak
+        return
+    if depth >= 3:
+        return
+    if isinstance(value, httpx.Request):
+        yield f"{value.url} {list(value.headers.items())}"
+    elif isinstance(value, httpx.Response):
+        yield from _locals_texts(value._request, depth + 1)
+    elif isinstance(value, httpx.URL | httpx.Headers):
+        yield str(value) if isinstance(value, httpx.URL) else repr(list(value.items()))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield repr(key)
+            yield from _locals_texts(item, depth + 1)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _locals_texts(item, depth + 1)
+
+
+_TESTS = str(Path(__file__).parent)
+
+
+def _frames_texts(err: BaseException) -> Iterator[str]:
+    """Captured locals of every library frame of ``err``'s traceback (the test's own frames
+    hold the canary on purpose, as a user's would)."""
+    frames = [
+        (frame, line)
+        for frame, line in traceback.walk_tb(err.__traceback__)
+        if not frame.f_code.co_filename.startswith(_TESTS)
+    ]
+    summary = traceback.StackSummary.extract(iter(frames), capture_locals=True)
+    yield "".join(summary.format())
+    for frame, _ in frames:
+        for name, value in frame.f_locals.items():
+            for text in _locals_texts(value):
+                yield f"{frame.f_code.co_name}.{name} = {text}"
+
+
 def _exception_texts(exc: BaseException | None) -> Iterator[tuple[str, str]]:
     for i, err in enumerate(_chain(exc)):
         where = f"exception #{i} {type(err).__name__}"
         yield f"{where} str", str(err)
         yield f"{where} repr", repr(err)
+        yield f"{where} args", repr(err.args)
         yield f"{where} traceback", "".join(traceback.format_exception(err))
-        for attr in ("body", "url", "method", "request_id"):
+        for text in _frames_texts(err):
+            yield f"{where} locals", text
+        for attr in ("body", "url", "method", "request_id", "content_type"):
             if hasattr(err, attr):
                 yield f"{where} .{attr}", repr(getattr(err, attr))
         if isinstance(err, coinguard.CoinguardError):
             yield f"{where} vars", repr(vars(err))
             yield f"{where} pickle", pickle.dumps(err).decode("latin-1")
+
+
+def _foreign_links(exc: BaseException | None) -> list[str]:
+    """Chained exceptions that are not coinguard's: they may hold a keyed request or a body."""
+    return [
+        type(err).__name__
+        for err in _chain(exc)[1:]
+        if not isinstance(err, coinguard.CoinguardError)
+    ]
 
 
 def _client_texts(client: coinguard.Client | coinguard.AsyncClient) -> Iterator[tuple[str, str]]:
@@ -169,7 +248,10 @@ SCENARIOS = {
     "forbidden": Scenario("GET", "/forbidden", coinguard.PermissionDeniedError),
     "rate_limited": Scenario("GET", "/limited", coinguard.RateLimitError),
     "server_error": Scenario("GET", "/broken", coinguard.ServerError),
-    "order_server_error": Scenario("POST", "/orders/broken", coinguard.ServerError, trade=True),
+    "server_error_text": Scenario("GET", "/broken-text", coinguard.ServerError),
+    "order_server_error": Scenario(
+        "POST", "/orders/broken", coinguard.OrderOutcomeUnknownError, trade=True
+    ),
     "envelope_failure": Scenario("GET", "/refused", coinguard.EnvelopeError),
     "html": Scenario("GET", "/html", coinguard.ResponseDecodeError),
     "timeout": Scenario("GET", "/slow", coinguard.APITimeoutError, timeout=0.2),
@@ -180,14 +262,7 @@ SCENARIOS = {
     "redirect_not_followed": Scenario("GET", "/moved", coinguard.APIStatusError),
     "redirect_followed": Scenario("GET", "/moved", None, follow_redirects=True),
 }
-ASYNC_SCENARIOS = [
-    "success",
-    "order",
-    "unauthorized",
-    "connection_refused",
-    "redirect_not_followed",
-    "redirect_followed",
-]
+ASYNC_SCENARIOS = list(SCENARIOS)
 
 
 @dataclass
@@ -260,6 +335,7 @@ def _check(
         *((f"warning {w.category.__name__}", str(w.message)) for w in caught),
     ]
     assert _leaks([stage.read, stage.trade], texts) == []
+    assert _foreign_links(exc) == []
     assert any(r.name.startswith("httpcore") for r in logs.records), "DEBUG capture is not live"
     _check_wire(scenario, stage, style)
 
@@ -448,10 +524,10 @@ def test_long_echoed_message_is_not_cut_through_the_key(
 
 
 @pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
-def test_chained_httpx_error_holds_no_keyed_request(
+def test_connection_error_chains_no_httpx_error(
     style: object, make_canary: Callable[[str], Canary], closed_port: int
 ) -> None:
-    """The httpx error kept as ``__cause__`` must not keep the request that carried the key."""
+    """A failed connection is reported without the httpx error (it holds the keyed request)."""
     canary = make_canary("READ")
     provider = coinguard.Provider(
         name="leaky",
@@ -463,10 +539,9 @@ def test_chained_httpx_error_holds_no_keyed_request(
         pytest.raises(coinguard.APIConnectionError) as info,
     ):
         client.get("/ok")
-    requests = [r for r in map(_request_of, _chain(info.value)) if r is not None]
-    assert requests, "httpx no longer attaches the request; this test needs another angle"
-    texts = [(f"cause request {r!r}", f"{r.url} {list(r.headers.items())}") for r in requests]
-    assert _leaks([canary], texts) == []
+    assert "ConnectError" in str(info.value)
+    assert _foreign_links(info.value) == []
+    assert _leaks([canary], _exception_texts(info.value)) == []
 
 
 # -- reprs, formatting, pickling -------------------------------------------------------------

@@ -17,7 +17,8 @@ from coinguard._origin import check_base_url, is_loopback, join_url
         ("::1", True),
         ("[::1]", True),
         ("localhost", True),
-        ("api.localhost", True),
+        ("api.localhost", False),  # may resolve through DNS
+        ("127.evil.example", False),
         ("10.0.0.1", False),
         ("localhost.evil.com", False),
         ("example.com", False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import datetime, timezone
 
 import pytest
@@ -45,12 +47,16 @@ def test_ip_ban_is_not_retried() -> None:
     assert not is_retryable(exc, POLICY, idempotent=True, state=STATE)
 
 
-def test_trade_5xx_only_retried_with_idempotency() -> None:
-    """A 500 on an order may have executed: retried only when de-duplicated."""
-    exc = _status(ServerError, 500)
-    assert not is_retryable(exc, POLICY, idempotent=False, state=STATE)
-    assert is_retryable(exc, POLICY, idempotent=True, state=STATE)
-    assert is_retryable(_status(RateLimitError, 429), POLICY, idempotent=False, state=STATE)
+def test_trade_answers_only_retried_with_idempotency_or_proof() -> None:
+    """A trade goes again only when de-duplicated or its answer proves it was not executed."""
+    for exc in (_status(ServerError, 500), _status(APIStatusError, 408)):
+        assert not is_retryable(exc, POLICY, idempotent=False, state=STATE)
+        assert is_retryable(exc, POLICY, idempotent=True, state=STATE)
+    throttled = _status(RateLimitError, 429)
+    assert not is_retryable(throttled, POLICY, idempotent=False, state=STATE)
+    proven = dataclasses.replace(POLICY, not_executed_statuses=frozenset({429}))
+    assert is_retryable(throttled, proven, idempotent=False, state=STATE)
+    assert not is_retryable(_status(RateLimitError, 418), proven, idempotent=True, state=STATE)
 
 
 def test_connection_errors() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 
 import httpx
 
@@ -17,13 +17,20 @@ __all__ = ["ScopedKeyAuth", "strip_key"]
 class ScopedKeyAuth(httpx.Auth):
     """Attach ``secret`` to a request for ``origin``; refuse any other origin.
 
-    The key becomes bytes here and nowhere else: the request built by coinguard carries no key.
+    The key becomes bytes here and nowhere else, on a copy of the request that exists only to
+    be sent: the request coinguard built, ``response.request`` and every request coinguard
+    keeps between steps carry no key, so a traceback's local variables cannot show one. If the
+    send fails (a transport error, a timeout, a cancellation) the copy is stripped too, since
+    the frames of that failure still point at it.
 
     >>> auth = ScopedKeyAuth(Secret("k3y-demo"), HeaderKey("x-api-key"),
     ...                      ("https", "api.example.com", 443))
-    >>> req = next(auth.auth_flow(httpx.Request("GET", "https://api.example.com/v2/price")))
-    >>> req.headers["x-api-key"]
+    >>> req = httpx.Request("GET", "https://api.example.com/v2/price")
+    >>> flow = auth.sync_auth_flow(req)
+    >>> next(flow).headers["x-api-key"]
     'k3y-demo'
+    >>> "x-api-key" in req.headers
+    False
     """
 
     def __init__(self, secret: Secret, style: AuthStyle, origin: Origin) -> None:
@@ -31,31 +38,72 @@ class ScopedKeyAuth(httpx.Auth):
         self._style = style
         self._origin = origin
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def _keyed(self, request: httpx.Request) -> httpx.Request:
         if origin_of(request.url) != self._origin:
             raise InsecureTransportError(
                 f"refusing to attach the key to {request.url.scheme}://{request.url.host}: "
                 "not the provider's origin"
             )
-        value = self._secret.reveal()
+        # A shallow copy that shares the body stream; building a new Request would re-encode it.
+        keyed: httpx.Request = object.__new__(httpx.Request)
+        keyed.__dict__.update(request.__dict__)
         style = self._style
+        if isinstance(style, QueryKey):
+            keyed.url = request.url.copy_set_param(style.name, self._secret.reveal())
+            return keyed
+        keyed.headers = request.headers.copy()
         if isinstance(style, HeaderKey):
-            request.headers[style.name] = value
-        elif isinstance(style, BearerKey):
-            request.headers[style.header] = f"{style.prefix} {value}".strip()
+            keyed.headers[style.name] = self._secret.reveal()
         else:
-            request.url = request.url.copy_set_param(style.name, value)
-        yield request
+            keyed.headers[style.header] = f"{style.prefix} {self._secret.reveal()}".strip()
+        return keyed
+
+    def _sent(self, request: httpx.Request, keyed: httpx.Request, response: httpx.Response) -> None:
+        response.request = request
+        # httpx builds the redirect request from the keyed one, headers included
+        if response.next_request is not None:
+            strip_key(response.next_request, self._style)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        keyed = self._keyed(request)
+        response = None
+        try:
+            response = yield keyed
+        finally:
+            if response is None:
+                strip_key(keyed, self._style)
+            else:
+                self._sent(request, keyed, response)
+
+    # Overridden so that closing the flow (httpx does, on every exit) runs the cleanup at once,
+    # not when a wrapping generator happens to be collected.
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        return self.auth_flow(request)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        keyed = self._keyed(request)
+        response = None
+        try:
+            response = yield keyed
+        finally:
+            if response is None:
+                strip_key(keyed, self._style)
+            else:
+                self._sent(request, keyed, response)
 
     def __repr__(self) -> str:
         return f"ScopedKeyAuth({self._secret.fingerprint})"
 
 
 def strip_key(request: httpx.Request, style: AuthStyle) -> None:
-    """Remove the key (header or query parameter) from a request about to leave the origin."""
+    """Remove the key (header or query parameter) from a request."""
     if isinstance(style, HeaderKey):
         request.headers.pop(style.name, None)
     elif isinstance(style, BearerKey):
         request.headers.pop(style.header, None)
-    elif isinstance(style, QueryKey):
+    elif isinstance(style, QueryKey) and style.name in request.url.params:
         request.url = request.url.copy_remove_param(style.name)

@@ -19,10 +19,11 @@ from typing import Any, Literal, NamedTuple, NoReturn
 import anyio
 import httpx
 import tenacity
+from pydantic import SecretStr
 
 from ._core import Call, ClientCore
 from ._exceptions import CoinguardError
-from ._keys import KeyInput, KeySlot
+from ._keys import KeyInput, KeySlot, as_secret
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
@@ -38,6 +39,16 @@ _MAX_AGE = timedelta(days=90)
 
 # Steps are tuples: one or more is built per request, and tuples are the cheapest to build.
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+def _wrap_keys(
+    read_key: KeyInput | None, trade_key: KeyInput | None
+) -> tuple[KeyInput | None, KeyInput | None]:
+    """Key values given as text, as :class:`Secret` (sources and callables stay as they are)."""
+    return tuple(  # type: ignore[return-value]
+        as_secret(key, f"the {scope}_key argument") if isinstance(key, str | SecretStr) else key
+        for scope, key in (("read", read_key), ("trade", trade_key))
+    )
 
 
 class _Send(NamedTuple):
@@ -202,6 +213,8 @@ class _Base:
         request = self._http.build_request(
             **self._core.build_args(call, own_client=self._owns_http)
         )
+        if not self._owns_http:
+            self._core.drop_jar_cookies(request, call)
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
@@ -219,14 +232,16 @@ class _Base:
                         quota.answered, (pending,), blocking=quota.blocking, kwargs={"at": answered}
                     )
                 pending = None  # a hop to another origin is not the provider's call
-            hop = self._core.next_hop(response, hops)
+            hop = self._core.next_hop(call, response, hops)
             if hop is None:
                 break
-            request, same_origin = hop
+            request, keyed = hop
             hops += 1
-            if same_origin and quota is not None:  # another request to the provider: quota
+            if not self._owns_http:
+                self._core.drop_jar_cookies(request, call)
+            if keyed and quota is not None:  # another request to the provider: quota
                 reservation = pending = yield from self._take(quota, call)
-            elif not same_origin:
+            elif not keyed:
                 auth = None
         self._arm_reload(slot, state, response)
         # only the provider's own answers feed its quota
@@ -305,7 +320,9 @@ class _Base:
         raise TypeError("coinguard clients cannot be pickled: they hold keys and connections")
 
     def __repr__(self) -> str:
-        core = self._core
+        core = getattr(self, "_core", None)
+        if core is None:  # a constructor that failed: tracebacks print its locals too
+            return f"{type(self).__name__}(not constructed)"
         trade = repr(core.trade) if core.trade else "disabled"
         return (
             f"{type(self).__name__}(provider={core.provider.name!r}, base_url='{core.base_url}', "
@@ -349,6 +366,8 @@ class Client(_Base):
         jitter: Callable[[], float] | None = None,
         verify_on_start: bool = False,
     ) -> None:
+        # wrapped first: a traceback of any failure below shows this frame's locals
+        read_key, trade_key = _wrap_keys(read_key, trade_key)
         super().__init__(
             provider=provider,
             read_key=read_key,
@@ -372,6 +391,8 @@ class Client(_Base):
         )
         self._sleep = sleep
         self._owns_http = http_client is None
+        if http_client is not None:
+            self._core.check_http_client(http_client)
         self._http = http_client or httpx.Client(**self._core.http_defaults())
         if verify_on_start:
             try:
@@ -459,9 +480,8 @@ class Client(_Base):
             if isinstance(step, _Send):
                 try:
                     value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
-                except httpx.HTTPError as exc:
-                    value, failure = None, self._core.translate(call, exc)
-                    failure.__cause__, failure.__suppress_context__ = exc, True
+                except Exception as exc:
+                    value, failure = None, self._core.translate(call, exc, now=self._clock())
             elif isinstance(step, _Sleep):
                 self._sleep(step.seconds)
                 value = None
@@ -537,6 +557,8 @@ class AsyncClient(_Base):
         jitter: Callable[[], float] | None = None,
         verify_on_start: bool = False,
     ) -> None:
+        # wrapped first: a traceback of any failure below shows this frame's locals
+        read_key, trade_key = _wrap_keys(read_key, trade_key)
         super().__init__(
             provider=provider,
             read_key=read_key,
@@ -560,6 +582,8 @@ class AsyncClient(_Base):
         )
         self._sleep = sleep
         self._owns_http = http_client is None
+        if http_client is not None:
+            self._core.check_http_client(http_client)
         self._http = http_client or httpx.AsyncClient(**self._core.http_defaults())
         # Checked before the first request, or on ``async with`` (a constructor cannot await).
         self._verify_pending = verify_on_start
@@ -639,9 +663,8 @@ class AsyncClient(_Base):
                     value = await self._http.send(
                         step.request, auth=step.auth, follow_redirects=False
                     )
-                except httpx.HTTPError as exc:
-                    value, failure = None, self._core.translate(call, exc)
-                    failure.__cause__, failure.__suppress_context__ = exc, True
+                except Exception as exc:
+                    value, failure = None, self._core.translate(call, exc, now=self._clock())
             elif isinstance(step, _Sleep):
                 await self._sleep(step.seconds)
                 value = None

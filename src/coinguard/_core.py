@@ -7,7 +7,6 @@ httpx error becomes a result or a coinguard error. The shells only load, sleep, 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json as jsonlib
 import logging
@@ -15,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,10 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    CoinguardError,
     ConfigurationError,
     EnvelopeError,
+    InsecureTransportError,
     NotFoundError,
     OrderOutcomeUnknownError,
     PermissionDeniedError,
@@ -40,7 +42,7 @@ from ._exceptions import (
 )
 from ._headers import retry_after
 from ._keys import KeyInput, KeySlot, resolve_source
-from ._origin import check_base_url, join_url, origin_of
+from ._origin import check_base_url, join_url, origin_of, relative_to, route_path, shown
 from ._provider import Provider, Scope, get_provider
 from ._retry import RetryPolicy
 from ._secret import Secret
@@ -59,6 +61,7 @@ log = logging.getLogger("coinguard.client")
 
 _URL_CACHE = 4096
 _USER_AGENT = f"coinguard/{_version('coinguard')} httpx/{httpx.__version__}"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     401: AuthenticationError,
@@ -87,6 +90,11 @@ class Call:
 
     def describe(self) -> str:
         return f"{self.method} {self.path}"
+
+    @property
+    def is_order(self) -> bool:
+        """A trade by an unsafe method: its outcome matters when the answer is lost."""
+        return self.scope is Scope.TRADE and self.method not in _SAFE_METHODS
 
 
 class ClientCore:
@@ -126,17 +134,20 @@ class ClientCore:
         extra = self.provider.retryable_statuses - policy.retry_statuses
         if extra:
             policy = dataclasses.replace(policy, retry_statuses=policy.retry_statuses | extra)
+        proven = self.provider.not_executed_statuses - policy.not_executed_statuses
+        if proven:
+            policy = dataclasses.replace(
+                policy, not_executed_statuses=policy.not_executed_statuses | proven
+            )
         self.retry = policy
         self.follow_redirects = follow_redirects
         self._urls: dict[str, tuple[httpx.URL, str]] = {}
         self._auths: dict[str, tuple[Secret, ScopedKeyAuth]] = {}
         self.max_redirects = max_redirects
-        self.read = self._slot("read", read_key, settings, env_file, self.provider.read_key_env)
+        self.read = self._slot("read", read_key, settings, env_file, self.provider)
         self.trade: KeySlot | None = None
         if allow_trading:
-            self.trade = self._slot(
-                "trade", trade_key, settings, env_file, self.provider.trade_key_env
-            )
+            self.trade = self._slot("trade", trade_key, settings, env_file, self.provider)
             self.trade.peer, self.read.peer = self.read, self.trade
             self._eager(self.trade)
         self._eager(self.read)
@@ -148,11 +159,12 @@ class ClientCore:
         explicit: KeyInput | None,
         settings: Settings | None,
         env_file: str | Path | None,
-        provider_env: str | None,
+        provider: Provider,
     ) -> KeySlot:
         source_settings: BaseSettings = settings or load_scope_settings(scope, env_file)
-        source = resolve_source(scope, explicit, key_fields(source_settings, scope), provider_env)
-        return KeySlot(scope, source)
+        env = provider.read_key_env if scope == "read" else provider.trade_key_env
+        source = resolve_source(scope, explicit, key_fields(source_settings, scope), env)
+        return KeySlot(scope, source, min_length=provider.min_key_length)
 
     @staticmethod
     def _eager(slot: KeySlot) -> None:
@@ -199,13 +211,18 @@ class ClientCore:
                 "idempotency_key= cannot be sent; set Provider(idempotency_header=...)"
             )
         idem = None
-        if scope is Scope.TRADE and idem_header and method not in ("GET", "HEAD", "OPTIONS"):
+        if scope is Scope.TRADE and idem_header and method not in _SAFE_METHODS:
             idem = idempotency_key or str(uuid.uuid4())
-        # Reads are always safe to re-send. A trade only when the server de-duplicates it: an
-        # idempotency key goes with it, or the provider lists the route as idempotent (whatever
-        # the HTTP method says: a PUT that places an order is not idempotent in practice).
+        # Reads, and safe methods whatever their scope, are always safe to re-send (scope says
+        # which key, idempotency whether it may go twice). A trade only when the server
+        # de-duplicates it: an idempotency key goes with it, or the provider lists the route as
+        # idempotent (whatever the HTTP method says: a PUT that places an order is not
+        # idempotent in practice).
         idempotent = (
-            scope is Scope.READ or idem is not None or self.provider.is_idempotent(method, path)
+            scope is Scope.READ
+            or method in _SAFE_METHODS
+            or idem is not None
+            or self.provider.is_idempotent(method, path)
         )
         return Call(
             method=method,
@@ -255,8 +272,34 @@ class ClientCore:
         return self.trade
 
     def http_defaults(self) -> dict[str, Any]:
-        """Settings for an httpx client coinguard creates itself (then not repeated per request)."""
-        return {"headers": {"user-agent": _USER_AGENT}, "timeout": self.timeout}
+        """Settings for an httpx client coinguard creates itself (then not repeated per request).
+
+        No cookie jar (an API client needs none, and one jar would carry a cookie set during a
+        read onto a trade). Proxies from the environment only for https, which a proxy can only
+        tunnel: a plain-http loopback request sent to a proxy would hand it the key in clear.
+        """
+        return {
+            "headers": {"user-agent": _USER_AGENT},
+            "timeout": self.timeout,
+            "cookies": CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            "trust_env": self.base_url.scheme == "https",
+        }
+
+    def check_http_client(self, http: httpx.Client | httpx.AsyncClient) -> None:
+        """Refuse a caller's httpx client that would send plain-http requests through a proxy."""
+        if self.base_url.scheme != "http":
+            return
+        try:
+            transport = http._transport_for_url(self.base_url)
+            pool = getattr(transport, "_pool", None)
+        except Exception:
+            return
+        if pool is not None and "proxy" in type(pool).__name__.lower():
+            raise InsecureTransportError(
+                f"the http_client sends {self.base_url.scheme}://{self.base_url.host} through a "
+                "proxy; plain-http requests carry the key in clear, so they never go through "
+                "one (exempt the host with NO_PROXY or mounts, or use https)"
+            )
 
     def build_args(self, call: Call, *, own_client: bool) -> dict[str, Any]:
         """Arguments for ``httpx.Client.build_request``; the key is not among them.
@@ -279,6 +322,15 @@ class ClientCore:
             args["timeout"] = self.timeout
         return args
 
+    @staticmethod
+    def drop_jar_cookies(request: httpx.Request, call: Call) -> None:
+        """A caller's httpx client merges its cookie jar into every request: coinguard sends
+        only the cookies the call itself names, so none crosses from one scope to the other."""
+        if "cookie" in request.headers and not any(
+            name.lower() == "cookie" for name in call.headers or ()
+        ):
+            del request.headers["cookie"]
+
     def auth(self, secret: Secret) -> ScopedKeyAuth:
         """The auth flow for this key (one per key value, reused across requests)."""
         cached = self._auths.get(secret.fingerprint)
@@ -289,8 +341,16 @@ class ClientCore:
         self._auths[secret.fingerprint] = (secret, auth)
         return auth
 
-    def next_hop(self, response: httpx.Response, hops: int) -> tuple[httpx.Request, bool] | None:
-        """The next redirect request and whether it may carry the key, or None to stop here."""
+    def next_hop(
+        self, call: Call, response: httpx.Response, hops: int
+    ) -> tuple[httpx.Request, bool] | None:
+        """The next redirect request and whether it may carry the key, or None to stop here.
+
+        Every hop is classified again, as the first request was: a read call is never carried
+        onto a trade route (``ScopeError``, the hop is not sent), and a trade call is not carried
+        onto a read route either (its 3xx answer is returned as the call's outcome). The key
+        goes only to hops on the provider's origin, under its base path.
+        """
         nxt = response.next_request
         if nxt is None or not self.follow_redirects:
             return None
@@ -298,11 +358,30 @@ class ClientCore:
             raise APIConnectionError(
                 f"more than {self.max_redirects} redirects", method=nxt.method, url=_safe(nxt.url)
             )
-        same = origin_of(nxt.url) == self.origin
-        if not same:
-            strip_key(nxt, self.provider.auth)
-            log.info("redirect to another origin %s: sending without the key", nxt.url.host)
-        return nxt, same
+        strip_key(nxt, self.provider.auth)  # the auth flow did already; defence in depth
+        raw = relative_to(self.base_url, nxt.url)
+        if raw is None:
+            log.info(
+                "redirect to %s, outside the provider's base URL: sending without the key",
+                _redact.redact(nxt.url.host),
+            )
+            return nxt, False
+        path = route_path(raw, f"{call.describe()} redirected to {shown(raw)}")
+        scope = self.provider.scope_of(nxt.method, path)
+        if scope is call.scope:
+            return nxt, True
+        if call.scope is Scope.READ:
+            raise ScopeError(
+                f"{call.describe()} was redirected to {nxt.method} {shown(path)[1:-1]}, a route "
+                "that needs the trade key; the redirect was not followed"
+            )
+        log.info(
+            "%s redirected to the read route %s %s: not followed",
+            call.describe(),
+            nxt.method,
+            shown(path)[1:-1],
+        )
+        return None
 
     def from_provider(self, response: httpx.Response) -> bool:
         """True when the response came from the provider's origin (after any redirects)."""
@@ -310,17 +389,20 @@ class ClientCore:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    def translate(self, call: Call, exc: httpx.HTTPError) -> APIConnectionError:
-        """The one place where httpx transport errors become coinguard errors.
+    def translate(self, call: Call, exc: Exception, *, now: float) -> CoinguardError:
+        """The one place where failures of a send become coinguard errors.
 
-        The httpx error stays chained as ``__cause__``; the request it holds is the one the auth
-        flow put the key on, so the key is taken off it first.
+        The original exception is not chained: httpx's errors hold the request and the URL
+        they were raised for, and an event hook's or a transport's exception may hold anything.
+        Its type and redacted text are in the message instead.
         """
-        with contextlib.suppress(RuntimeError):  # an httpx error raised before any request
-            strip_key(exc.request, self.provider.auth)
+        if isinstance(exc, CoinguardError):
+            return exc
+        if isinstance(exc, httpx.HTTPStatusError):  # a caller's response hook: raise_for_status
+            return self._status_error(call, exc.response, now=now)
         sent = not isinstance(exc, _NOT_SENT)
         where = f"{call.describe()} to {self.base_url.host}"
-        if call.scope is Scope.TRADE and sent:
+        if call.is_order and sent:
             return OrderOutcomeUnknownError(
                 f"{where}: the connection failed after the order may have reached the server "
                 f"({type(exc).__name__}); not re-sent without an idempotency key. Reconcile "
@@ -331,8 +413,9 @@ class ClientCore:
                 url=_safe(call.url),
             )
         cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+        detail = _redact.redact(str(exc))[:200]
         return cls(
-            _redact.redact(f"{where} failed: {type(exc).__name__}: {exc}"),
+            f"{where} failed: {type(exc).__name__}" + (f": {detail}" if detail else ""),
             request_sent=sent,
             method=call.method,
             url=_safe(call.url),
@@ -347,60 +430,85 @@ class ClientCore:
             return None
         body = self._decode(call, response)
         if self.provider.envelope and isinstance(body, dict) and body.get("success") is False:
-            raise EnvelopeError(
-                f"{call.describe()}: the provider reported failure: {_message(body)}",
-                status_code=status,
-                request_id=self._request_id(response),
-                body=_redact.redact_value(body),
-                method=call.method,
-                url=_safe(call.url),
-            )
+            error = self._envelope_error(call, response, _redact.redact_value(body))
+            del body  # the raw body may echo the key: not a local of the raising frame
+            raise error
         return body
 
+    def _envelope_error(self, call: Call, response: httpx.Response, body: Any) -> EnvelopeError:
+        return EnvelopeError(
+            f"{call.describe()}: the provider reported failure: {_message(body)}",
+            status_code=response.status_code,
+            request_id=self._request_id(response),
+            body=body,
+            method=call.method,
+            url=_safe(call.url),
+        )
+
     def _decode(self, call: Call, response: httpx.Response) -> Any:
-        ctype = response.headers.get("content-type", "")
-        try:
-            return jsonlib.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            raise ResponseDecodeError(
-                f"{call.describe()}: expected JSON, got {ctype or 'no content type'} "
-                f"with status {response.status_code} ({len(response.content)} bytes)",
-                status_code=response.status_code,
-                content_type=ctype,
-                method=call.method,
-                url=_safe(call.url),
-            ) from None
+        body = _json(response.content)
+        if body is not _INVALID:
+            return body
+        # raised here, not in an except clause: the decode error would keep the body
+        ctype = _redact.redact(response.headers.get("content-type", ""))[:100]
+        raise ResponseDecodeError(
+            f"{call.describe()}: expected JSON, got {ctype or 'no content type'} "
+            f"with status {response.status_code} ({len(response.content)} bytes)",
+            status_code=response.status_code,
+            content_type=ctype,
+            method=call.method,
+            url=_safe(call.url),
+        )
 
     def _request_id(self, response: httpx.Response) -> str | None:
         for name in self.provider.request_id_headers:
             if name in response.headers:
-                return response.headers[name]
+                return _redact.redact(response.headers[name])[:200]
         return None
 
-    def _status_error(self, call: Call, response: httpx.Response, *, now: float) -> APIStatusError:
+    def _status_error(self, call: Call, response: httpx.Response, *, now: float) -> CoinguardError:
         status = response.status_code
-        try:
-            body = (
-                _redact.redact_value(jsonlib.loads(response.content)) if response.content else None
-            )
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIStatusError)
-        text = _message(body) if body is not None else response.reason_phrase
+        body = _json(response.content) if response.content else None
+        body = None if body is _INVALID else _redact.redact_value(body)
+        text = _message(body) if body is not None else ""
+        text = text or _redact.redact(response.reason_phrase)[:100]
         message = f"{call.describe()}: HTTP {status} {text}".strip()
         common: dict[str, Any] = {
-            "status_code": status,
             "request_id": self._request_id(response),
-            "body": body,
             "method": call.method,
             "url": _safe(call.url),
         }
+        unknown = status == 408 or status >= 500
+        if call.is_order and unknown and status not in self.retry.not_executed_statuses:
+            return OrderOutcomeUnknownError(
+                f"{message}: the order may have been executed; not re-sent without an "
+                "idempotency key. Reconcile before trying again",
+                idempotency_key=call.idempotency_key,
+                sent_at=call.sent_at,
+                status_code=status,
+                body=body,
+                **common,
+            )
+        cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIStatusError)
         if cls is RateLimitError:
             after = retry_after(response.headers, now)
             if after is not None:
                 message += f" (retry after {after:.1f}s)"
-            return RateLimitError(message, retry_after=after, **common)
-        return cls(message, **common)
+            return RateLimitError(
+                message, retry_after=after, status_code=status, body=body, **common
+            )
+        return cls(message, status_code=status, body=body, **common)
+
+
+_INVALID: Any = object()
+
+
+def _json(content: bytes) -> Any:
+    """The decoded body, or ``_INVALID``; never raises (a decode error keeps the whole body)."""
+    try:
+        return jsonlib.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _INVALID
 
 
 def _message(body: Any) -> str:

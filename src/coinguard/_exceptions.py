@@ -25,13 +25,18 @@ their fingerprint.
         │   └── ServerError           5xx
         └── APIConnectionError        no HTTP response
             ├── APITimeoutError
-            └── OrderOutcomeUnknownError  a trade request may have reached the server
+            └── OrderOutcomeUnknownError  a trade may have been executed: the connection
+                                          failed after sending, or the answer was 408/5xx
 
 Warnings (``UserWarning`` subclasses): ``KeyAgeWarning`` (a key is older than the rotation policy
 or expires soon), ``KeyPrivilegeWarning`` (``verify_key(on_finding="warn")``).
 
 httpx errors are translated in exactly one place (``ClientCore.translate`` in
-``coinguard._core``), always with ``raise ... from exc``.
+``coinguard._core``). No coinguard error chains a foreign exception (``__cause__`` and
+``__context__`` are empty or coinguard errors): httpx's errors hold the keyed request, a JSON
+decode error holds the whole document, a backend's error may hold the secret. The foreign
+error's type and redacted text are in the message instead; where key material was handled
+below a raise (key sources, secret backends), ``seal()`` also drops the frames under it.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ __all__ = [
     "ScopeError",
     "SecretBackendError",
     "ServerError",
+    "seal",
 ]
 
 
@@ -225,8 +231,12 @@ class APITimeoutError(APIConnectionError):
 class OrderOutcomeUnknownError(APIConnectionError):
     """A trade request may have reached the server, and we do not know what it did.
 
-    coinguard never re-sends such a request on its own. Reconcile with the provider (e.g. list
-    open orders, or query by ``idempotency_key``) before trying again.
+    Raised when the connection failed after the order may have been sent (a read timeout, a
+    reset), and when the server answered with a status that does not say whether it executed
+    the order (408, 5xx): then ``status_code``, ``body`` and ``request_id`` hold that answer
+    (they are None when there was none). coinguard never re-sends such a request on its own
+    unless the provider de-duplicates it (an idempotency key). Reconcile with the provider
+    (e.g. list open orders, or query by ``idempotency_key``) before trying again.
     """
 
     def __init__(
@@ -235,9 +245,46 @@ class OrderOutcomeUnknownError(APIConnectionError):
         *,
         idempotency_key: str | None,
         sent_at: datetime,
+        status_code: int | None = None,
+        body: Any = None,
+        request_id: str | None = None,
         method: str = "",
         url: str = "",
     ) -> None:
         super().__init__(message, request_sent=True, method=method, url=url)
         self.idempotency_key = idempotency_key
         self.sent_at = sent_at
+        self.status_code = status_code
+        self.body = body
+        self.request_id = request_id
+
+
+def seal(exc: CoinguardError) -> CoinguardError:
+    """Cut ``exc`` off from every foreign exception in its chain, and from the tracebacks of
+    the coinguard errors chained to it (their frames may hold a raw key in a local).
+
+    Raise the result outside any ``except`` clause, with ``.with_traceback(None)`` where the
+    frames below the raise handled key material.
+
+    >>> try:
+    ...     try:
+    ...         {}["key-value"]
+    ...     except KeyError:
+    ...         raise ConfigurationError("no such key") from None
+    ... except ConfigurationError as caught:
+    ...     err = caught
+    >>> seal(err).__context__ is None
+    True
+    """
+    node: BaseException | None = exc
+    seen: set[int] = set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if node is not exc:
+            node.__traceback__ = None
+        if not isinstance(node.__cause__, CoinguardError):
+            node.__cause__ = None
+        if not isinstance(node.__context__, CoinguardError):
+            node.__context__ = None
+        node = node.__cause__ or node.__context__
+    return exc

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
-from ._exceptions import ConfigurationError, MissingKeyError
+from ._exceptions import CoinguardError, ConfigurationError, MissingKeyError, seal
+from ._redact import MIN_KEY_LENGTH
 from ._secret import Secret
 
 __all__ = [
@@ -34,6 +34,8 @@ __all__ = [
     "KeySlot",
     "KeySource",
     "ValueSource",
+    "as_secret",
+    "checked",
     "resolve_source",
     "validate_key",
 ]
@@ -80,7 +82,10 @@ class KeySource(Protocol):
 
 
 def _has_bad_char(value: str) -> bool:
-    return any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value)
+    # Keys travel in headers and query strings: visible ASCII only. Anything else is a paste
+    # error (a line break, a smart quote) that would otherwise fail deep inside httpx or h11
+    # with the key in the exception.
+    return not all("!" <= ch <= "~" for ch in value)
 
 
 def validate_key(raw: str, source: str) -> Secret:
@@ -94,31 +99,69 @@ def validate_key(raw: str, source: str) -> Secret:
         raise MissingKeyError(f"the key from {source} is empty")
     if _has_bad_char(value):
         raise ConfigurationError(
-            f"the key from {source} contains whitespace or control characters inside it; "
+            f"the key from {source} contains whitespace, control or non-ASCII characters; "
             "check for a pasted line break or quote"
         )
     return Secret(value, source=source)
 
 
+def checked(secret: Secret, min_length: int) -> Secret:
+    """``secret`` vetted like any key: whatever a source returns, it never reaches the wire
+    malformed or too short to be told apart from ordinary text."""
+    if not isinstance(secret, Secret):
+        raise ConfigurationError(
+            f"a key source returned {type(secret).__name__}, not a coinguard.Secret"
+        )
+    raw = secret.reveal()
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"the key from {secret.source} is not text")
+    if raw != raw.strip() or _has_bad_char(raw):
+        secret = validate_key(raw, secret.source)
+    if len(secret.reveal()) < min_length:
+        raise ConfigurationError(
+            f"the key from {secret.source} is {len(secret.reveal())} characters long; keys "
+            f"shorter than {min_length} are refused (a real provider key is longer, and a short "
+            "one cannot be told apart from ordinary text in logs). A provider that really "
+            "issues shorter keys sets Provider(min_key_length=...)"
+        )
+    return secret
+
+
 class ValueSource:
-    """A key given directly (str, pydantic ``SecretStr`` or :class:`Secret`)."""
+    """A key given directly (str, pydantic ``SecretStr`` or :class:`Secret`).
+
+    Held as a :class:`Secret` from the start and vetted when loaded, inside the key slot, so
+    no frame of a failed check holds the raw value.
+    """
 
     reloadable = False
     local = True
 
     def __init__(self, value: str | SecretStr | Secret, description: str = "argument") -> None:
-        raw = value.reveal() if isinstance(value, Secret) else value
-        raw = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
         self.description = description
-        self._secret = validate_key(raw, description)
+        self._secret = as_secret(value, description)
 
     def load(self) -> Secret:
-        return self._secret
+        return validate_key(self._secret.reveal(), self.description)
 
     refresh = load
 
     def __repr__(self) -> str:
         return f"ValueSource({self._secret.fingerprint})"
+
+
+def as_secret(value: object, description: str) -> Secret:
+    """Wrap a key value as soon as it is received, so no later frame holds it raw."""
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{description} must be a str, SecretStr or coinguard.Secret, "
+            f"not {type(value).__name__}"
+        )
+    return Secret(value, source=description)
 
 
 class CallableSource:
@@ -202,9 +245,12 @@ class KeySlot:
     read and trade keys are the point of having two.
     """
 
-    def __init__(self, scope_name: str, source: KeySource) -> None:
+    def __init__(
+        self, scope_name: str, source: KeySource, *, min_length: int = MIN_KEY_LENGTH
+    ) -> None:
         self.scope_name = scope_name
         self.source = source
+        self.min_length = min_length
         self.peer: KeySlot | None = None
         self._secret: Secret | None = None
         self._lock = threading.Lock()
@@ -230,6 +276,19 @@ class KeySlot:
         secret = self._secret
         if secret is not None and not self._live:
             return secret
+        try:
+            return self._get(secret)
+        except CoinguardError as exc:
+            error = exc
+        except Exception as exc:  # a key source of the caller's: named, never shown
+            error = ConfigurationError(
+                f"the key source {self.source.description} failed ({type(exc).__name__})"
+            )
+        # Raised outside the except clause and without the frames below: those handled the
+        # raw value (a source, a backend, the checks), and a traceback printer shows locals.
+        raise seal(error).with_traceback(None)
+
+    def _get(self, secret: Secret | None) -> Secret:
         if secret is None:
             with self._lock:
                 if self._secret is None:
@@ -240,7 +299,9 @@ class KeySlot:
         if fresh != secret:
             with self._lock:
                 self._store(fresh)
-        return fresh
+            assert self._secret is not None
+            return self._secret
+        return secret
 
     def peek(self) -> Secret | None:
         """The key if it can be had without I/O, else None (then call :meth:`get` off-loop)."""
@@ -253,13 +314,22 @@ class KeySlot:
 
     def reload(self, seen_generation: int) -> Secret:
         """Fetch the key again, unless another caller already did since ``seen_generation``."""
-        with self._lock:
-            if self._generation == seen_generation or self._secret is None:
-                self._store(self.source.refresh())
-            assert self._secret is not None
-            return self._secret
+        try:
+            with self._lock:
+                if self._generation == seen_generation or self._secret is None:
+                    self._store(self.source.refresh())
+                assert self._secret is not None
+                return self._secret
+        except CoinguardError as exc:
+            error = exc
+        except Exception as exc:  # a key source of the caller's: named, never shown
+            error = ConfigurationError(
+                f"the key source {self.source.description} failed ({type(exc).__name__})"
+            )
+        raise seal(error).with_traceback(None)
 
     def _store(self, secret: Secret) -> None:
+        secret = checked(secret, self.min_length)
         peer = self.peer.loaded if self.peer is not None else None
         if peer is not None and peer == secret:
             raise ConfigurationError(

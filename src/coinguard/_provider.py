@@ -9,7 +9,9 @@ from enum import Enum
 from typing import Any
 
 from ._exceptions import ConfigurationError
+from ._origin import canonical_path
 from ._quota import QuotaPolicy, Window
+from ._redact import MIN_KEY_LENGTH
 from ._verify import KeyCheck, sandbox_key_info
 
 __all__ = [
@@ -74,20 +76,40 @@ AuthStyle = HeaderKey | QueryKey | BearerKey
 class _Route:
     method: str
     regex: re.Pattern[str]
+    loose: re.Pattern[str]
     pattern: str
 
     @classmethod
     def parse(cls, pattern: str, where: str) -> _Route:
+        if not isinstance(pattern, str):
+            raise ConfigurationError(f"{where}: route {pattern!r} must be a 'METHOD /path' string")
         method, sep, path = pattern.strip().partition(" ")
         if not sep or not path.startswith("/") or not method:
             raise ConfigurationError(
                 f"{where}: route {pattern!r} must look like 'METHOD /path' (e.g. 'GET /orders*')"
             )
-        body = ".*".join(re.escape(part) for part in path.strip().split("*"))
-        return cls(method.upper(), re.compile(f"^{body}$"), pattern)
+        path = path.strip()
+        body = ".*".join(re.escape(part) for part in path.split("*"))
+        loose = ".*".join(re.escape(part) for part in canonical_path(path).split("*"))
+        return cls(
+            method.upper(),
+            re.compile(f"^{body}$"),
+            re.compile(f"^{loose}$", re.IGNORECASE),
+            pattern,
+        )
 
     def matches(self, method: str, path: str) -> bool:
+        """Exactly as written: for routes that lower the scope (a read, an idempotent trade)."""
         return self.method in (method, "*") and self.regex.match(path) is not None
+
+    def covers(self, method: str, canonical: str) -> bool:
+        """As the most permissive server routes: for routes that raise the scope to trade.
+
+        HEAD and OPTIONS reach the GET handler in Flask, Starlette and Django; letter case is
+        ignored (Express, ASP.NET); ``canonical`` comes from :func:`canonical_path`.
+        """
+        methods = (method, "GET") if method in ("HEAD", "OPTIONS") else (method,)
+        return (self.method == "*" or self.method in methods) and bool(self.loose.match(canonical))
 
 
 def _routes(patterns: Iterable[str], where: str) -> tuple[_Route, ...]:
@@ -97,6 +119,11 @@ def _routes(patterns: Iterable[str], where: str) -> tuple[_Route, ...]:
 @dataclass(frozen=True)
 class Provider:
     """A provider profile: base URL, key placement, route scopes and provider quirks.
+
+    ``not_executed_statuses`` are answers the provider documents as "the request was not
+    executed" (e.g. 429 when throttled orders are never placed): only those let a trade without
+    an idempotency key be re-sent; by default none do. ``min_key_length`` (default 16) refuses
+    keys too short to be told apart from ordinary text in logs.
 
     >>> p = Provider(name="example", base_url="https://api.example.com/v2",
     ...              auth=HeaderKey("x-api-key"), trade_routes=["GET /orders*"])
@@ -116,6 +143,8 @@ class Provider:
     idempotency_header: str | None = None
     idempotent_routes: Iterable[str] = ()
     retryable_statuses: frozenset[int] = frozenset()
+    not_executed_statuses: frozenset[int] = frozenset()
+    min_key_length: int = MIN_KEY_LENGTH
     quota: QuotaPolicy | None = None
     key_check: Any = None
     _read: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
@@ -123,6 +152,11 @@ class Provider:
     _idempotent: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        length = self.min_key_length
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ConfigurationError(
+                f"provider {self.name!r}: min_key_length must be a positive int, got {length!r}"
+            )
         if not isinstance(self.auth, HeaderKey | QueryKey | BearerKey):
             raise ConfigurationError(
                 f"provider {self.name!r}: auth must be HeaderKey, QueryKey or BearerKey"
@@ -141,15 +175,25 @@ class Provider:
         )
 
     def scope_of(self, method: str, path: str) -> Scope:
-        """Classify a request. Unsafe methods are trades unless listed in ``read_routes``.
+        """Classify a request as the most permissive mainstream server would route it.
 
-        ``path`` is relative to the base URL, e.g. ``/price``.
+        Unsafe methods are trades unless listed in ``read_routes`` (matched exactly as written,
+        on a path already in canonical form); safe methods are reads unless a ``trade_routes``
+        pattern covers them in any spelling a server treats as the same route (letter case,
+        doubled or trailing slashes, ``;`` parameters, HEAD/OPTIONS for GET). When in doubt,
+        the stricter scope wins. ``path`` is relative to the base URL, e.g. ``/price``.
+
+        >>> p = Provider(name="x", base_url=None, trade_routes=["GET /orders*"])
+        >>> p.scope_of("HEAD", "//ORDERS/7"), p.scope_of("GET", "/price")
+        (<Scope.TRADE: 'trade'>, <Scope.READ: 'read'>)
         """
         method = method.upper()
+        canonical = canonical_path(path)
         if method in _SAFE_METHODS:
-            trade = any(r.matches(method, path) for r in self._trade)
+            trade = any(r.covers(method, canonical) for r in self._trade)
             return Scope.TRADE if trade else Scope.READ
-        read = any(r.matches(method, path) for r in self._read)
+        exact = canonical == path or canonical == path.rstrip("/")
+        read = exact and any(r.matches(method, path) for r in self._read)
         return Scope.READ if read else Scope.TRADE
 
     def is_idempotent(self, method: str, path: str) -> bool:
@@ -174,6 +218,8 @@ _SANDBOX = Provider(
     trade_key_env="COINGUARD_SANDBOX_TRADE_KEY",
     envelope=True,
     idempotency_header="Idempotency-Key",
+    # the sandbox answers 429 before any handler runs: a throttled order is never placed
+    not_executed_statuses=frozenset({429}),
     key_check=KeyCheck("GET", "/key", sandbox_key_info),
     # The embedded sandbox's default limits and costs (coinguard.sandbox.SandboxConfig).
     quota=QuotaPolicy(

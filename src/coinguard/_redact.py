@@ -1,4 +1,18 @@
-"""Log redaction: no record from coinguard, httpx or httpcore may carry a live key.
+"""Redaction: no text from coinguard, httpx or httpcore, and no server-supplied string that
+coinguard passes on, may carry a live key.
+
+What counts as the key is broad on purpose: any run of :data:`MIN_RUN` or more of its
+characters, in any letter case, raw, URL-encoded, repr-escaped or base64-encoded at any
+alignment. A server that echoes half a key, or upper-cases it, or a log line that shows it
+inside a base64 blob, is caught as surely as the plain value. Keys shorter than
+:data:`MIN_KEY_LENGTH` are refused where they are loaded (``_keys``), so the shortest run that
+is redacted is still far from a common word.
+
+How: every ``GRAM``-character slice of every spelling of every live key is indexed (case
+folded). A text is probed at every ``STRIDE``-th position only, which finds any run of at least
+``GRAM + STRIDE - 1`` characters; on a hit, every position is looked at and each run of
+matching slices is replaced by ``<key fp:...>``. The cost of a text without a key is one
+dictionary probe per ``STRIDE`` characters, whatever the number of live keys.
 
 Filters on a logger do not apply to records of its child loggers, so the filter is attached to
 every logger in the three families that exists now, and again whenever a client is created.
@@ -6,8 +20,8 @@ every logger in the three families that exists now, and again whenever a client 
 
 from __future__ import annotations
 
+import base64
 import logging
-import re
 import threading
 import weakref
 from typing import Any
@@ -15,7 +29,14 @@ from urllib.parse import quote, quote_plus
 
 from ._secret import Secret
 
-__all__ = ["RedactingFilter", "install", "redact", "register"]
+__all__ = ["MIN_KEY_LENGTH", "MIN_RUN", "RedactingFilter", "install", "redact", "register"]
+
+GRAM = 8
+STRIDE = 4
+#: The shortest run of a key's characters that is always redacted.
+MIN_RUN = GRAM + STRIDE - 1
+#: Keys shorter than this are refused when loaded (a provider profile may lower it).
+MIN_KEY_LENGTH = 16
 
 _FAMILIES = ("coinguard", "httpx", "httpcore")
 _KNOWN = (
@@ -25,19 +46,44 @@ _KNOWN = (
     "httpcore.proxy",
     "httpcore.socks",
 )
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _lock = threading.Lock()
-_forms: dict[str, str] = {}
+_index: dict[str, str] = {}  # folded slice -> fingerprint of a key it belongs to
+_refs: dict[str, int] = {}  # folded slice -> number of live keys that have it
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
-_ordered: tuple[tuple[str, str], ...] = ()  # _forms, longest first
-_dead: list[tuple[int, str, tuple[str, ...]]] = []  # collected Secrets, not yet forgotten
+_dead: list[tuple[int, str, frozenset[str]]] = []  # collected Secrets, not yet forgotten
 
 
-def _spellings(raw: str) -> set[str]:
-    """The ways a key can show up in text: raw, URL-encoded (either case), repr-escaped."""
+def _base64_runs(raw: bytes) -> set[str]:
+    """The parts of ``raw``'s base64 that do not depend on its neighbours, at each alignment."""
+    runs = set()
+    for pad in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * pad + raw).decode("ascii").rstrip("=")
+            # the first characters mix in the padding bytes, the last ones the next bytes
+            start = (pad * 8 + 5) // 6 if pad else 0
+            runs.add(text[start : len(text) - 2])
+    return runs
+
+
+def spellings(raw: str) -> set[str]:
+    """The ways a key can show up in text: raw, URL-encoded, repr-escaped, base64.
+
+    >>> {"ab%2Fc%2Bd%3Defgh", "YWIvYytkPWVm"} <= spellings("ab/c+d=efgh")
+    True
+    """
     encoded = {quote(raw, safe=""), quote_plus(raw, safe=""), quote(raw)}
-    lower = {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
-    return {raw, repr(raw)[1:-1], *encoded, *lower}
+    forms = {raw, repr(raw)[1:-1], *encoded, *(e.lower() for e in encoded)}
+    return forms | _base64_runs(raw.encode("utf-8"))
+
+
+def _grams(raw: str) -> frozenset[str]:
+    grams: set[str] = set()
+    for form in spellings(raw):
+        folded = form.translate(_FOLD)
+        grams.update(folded[i : i + GRAM] for i in range(len(folded) - GRAM + 1))
+    return frozenset(grams)
 
 
 def register(secret: Secret) -> None:
@@ -51,53 +97,86 @@ def register(secret: Secret) -> None:
             return
         _seen.add(id(secret))
         fp = secret.fingerprint
-        _live[fp] = _live.get(fp, 0) + 1
-        forms = tuple(f for f in _spellings(secret.reveal()) if len(f) >= 4)
-        for form in forms:
-            _forms[form] = fp
-        _resort()
-    weakref.finalize(secret, _forget, id(secret), fp, forms)
+        count = _live.get(fp, 0)
+        _live[fp] = count + 1
+        grams = _grams(secret.reveal())
+        if count == 0:
+            for gram in grams:
+                _refs[gram] = _refs.get(gram, 0) + 1
+                _index[gram] = fp
+    weakref.finalize(secret, _forget, id(secret), fp, grams)
 
 
-def _forget(ident: int, fp: str, forms: tuple[str, ...]) -> None:
+def _forget(ident: int, fp: str, grams: frozenset[str]) -> None:
     # Runs from the garbage collector, possibly while this thread holds _lock: never lock here,
     # only queue the removal (list.append is atomic) for the next locked section.
-    _dead.append((ident, fp, forms))
+    _dead.append((ident, fp, grams))
 
 
 def _reap() -> None:
     """Apply queued removals; call with _lock held."""
     while _dead:
-        ident, fp, forms = _dead.pop()
+        ident, fp, grams = _dead.pop()
         _seen.discard(ident)
         _live[fp] -= 1
-        if _live[fp] == 0:
-            del _live[fp]
-            for form in forms:
-                _forms.pop(form, None)
-            _resort()
+        if _live[fp]:
+            continue
+        del _live[fp]
+        for gram in grams:
+            left = _refs[gram] - 1
+            if left:
+                _refs[gram] = left
+            else:
+                del _refs[gram], _index[gram]
 
 
-def _resort() -> None:
-    """Longest spelling first, so a URL-encoded key is not half-replaced by its raw prefix.
-
-    Done when the registry changes, not on every log record; call with _lock held.
-    """
-    global _ordered
-    _ordered = tuple(sorted(_forms.items(), key=lambda kv: -len(kv[0])))
+def _spans(folded: str) -> list[tuple[int, int, str]]:
+    """``(start, end, fingerprint)`` of every run of key slices in ``folded``."""
+    index, spans = _index, []
+    start = end = -1
+    fp = ""
+    for i in range(len(folded) - GRAM + 1):
+        hit = index.get(folded[i : i + GRAM])
+        if hit is None:
+            continue
+        if i <= end:
+            end = i + GRAM
+        else:
+            if start >= 0:
+                spans.append((start, end, fp))
+            start, end, fp = i, i + GRAM, hit
+    if start >= 0:
+        spans.append((start, end, fp))
+    return spans
 
 
 def redact(text: str) -> str:
-    """Replace every registered key (raw or URL-encoded) in ``text`` by its fingerprint."""
-    if not _forms:
+    """Replace every run of a live key's characters in ``text`` by the key's fingerprint.
+
+    >>> key = Secret("Zq8-demo-key-3f9a1c77")
+    >>> register(key)
+    >>> redact("invalid key ZQ8-DEMO-KEY-3F9A, try again")
+    'invalid key <key fp:710e0a3e63d3>, try again'
+    """
+    index = _index
+    if not index or len(text) < GRAM:
         return text
     if _dead:
         with _lock:
             _reap()
-    for form, fp in _ordered:
-        if form in text:
-            text = text.replace(form, f"<key {fp}>")
-    return text
+    folded = text.translate(_FOLD)
+    for i in range(0, len(folded) - GRAM + 1, STRIDE):
+        if folded[i : i + GRAM] in index:
+            break
+    else:
+        return text
+    out: list[str] = []
+    last = 0
+    for start, end, fp in _spans(folded):
+        out += (text[last:start], f"<key {fp}>")
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def redact_value(value: Any) -> Any:
@@ -115,7 +194,7 @@ class RedactingFilter(logging.Filter):
     """Rewrites a record whose formatted message contains a key; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _forms:
+        if not _index:
             return True
         try:
             message = record.getMessage()

@@ -1,8 +1,9 @@
 """Retry policy and decisions: pure functions, driven by tenacity in the two client shells.
 
 What is retried: connection errors and timeouts that happened before the request could reach the
-server; 408, 429, 500, 502, 503, 504 and what the provider marks retryable. A trade request whose
-outcome is unknown is only re-sent when the provider de-duplicates it by idempotency key.
+server; 408, 429, 500, 502, 503, 504 and what the provider marks retryable. A trade request is
+only re-sent when the provider de-duplicates it (an idempotency key, an idempotent route), or
+when its answer proves it was not executed (``not_executed_statuses``, from the provider).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ._exceptions import (
     APIStatusError,
     AuthenticationError,
     OrderOutcomeUnknownError,
-    RateLimitError,
 )
 
 __all__ = [
@@ -47,6 +47,7 @@ class RetryPolicy:
     deadline: float = 60.0
     retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
     respect_retry_after: bool = True
+    not_executed_statuses: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.backoff_initial < 0 or self.backoff_max < 0:
@@ -95,13 +96,13 @@ def is_retryable(
         return idempotent
     if isinstance(exc, APIConnectionError):
         return idempotent or not exc.request_sent
-    if isinstance(exc, RateLimitError):
-        return exc.status_code != 418 and 429 in policy.retry_statuses
     if isinstance(exc, APIStatusError):
-        if exc.status_code not in policy.retry_statuses:
+        status = exc.status_code
+        if status == 418 or status not in policy.retry_statuses:
             return False
-        # An order answered 5xx may have been executed: only safe when de-duplicated.
-        return idempotent or exc.status_code == 408
+        # A trade without de-duplication goes again only on an answer that proves it was not
+        # executed; the provider says which (a 408 or 5xx never does: OrderOutcomeUnknownError).
+        return idempotent or status in policy.not_executed_statuses
     return False
 
 
