@@ -596,12 +596,16 @@ def _pickle_targets(canary: Canary) -> dict[str, Callable[[], object]]:
         "Client": lambda: coinguard.Client(provider=provider, read_key=canary.value),
         "AsyncClient": lambda: coinguard.AsyncClient(provider=provider, read_key=canary.value),
         "Settings": lambda: coinguard.Settings(read_key=canary.value),
+        "Settings.model_dump()": lambda: coinguard.Settings(read_key=canary.value).model_dump(),
         "Secret": lambda: coinguard.Secret(canary.value),
         "key slot": lambda: coinguard.Client(provider=provider, read_key=canary.value)._core.read,
     }
 
 
-@pytest.mark.parametrize("target", ["Client", "AsyncClient", "Settings", "Secret", "key slot"])
+@pytest.mark.parametrize(
+    "target",
+    ["Client", "AsyncClient", "Settings", "Settings.model_dump()", "Secret", "key slot"],
+)
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_pickling_is_refused(
     target: str, protocol: int, make_canary: Callable[[str], Canary]

@@ -164,6 +164,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         latency=args.latency,
     )
     config = SandboxConfig(
+        allow_remote=args.allow_remote,
         host=args.host,
         port=args.port,
         seed=args.seed,
@@ -204,8 +205,8 @@ def _announce(sandbox: Sandbox, as_json: bool, out: TextIO) -> None:
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
+    from coinguard._origin import is_loopback
     from coinguard.sandbox import Sandbox
-    from coinguard.sandbox._server import is_loopback
 
     if not is_loopback(args.host) and not args.allow_remote:
         sys.stderr.write(

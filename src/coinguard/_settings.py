@@ -33,16 +33,24 @@ class _NoPickle:
         raise TypeError("coinguard settings cannot be pickled: they may hold keys")
 
 
+class KeyStr(SecretStr):
+    """A ``SecretStr`` that refuses pickling: ``model_dump()`` output stays safe to hand around
+    (pydantic's own ``SecretStr`` pickles its value in clear)."""
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a coinguard key cannot be pickled: it would write the key in clear")
+
+
 class _ReadKeySettings(_NoPickle, BaseSettings):
     model_config = _CONFIG
-    read_key: SecretStr | None = None
+    read_key: KeyStr | None = None
     read_key_file: Path | None = None
     read_key_ref: str | None = None
 
 
 class _TradeKeySettings(_NoPickle, BaseSettings):
     model_config = _CONFIG
-    trade_key: SecretStr | None = None
+    trade_key: KeyStr | None = None
     trade_key_file: Path | None = None
     trade_key_ref: str | None = None
 

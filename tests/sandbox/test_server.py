@@ -108,13 +108,16 @@ def test_body_over_max_body_is_413(coinguard_sandbox_factory, http) -> None:
     assert chunked.status_code == 413
 
 
-def test_non_loopback_host_check() -> None:
-    """Only loopback names count as loopback."""
-    from coinguard.sandbox._server import is_loopback
-
-    assert is_loopback("127.0.0.1")
-    assert is_loopback("::1")
-    assert not is_loopback("192.0.2.1")
+@pytest.mark.parametrize(
+    "host", ["192.0.2.1", "0.0.0.0", "127.evil.example", "api.localhost", "example.com", "::"]
+)
+def test_a_non_loopback_host_is_refused_unless_asked_for(host: str) -> None:
+    """The sandbox holds keys: it binds only a literal loopback address unless told otherwise."""
+    with pytest.raises(ValueError, match="not a loopback address"):
+        SandboxConfig(host=host)
+    assert SandboxConfig(host=host, allow_remote=True).host == host
+    for loopback in ("127.0.0.1", "::1", "localhost", "127.3.2.1"):
+        assert SandboxConfig(host=loopback).host == loopback
 
 
 def test_many_concurrent_connections(coinguard_sandbox_factory, http) -> None:

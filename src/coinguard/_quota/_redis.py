@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .._exceptions import ConfigurationError, QuotaExceededError
 from ._log import Snapshot, Sync
@@ -17,11 +18,21 @@ _SCRIPT = files(__package__).joinpath("_redis_script.lua").read_text(encoding="u
 def _import_redis() -> Any:
     try:
         import redis
-    except ImportError as exc:
+    except ImportError:
         raise ConfigurationError(
             "the redis quota store needs redis-py: pip install 'coinguard[redis]'"
-        ) from exc
+        ) from None
     return redis
+
+
+def _masked(url: str) -> str:
+    """A store URL for messages: its password (a secret) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _text(value: Any) -> str:
@@ -50,9 +61,12 @@ class RedisStore:
         if isinstance(url, str):
             redis = _import_redis()
             try:
-                self._client = redis.Redis.from_url(url)
-            except ValueError as exc:
-                raise ConfigurationError(f"bad redis URL {url!r}: {exc}") from exc
+                client = redis.Redis.from_url(url)
+            except ValueError:
+                client = None
+            if client is None:
+                raise ConfigurationError(f"bad redis URL {_masked(url)!r}")
+            self._client = client
         else:
             self._client = url
         self._server_clock = server_clock

@@ -115,17 +115,19 @@ class AwsBackend:
         except botocore_exc.ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
             reason = _CODES.get(code, "unreachable")
-            raise SecretBackendError(self.reference, reason, f"{operation}: {code}") from exc
-        except botocore_exc.NoCredentialsError as exc:
-            raise SecretBackendError(self.reference, "access_denied", "no AWS credentials") from exc
+            raise SecretBackendError(self.reference, reason, f"{operation}: {code}") from None
+        except botocore_exc.NoCredentialsError:
+            raise SecretBackendError(
+                self.reference, "access_denied", "no AWS credentials"
+            ) from None
         except (botocore_exc.EndpointConnectionError, botocore_exc.ConnectionError) as exc:
             raise SecretBackendError(
                 self.reference, "unreachable", f"{operation}: {type(exc).__name__}"
-            ) from exc
+            ) from None
         except botocore_exc.BotoCoreError as exc:
             raise SecretBackendError(
                 self.reference, "unreachable", f"{operation}: {type(exc).__name__}"
-            ) from exc
+            ) from None
 
     def _get_client(self) -> Any:
         with self._lock:

@@ -14,8 +14,8 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from .._exceptions import ConfigurationError
-from .._keys import KeyMetadata, validate_key
+from .._exceptions import CoinguardError, ConfigurationError, seal
+from .._keys import KeyMetadata, _has_bad_char
 from .._secret import Secret
 from ._base import Backend, KeyAgeWarning, SecretBackendError
 
@@ -199,18 +199,33 @@ class SecretRef:
         return self._backend.metadata()
 
     def _fetch_locked(self) -> tuple[Secret, bool]:
-        raw = self._backend.fetch()
         try:
-            secret = validate_key(raw, self.description)
-        except ConfigurationError:
-            raise SecretBackendError(
-                self.reference, "invalid", "empty, or whitespace inside the value"
-            ) from None
-        changed = secret != self._value
-        self._value = secret
-        self._fresh_until = self._clock() + self._ttl
-        self._generation += 1
-        return secret, changed
+            secret = self._fetch_checked()
+        except CoinguardError as exc:
+            error = exc
+        except Exception as exc:  # a backend library's own failure: named, never shown
+            error = SecretBackendError(self.reference, "unreachable", type(exc).__name__)
+        else:
+            changed = secret != self._value
+            self._value = secret
+            self._fresh_until = self._clock() + self._ttl
+            self._generation += 1
+            return secret, changed
+        # Raised outside the except clause and without the frames below, which held the value
+        # (a backend's decode error keeps the whole document, its frames the fetched text).
+        raise seal(error).with_traceback(None)
+
+    def _fetch_checked(self) -> Secret:
+        raw = self._backend.fetch()
+        if not isinstance(raw, str):
+            raise SecretBackendError(self.reference, "invalid", "the value is not text")
+        value = raw.strip()
+        if value and not _has_bad_char(value):
+            return Secret(value, source=self.description)
+        del raw, value
+        raise SecretBackendError(
+            self.reference, "invalid", "empty, or whitespace or control characters in the value"
+        )
 
     def _check_age(self) -> None:
         try:

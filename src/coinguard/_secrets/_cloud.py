@@ -82,7 +82,7 @@ class GcpBackend:
             )
         except Exception as exc:
             reason = classify(exc, _GCP_ERRORS) or "unreachable"
-            raise SecretBackendError(self.reference, reason, type(exc).__name__) from exc
+            raise SecretBackendError(self.reference, reason, type(exc).__name__) from None
         try:
             return bytes(response.payload.data).decode("utf-8")
         except UnicodeDecodeError:
@@ -104,7 +104,7 @@ class GcpBackend:
                         reason = classify(exc, _GCP_ERRORS) or "unreachable"
                         raise SecretBackendError(
                             self.reference, reason, type(exc).__name__
-                        ) from exc
+                        ) from None
             return self._client
 
 
@@ -138,7 +138,7 @@ class AzureBackend:
             secret = client.get_secret(self.name, self.version)
         except Exception as exc:
             reason = classify(exc, _AZURE_ERRORS) or "unreachable"
-            raise SecretBackendError(self.reference, reason, type(exc).__name__) from exc
+            raise SecretBackendError(self.reference, reason, type(exc).__name__) from None
         props = secret.properties
         self._last = KeyMetadata(
             created_at=getattr(props, "created_on", None),

@@ -121,9 +121,11 @@ class VaultBackend:
                     (r for name, r in _HVAC_ERRORS if isinstance(exc, getattr(hvac_exc, name))),
                     "unreachable",
                 )
-                raise SecretBackendError(self.reference, reason, type(exc).__name__) from exc
+                raise SecretBackendError(self.reference, reason, type(exc).__name__) from None
             except requests_exc.RequestException as exc:
-                raise SecretBackendError(self.reference, "unreachable", type(exc).__name__) from exc
+                raise SecretBackendError(
+                    self.reference, "unreachable", type(exc).__name__
+                ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _drop_client(self) -> None:
@@ -168,5 +170,5 @@ class VaultBackend:
                 self.reference, "access_denied", f"AppRole login failed ({type(exc).__name__})"
             ) from None
         except requests_exc.RequestException as exc:
-            raise SecretBackendError(self.reference, "unreachable", type(exc).__name__) from exc
+            raise SecretBackendError(self.reference, "unreachable", type(exc).__name__) from None
         return client

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Literal
 
+from .._origin import is_loopback
+
 __all__ = ["Faults", "ManualClock", "SandboxConfig", "Window", "parse_limit"]
 
 HeaderStyle = Literal["ietf", "legacy", "none"]
@@ -147,8 +149,14 @@ class SandboxConfig:
     clock: Callable[[], float] = time.time
     key_age_days: Mapping[str, float] = field(default_factory=_default_ages)
     key_ttl_days: float | None = 365.0
+    allow_remote: bool = False
 
     def __post_init__(self) -> None:
+        if not self.allow_remote and not is_loopback(self.host):
+            raise ValueError(
+                f"SandboxConfig.host {self.host!r} is not a loopback address: the sandbox holds "
+                "keys; pass allow_remote=True to expose it on the network on purpose"
+            )
         for name, allowed in (
             ("auth", ("header", "query")),
             ("header_style", ("ietf", "legacy", "none")),

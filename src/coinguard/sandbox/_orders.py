@@ -162,8 +162,10 @@ class OrderBook:
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "Invalid JSON body") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
+        body = None
+    if body is None:
+        raise ApiError(400, "Invalid JSON body")
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid JSON body: expected an object")
     return body
