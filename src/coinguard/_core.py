@@ -7,6 +7,7 @@ httpx error becomes a result or a coinguard error. The shells only load, sleep, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json as jsonlib
 import logging
@@ -399,6 +400,8 @@ class ClientCore:
         if isinstance(exc, CoinguardError):
             return exc
         if isinstance(exc, httpx.HTTPStatusError):  # a caller's response hook: raise_for_status
+            with contextlib.suppress(httpx.HTTPError, httpx.StreamError):  # closed by httpx
+                exc.response.read()
             return self._status_error(call, exc.response, now=now)
         sent = not isinstance(exc, _NOT_SENT)
         where = f"{call.describe()} to {self.base_url.host}"
@@ -468,7 +471,8 @@ class ClientCore:
 
     def _status_error(self, call: Call, response: httpx.Response, *, now: float) -> CoinguardError:
         status = response.status_code
-        body = _json(response.content) if response.content else None
+        content = getattr(response, "_content", b"")  # unread when a caller's hook raised
+        body = _json(content) if content else None
         body = None if body is _INVALID else _redact.redact_value(body)
         text = _message(body) if body is not None else ""
         text = text or _redact.redact(response.reason_phrase)[:100]

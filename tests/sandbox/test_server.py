@@ -109,7 +109,8 @@ def test_body_over_max_body_is_413(coinguard_sandbox_factory, http) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["192.0.2.1", "0.0.0.0", "127.evil.example", "api.localhost", "example.com", "::"]
+    "host",
+    ["192.0.2.1", "0.0.0.0", "127.evil.example", "api.localhost", "example.com", "::"],  # noqa: S104
 )
 def test_a_non_loopback_host_is_refused_unless_asked_for(host: str) -> None:
     """The sandbox holds keys: it binds only a literal loopback address unless told otherwise."""
