@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import pickle
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -678,4 +680,55 @@ def test_same_key_for_read_and_trade_is_refused(
             allow_trading=True,
         )
     assert "same" in str(info.value)
+    assert _leaks([canary], _exception_texts(info.value)) == []
+
+
+# -- interruptions: nothing to translate, and still no keyed request in any frame -------------
+
+
+@pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
+def test_an_interrupted_send_leaves_no_keyed_request_in_its_frames(
+    style: object, make_canary: Callable[[str], Canary]
+) -> None:
+    """Ctrl+C in the middle of a send: the frames of the KeyboardInterrupt hold no keyed request
+    (the copy the key was put on is stripped as the auth flow closes)."""
+    canary = make_canary("READ")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=style)  # type: ignore[arg-type]
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    with (
+        coinguard.Client(provider=provider, read_key=canary.value, http_client=http) as client,
+        pytest.raises(KeyboardInterrupt) as info,
+    ):
+        client.get("/price")
+    assert _leaks([canary], _exception_texts(info.value)) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
+async def test_a_cancelled_send_leaves_no_keyed_request_in_its_frames(
+    style: object, make_canary: Callable[[str], Canary]
+) -> None:
+    """A task cancelled while its request is in flight (``wait_for`` timing out): the
+    CancelledError's frames hold no keyed request either."""
+    canary = make_canary("READ")
+    started = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await anyio.sleep(30)
+        return httpx.Response(200, json={})
+
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=style)  # type: ignore[arg-type]
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with coinguard.AsyncClient(
+        provider=provider, read_key=canary.value, http_client=http
+    ) as client:
+        with pytest.raises(TimeoutError) as info:
+            await asyncio.wait_for(client.get("/price"), timeout=0.2)
+    assert started.is_set()
+    assert any(isinstance(e, asyncio.CancelledError) for e in _chain(info.value))
     assert _leaks([canary], _exception_texts(info.value)) == []
