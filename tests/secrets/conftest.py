@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import traceback
 import urllib.error
 import urllib.request
 import uuid
@@ -52,6 +53,30 @@ def find_bao() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
+_TESTS = str(Path(__file__).parent.parent)
+
+
+def _texts_of(thing: object) -> list[str]:
+    """Text of ``thing`` and, for an exception, of everything chained to it: messages, reprs,
+    attributes (a JSON decode error keeps the document in ``.doc``) and the locals of every
+    library frame of each traceback (what ``capture_locals`` or an error tracker shows)."""
+    texts = [str(thing), repr(thing)]
+    todo = [thing] if isinstance(thing, BaseException) else []
+    seen: list[BaseException] = []
+    while todo:
+        exc = todo.pop()
+        if any(exc is s for s in seen):
+            continue
+        seen.append(exc)
+        texts += [str(exc), repr(exc), repr(exc.args), repr(getattr(exc, "__dict__", {}))]
+        texts += [repr(getattr(exc, "doc", ""))]
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            if not frame.f_code.co_filename.startswith(_TESTS):
+                texts += [f"{k}={v!r}" for k, v in frame.f_locals.items()]
+        todo += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    return texts
+
+
 @pytest.fixture
 def no_leak(caplog: pytest.LogCaptureFixture) -> Callable[..., None]:
     """Return a checker: the canary is in no message, repr, cause chain or coinguard log record.
@@ -64,11 +89,7 @@ def no_leak(caplog: pytest.LogCaptureFixture) -> Callable[..., None]:
     def check(canary: str, *things: object) -> None:
         texts = [r.getMessage() for r in caplog.records if r.name.startswith("coinguard")]
         for thing in things:
-            texts += [str(thing), repr(thing)]
-            cause = getattr(thing, "__cause__", None) or getattr(thing, "__context__", None)
-            while cause is not None:
-                texts += [str(cause), repr(cause)]
-                cause = cause.__cause__ or cause.__context__
+            texts += _texts_of(thing)
         leaked = [t for t in texts if canary in t]
         assert not leaked, "secret value leaked"
 
