@@ -25,7 +25,8 @@ def make_tool(client: coinguard.Client) -> Any:
             body = client.request(method, path, params=params)
         except coinguard.CoinguardError as exc:  # messages name sources and fingerprints only
             return json.dumps({"error": type(exc).__name__, "message": str(exc)})
-        return json.dumps(body["data"])[:500]
+        # a tool result is text the model may repeat anywhere: no live key in it, ever
+        return coinguard.redact(json.dumps(body["data"]))[:500]
 
     return fetch_market_data
 

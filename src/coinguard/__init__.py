@@ -45,6 +45,7 @@ from ._quota import (
     Window,
     WindowStatus,
 )
+from ._redact import redact
 from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
@@ -113,6 +114,7 @@ __all__ = [
     "coinbase_key_permissions",
     "fingerprint",
     "get_provider",
+    "redact",
     "sandbox_key_info",
     "secret",
 ]

@@ -153,6 +153,9 @@ def _spans(folded: str) -> list[tuple[int, int, str]]:
 def redact(text: str) -> str:
     """Replace every run of a live key's characters in ``text`` by the key's fingerprint.
 
+    coinguard applies it to every log record and every server-supplied string it passes on;
+    use it on text of your own that may reach a person or a model (a tool result, a report).
+
     >>> key = Secret("Zq8-demo-key-3f9a1c77")
     >>> register(key)
     >>> redact("invalid key ZQ8-DEMO-KEY-3F9A, try again")
