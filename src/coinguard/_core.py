@@ -373,14 +373,14 @@ class ClientCore:
             return nxt, True
         if call.scope is Scope.READ:
             raise ScopeError(
-                f"{call.describe()} was redirected to {nxt.method} {shown(path)[1:-1]}, a route "
+                f"{call.describe()} was redirected to {nxt.method} {_redact.redact(path)}, a route "
                 "that needs the trade key; the redirect was not followed"
             )
         log.info(
             "%s redirected to the read route %s %s: not followed",
             call.describe(),
             nxt.method,
-            shown(path)[1:-1],
+            _redact.redact(path),
         )
         return None
 
@@ -408,8 +408,7 @@ class ClientCore:
         if call.is_order and sent:
             return OrderOutcomeUnknownError(
                 f"{where}: the connection failed after the order may have reached the server "
-                f"({type(exc).__name__}); not re-sent without an idempotency key. Reconcile "
-                "before trying again",
+                f"({type(exc).__name__}); {_not_resent(call)}",
                 idempotency_key=call.idempotency_key,
                 sent_at=call.sent_at,
                 method=call.method,
@@ -485,8 +484,7 @@ class ClientCore:
         unknown = status == 408 or status >= 500
         if call.is_order and unknown and status not in self.retry.not_executed_statuses:
             return OrderOutcomeUnknownError(
-                f"{message}: the order may have been executed; not re-sent without an "
-                "idempotency key. Reconcile before trying again",
+                f"{message}: the order may have been executed; {_not_resent(call)}",
                 idempotency_key=call.idempotency_key,
                 sent_at=call.sent_at,
                 status_code=status,
@@ -505,6 +503,12 @@ class ClientCore:
 
 
 _INVALID: Any = object()
+
+
+def _not_resent(call: Call) -> str:
+    if call.idempotent:
+        return "re-sent under its idempotency key until the retries ran out. Reconcile first"
+    return "not re-sent without an idempotency key. Reconcile before trying again"
 
 
 def _json(content: bytes) -> Any:
