@@ -20,6 +20,7 @@ import anyio
 import httpx
 import tenacity
 
+from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._exceptions import CoinguardError
 from ._keys import KeyInput, KeySlot
@@ -109,6 +110,7 @@ class _Base:
             follow_redirects=follow_redirects,
             max_redirects=max_redirects,
         )
+        check_quota_args(on_quota=on_quota, max_wait=max_wait)
         self._clock = clock
         self._jitter = jitter
         self._on_retry = on_retry
@@ -486,6 +488,7 @@ class Client(_Base):
 
     def close(self) -> None:
         """Close the connection pool (not a pool passed in as ``http_client``) and quota stores."""
+        self._core.closed = True
         self._close_quotas()
         if self._owns_http:
             self._http.close()
@@ -675,6 +678,7 @@ class AsyncClient(_Base):
 
     async def aclose(self) -> None:
         """Close the connection pool (not a pool passed in as ``http_client``) and quota stores."""
+        self._core.closed = True
         self._close_quotas()
         if self._owns_http:
             await self._http.aclose()

@@ -23,6 +23,7 @@ import httpx
 
 from . import _redact
 from ._auth import ScopedKeyAuth, strip_key
+from ._checks import check_call, check_client_args
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -30,6 +31,7 @@ from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
     EnvelopeError,
+    MissingKeyError,
     NotFoundError,
     OrderOutcomeUnknownError,
     PermissionDeniedError,
@@ -50,6 +52,7 @@ from ._settings import (
     key_fields,
     load_general_settings,
     load_scope_settings,
+    unread_dotenv,
 )
 from ._verify import KeyReport, report
 
@@ -108,7 +111,22 @@ class ClientCore:
         follow_redirects: bool,
         max_redirects: int,
     ) -> None:
+        check_client_args(
+            provider=provider,
+            trade_key=trade_key,
+            allow_trading=allow_trading,
+            base_url=base_url,
+            timeout=timeout,
+            settings=settings,
+            env_file=env_file,
+            retry=retry,
+            max_retries=max_retries,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+        )
+        self.closed = False  # set by the shell's close(); every later call is refused
         self.provider = get_provider(provider) if isinstance(provider, str) else provider
+        self._methods = _route_methods(self.provider)
         general = settings or load_general_settings(env_file)
         self.quota_store = general.quota_store
         url = base_url or general.base_url or self.provider.base_url
@@ -151,7 +169,15 @@ class ClientCore:
         provider_env: str | None,
     ) -> KeySlot:
         source_settings: BaseSettings = settings or load_scope_settings(scope, env_file)
-        source = resolve_source(scope, explicit, key_fields(source_settings, scope), provider_env)
+        try:
+            source = resolve_source(
+                scope, explicit, key_fields(source_settings, scope), provider_env
+            )
+        except MissingKeyError as exc:
+            note = None if settings else unread_dotenv(env_file, 'pass env_file=".env" to read it')
+            if note is None:
+                raise
+            raise MissingKeyError(f"{exc}; {note}") from None
         return KeySlot(scope, source)
 
     @staticmethod
@@ -178,7 +204,16 @@ class ClientCore:
         ``scope`` overrides the route rule; only key verification uses it, to ask the
         key-info route about each key.
         """
-        method = method.upper()
+        method = check_call(
+            method,
+            url,
+            json=json,
+            content=content,
+            closed=self.closed,
+            extra_methods=self._methods,
+            headers=headers,
+            idempotency_key=idempotency_key,
+        )
         joined = self._urls.get(url)
         if joined is None:
             joined = join_url(self.base_url, url)
@@ -401,6 +436,12 @@ class ClientCore:
                 message += f" (retry after {after:.1f}s)"
             return RateLimitError(message, retry_after=after, **common)
         return cls(message, **common)
+
+
+def _route_methods(provider: Provider) -> frozenset[str]:
+    """Methods a provider names in its routes: sent as declared even when not standard."""
+    routes = (*provider.read_routes, *provider.trade_routes, *provider.idempotent_routes)
+    return frozenset(str(r).strip().partition(" ")[0].upper() for r in routes) - {"*"}
 
 
 def _message(body: Any) -> str:

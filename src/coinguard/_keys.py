@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
-from ._exceptions import ConfigurationError, MissingKeyError
+from ._exceptions import ArgumentTypeError, ConfigurationError, MissingKeyError
 from ._secret import Secret
 
 __all__ = [
@@ -300,7 +300,7 @@ def resolve_source(
         if callable(explicit):
             name = getattr(explicit, "__qualname__", type(explicit).__name__)
             return CallableSource(explicit, f"{scope_name}_key callable {name}")
-        raise ConfigurationError(
+        raise ArgumentTypeError(
             f"{scope_name}_key must be a str, SecretStr, callable or key source, "
             f"not {type(explicit).__name__}"
         )
