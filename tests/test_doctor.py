@@ -49,7 +49,7 @@ def canary(make_canary: Callable[[str], Canary]) -> Canary:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """A started sandbox server with the default keys (read key 120 days old)."""
+    """A started sandbox server with the default keys (read key 30 days old)."""
     with Sandbox() as sb:
         yield sb
 
@@ -266,17 +266,29 @@ def test_verify_flags_overprivileged_read_key(
 def test_verify_reports_age_and_keeps_keys_separate(
     doctor: Doctor, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The sandbox read key is 120 days old: an age finding; the trade key is fine."""
-    monkeypatch.setenv("COINGUARD_SANDBOX_READ_KEY", sandbox.keys.read)
+    """A read key 120 days old: an age finding; the trade key is fine."""
+    old_read = sandbox.issue_key(("read",), age_days=120)
+    monkeypatch.setenv("COINGUARD_SANDBOX_READ_KEY", old_read)
     monkeypatch.setenv("COINGUARD_SANDBOX_TRADE_KEY", sandbox.keys.trade)
     args = ("--verify", "--trade", "--provider", "sandbox", "--base-url", sandbox.base_url)
-    keys = (sandbox.keys.read, sandbox.keys.trade)
+    keys = (old_read, sandbox.keys.trade)
     code, report = _report(doctor, *args, secrets=keys)
     assert code == 1
     assert _codes(report) == ["key-age"]
     assert "120 days old" in report["findings"][0]["message"]
     assert [k["permissions"] for k in report["keys"]] == [["read"], ["trade"]]
     assert _report(doctor, *args, "--max-age-days", "365", secrets=keys)[0] == 0
+
+
+def test_the_sandbox_default_keys_are_clean(
+    doctor: Doctor, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox's good read and trade keys pass --verify with the default age policy."""
+    monkeypatch.setenv("COINGUARD_SANDBOX_READ_KEY", sandbox.keys.read)
+    monkeypatch.setenv("COINGUARD_SANDBOX_TRADE_KEY", sandbox.keys.trade)
+    args = ("--verify", "--trade", "--provider", "sandbox", "--base-url", sandbox.base_url)
+    code, report = _report(doctor, *args, secrets=(sandbox.keys.read, sandbox.keys.trade))
+    assert (code, _codes(report)) == (0, [])
 
 
 def test_verify_failure_is_a_finding(
