@@ -182,6 +182,7 @@ class _Base:
             path=call.path,
             fingerprint=lambda: slot.loaded.fingerprint if slot.loaded else None,
             on_retry=self._on_retry,
+            resend_note=self._core.resend_note(call),
         )
 
     def _flow(self, call: Call, slot: KeySlot, state: CallState) -> Generator[_Step, Any, Any]:

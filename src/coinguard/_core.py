@@ -256,6 +256,20 @@ class ClientCore:
             sent_at=datetime.now(timezone.utc),
         )
 
+    def resend_note(self, call: Call) -> str | None:
+        """Why re-sending this trade repeats nothing, for the retry log; None for a read."""
+        if call.scope is not Scope.TRADE:
+            return None
+        if call.idempotency_key is not None:
+            return (
+                f"safe to re-send: the same {self.provider.idempotency_header} goes with it, "
+                "so the provider keeps one order"
+            )
+        if call.idempotent:
+            return "safe to re-send: the provider declares this route idempotent"
+        # without either, only failures that were not processed are retried (see _retry)
+        return "safe to re-send: the provider did not process the failed attempt"
+
     def key_checks(self) -> list[tuple[Call, KeySlot]]:
         """One key-info call per configured scope, each to be sent with that scope's key."""
         check = self.provider.key_check
