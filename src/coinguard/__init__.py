@@ -9,6 +9,7 @@ that never duplicate an order.
 """
 
 from ._client import AsyncClient, Client
+from ._doctor import diagnose
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -38,10 +39,12 @@ from ._keys import KeyMetadata, KeySource
 from ._provider import BearerKey, HeaderKey, Provider, QueryKey, Scope, get_provider
 from ._quota import (
     MemoryStore,
+    Quota,
     QuotaPolicy,
     QuotaStatus,
     QuotaStore,
     RedisStore,
+    Reservation,
     SQLiteStore,
     Window,
     WindowStatus,
@@ -91,12 +94,14 @@ __all__ = [
     "PermissionDeniedError",
     "Provider",
     "QueryKey",
+    "Quota",
     "QuotaExceededError",
     "QuotaPolicy",
     "QuotaStatus",
     "QuotaStore",
     "RateLimitError",
     "RedisStore",
+    "Reservation",
     "ResponseDecodeError",
     "RetryDetails",
     "RetryPolicy",
@@ -113,6 +118,7 @@ __all__ = [
     "binance_api_restrictions",
     "check_age",
     "coinbase_key_permissions",
+    "diagnose",
     "fingerprint",
     "get_provider",
     "sandbox_key_info",
