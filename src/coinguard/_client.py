@@ -151,11 +151,15 @@ class _Base:
 
     @property
     def quota(self) -> QuotaStatus | None:
-        """Quota use per window for the read key (limit, used, remaining, resets_at), or None.
+        """Quota use per window for the read key (used, remaining, limit, resets_at), or None.
+
+        After a ``/price`` (cost 1) and a ``/daily-ohlcv`` (cost 2) call on the sandbox:
 
         >>> print(client.quota)  # doctest: +SKIP
-        window  limit  used  remaining  resets_at
-        1s         50     3         47  2026-11-27T23:40:01Z
+        quota sandbox:fp:05234613d638
+        window    used  remaining  limit  resets at (UTC)
+        50/s         3         47     50  2026-11-27 23:28:40
+        1000/min     3        997   1000  2026-11-27 23:29:39
         """
         secret = self._core.read.loaded
         quota = self._quota_for(secret) if secret is not None else None
