@@ -25,6 +25,7 @@ from ._exceptions import ArgumentTypeError, ConfigurationError
 __all__ = ["check_call", "check_client_args", "check_quota_args"]
 
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+_KNOWN = frozenset(METHODS)
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -128,9 +129,14 @@ def check_call(
             "this client is closed; create a new one, or use it inside a with block that "
             "closes it at the end"
         )
+    # every request passes here: the common case costs two type checks and two set lookups
+    if type(method) is str and type(url) is str and headers is None and idempotency_key is None:
+        upper = method.upper()
+        if upper in _KNOWN and (upper not in _BODYLESS or (json is None and content is None)):
+            return upper
     _expect("method", method, (str,), "an HTTP method such as 'GET' or 'POST'")
     upper = method.upper()  # type: ignore[attr-defined]
-    if upper not in METHODS and upper not in extra_methods:
+    if upper not in _KNOWN and upper not in extra_methods:
         raise ConfigurationError(
             f"method {upper!r} is not an HTTP method coinguard sends; "
             f"use one of {', '.join(METHODS)}"
