@@ -184,3 +184,16 @@ def test_demo_does_not_flag_the_good_read_key_as_old() -> None:
     assert old
     assert not [line for line in old if read_fp.group(1) in line]
     assert "KeyAgeWarning" not in text
+
+
+def test_demo_survives_an_unexpected_answer_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 'real' answer without a data list prints nothing for it and the demo goes on."""
+    import respx
+
+    monkeypatch.setenv("TOKENMETRICS_API_KEY", "tm-demo-key-456")
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get("https://api.tokenmetrics.com/v2/price").respond(json={"success": True})
+        mock.route(host="127.0.0.1").pass_through()
+        out = io.StringIO()
+        assert run_demo(out) == 0
+    assert _sections(out.getvalue()) == ["0", "1", "2", "3", "4", "5", "6"]

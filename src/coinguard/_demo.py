@@ -90,10 +90,11 @@ def _real_read_part(out: TextIO) -> None:
         # One short try: a demo that waits out retries or a long timeout looks hung.
         with Client(provider="tokenmetrics", max_retries=0, timeout=10.0) as tm:
             print(f"   client: {tm!r}", file=out)
-            data = tm.get("/price", params={"symbol": SYMBOLS})["data"]
+            body = tm.get("/price", params={"symbol": SYMBOLS})
     except CoinguardError as exc:
         print(f"   could not reach Token Metrics: {exc}; showing the sandbox instead", file=out)
         return
+    data = body.get("data") if isinstance(body, dict) else None
     for p in data[:3] if isinstance(data, list) else []:
         name = p.get("symbol", p.get("token_symbol", "?")) if isinstance(p, dict) else "?"
         print(f"   {name}: {p}", file=out)
