@@ -146,17 +146,26 @@ def _env_lines(proc: subprocess.Popen[str]) -> tuple[dict[str, str], str]:
 
 
 def test_env_prints_lines_a_shell_evals_and_a_working_python_example(tmp_path: Path) -> None:
-    """--env prints export lines and a one-line example; run with them, the example works."""
+    """--env prints export lines and a one-line example; bash evals the lines and runs the
+    example exactly as printed, and it reads a price from the sandbox."""
     proc = _spawn("--env")
     try:
-        exports, example = _env_lines(proc)
-        assert set(exports) == {"COINGUARD_BASE_URL", "COINGUARD_READ_KEY", "COINGUARD_TRADE_KEY"}
+        assert proc.stdout is not None
+        printed = [proc.stdout.readline() for _ in range(4)]
+        exports, example = printed[:3], printed[3]
+        assert [line.split("=")[0] for line in exports] == [
+            "export COINGUARD_BASE_URL",
+            "export COINGUARD_READ_KEY",
+            "export COINGUARD_TRADE_KEY",
+        ]
+        assert example.startswith("# then: python -c ")
         clean = {k: v for k, v in os.environ.items() if not k.startswith("COINGUARD_")}
-        argv = shlex.split(example)
-        assert argv[:2] == ["python", "-c"]
+        clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
+        script = f"eval \"$(cat <<'EOF'\n{''.join(exports)}EOF\n)\"\n"
+        script += example.removeprefix("# then: ")
         done = subprocess.run(
-            [sys.executable, "-c", argv[2]],
-            env={**clean, **exports},
+            ["bash", "-c", script],
+            env=clean,
             capture_output=True,
             text=True,
             timeout=60,
