@@ -187,6 +187,27 @@ class ClientCore:
 
     # -- building a call ---------------------------------------------------------------------
 
+    def _vet(
+        self,
+        method: str,
+        url: str,
+        json: Any,
+        content: Any,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+    ) -> str:
+        """Refuse wrong call arguments before anything else (see ``_checks``); the method."""
+        return check_call(
+            method,
+            url,
+            json=json,
+            content=content,
+            closed=self.closed,
+            extra_methods=self._methods,
+            headers=headers,
+            idempotency_key=idempotency_key,
+        )
+
     def prepare(
         self,
         method: str,
@@ -204,16 +225,7 @@ class ClientCore:
         ``scope`` overrides the route rule; only key verification uses it, to ask the
         key-info route about each key.
         """
-        method = check_call(
-            method,
-            url,
-            json=json,
-            content=content,
-            closed=self.closed,
-            extra_methods=self._methods,
-            headers=headers,
-            idempotency_key=idempotency_key,
-        )
+        method = self._vet(method, url, json, content, headers, idempotency_key)
         joined = self._urls.get(url)
         if joined is None:
             joined = join_url(self.base_url, url)
