@@ -367,7 +367,11 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     try:
         with Sandbox(config) as sandbox:
             if args.env_file:
-                _write_env_file(args.env_file, sandbox)
+                try:
+                    _write_env_file(args.env_file, sandbox)
+                except OSError as exc:
+                    sys.stderr.write(f"coinguard sandbox: cannot write {args.env_file}: {exc}\n")
+                    return 2
             _announce(sandbox, args, sys.stdout)
             # A timed wait keeps the main thread responsive to signals on every platform.
             while not stop.wait(0.2):

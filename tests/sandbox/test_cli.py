@@ -211,3 +211,14 @@ def test_bad_cost_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """--cost needs PATH=N."""
     assert main(["sandbox", "--cost", "/price"]) == 2
     assert "bad cost" in capsys.readouterr().err
+
+
+def test_an_unwritable_env_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--env-file into a missing directory says it cannot write the file (exit 2)."""
+    target = tmp_path / "no-such-dir" / "sandbox.env"
+    assert main(["sandbox", "--port", "0", "--env-file", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {target}" in err
+    assert "cannot bind" not in err
