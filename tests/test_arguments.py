@@ -71,6 +71,8 @@ CONSTRUCTOR_CASES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"env_file": 1}, ArgumentTypeError, "env_file must be a path"),
     ({"on_quota": "block"}, ConfigurationError, "on_quota must be 'wait' or 'raise'"),
     ({"max_wait": "60"}, ArgumentTypeError, "max_wait must be a number of seconds"),
+    ({"max_wait": -1}, ConfigurationError, "max_wait must be a number of seconds >= 0"),
+    ({"timeout": float("nan")}, ConfigurationError, "timeout must be a positive number"),
     ({"read_key": 12345}, ArgumentTypeError, "read_key must be a str"),
 ]
 

@@ -49,10 +49,12 @@ def _non_negative_int(name: str, value: object, *, optional: bool = False) -> No
         raise ConfigurationError(f"{name} must be >= 0, got {value}")
 
 
-def _seconds(name: str, value: object, what: str) -> None:
+def _seconds(name: str, value: object, what: str, *, zero: bool = False) -> None:
     _expect(name, value, (int, float), what)
-    if not math.isfinite(value) or value <= 0:  # type: ignore[arg-type, operator]
-        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value}")
+    seconds = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
+        least = "a number of seconds >= 0" if zero else "a positive number of seconds"
+        raise ConfigurationError(f"{name} must be {least}, got {value}")
 
 
 def check_client_args(
@@ -105,7 +107,7 @@ def check_quota_args(*, on_quota: object, max_wait: object) -> None:
     """Refuse quota arguments the engine would only trip over at the first request."""
     if on_quota not in ("wait", "raise"):
         raise ConfigurationError(f"on_quota must be 'wait' or 'raise', not {on_quota!r}")
-    _seconds("max_wait", max_wait, "a number of seconds")
+    _seconds("max_wait", max_wait, "a number of seconds", zero=True)  # 0: never wait
 
 
 def check_call(
