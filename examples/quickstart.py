@@ -6,8 +6,8 @@ It starts the embedded sandbox (a keyed crypto-data API on 127.0.0.1), then read
 the read key, shows the quota, has a read-only client refuse an order before sending anything,
 verifies that the read key cannot trade, places one order through a dropped connection without
 duplicating it, and shows that the logs hold only key fingerprints. With TOKENMETRICS_API_KEY
-set, the read part runs against the real Token Metrics API. The same run is `coinguard demo`;
-its code is in src/coinguard/_demo.py.
+set, it first reads prices from the real Token Metrics API (one line if that fails, then the
+rest as usual). The same run is `coinguard demo`; its code is in src/coinguard/_demo.py.
 """
 
 import sys

@@ -280,6 +280,60 @@ def test_lost_order_with_idempotency_resent_with_same_key(run: Runner, clock: Fa
     assert seen[0].headers["idempotency-key"] == seen[1].headers["idempotency-key"]
 
 
+@pytest.mark.parametrize(
+    ("provider", "route", "first", "why"),
+    [
+        (
+            None,
+            "POST /orders",
+            httpx.ReadError("reset"),
+            "the same Idempotency-Key goes with it, so the provider keeps one order",
+        ),
+        (
+            coinguard.Provider(name="idem", base_url=BASE, idempotent_routes=["PUT /orders/*"]),
+            "PUT /orders/7",
+            httpx.ReadError("reset"),
+            "the provider declares this route idempotent",
+        ),
+        (
+            coinguard.Provider(name="plain", base_url=BASE),
+            "POST /orders",
+            httpx.ConnectError("refused"),
+            "the provider did not process the failed attempt",
+        ),
+    ],
+)
+def test_a_trade_retry_says_why_it_is_safe(
+    run: Runner,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    provider: coinguard.Provider | None,
+    route: str,
+    first: Exception,
+    why: str,
+) -> None:
+    """The retry log line of a trade names what makes re-sending it repeat nothing."""
+    handler, seen = _seq(first, httpx.Response(200, json={"success": True}))
+    kw: dict[str, Any] = {"provider": provider} if provider is not None else {}
+    method, path = route.split()
+    with caplog.at_level("INFO", logger="coinguard.retry"):
+        run.call(handler, method, path, clock, json={}, **TRADE, **kw)
+    assert len(seen) == 2
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "coinguard.retry"]
+    assert line.endswith(f"; safe to re-send: {why}")
+
+
+def test_a_read_retry_carries_no_note(
+    run: Runner, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reads are always safe to re-send: their retry line has no trade note."""
+    handler, _ = _seq(httpx.Response(502), _ok())
+    with caplog.at_level("INFO", logger="coinguard.retry"):
+        run.call(handler, "GET", "/price", clock)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "coinguard.retry"]
+    assert "safe to re-send" not in line
+
+
 def test_lost_order_exhausted_reports_key(run: Runner, clock: FakeClock) -> None:
     """When retries run out, the caller gets the idempotency key to reconcile with."""
     handler, seen = _seq(*[httpx.ReadError("reset")] * 3)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from coinguard._demo import run_demo
+from coinguard.sandbox import Sandbox, SandboxConfig, Window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +33,19 @@ def _run_example(name: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(autouse=True)
 def _no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKENMETRICS_API_KEY", raising=False)
+    monkeypatch.delenv("COINGUARD_BASE_URL", raising=False)
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections (bound, never listening)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def _sections(text: str) -> list[str]:
+    return re.findall(r"^== (\d)\.", text, flags=re.MULTILINE)
 
 
 def test_demo_runs_every_step_and_exits_zero() -> None:
@@ -88,3 +107,93 @@ def test_agent_tool_example_refuses_what_an_agent_must_not_do() -> None:
     ):
         assert needle in out, needle
     assert "sbx_" not in out
+
+
+def test_demo_with_a_real_key_and_no_network_degrades_to_one_line(closed_port: int) -> None:
+    """TOKENMETRICS_API_KEY set, API unreachable: one note, every sandbox step, exit 0."""
+    env = {
+        **os.environ,
+        "TOKENMETRICS_API_KEY": "tm-demo-key-unreachable",
+        # the real host is never contacted in tests: the client honours COINGUARD_BASE_URL
+        "COINGUARD_BASE_URL": f"http://127.0.0.1:{closed_port}/v2",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "coinguard._cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    notes = [line for line in proc.stdout.splitlines() if "could not reach Token Metrics" in line]
+    assert len(notes) == 1
+    assert notes[0].endswith("; showing the sandbox instead")
+    assert "Traceback" not in proc.stdout
+    assert "tm-demo-key-unreachable" not in proc.stdout
+    assert _sections(proc.stdout) == ["0", "1", "2", "3", "4", "5", "6"]
+
+
+@pytest.mark.parametrize("failure", ["rejected key", "429"])
+def test_demo_goes_on_when_the_api_rejects_or_limits(
+    failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 401 (rejected key) or a 429 from the 'real' API is one line, then the sandbox steps."""
+    config = SandboxConfig(windows=(Window(1, 3600.0),))
+    with Sandbox(config) as api:
+        key = "not-a-key-of-this-server" if failure == "rejected key" else api.keys.read
+        if failure == "429":  # spend the one-per-hour window first
+            httpx.get(f"{api.base_url}/tokens", headers={"x-api-key": key}, timeout=5)
+        monkeypatch.setenv("TOKENMETRICS_API_KEY", key)
+        monkeypatch.setenv("COINGUARD_BASE_URL", api.base_url)
+        out = io.StringIO()
+        assert run_demo(out) == 0
+    text = out.getvalue()
+    expected = "HTTP 401" if failure == "rejected key" else "HTTP 429"
+    (note,) = [line for line in text.splitlines() if "could not reach Token Metrics" in line]
+    assert expected in note
+    assert key not in text
+    assert _sections(text) == ["0", "1", "2", "3", "4", "5", "6"]
+
+
+def test_demo_steps_explain_themselves() -> None:
+    """Step 2 names the cost of 2, step 5's retry says why it is safe, step 6 shows every line."""
+    out = io.StringIO()
+    assert run_demo(out) == 0
+    text = out.getvalue()
+    assert "GET /daily-ohlcv costs 2" in text
+    assert "so each window has used 3 units" in text
+    retry = [line for line in text.splitlines() if "retrying POST /orders" in line]
+    assert len(retry) == 1
+    assert "safe to re-send: the same Idempotency-Key goes with it" in retry[0]
+    step6 = text.split("== 6.")[1].splitlines()[1:]
+    shown = [line for line in step6 if re.match(r"   [\w.]+ (INFO|WARNING) ", line)]
+    (count,) = re.findall(r"(\d+) log lines", text)
+    assert len(shown) == int(count)
+
+
+def test_demo_does_not_flag_the_good_read_key_as_old() -> None:
+    """Only the over-privileged key is old; the good read key's line carries no age finding."""
+    out = io.StringIO()
+    assert run_demo(out) == 0
+    text = out.getvalue()
+    read_fp = re.search(r"read key (fp:[0-9a-f]{12}): can_read", text)
+    assert read_fp is not None
+    old = [line for line in text.splitlines() if "days old" in line]
+    assert old
+    assert not [line for line in old if read_fp.group(1) in line]
+    assert "KeyAgeWarning" not in text
+
+
+def test_demo_survives_an_unexpected_answer_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 'real' answer without a data list prints nothing for it and the demo goes on."""
+    import respx
+
+    monkeypatch.setenv("TOKENMETRICS_API_KEY", "tm-demo-key-456-abcdefgh")
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get("https://api.tokenmetrics.com/v2/price").respond(json={"success": True})
+        mock.route(host="127.0.0.1").pass_through()
+        out = io.StringIO()
+        assert run_demo(out) == 0
+    assert _sections(out.getvalue()) == ["0", "1", "2", "3", "4", "5", "6"]

@@ -25,7 +25,12 @@ VARS = [
     f"COINGUARD_{scope}_KEY{suffix}"
     for scope in ("READ", "TRADE")
     for suffix in ("", "_FILE", "_REF")
-] + ["COINGUARD_SANDBOX_READ_KEY", "COINGUARD_SANDBOX_TRADE_KEY", "TOKENMETRICS_API_KEY"]
+] + [
+    "COINGUARD_SANDBOX_READ_KEY",
+    "COINGUARD_SANDBOX_TRADE_KEY",
+    "TOKENMETRICS_API_KEY",
+    "COINGUARD_BASE_URL",
+]
 
 
 ENTRY = "from coinguard._cli import main; raise SystemExit(main())"
@@ -49,7 +54,7 @@ def canary(make_canary: Callable[[str], Canary]) -> Canary:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """A started sandbox server with the default keys (read key 120 days old)."""
+    """A started sandbox server with the default keys (read key 30 days old)."""
     with Sandbox() as sb:
         yield sb
 
@@ -266,17 +271,29 @@ def test_verify_flags_overprivileged_read_key(
 def test_verify_reports_age_and_keeps_keys_separate(
     doctor: Doctor, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The sandbox read key is 120 days old: an age finding; the trade key is fine."""
-    monkeypatch.setenv("COINGUARD_SANDBOX_READ_KEY", sandbox.keys.read)
+    """A read key 120 days old: an age finding; the trade key is fine."""
+    old_read = sandbox.issue_key(("read",), age_days=120)
+    monkeypatch.setenv("COINGUARD_SANDBOX_READ_KEY", old_read)
     monkeypatch.setenv("COINGUARD_SANDBOX_TRADE_KEY", sandbox.keys.trade)
     args = ("--verify", "--trade", "--provider", "sandbox", "--base-url", sandbox.base_url)
-    keys = (sandbox.keys.read, sandbox.keys.trade)
+    keys = (old_read, sandbox.keys.trade)
     code, report = _report(doctor, *args, secrets=keys)
     assert code == 1
     assert _codes(report) == ["key-age"]
     assert "120 days old" in report["findings"][0]["message"]
     assert [k["permissions"] for k in report["keys"]] == [["read"], ["trade"]]
     assert _report(doctor, *args, "--max-age-days", "365", secrets=keys)[0] == 0
+
+
+def test_the_sandbox_default_keys_are_clean(
+    doctor: Doctor, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox's good read and trade keys pass --verify with the default age policy."""
+    monkeypatch.setenv("COINGUARD_SANDBOX_READ_KEY", sandbox.keys.read)
+    monkeypatch.setenv("COINGUARD_SANDBOX_TRADE_KEY", sandbox.keys.trade)
+    args = ("--verify", "--trade", "--provider", "sandbox", "--base-url", sandbox.base_url)
+    code, report = _report(doctor, *args, secrets=(sandbox.keys.read, sandbox.keys.trade))
+    assert (code, _codes(report)) == (0, [])
 
 
 def test_verify_failure_is_a_finding(
@@ -309,6 +326,7 @@ def test_json_report_has_fingerprints_only(
         "checked_at",
         "keys",
         "findings",
+        "notes",
     }
     assert sorted(_codes(report)) == ["key-in-repo", "missing-key"]
     assert canary.found_in(json.dumps(report)) == []
@@ -368,3 +386,45 @@ def test_console_command_json(canary: Canary, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["keys"][0]["fingerprint"] == coinguard.fingerprint(canary.value)
     assert canary.found_in(done.stdout + done.stderr) == []
+
+
+def test_base_url_comes_from_the_environment_as_in_a_client(
+    doctor: Doctor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COINGUARD_BASE_URL is the base URL, as the client uses it, and the report says so."""
+    monkeypatch.setenv("COINGUARD_BASE_URL", "http://127.0.0.1:9/v2")
+    report = _report(doctor, "--provider", "sandbox")[1]
+    assert report["base_url"] == "http://127.0.0.1:9/v2"
+    assert "base URL from COINGUARD_BASE_URL" in report["notes"][0]
+    with pytest.raises(coinguard.MissingKeyError):  # the client agrees on the URL it would use
+        coinguard.Client(provider="sandbox")
+    assert doctor("--provider", "sandbox", "--base-url", "https://x.example/v2")[1].startswith(
+        "coinguard doctor: provider sandbox, https://x.example/v2"
+    )
+
+
+def test_base_url_and_key_come_from_the_env_file(
+    doctor: Doctor, canary: Canary, tmp_path: Path
+) -> None:
+    """--env-file supplies COINGUARD_BASE_URL and the key, exactly as Client(env_file=...)."""
+    env = tmp_path / "app.env"
+    env.write_text(f"COINGUARD_BASE_URL=http://127.0.0.1:9/v2\nCOINGUARD_READ_KEY={canary.value}\n")
+    env.chmod(0o600)
+    code, report = _report(doctor, "--provider", "sandbox", "--env-file", str(env))
+    assert (code, report["base_url"]) == (0, "http://127.0.0.1:9/v2")
+    with coinguard.Client(provider="sandbox", env_file=env) as client:
+        assert str(client._core.base_url) == report["base_url"]
+
+
+def test_an_unread_dotenv_is_noted_with_how_to_opt_in(
+    doctor: Doctor, canary: Canary, tmp_path: Path
+) -> None:
+    """./.env exists but is not read (opt-in, as in a client): the report says so and how."""
+    (tmp_path / ".env").write_text(f"COINGUARD_READ_KEY={canary.value}\n")
+    code, out = doctor("--provider", "sandbox")
+    assert code == 1  # the key in .env was not used: missing-key
+    assert "note: a .env file in the working directory was not read" in out
+    assert "pass --env-file .env to read it" in out
+    (tmp_path / ".env").chmod(0o600)
+    code, report = _report(doctor, "--provider", "sandbox", "--env-file", ".env")
+    assert (code, report["notes"]) == (0, [])

@@ -152,9 +152,7 @@ def test_read_only_client_ignores_trade_key_sources(
 ) -> None:
     """Without allow_trading the trade key is never resolved: a broken trade source is harmless."""
     monkeypatch.setenv("COINGUARD_TRADE_KEY_FILE", str(tmp_path))  # a directory: reading it fails
-    c = _client(
-        provider="sandbox", base_url=BASE, read_key="read-key-r1-abcdefgh", trade_key=lambda: 1 / 0
-    )
+    c = _client(provider="sandbox", base_url=BASE, read_key="read-key-r1-abcdefgh")
     assert c._core.trade is None
     assert _sent_key(c) == "read-key-r1-abcdefgh"
     with pytest.raises(ConfigurationError, match="COINGUARD_TRADE_KEY_FILE"):

@@ -9,11 +9,13 @@ that never duplicate an order.
 """
 
 from ._client import AsyncClient, Client
+from ._doctor import diagnose
 from ._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
     APITimeoutError,
+    ArgumentTypeError,
     AuthenticationError,
     CoinguardError,
     ConfigurationError,
@@ -37,10 +39,12 @@ from ._keys import KeyMetadata, KeySource
 from ._provider import BearerKey, HeaderKey, Provider, QueryKey, Scope, get_provider
 from ._quota import (
     MemoryStore,
+    Quota,
     QuotaPolicy,
     QuotaStatus,
     QuotaStore,
     RedisStore,
+    Reservation,
     SQLiteStore,
     Window,
     WindowStatus,
@@ -66,6 +70,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "ArgumentTypeError",
     "AsyncClient",
     "AuthenticationError",
     "BearerKey",
@@ -90,12 +95,14 @@ __all__ = [
     "PermissionDeniedError",
     "Provider",
     "QueryKey",
+    "Quota",
     "QuotaExceededError",
     "QuotaPolicy",
     "QuotaStatus",
     "QuotaStore",
     "RateLimitError",
     "RedisStore",
+    "Reservation",
     "ResponseDecodeError",
     "RetryDetails",
     "RetryPolicy",
@@ -112,6 +119,7 @@ __all__ = [
     "binance_api_restrictions",
     "check_age",
     "coinbase_key_permissions",
+    "diagnose",
     "fingerprint",
     "get_provider",
     "redact",

@@ -1,14 +1,17 @@
 """The ``coinguard`` command line. Subcommands are thin layers over the library.
 
+``coinguard`` alone prints the help and exits 0; ``coinguard --version`` prints the version.
+``coinguard demo`` shows what coinguard is for, against the embedded sandbox.
 ``coinguard sandbox`` runs the embedded sandbox server until SIGINT/SIGTERM.
 ``coinguard doctor`` checks where the keys come from and what is unsafe about them.
-``coinguard demo`` shows what coinguard is for, against the embedded sandbox.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import signal
 import sys
 import threading
@@ -20,6 +23,18 @@ if TYPE_CHECKING:
     from coinguard.sandbox import Sandbox, SandboxConfig
 
 __all__ = ["main"]
+
+_DESCRIPTION = """\
+A safe client for keyed crypto-data APIs: scoped read and trade keys, keys that never
+leak, an exact quota, retries that never duplicate an order."""
+
+_EPILOG = """\
+examples:
+  coinguard demo
+  coinguard sandbox --env-file sandbox.env
+  coinguard doctor --provider tokenmetrics --verify
+
+Run 'coinguard COMMAND --help' for the options of a command."""
 
 
 def _rate(text: str) -> float:
@@ -39,12 +54,22 @@ def _seconds(text: str) -> float:
 def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "sandbox",
-        help="run the local sandbox API server",
-        description="Serve a keyed crypto-data API on loopback with throwaway keys.",
+        help="run the local sandbox API server and say how to point a client at it",
+        description="Serve a keyed crypto-data API on loopback with throwaway keys, and say\n"
+        "how to point a client at it. It serves until Ctrl+C (SIGINT) or SIGTERM.",
+        epilog="examples:\n"
+        "  coinguard sandbox                        # URL, keys and the lines to export\n"
+        "  coinguard sandbox --env-file sandbox.env # then Client(env_file='sandbox.env')\n"
+        "  coinguard sandbox --env                  # only the export lines, for scripts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="TCP port, 0 for a free one")
-    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic data and faults")
+    p.add_argument(
+        "--port", type=int, default=8765, help="TCP port, 0 for a free one (default 8765)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the synthetic data and faults (default 7)"
+    )
     p.add_argument(
         "--limit",
         action="append",
@@ -57,16 +82,66 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="PATH=N",
         help="cost units of an endpoint, e.g. /daily-ohlcv=2 (repeatable)",
     )
-    p.add_argument("--header-style", choices=("ietf", "legacy", "none"), default="ietf")
-    p.add_argument("--auth", choices=("header", "query"), default="header")
-    p.add_argument("--error-rate", type=_rate, default=0.0, help="share of 5xx answers")
-    p.add_argument("--reset-rate", type=_rate, default=0.0, help="share of reset connections")
-    p.add_argument("--html-rate", type=_rate, default=0.0, help="share of captive-portal pages")
     p.add_argument(
-        "--drop-after-order-rate", type=_rate, default=0.0, help="share of orders left unanswered"
+        "--header-style",
+        choices=("ietf", "legacy", "none"),
+        default="ietf",
+        help="rate-limit headers: ietf RateLimit/RateLimit-Policy, legacy X-RateLimit-*, "
+        "or none (default ietf)",
     )
-    p.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to each answer")
-    p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    p.add_argument(
+        "--auth",
+        choices=("header", "query"),
+        default="header",
+        help="where clients send the key: header x-api-key, or query ?api_key= (default header)",
+    )
+    p.add_argument(
+        "--error-rate",
+        metavar="RATE",
+        type=_rate,
+        default=0.0,
+        help="share of 5xx answers, 0..1 (default 0)",
+    )
+    p.add_argument(
+        "--reset-rate",
+        metavar="RATE",
+        type=_rate,
+        default=0.0,
+        help="share of reset connections (default 0)",
+    )
+    p.add_argument(
+        "--html-rate",
+        metavar="RATE",
+        type=_rate,
+        default=0.0,
+        help="share of captive-portal pages (default 0)",
+    )
+    p.add_argument(
+        "--drop-after-order-rate",
+        metavar="RATE",
+        type=_rate,
+        default=0.0,
+        help="share of orders created but left unanswered (default 0)",
+    )
+    p.add_argument(
+        "--latency",
+        metavar="SECONDS",
+        type=_seconds,
+        default=0.0,
+        help="seconds added to each answer (default 0)",
+    )
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    out.add_argument(
+        "--env",
+        action="store_true",
+        help="print only 'export NAME=value' lines a shell can eval, and a Python example",
+    )
+    p.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="also write the export lines to PATH (mode 0600), for Client(env_file=PATH)",
+    )
     p.add_argument(
         "--allow-remote", action="store_true", help="allow a non-loopback --host (not advised)"
     )
@@ -76,8 +151,10 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "demo",
-        help="run the demo against the embedded sandbox",
-        description="Scoped keys, quota, a refused trade, a verified key and a safe order.",
+        help="what coinguard is for, in one run against the embedded sandbox (no key needed)",
+        description="Scoped keys, quota, a refused trade, a verified key and a safe order, "
+        "against the embedded sandbox. With TOKENMETRICS_API_KEY set it first reads prices "
+        "from the real Token Metrics API (one line if that fails).",
     )
     p.set_defaults(handler=_run_demo)
 
@@ -101,9 +178,22 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Report each key's source, fingerprint, age and permissions, never its "
         "value. Exit 0 without findings, 1 with findings, 2 on usage errors.",
     )
-    p.add_argument("--provider", default="generic", help="provider profile (default generic)")
-    p.add_argument("--base-url", help="provider base URL (default: the provider's)")
-    p.add_argument("--env-file", metavar="PATH", help="read COINGUARD_* settings from this file")
+    p.add_argument(
+        "--provider",
+        default="generic",
+        help="provider profile: tokenmetrics, sandbox or generic (default generic)",
+    )
+    p.add_argument(
+        "--base-url",
+        help="provider base URL (default: COINGUARD_BASE_URL, else the provider's), "
+        "resolved as a client resolves it",
+    )
+    p.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="read COINGUARD_* settings from this file too, like Client(env_file=PATH); "
+        "./.env is not read without it",
+    )
     p.add_argument("--trade", action="store_true", help="check the trade key too")
     p.add_argument(
         "--verify", action="store_true", help="ask the provider's key-info route (network)"
@@ -143,8 +233,16 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coinguard", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from importlib.metadata import version
+
+    parser = argparse.ArgumentParser(
+        prog="coinguard",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"coinguard {version('coinguard')}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     _add_demo(commands)
     _add_sandbox(commands)
     _add_doctor(commands)
@@ -185,14 +283,43 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
     return config
 
 
-def _announce(sandbox: Sandbox, as_json: bool, out: TextIO) -> None:
+def _exports(sandbox: Sandbox) -> list[str]:
+    """The settings a client reads (``COINGUARD_*``), as lines a shell and python-dotenv read."""
+    values = {
+        "COINGUARD_BASE_URL": sandbox.base_url,
+        "COINGUARD_READ_KEY": sandbox.keys.read,
+        "COINGUARD_TRADE_KEY": sandbox.keys.trade,
+    }
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+def _example(auth: str) -> str:
+    provider = (
+        '"sandbox"'
+        if auth == "header"
+        # the sandbox profile sends the key as a header; --auth query wants it in the query
+        else 'dataclasses.replace(coinguard.get_provider("sandbox"), '
+        'auth=coinguard.QueryKey("api_key"))'
+    )
+    imports = "import coinguard" if auth == "header" else "import coinguard, dataclasses"
+    return (
+        f"python -c '{imports}; c = coinguard.Client(provider={provider}); "
+        'print(c.get("/price", params={"symbol": "BTC"})["data"][0])\''
+    )
+
+
+def _announce(sandbox: Sandbox, args: argparse.Namespace, out: TextIO) -> None:
     keys = {
         "read": sandbox.keys.read,
         "trade": sandbox.keys.trade,
         "overprivileged": sandbox.keys.overprivileged,
     }
-    if as_json:
+    exports = _exports(sandbox)
+    if args.json:
         out.write(json.dumps({"base_url": sandbox.base_url, "keys": keys}) + "\n")
+    elif args.env:
+        out.write("\n".join(exports) + "\n")
+        out.write(f"# then: {_example(args.auth)}\n")
     else:
         out.write(f"coinguard sandbox serving at {sandbox.base_url}\n")
         out.write(
@@ -200,8 +327,21 @@ def _announce(sandbox: Sandbox, as_json: bool, out: TextIO) -> None:
         )
         for name, value in keys.items():
             out.write(f"  {name:<15} {value}\n")
+        out.write("Point a client at it: in another shell, run\n")
+        out.write("".join(f"  {line}\n" for line in exports))
+        out.write(f"  {_example(args.auth)}\n")
+        if args.env_file:
+            out.write(f"or use Client(env_file={args.env_file!r}): the same lines are in it.\n")
         out.write("Press Ctrl+C to stop.\n")
     out.flush()
+
+
+def _write_env_file(path: str, sandbox: Sandbox) -> None:
+    # 0600 from the start: even throwaway keys do not belong in a world-readable file
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("# coinguard sandbox: throwaway keys of one local run\n")
+        f.write("\n".join(_exports(sandbox)) + "\n")
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
@@ -227,7 +367,13 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with Sandbox(config) as sandbox:
-            _announce(sandbox, args.json, sys.stdout)
+            if args.env_file:
+                try:
+                    _write_env_file(args.env_file, sandbox)
+                except OSError as exc:
+                    sys.stderr.write(f"coinguard sandbox: cannot write {args.env_file}: {exc}\n")
+                    return 2
+            _announce(sandbox, args, sys.stdout)
             # A timed wait keeps the main thread responsive to signals on every platform.
             while not stop.wait(0.2):
                 pass
@@ -248,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # a bare `coinguard` asks what it can do: tell, successfully
+        parser.print_help()
+        return 0
     handler = args.handler
     status: int = handler(args)
     return status

@@ -21,6 +21,7 @@ import httpx
 import tenacity
 from pydantic import SecretStr
 
+from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._exceptions import CoinguardError
 from ._keys import KeyInput, KeySlot, as_secret
@@ -120,6 +121,7 @@ class _Base:
             follow_redirects=follow_redirects,
             max_redirects=max_redirects,
         )
+        check_quota_args(on_quota=on_quota, max_wait=max_wait)
         self._clock = clock
         self._jitter = jitter
         self._on_retry = on_retry
@@ -160,11 +162,15 @@ class _Base:
 
     @property
     def quota(self) -> QuotaStatus | None:
-        """Quota use per window for the read key (limit, used, remaining, resets_at), or None.
+        """Quota use per window for the read key (used, remaining, limit, resets_at), or None.
+
+        After a ``/price`` (cost 1) and a ``/daily-ohlcv`` (cost 2) call on the sandbox:
 
         >>> print(client.quota)  # doctest: +SKIP
-        window  limit  used  remaining  resets_at
-        1s         50     3         47  2026-11-27T23:40:01Z
+        quota sandbox:fp:05234613d638
+        window    used  remaining  limit  resets at (UTC)
+        50/s         3         47     50  2026-11-27 23:28:40
+        1000/min     3        997   1000  2026-11-27 23:29:39
         """
         secret = self._core.read.loaded
         quota = self._quota_for(secret) if secret is not None else None
@@ -191,6 +197,7 @@ class _Base:
             path=call.path,
             fingerprint=lambda: slot.loaded.fingerprint if slot.loaded else None,
             on_retry=self._on_retry,
+            resend_note=self._core.resend_note(call),
         )
 
     def _flow(self, call: Call, slot: KeySlot, state: CallState) -> Generator[_Step, Any, Any]:
@@ -506,6 +513,7 @@ class Client(_Base):
 
     def close(self) -> None:
         """Close the connection pool (not a pool passed in as ``http_client``) and quota stores."""
+        self._core.closed = True
         self._close_quotas()
         if self._owns_http:
             self._http.close()
@@ -698,6 +706,7 @@ class AsyncClient(_Base):
 
     async def aclose(self) -> None:
         """Close the connection pool (not a pool passed in as ``http_client``) and quota stores."""
+        self._core.closed = True
         self._close_quotas()
         if self._owns_http:
             await self._http.aclose()

@@ -24,6 +24,7 @@ import httpx
 
 from . import _redact
 from ._auth import ScopedKeyAuth, strip_key
+from ._checks import check_call, check_client_args
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -33,6 +34,7 @@ from ._exceptions import (
     ConfigurationError,
     EnvelopeError,
     InsecureTransportError,
+    MissingKeyError,
     NotFoundError,
     OrderOutcomeUnknownError,
     PermissionDeniedError,
@@ -53,6 +55,7 @@ from ._settings import (
     key_fields,
     load_general_settings,
     load_scope_settings,
+    unread_dotenv,
 )
 from ._verify import KeyReport, report
 
@@ -117,7 +120,22 @@ class ClientCore:
         follow_redirects: bool,
         max_redirects: int,
     ) -> None:
+        check_client_args(
+            provider=provider,
+            trade_key=trade_key,
+            allow_trading=allow_trading,
+            base_url=base_url,
+            timeout=timeout,
+            settings=settings,
+            env_file=env_file,
+            retry=retry,
+            max_retries=max_retries,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+        )
+        self.closed = False  # set by the shell's close(); every later call is refused
         self.provider = get_provider(provider) if isinstance(provider, str) else provider
+        self._methods = _route_methods(self.provider)
         general = settings or load_general_settings(env_file)
         self.quota_store = general.quota_store
         url = base_url or general.base_url or self.provider.base_url
@@ -164,7 +182,13 @@ class ClientCore:
     ) -> KeySlot:
         source_settings: BaseSettings = settings or load_scope_settings(scope, env_file)
         env = provider.read_key_env if scope == "read" else provider.trade_key_env
-        source = resolve_source(scope, explicit, key_fields(source_settings, scope), env)
+        try:
+            source = resolve_source(scope, explicit, key_fields(source_settings, scope), env)
+        except MissingKeyError as exc:
+            note = None if settings else unread_dotenv(env_file, 'pass env_file=".env" to read it')
+            if note is None:
+                raise
+            raise MissingKeyError(f"{exc}; {note}") from None
         return KeySlot(scope, source, min_length=provider.min_key_length)
 
     @staticmethod
@@ -173,6 +197,27 @@ class ClientCore:
             _redact.register(slot.get())
 
     # -- building a call ---------------------------------------------------------------------
+
+    def _vet(
+        self,
+        method: str,
+        url: str,
+        json: Any,
+        content: Any,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+    ) -> str:
+        """Refuse wrong call arguments before anything else (see ``_checks``); the method."""
+        return check_call(
+            method,
+            url,
+            json=json,
+            content=content,
+            closed=self.closed,
+            extra_methods=self._methods,
+            headers=headers,
+            idempotency_key=idempotency_key,
+        )
 
     def prepare(
         self,
@@ -191,7 +236,7 @@ class ClientCore:
         ``scope`` overrides the route rule; only key verification uses it, to ask the
         key-info route about each key.
         """
-        method = method.upper()
+        method = self._vet(method, url, json, content, headers, idempotency_key)
         joined = self._urls.get(url)
         if joined is None:
             joined = join_url(self.base_url, url)
@@ -238,6 +283,20 @@ class ClientCore:
             idempotent=idempotent,
             sent_at=datetime.now(timezone.utc),
         )
+
+    def resend_note(self, call: Call) -> str | None:
+        """Why re-sending this trade repeats nothing, for the retry log; None for a read."""
+        if call.scope is not Scope.TRADE:
+            return None
+        if call.idempotency_key is not None:
+            return (
+                f"safe to re-send: the same {self.provider.idempotency_header} goes with it, "
+                "so the provider keeps one order"
+            )
+        if call.idempotent:
+            return "safe to re-send: the provider declares this route idempotent"
+        # without either, only failures that were not processed are retried (see _retry)
+        return "safe to re-send: the provider did not process the failed attempt"
 
     def key_checks(self) -> list[tuple[Call, KeySlot]]:
         """One key-info call per configured scope, each to be sent with that scope's key."""
@@ -517,6 +576,12 @@ def _json(content: bytes) -> Any:
         return jsonlib.loads(content)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return _INVALID
+
+
+def _route_methods(provider: Provider) -> frozenset[str]:
+    """Methods a provider names in its routes: sent as declared even when not standard."""
+    routes = (*provider.read_routes, *provider.trade_routes, *provider.idempotent_routes)
+    return frozenset(str(r).strip().partition(" ")[0].upper() for r in routes) - {"*"}
 
 
 def _message(body: Any) -> str:

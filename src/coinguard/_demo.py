@@ -1,7 +1,9 @@
 """``coinguard demo``: what coinguard is for, in one short run against the embedded sandbox.
 
-With ``TOKENMETRICS_API_KEY`` set, the read part runs against the real Token Metrics API
-instead; the trading part always uses the sandbox (Token Metrics has no order endpoint).
+With ``TOKENMETRICS_API_KEY`` set, the demo first reads prices from the real Token Metrics API
+(``COINGUARD_BASE_URL`` points it elsewhere, as for any client); when that fails (no network, a
+rejected key, a 429) it says so in one line and goes on. Every other step uses the sandbox
+(Token Metrics has no order endpoint).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from ._client import Client
-from ._exceptions import ScopeError
+from ._exceptions import CoinguardError, ScopeError
 from ._provider import QueryKey, get_provider
 
 __all__ = ["run_demo"]
@@ -56,7 +58,8 @@ def _section(out: TextIO, title: str) -> None:
     print(f"\n== {title}", file=out)
 
 
-def _show_prices(out: TextIO, client: Client) -> None:
+def _show_prices(out: TextIO, client: Client) -> list[str]:
+    """Print prices and candles; return the routes called, for the quota step."""
     prices = client.get("/price", params={"symbol": SYMBOLS})["data"]
     for p in prices:
         print(f"   {p['symbol']:<5} {p['price']:>12,.2f} USD", file=out)
@@ -67,15 +70,34 @@ def _show_prices(out: TextIO, client: Client) -> None:
             f"low {c['low']:>10,.0f}  close {c['close']:>10,.0f}",
             file=out,
         )
+    return ["/price", "/daily-ohlcv"]
+
+
+def _explain_cost(out: TextIO, client: Client, routes: list[str]) -> None:
+    policy = client.provider.quota
+    if policy is None:
+        return
+    costs = [(route, policy.cost("GET", route)) for route in routes]
+    parts = ", ".join(f"GET {route} costs {cost}" for route, cost in costs)
+    total = sum(cost for _, cost in costs)
+    print(f"   {len(costs)} calls in step 1: {parts} (the provider's cost table),", file=out)
+    print(f"   so each window has used {total} units", file=out)
 
 
 def _real_read_part(out: TextIO) -> None:
-    _section(out, "1. Read with the key from TOKENMETRICS_API_KEY (real API)")
-    with Client(provider="tokenmetrics") as tm:
-        print(f"   client: {tm!r}", file=out)
-        data = tm.get("/price", params={"symbol": SYMBOLS})["data"]
-        for p in data[:3]:
-            print(f"   {p.get('symbol', p.get('token_symbol', '?'))}: {p}", file=out)
+    _section(out, "0. Read with the key from TOKENMETRICS_API_KEY (real API)")
+    try:
+        # One short try: a demo that waits out retries or a long timeout looks hung.
+        with Client(provider="tokenmetrics", max_retries=0, timeout=10.0) as tm:
+            print(f"   client: {tm!r}", file=out)
+            body = tm.get("/price", params={"symbol": SYMBOLS})
+    except CoinguardError as exc:
+        print(f"   could not reach Token Metrics: {exc}; showing the sandbox instead", file=out)
+        return
+    data = body.get("data") if isinstance(body, dict) else None
+    for p in data[:3] if isinstance(data, list) else []:
+        name = p.get("symbol", p.get("token_symbol", "?")) if isinstance(p, dict) else "?"
+        print(f"   {name}: {p}", file=out)
 
 
 def run_demo(out: TextIO) -> int:
@@ -103,12 +125,12 @@ def run_demo(out: TextIO) -> int:
             _real_read_part(out)
         common: dict[str, Any] = {"provider": provider, "base_url": sb.base_url}
         with Client(read_key=keys.read, **common) as reader:
-            if not real:
-                _section(out, "1. Market data with the read key")
-                print(f"   client: {reader!r}", file=out)
-                _show_prices(out, reader)
+            _section(out, "1. Market data with the read key")
+            print(f"   client: {reader!r}", file=out)
+            routes = _show_prices(out, reader)
 
             _section(out, "2. Quota, tracked locally and synced with the server's headers")
+            _explain_cost(out, reader, routes)
             for line in str(reader.quota).splitlines():
                 print(f"   {line}", file=out)
 
@@ -137,6 +159,8 @@ def run_demo(out: TextIO) -> int:
                     warnings.simplefilter("ignore")
                     bad = risky.verify_key(on_finding="ignore")[0]
                 print(f"   a 'read' key {bad.fingerprint}: {'; '.join(bad.findings)}", file=out)
+                for finding in bad.age_findings:
+                    print(f"   and it is old: {finding}", file=out)
 
         _section(out, "5. Trading, with the trade key, through a connection dropped mid-order")
         sb.set_faults(Faults(drop_after_order_rate=1.0))
@@ -149,9 +173,14 @@ def run_demo(out: TextIO) -> int:
             f"Idempotency-Key, orders that exist: {len(sb.orders)}",
             file=out,
         )
+        print(
+            "   (re-sent only because the server de-duplicates by Idempotency-Key; without one,"
+            " coinguard raises OrderOutcomeUnknownError instead)",
+            file=out,
+        )
 
-        _section(out, "6. What the logs saw")
-        for line in logs.lines[-4:]:
+        _section(out, "6. What the logs saw (every line, as a log shipper would get it)")
+        for line in logs.lines:
             print(f"   {line}", file=out)
         leaked = [
             k for k in (keys.read, keys.trade, keys.overprivileged) if k in "".join(logs.lines)

@@ -40,7 +40,7 @@ from ._provider import Provider, get_provider
 from ._secret import Secret
 from ._secrets import SecretRef, check_age
 from ._secrets._base import parse_ref
-from ._settings import key_fields, load_scope_settings
+from ._settings import key_fields, load_general_settings, load_scope_settings, unread_dotenv
 from ._verify import KeyPermissions, findings_for
 
 __all__ = ["Finding", "KeyInfo", "Report", "diagnose", "render"]
@@ -89,6 +89,7 @@ class Report:
     checked_at: datetime
     keys: tuple[KeyInfo, ...]
     findings: tuple[Finding, ...]
+    notes: tuple[str, ...] = ()  # how the setup was resolved; not problems
 
     @property
     def ok(self) -> bool:
@@ -110,7 +111,15 @@ class Report:
             "checked_at": self.checked_at.isoformat(),
             "keys": [{k: _jsonable(v) for k, v in vars(key).items()} for key in self.keys],
             "findings": [vars(f).copy() for f in self.findings],
+            "notes": list(self.notes),
         }
+
+    def render(self) -> str:
+        """The human-readable report (what ``coinguard doctor`` prints).
+
+        >>> print(diagnose(provider="sandbox").render())  # doctest: +SKIP
+        """
+        return render(self)
 
 
 @dataclass
@@ -152,7 +161,18 @@ def diagnose(
     'missing-key'
     """
     prov = get_provider(provider) if isinstance(provider, str) else provider
-    url = base_url or prov.base_url
+    here = Path(cwd) if cwd else Path.cwd()
+    notes = []
+    # the base URL and ./.env exactly as a client resolves them
+    from_settings = load_general_settings(env_file).base_url
+    url = base_url or from_settings or prov.base_url
+    if not base_url and from_settings:
+        notes.append("base URL from COINGUARD_BASE_URL, as a client would use it")
+    dotenv = unread_dotenv(
+        env_file, 'pass --env-file .env to read it, as Client(env_file=".env") would', here
+    )
+    if dotenv:
+        notes.append(dotenv)
     if url:
         check_base_url(url, prov.name)
     if verify and (prov.key_check is None or not url):
@@ -170,7 +190,7 @@ def diagnose(
             for key in keys:
                 _verify(key, prov, url, policy, found)
     found += _file_modes(keys, env_file)
-    found += _git_checks(Path(cwd) if cwd else Path.cwd(), keys, env_file)
+    found += _git_checks(here, keys, env_file)
     return Report(
         provider=prov.name,
         base_url=url,
@@ -178,6 +198,7 @@ def diagnose(
         checked_at=policy.now,
         keys=tuple(_info(k, env_file) for k in keys),
         findings=tuple(sorted(found, key=lambda f: _RANK[f.severity])),
+        notes=tuple(notes),
     )
 
 
@@ -443,7 +464,9 @@ def render(report: Report) -> str:
     """
     how = "verified with the provider" if report.verified else "offline; --verify asks the provider"
     lines = [f"coinguard doctor: provider {report.provider}, {report.base_url or 'no base URL'}"]
-    lines += [f"({how})", ""]
+    lines.append(f"({how})")
+    lines += [f"note: {note}" for note in report.notes]
+    lines.append("")
     for key in report.keys:
         lines += _render_key(key, report.checked_at)
     if report.ok:

@@ -7,7 +7,8 @@ their fingerprint.
 ::
 
     CoinguardError
-    ├── ConfigurationError            bad settings, provider or key source
+    ├── ConfigurationError            bad settings, provider, key source or argument
+    │   ├── ArgumentTypeError         an argument of the wrong type (also a TypeError)
     │   ├── MissingKeyError           no key where we looked (names every place looked)
     │   ├── SecretBackendError        a secret reference failed: not found, access denied, ...
     │   └── OverPrivilegedKeyError    verify_key(): a read key can trade, a trade key can withdraw
@@ -31,6 +32,10 @@ their fingerprint.
 Warnings (``UserWarning`` subclasses): ``KeyAgeWarning`` (a key is older than the rotation policy
 or expires soon), ``KeyPrivilegeWarning`` (``verify_key(on_finding="warn")``).
 
+A wrong argument is refused at the call that received it, before any I/O, with a message naming
+the argument and the fix: a wrong *type* raises :class:`ArgumentTypeError` (a ``TypeError`` too,
+as Python convention has it), a wrong *value* or combination raises ``ConfigurationError``.
+
 httpx errors are translated in exactly one place (``ClientCore.translate`` in
 ``coinguard._core``). No coinguard error chains a foreign exception (``__cause__`` and
 ``__context__`` are empty or coinguard errors): httpx's errors hold the keyed request, a JSON
@@ -49,6 +54,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "ArgumentTypeError",
     "AuthenticationError",
     "CoinguardError",
     "ConfigurationError",
@@ -77,6 +83,14 @@ class CoinguardError(Exception):
 
 class ConfigurationError(CoinguardError):
     """Settings, provider definition or key source are invalid."""
+
+
+class ArgumentTypeError(ConfigurationError, TypeError):
+    """An argument has the wrong type; the message names it and what it accepts.
+
+    >>> issubclass(ArgumentTypeError, TypeError)
+    True
+    """
 
 
 class MissingKeyError(ConfigurationError):

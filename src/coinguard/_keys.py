@@ -22,7 +22,13 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
-from ._exceptions import CoinguardError, ConfigurationError, MissingKeyError, seal
+from ._exceptions import (
+    ArgumentTypeError,
+    CoinguardError,
+    ConfigurationError,
+    MissingKeyError,
+    seal,
+)
 from ._redact import MIN_KEY_LENGTH
 from ._secret import Secret
 
@@ -276,16 +282,19 @@ class KeySlot:
         secret = self._secret
         if secret is not None and not self._live:
             return secret
+        return self._contained(lambda: self._get(secret))
+
+    def _contained(self, load: Callable[[], Secret]) -> Secret:
+        """Run ``load``; whatever fails is raised as a coinguard error without the frames below
+        (they handled the raw value, and a traceback printer shows their locals)."""
         try:
-            return self._get(secret)
+            return load()
         except CoinguardError as exc:
             error = exc
         except Exception as exc:  # a key source of the caller's: named, never shown
             error = ConfigurationError(
                 f"the key source {self.source.description} failed ({type(exc).__name__})"
             )
-        # Raised outside the except clause and without the frames below: those handled the
-        # raw value (a source, a backend, the checks), and a traceback printer shows locals.
         raise seal(error).with_traceback(None)
 
     def _get(self, secret: Secret | None) -> Secret:
@@ -314,19 +323,14 @@ class KeySlot:
 
     def reload(self, seen_generation: int) -> Secret:
         """Fetch the key again, unless another caller already did since ``seen_generation``."""
-        try:
-            with self._lock:
-                if self._generation == seen_generation or self._secret is None:
-                    self._store(self.source.refresh())
-                assert self._secret is not None
-                return self._secret
-        except CoinguardError as exc:
-            error = exc
-        except Exception as exc:  # a key source of the caller's: named, never shown
-            error = ConfigurationError(
-                f"the key source {self.source.description} failed ({type(exc).__name__})"
-            )
-        raise seal(error).with_traceback(None)
+        return self._contained(lambda: self._reload(seen_generation))
+
+    def _reload(self, seen_generation: int) -> Secret:
+        with self._lock:
+            if self._generation == seen_generation or self._secret is None:
+                self._store(self.source.refresh())
+            assert self._secret is not None
+            return self._secret
 
     def _store(self, secret: Secret) -> None:
         secret = checked(secret, self.min_length)
@@ -370,7 +374,7 @@ def resolve_source(
         if callable(explicit):
             name = getattr(explicit, "__qualname__", type(explicit).__name__)
             return CallableSource(explicit, f"{scope_name}_key callable {name}")
-        raise ConfigurationError(
+        raise ArgumentTypeError(
             f"{scope_name}_key must be a str, SecretStr, callable or key source, "
             f"not {type(explicit).__name__}"
         )

@@ -123,8 +123,12 @@ def make_retrying_kwargs(
     path: str,
     fingerprint: Callable[[], str | None],
     on_retry: Callable[[RetryDetails], None] | None,
+    resend_note: str | None = None,
 ) -> dict[str, Any]:
-    """Tenacity arguments for one call (retry, wait, stop, hook); the shell adds ``sleep``."""
+    """Tenacity arguments for one call (retry, wait, stop, hook); the shell adds ``sleep``.
+
+    ``resend_note`` says in the retry log line why re-sending this trade repeats nothing.
+    """
 
     def retry(rs: tenacity.RetryCallState) -> bool:
         exc = rs.outcome.exception() if rs.outcome else None
@@ -158,13 +162,14 @@ def make_retrying_kwargs(
             key_fingerprint=fingerprint(),
         )
         log.info(
-            "retrying %s %s after %s (attempt %d, waiting %.3fs, key %s)",
+            "retrying %s %s after %s (attempt %d, waiting %.3fs, key %s)%s",
             method,
             path,
             details.reason,
             details.attempt,
             details.wait,
             details.key_fingerprint,
+            f"; {resend_note}" if resend_note else "",
         )
         if on_retry is not None:
             on_retry(details)

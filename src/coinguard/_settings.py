@@ -18,6 +18,7 @@ __all__ = [
     "key_fields",
     "load_general_settings",
     "load_scope_settings",
+    "unread_dotenv",
 ]
 
 _CONFIG = SettingsConfigDict(
@@ -94,3 +95,16 @@ def load_scope_settings(scope: str, env_file: str | Path | None = None) -> BaseS
     """Load only one scope's key settings from the environment."""
     cls: type[BaseSettings] = _ReadKeySettings if scope == "read" else _TradeKeySettings
     return cls(_env_file=env_file)
+
+
+def unread_dotenv(env_file: str | Path | None, opt_in: str, cwd: Path | None = None) -> str | None:
+    """A note when ``./.env`` exists but is not read (loading it is opt-in), else None.
+
+    ``opt_in`` says how to opt in where the note is shown, e.g. ``env_file=".env"``.
+
+    >>> unread_dotenv(".env", 'env_file=".env"') is None
+    True
+    """
+    if env_file is not None or not ((cwd or Path.cwd()) / ".env").is_file():
+        return None
+    return f"a .env file in the working directory was not read: loading it is opt-in ({opt_in})"

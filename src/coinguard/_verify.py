@@ -169,25 +169,35 @@ def report(
     )
 
 
+def _log(message: str, *, warned: bool) -> None:
+    # Without any logging configuration, logging's last-resort handler prints to stderr just
+    # as the warning does: the same finding would show twice. The warning alone says it then.
+    if warned and not log.hasHandlers():
+        return
+    log.warning("%s", message)
+
+
 def judge(
     reports: list[KeyReport], on_finding: str, hook: Callable[[str], None] | None = None
 ) -> list[KeyReport]:
     """Raise, warn or just return, according to ``on_finding`` ("raise", "warn" or "ignore").
 
-    Every finding is also logged on ``coinguard.keys`` and passed to ``hook`` (for metrics or
-    alerts). Age findings are always warnings: an old key still works, it should be rotated.
+    Every finding is also logged on ``coinguard.keys`` (unless logging is not configured and
+    the finding is warned: then the warning alone shows it, once) and passed to ``hook`` (for
+    metrics or alerts). Age findings are always warnings: an old key still works, it should be
+    rotated.
     """
     for r in reports:
         for finding in r.age_findings:
             message = f"the {r.scope} key {r.fingerprint}: {finding}"
-            log.warning("%s", message)
+            _log(message, warned=True)
             if hook is not None:
                 hook(message)
             warnings.warn(message, KeyAgeWarning, stacklevel=3)
     bad = [r for r in reports if r.findings]
     for r in bad:
         message = f"the {r.scope} key {r.fingerprint}: {'; '.join(r.findings)}"
-        log.warning("%s", message)
+        _log(message, warned=on_finding == "warn")
         if hook is not None:
             hook(message)
     if bad and on_finding == "raise":

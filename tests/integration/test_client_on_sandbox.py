@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -203,16 +205,17 @@ def test_rate_limit_beyond_deadline_gives_up_with_retry_after() -> None:
 
 
 def test_verify_key_accepts_least_privilege_and_warns_on_age(sb: Sandbox) -> None:
-    """The sandbox read key is read-only but 120 days old: reports fine, warns about age."""
+    """A read-only read key 120 days old: reports fine, warns about age."""
     seen: list[str] = []
+    old_read = sb.issue_key(("read",), age_days=120)
     with (
-        _client(sb, trade_key=sb.keys.trade, allow_trading=True) as c,
+        _client(sb, read_key=old_read, trade_key=sb.keys.trade, allow_trading=True) as c,
         pytest.warns(coinguard.KeyAgeWarning, match="120 days"),
     ):
         reports = c.verify_key(hook=seen.append)
     assert len(seen) == 1
     assert "read key" in seen[0]
-    assert sb.keys.read not in seen[0]
+    assert old_read not in seen[0]
     by_scope = {r.scope: r for r in reports}
     assert by_scope["read"].ok
     assert not by_scope["read"].permissions.can_trade
@@ -334,3 +337,33 @@ def test_close_releases_the_quota_stores_it_opened(sb: Sandbox, tmp_path: Path) 
         (quota,) = c._quotas.values()
     with pytest.raises(sqlite3.ProgrammingError):
         quota.store._conn.execute("select 1")  # type: ignore[attr-defined]
+
+
+AGE_SCRIPT = """
+import coinguard
+from coinguard.sandbox import Sandbox
+with Sandbox() as sb:
+    key = sb.issue_key(("read",), age_days=120)
+    with coinguard.Client(provider="sandbox", base_url=sb.base_url, read_key=key) as c:
+        c.verify_key()
+"""
+
+
+def test_key_age_finding_shows_once_without_logging_configured() -> None:
+    """With no logging set up, an age finding reaches stderr once (the warning), not twice."""
+    proc = subprocess.run(
+        [sys.executable, "-c", AGE_SCRIPT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("days old") == 1, proc.stderr
+    assert "KeyAgeWarning" in proc.stderr
+
+
+def test_key_age_finding_is_logged_when_logging_is_configured(
+    sb: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a handler configured, the finding goes to coinguard.keys as well as the warning."""
+    key = sb.issue_key(("read",), age_days=120)
+    with _client(sb, read_key=key) as c, pytest.warns(coinguard.KeyAgeWarning):
+        c.verify_key()
+    assert [r.name for r in caplog.records if "days old" in r.getMessage()] == ["coinguard.keys"]

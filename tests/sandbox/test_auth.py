@@ -44,14 +44,14 @@ def test_scopes_of_the_three_keys(sb: Sandbox, http, key: str, read: int, trade:
 
 
 def test_key_endpoint_reports_scopes_age_and_usage(sb: Sandbox, http) -> None:
-    """/key shows scopes, ISO 8601 created/expires (read key 120 days old) and window usage."""
+    """/key shows scopes, ISO 8601 created/expires (read key 30 days old) and window usage."""
     client = http(sb, sb.keys.read)
     client.get("/tokens")
     data = client.get("/key").json()["data"]
     assert data["scopes"] == ["read"]
     assert data["fingerprint"] == fingerprint(sb.keys.read)
     created = datetime.fromisoformat(data["created_at"].replace("Z", "+00:00"))
-    assert (datetime.fromtimestamp(1_700_000_000, tz=timezone.utc) - created).days == 120
+    assert (datetime.fromtimestamp(1_700_000_000, tz=timezone.utc) - created).days == 30
     assert data["expires_at"].endswith("Z")
     first = data["usage"][0]
     assert {"window", "limit", "used", "remaining", "reset"} <= first.keys()

@@ -1,16 +1,22 @@
-"""The `coinguard sandbox` command: JSON announce line, serving, clean exit on signals."""
+"""The `coinguard` command line: help and version, and `coinguard sandbox` (announce lines,
+environment lines, a .env writer, serving, clean exit on signals)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
-from coinguard._cli import main
+import coinguard
+from coinguard._cli import _build_parser, main
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
@@ -80,14 +86,139 @@ def test_bad_options_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> Non
     assert info.value.code == 2
 
 
-def test_a_subcommand_is_required() -> None:
-    """Running `coinguard` with no subcommand is a usage error."""
+def test_bare_coinguard_prints_help_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    """`coinguard` alone prints the help (commands and examples) to stdout, exit 0."""
+    assert main([]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: coinguard")
+    for command in ("demo", "sandbox", "doctor"):
+        assert f"    {command}  " in out
+    assert err == ""
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`coinguard --version` prints the installed version and exits 0."""
     with pytest.raises(SystemExit) as info:
-        main([])
-    assert info.value.code == 2
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"coinguard {coinguard.__version__}\n"
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    parser = _build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"coinguard": parser, **commands.choices}
+
+
+def test_help_is_plain_text() -> None:
+    """No reStructuredText markup (``...``) in any help text."""
+    for name, parser in _parsers().items():
+        text = parser.format_help()
+        assert "``" not in text, name
+        assert ":func:" not in text, name
+
+
+@pytest.mark.parametrize("command", ["coinguard", "demo", "sandbox", "doctor"])
+def test_every_option_has_help_and_states_its_default(command: str) -> None:
+    """Each option says what it does; an option with a default value says which."""
+    parser = _parsers()[command]
+    for action in parser._actions:
+        if not action.option_strings:
+            continue
+        assert action.help, action.option_strings
+        if action.default not in (None, False, argparse.SUPPRESS):
+            default = action.default
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            assert f"(default {shown})" in action.help, action.option_strings
+
+
+def _env_lines(proc: subprocess.Popen[str]) -> tuple[dict[str, str], str]:
+    assert proc.stdout is not None
+    env: dict[str, str] = {}
+    while True:
+        line = proc.stdout.readline()
+        if line.startswith("# then: "):
+            return env, line.removeprefix("# then: ").strip()
+        words = shlex.split(line)
+        assert words[0] == "export", line
+        name, _, value = words[1].partition("=")
+        env[name] = value
+
+
+def test_env_prints_lines_a_shell_evals_and_a_working_python_example(tmp_path: Path) -> None:
+    """--env prints export lines and a one-line example; bash evals the lines and runs the
+    example exactly as printed, and it reads a price from the sandbox."""
+    proc = _spawn("--env")
+    try:
+        assert proc.stdout is not None
+        printed = [proc.stdout.readline() for _ in range(4)]
+        exports, example = printed[:3], printed[3]
+        assert [line.split("=")[0] for line in exports] == [
+            "export COINGUARD_BASE_URL",
+            "export COINGUARD_READ_KEY",
+            "export COINGUARD_TRADE_KEY",
+        ]
+        assert example.startswith("# then: python -c ")
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("COINGUARD_")}
+        clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
+        script = f"eval \"$(cat <<'EOF'\n{''.join(exports)}EOF\n)\"\n"
+        script += example.removeprefix("# then: ")
+        done = subprocess.run(
+            ["bash", "-c", script],
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+    finally:
+        code = _finish(proc, signal.SIGTERM)
+    assert code == 0
+    assert done.returncode == 0, done.stderr
+    assert "'symbol': 'BTC'" in done.stdout
+
+
+def test_env_file_is_written_0600_and_read_by_a_client(tmp_path: Path) -> None:
+    """--env-file writes the same lines (mode 0600); Client(env_file=...) reaches the sandbox."""
+    path = tmp_path / "sandbox.env"
+    proc = _spawn("--env-file", str(path))
+    try:
+        assert proc.stdout is not None
+        text = "".join(proc.stdout.readline() for _ in range(11))
+        assert "export COINGUARD_BASE_URL=http://127.0.0.1:" in text
+        assert "python -c" in text
+        assert f"Client(env_file={str(path)!r})" in text
+        assert path.stat().st_mode & 0o777 == 0o600
+        with coinguard.Client(provider="sandbox", env_file=path) as client:
+            assert client.get("/price", params={"symbol": "BTC"})["data"][0]["symbol"] == "BTC"
+    finally:
+        code = _finish(proc, signal.SIGTERM)
+    assert code == 0
+
+
+def test_query_auth_example_uses_a_query_key() -> None:
+    """With --auth query, the printed example sends the key where that sandbox expects it."""
+    proc = _spawn("--env", "--auth", "query")
+    try:
+        _, example = _env_lines(proc)
+    finally:
+        _finish(proc, signal.SIGTERM)
+    assert 'QueryKey("api_key")' in example
 
 
 def test_bad_cost_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """--cost needs PATH=N."""
     assert main(["sandbox", "--cost", "/price"]) == 2
     assert "bad cost" in capsys.readouterr().err
+
+
+def test_an_unwritable_env_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--env-file into a missing directory says it cannot write the file (exit 2)."""
+    target = tmp_path / "no-such-dir" / "sandbox.env"
+    assert main(["sandbox", "--port", "0", "--env-file", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {target}" in err
+    assert "cannot bind" not in err

@@ -130,11 +130,15 @@ def test_metadata_from_describe_secret(sm: Any, secret_name: str) -> None:
     assert meta.version == created["VersionId"]
 
 
-def test_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without boto3 the error names `pip install 'coinguard[aws]'`."""
-    monkeypatch.setitem(sys.modules, "boto3", None)
-    with pytest.raises(ConfigurationError, match=r"pip install 'coinguard\[aws\]'"):
+@pytest.mark.parametrize("module", ["boto3", "botocore.exceptions"])
+def test_missing_extra(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without boto3 the error names the library users know, and `pip install 'coinguard[aws]'`."""
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ConfigurationError) as info:
         secret("aws-sm://x").load()
+    assert str(info.value) == (
+        "secret aws-sm://x needs the 'boto3' library; run: pip install 'coinguard[aws]'"
+    )
 
 
 def test_rotation_under_load(sm: Any, secret_name: str, no_leak: Callable[..., None]) -> None:

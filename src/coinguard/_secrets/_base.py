@@ -107,12 +107,24 @@ def check_options(ref: ParsedRef, allowed: set[str]) -> None:
         )
 
 
+# The distribution a user knows by name, per extra: "botocore.exceptions" means nothing to
+# someone who has never installed boto3.
+_LIBRARY = {
+    "aws": "boto3",
+    "vault": "hvac",
+    "keyring": "keyring",
+    "gcp": "google-cloud-secret-manager",
+    "azure": "azure-keyvault-secrets",
+}
+
+
 def import_extra(module: str, extra: str, reference: str) -> ModuleType:
     """Import an optional backend library, or say which extra installs it."""
     try:
         return importlib.import_module(module)
     except ImportError:
+        library = _LIBRARY.get(extra, module.partition(".")[0])
         raise ConfigurationError(
-            f"secret {reference} needs the {module!r} library; "
+            f"secret {reference} needs the {library!r} library; "
             f"run: pip install 'coinguard[{extra}]'"
         ) from None

@@ -123,7 +123,7 @@ def _default_costs() -> Mapping[str, int]:
 
 
 def _default_ages() -> Mapping[str, float]:
-    return MappingProxyType({"read": 120.0, "trade": 10.0, "overprivileged": 200.0})
+    return MappingProxyType({"read": 30.0, "trade": 10.0, "overprivileged": 200.0})
 
 
 @dataclass(frozen=True)
