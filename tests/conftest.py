@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import secrets
 import socket
@@ -17,6 +18,14 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 import pytest
 
 import coinguard
+
+@pytest.fixture(autouse=True)
+def _quota_journal_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
+    """Month windows persist by default: tests keep their journal out of the user's cache."""
+    if "COINGUARD_QUOTA_PERSIST" not in os.environ:
+        path = tmp_path_factory.mktemp("journal") / "quota.sqlite3"
+        monkeypatch.setenv("COINGUARD_QUOTA_PERSIST", str(path))
+
 
 # -- canary keys -----------------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ class _Base:
         trade_key: KeyInput | None,
         allow_trading: bool,
         base_url: str | None,
+        plan: str | None,
         timeout: float | httpx.Timeout | None,
         settings: Settings | None,
         env_file: str | Path | None,
@@ -113,6 +114,7 @@ class _Base:
             trade_key=trade_key,
             allow_trading=allow_trading,
             base_url=base_url,
+            plan=plan,
             timeout=timeout,
             settings=settings,
             env_file=env_file,
@@ -331,9 +333,10 @@ class _Base:
         if core is None:  # a constructor that failed: tracebacks print its locals too
             return f"{type(self).__name__}(not constructed)"
         trade = repr(core.trade) if core.trade else "disabled"
+        plan = f", plan={core.provider.plan!r}" if core.provider.plan else ""
         return (
-            f"{type(self).__name__}(provider={core.provider.name!r}, base_url='{core.base_url}', "
-            f"read={core.read!r}, trade={trade})"
+            f"{type(self).__name__}(provider={core.provider.name!r}{plan}, "
+            f"base_url='{core.base_url}', read={core.read!r}, trade={trade})"
         )
 
 
@@ -355,6 +358,7 @@ class Client(_Base):
         trade_key: KeyInput | None = None,
         allow_trading: bool = False,
         base_url: str | None = None,
+        plan: str | None = None,
         timeout: float | httpx.Timeout | None = 30.0,
         http_client: httpx.Client | None = None,
         settings: Settings | None = None,
@@ -381,6 +385,7 @@ class Client(_Base):
             trade_key=trade_key,
             allow_trading=allow_trading,
             base_url=base_url,
+            plan=plan,
             timeout=timeout,
             settings=settings,
             env_file=env_file,
@@ -547,6 +552,7 @@ class AsyncClient(_Base):
         trade_key: KeyInput | None = None,
         allow_trading: bool = False,
         base_url: str | None = None,
+        plan: str | None = None,
         timeout: float | httpx.Timeout | None = 30.0,
         http_client: httpx.AsyncClient | None = None,
         settings: Settings | None = None,
@@ -573,6 +579,7 @@ class AsyncClient(_Base):
             trade_key=trade_key,
             allow_trading=allow_trading,
             base_url=base_url,
+            plan=plan,
             timeout=timeout,
             settings=settings,
             env_file=env_file,

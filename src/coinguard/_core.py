@@ -25,6 +25,7 @@ import httpx
 from . import _redact
 from ._auth import ScopedKeyAuth, strip_key
 from ._checks import check_call, check_client_args
+from ._codes import coded_error
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -46,7 +47,7 @@ from ._exceptions import (
 from ._headers import retry_after
 from ._keys import KeyInput, KeySlot, resolve_source
 from ._origin import check_base_url, join_url, origin_of, relative_to, route_path, shown
-from ._provider import Provider, Scope, get_provider
+from ._provider import ErrorCode, Provider, Scope, get_provider
 from ._retry import RetryPolicy
 from ._secret import Secret
 from ._settings import (
@@ -112,6 +113,7 @@ class ClientCore:
         trade_key: KeyInput | None,
         allow_trading: bool,
         base_url: str | None,
+        plan: str | None,
         timeout: float | httpx.Timeout | None,
         settings: Settings | None,
         env_file: str | Path | None,
@@ -135,8 +137,12 @@ class ClientCore:
         )
         self.closed = False  # set by the shell's close(); every later call is refused
         self.provider = get_provider(provider) if isinstance(provider, str) else provider
-        self._methods = _route_methods(self.provider)
         general = settings or load_general_settings(env_file)
+        # COINGUARD_PLAN only for a provider that has plans; plan= always (a wrong one is an error)
+        chosen = plan if plan is not None else general.plan if self.provider.plans else None
+        if chosen is not None:
+            self.provider = self.provider.with_plan(chosen)
+        self._methods = _route_methods(self.provider)
         self.quota_store = general.quota_store
         url = base_url or general.base_url or self.provider.base_url
         if not url:
@@ -308,7 +314,15 @@ class ClientCore:
             )
         slots = [self.read] + ([self.trade] if self.trade is not None else [])
         return [
-            (self.prepare(check.method, check.path, scope=Scope(slot.scope_name)), slot)
+            (
+                self.prepare(
+                    check.method,
+                    check.path,
+                    params=dict(check.params) or None,
+                    scope=Scope(slot.scope_name),
+                ),
+                slot,
+            )
             for slot in slots
         ]
 
@@ -490,11 +504,48 @@ class ClientCore:
         if call.method == "HEAD" or status == 204 or not response.content:
             return None
         body = self._decode(call, response)
-        if self.provider.envelope and isinstance(body, dict) and body.get("success") is False:
-            error = self._envelope_error(call, response, _redact.redact_value(body))
+        failed = self.provider.envelope and isinstance(body, dict) and body.get("success") is False
+        code = self.provider.error_code(body) if self.provider.error_code_at else None
+        if failed or (code is not None and code not in self.provider.success_codes):
+            clean = _redact.redact_value(body)
             del body  # the raw body may echo the key: not a local of the raising frame
-            raise error
+            raise self._body_error(call, response, clean, code, now=now)
         return body
+
+    def _body_error(
+        self, call: Call, response: httpx.Response, body: Any, code: str | None, *, now: float
+    ) -> CoinguardError:
+        """A 2xx whose body says it failed: an error code (CoinMarketCap checks it even on
+        HTTP 200), or an envelope's ``success: false``."""
+        meaning = self.provider.error_codes.get(code) if code is not None else None
+        if meaning is not None:
+            return self._coded(call, response, body, code or "", meaning, now=now)
+        return self._envelope_error(call, response, body)
+
+    def _coded(
+        self,
+        call: Call,
+        response: httpx.Response,
+        body: Any,
+        code: str,
+        meaning: ErrorCode,
+        *,
+        now: float,
+    ) -> CoinguardError:
+        return coded_error(
+            self.provider.name,
+            code,
+            meaning,
+            where=call.describe(),
+            status=response.status_code,
+            text=_message(body),
+            announced=retry_after(response.headers, now),
+            now=now,
+            body=body,
+            request_id=self._request_id(response),
+            method=call.method,
+            url=_safe(call.url),
+        )
 
     def _envelope_error(self, call: Call, response: httpx.Response, body: Any) -> EnvelopeError:
         return EnvelopeError(
@@ -540,6 +591,10 @@ class ClientCore:
             "method": call.method,
             "url": _safe(call.url),
         }
+        code = self.provider.error_code(body) if body is not None else None
+        meaning = self.provider.error_codes.get(code) if code is not None else None
+        if meaning is not None:
+            return self._coded(call, response, body, code or "", meaning, now=now)
         unknown = status == 408 or status >= 500
         if call.is_order and unknown and status not in self.retry.not_executed_statuses:
             return OrderOutcomeUnknownError(

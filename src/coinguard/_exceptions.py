@@ -213,11 +213,20 @@ class NotFoundError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429 (or 418, an IP ban). ``retry_after`` is seconds to wait, or None when unknown."""
+    """429 (or 418, an IP ban). ``retry_after`` is seconds to wait, or None when unknown;
+    ``final`` is True for a limit that is never retried (a monthly allowance spent)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        final: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.final = final
 
 
 class ServerError(APIStatusError):

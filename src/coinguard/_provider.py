@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
 from ._exceptions import ConfigurationError
 from ._origin import canonical_path
-from ._quota import QuotaPolicy, Window
+from ._quota import QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
-from ._verify import KeyCheck, sandbox_key_info
 
 __all__ = [
     "AuthStyle",
     "BearerKey",
+    "ErrorCode",
+    "ErrorKind",
+    "ErrorWait",
     "HeaderKey",
+    "Plan",
     "Provider",
     "QueryKey",
     "Scope",
@@ -117,6 +122,44 @@ def _routes(patterns: Iterable[str], where: str) -> tuple[_Route, ...]:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """One plan of a provider: its quota, and the host and key placement where the plan
+    changes them (CoinGecko's demo and paid plans live on different hosts, with different
+    headers). ``source`` says where the numbers come from, or that they are a default.
+
+    >>> Plan(QuotaPolicy([Window.per_month(10_000)]), source="provider docs").quota.windows[0].limit
+    10000
+    """
+
+    quota: QuotaPolicy | None
+    base_url: str | None = None
+    auth: AuthStyle | None = None
+    read_key_env: str | None = None
+    key_check: Any = None
+    source: str = ""
+
+
+#: What a provider's error code means: the coinguard error it becomes.
+ErrorKind = Literal["auth", "permission", "payment", "rate_limit", "wrong_host", "invalid"]
+#: How long such an error lasts: retried with backoff, or not before the next minute, UTC day or
+#: UTC month (the caller gets ``retry_after`` and no retry when that is past the deadline).
+ErrorWait = Literal["backoff", "minute", "day", "month", "never"]
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """What one of the provider's own error codes means, e.g. CoinMarketCap's 1009.
+
+    >>> ErrorCode("rate_limit", "day", "the daily credit limit is spent").wait
+    'day'
+    """
+
+    kind: ErrorKind
+    wait: ErrorWait = "never"
+    hint: str = ""
+
+
+@dataclass(frozen=True)
 class Provider:
     """A provider profile: base URL, key placement, route scopes and provider quirks.
 
@@ -124,6 +167,11 @@ class Provider:
     executed" (e.g. 429 when throttled orders are never placed): only those let a trade without
     an idempotency key be re-sent; by default none do. ``min_key_length`` (default 16) refuses
     keys too short to be told apart from ordinary text in logs.
+
+    ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
+    set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
+    its own error code (``("status", "error_code")``), ``error_codes`` what each code means
+    (:class:`ErrorCode`); a code outside ``success_codes`` is an error even on HTTP 200.
 
     >>> p = Provider(name="example", base_url="https://api.example.com/v2",
     ...              auth=HeaderKey("x-api-key"), trade_routes=["GET /orders*"])
@@ -147,6 +195,11 @@ class Provider:
     min_key_length: int = MIN_KEY_LENGTH
     quota: QuotaPolicy | None = None
     key_check: Any = None
+    plans: Mapping[str, Plan] = field(default_factory=dict)
+    plan: str | None = None
+    error_code_at: tuple[tuple[str, ...], ...] = ()
+    error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
+    success_codes: frozenset[str] = frozenset({"0"})
     _read: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _trade: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _idempotent: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
@@ -173,6 +226,48 @@ class Provider:
         object.__setattr__(
             self, "_idempotent", _routes(self.idempotent_routes, f"{self.name}.idempotent_routes")
         )
+        object.__setattr__(self, "plans", MappingProxyType(dict(self.plans)))
+        codes = {str(code): meaning for code, meaning in self.error_codes.items()}
+        object.__setattr__(self, "error_codes", MappingProxyType(codes))
+        if self.plan is not None and self.plan not in self.plans:
+            raise ConfigurationError(self._unknown_plan(self.plan))
+
+    def with_plan(self, plan: str) -> Provider:
+        """This profile set to ``plan``: its quota, and its host and key placement if it has
+        its own.
+
+        >>> from coinguard import get_provider
+        >>> get_provider("coingecko").with_plan("basic").base_url
+        'https://pro-api.coingecko.com/api/v3'
+        """
+        if not isinstance(plan, str) or plan.lower() not in self.plans:
+            raise ConfigurationError(self._unknown_plan(plan))
+        chosen = self.plans[plan.lower()]
+        return dataclasses.replace(
+            self,
+            plan=plan.lower(),
+            quota=chosen.quota,
+            base_url=chosen.base_url or self.base_url,
+            auth=chosen.auth or self.auth,
+            read_key_env=chosen.read_key_env or self.read_key_env,
+            key_check=chosen.key_check or self.key_check,
+        )
+
+    def _unknown_plan(self, plan: object) -> str:
+        if not self.plans:
+            return f"provider {self.name!r} has no named plans; pass quota=QuotaPolicy(...)"
+        known = ", ".join(sorted(self.plans))
+        return f"provider {self.name!r} has no plan {plan!r}; its plans: {known}"
+
+    def error_code(self, body: Any) -> str | None:
+        """The provider's own error code in a decoded body, as text; None if there is none."""
+        for path in self.error_code_at:
+            value: Any = body
+            for key in path:
+                value = value.get(key) if isinstance(value, Mapping) else None
+            if isinstance(value, (int, str)) and not isinstance(value, bool):
+                return str(value).strip()
+        return None
 
     def scope_of(self, method: str, path: str) -> Scope:
         """Classify a request as the most permissive mainstream server would route it.
@@ -201,42 +296,14 @@ class Provider:
         return any(r.matches(method.upper(), path) for r in self._idempotent)
 
 
-_TOKENMETRICS = Provider(
-    name="tokenmetrics",
-    base_url="https://api.tokenmetrics.com/v2",
-    auth=HeaderKey("x-api-key"),
-    read_key_env="TOKENMETRICS_API_KEY",
-    envelope=True,
-)
-
-_SANDBOX = Provider(
-    name="sandbox",
-    base_url="http://127.0.0.1:8765/v2",
-    auth=HeaderKey("x-api-key"),
-    trade_routes=["GET /orders*"],
-    read_key_env="COINGUARD_SANDBOX_READ_KEY",
-    trade_key_env="COINGUARD_SANDBOX_TRADE_KEY",
-    envelope=True,
-    idempotency_header="Idempotency-Key",
-    # the sandbox answers 429 before any handler runs: a throttled order is never placed
-    not_executed_statuses=frozenset({429}),
-    key_check=KeyCheck("GET", "/key", sandbox_key_info),
-    # The embedded sandbox's default limits and costs (coinguard.sandbox.SandboxConfig).
-    quota=QuotaPolicy(
-        (Window.per_second(50), Window.per_minute(1000)),
-        costs={"GET /daily-ohlcv*": 2, "GET /hourly-ohlcv*": 2},
-    ),
-)
-
-_GENERIC = Provider(name="generic", base_url=None)
-
-_BUILTIN = {p.name: p for p in (_TOKENMETRICS, _SANDBOX, _GENERIC)}
-
-
 def get_provider(name: str) -> Provider:
-    """Return a built-in provider profile by name (``tokenmetrics``, ``sandbox``, ``generic``)."""
-    try:
-        return _BUILTIN[name.lower()]
-    except KeyError:
-        known = ", ".join(sorted(_BUILTIN))
-        raise ConfigurationError(f"unknown provider {name!r}; built-in: {known}") from None
+    """Return a built-in provider profile by name, set to its default plan.
+
+    The profiles live in :mod:`coinguard.providers`, one module per provider.
+
+    >>> get_provider("coinmarketcap").base_url
+    'https://pro-api.coinmarketcap.com'
+    """
+    from .providers import lookup  # the profiles import this module
+
+    return lookup(name)

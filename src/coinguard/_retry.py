@@ -98,7 +98,7 @@ def is_retryable(
         return idempotent or not exc.request_sent
     if isinstance(exc, APIStatusError):
         status = exc.status_code
-        if status == 418 or status not in policy.retry_statuses:
+        if status == 418 or status not in policy.retry_statuses or getattr(exc, "final", False):
             return False
         # A trade without de-duplication goes again only on an answer that proves it was not
         # executed; the provider says which (a 408 or 5xx never does: OrderOutcomeUnknownError).

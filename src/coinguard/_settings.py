@@ -60,6 +60,7 @@ class _GeneralSettings(_NoPickle, BaseSettings):
     model_config = _CONFIG
     quota_store: str | None = None
     base_url: str | None = None
+    plan: str | None = None
 
 
 class Settings(_GeneralSettings, _ReadKeySettings, _TradeKeySettings):

@@ -27,6 +27,7 @@ __all__ = [
     "KeyCheck",
     "KeyPermissions",
     "KeyReport",
+    "Usage",
     "binance_api_restrictions",
     "coinbase_key_permissions",
     "judge",
@@ -38,14 +39,37 @@ log = logging.getLogger("coinguard.keys")
 
 
 @dataclass(frozen=True)
+class Usage:
+    """One of the key's limits as the provider reports it (None where it does not say)."""
+
+    window: str
+    used: int | None
+    limit: int | None
+    resets_at: datetime | None = None
+
+    def __str__(self) -> str:
+        limit = "?" if self.limit is None else f"{self.limit:,}"
+        used = "?" if self.used is None else f"{self.used:,}"
+        when = f", resets {self.resets_at:%Y-%m-%d %H:%M} UTC" if self.resets_at else ""
+        return f"{self.window}: {used} of {limit} used{when}"
+
+
+@dataclass(frozen=True)
 class KeyPermissions:
-    """What a key may do according to the provider."""
+    """What a key may do according to the provider, and what the provider says of its plan.
+
+    ``note`` says what could not be checked (a provider with no key-info route: the key was
+    seen to authenticate, its scopes were not).
+    """
 
     can_read: bool
     can_trade: bool
     can_withdraw: bool
     created_at: datetime | None = None
     expires_at: datetime | None = None
+    plan: str | None = None
+    usage: tuple[Usage, ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,7 @@ class KeyCheck:
     method: str
     path: str
     parse: Callable[[Any], KeyPermissions]
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

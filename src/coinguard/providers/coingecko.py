@@ -1,0 +1,136 @@
+"""CoinGecko (https://docs.coingecko.com): the Demo plan and the paid (Pro) plans.
+
+Sourced: demo root ``https://api.coingecko.com/api/v3`` with header ``x-cg-demo-api-key``, Pro
+root ``https://pro-api.coingecko.com/api/v3`` with ``x-cg-pro-api-key`` (docs, authentication);
+demo keys and Pro keys share the ``CG-`` prefix, so the plan cannot be told from the key: say
+``plan=`` (or use ``coingecko-pro``); a key sent to the other root answers 10010 (a Pro key on
+the demo root) or 10011 (a demo key on the Pro root); demo 100 calls/min (docs, errors and
+rate limits); "each successful request (HTTP 200) deducts 1 credit"; 429 bodies
+``{"status": {"error_code": 429, ...}}`` with ``retry-after``, sometimes a Cloudflare HTML page
+(a 429 whatever its body); ``GET /key`` (Pro) reports plan, per-minute limit and monthly use.
+Third-party figures, to be overridden by ``GET /key`` at run time: demo 10,000 credits a month;
+Basic 250/min and 100,000; Analyst 500/min and 500,000; Lite 500/min and 2,000,000.
+
+>>> from coinguard import get_provider
+>>> pro = get_provider("coingecko").with_plan("analyst")
+>>> pro.auth.name, [w.limit for w in pro.quota.windows]
+('x-cg-pro-api-key', [500, 500000])
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from .._provider import ErrorCode, HeaderKey, Plan, Provider
+from .._quota import QuotaPolicy, Window
+from .._verify import KeyCheck, KeyPermissions, Usage
+
+DEMO_URL = "https://api.coingecko.com/api/v3"
+PRO_URL = "https://pro-api.coingecko.com/api/v3"
+_DEMO_KEY = HeaderKey("x-cg-demo-api-key")
+_PRO_KEY = HeaderKey("x-cg-pro-api-key")
+
+
+def _plan(per_minute: int, per_month: int, *, pro: bool, source: str) -> Plan:
+    quota = QuotaPolicy([Window.per_minute(per_minute), Window.per_month(per_month)])
+    if not pro:
+        return Plan(quota, source=source)
+    usage = KeyCheck("GET", "/key", key_usage)
+    return Plan(quota, PRO_URL, _PRO_KEY, "COINGECKO_PRO_API_KEY", usage, source)
+
+
+def _count(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def key_usage(body: Any) -> KeyPermissions:
+    """Parse ``GET /key``: the plan, the per-minute limit and the month's use.
+
+    Every CoinGecko key only reads: the check reports usage, never a privilege finding.
+    """
+    data = body if isinstance(body, dict) else {}
+    now = datetime.now(timezone.utc)
+    month_end = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=timezone.utc)
+    usage = (
+        Usage("per minute", None, _count(data.get("rate_limit_request_per_minute"))),
+        Usage(
+            "this month",
+            _count(data.get("current_total_monthly_calls")),
+            _count(data.get("monthly_call_credit")),
+            month_end,
+        ),
+    )
+    plan = data.get("plan")
+    return KeyPermissions(
+        can_read=True,
+        can_trade=False,
+        can_withdraw=False,
+        plan=plan if isinstance(plan, str) else None,
+        usage=usage,
+    )
+
+
+def authenticates(body: Any) -> KeyPermissions:
+    """A successful read with a demo key (``GET /key`` is a Pro route)."""
+    return KeyPermissions(
+        can_read=True,
+        can_trade=False,
+        can_withdraw=False,
+        plan="demo",
+        note="demo keys have no usage route: the key authenticates (one /simple/price read, "
+        "1 credit); see the developer dashboard for usage",
+    )
+
+
+_THIRD = "third-party plan table; GET /key reports the real figures"
+PLANS = {
+    "demo": _plan(
+        100, 10_000, pro=False, source="100/min: CoinGecko docs; 10,000/month: " + _THIRD
+    ),
+    "basic": _plan(250, 100_000, pro=True, source=_THIRD),
+    "analyst": _plan(500, 500_000, pro=True, source=_THIRD),
+    "lite": _plan(500, 2_000_000, pro=True, source=_THIRD),
+}
+
+ERROR_CODES = {
+    "429": ErrorCode("rate_limit", "backoff", "the per-minute rate limit"),
+    "10002": ErrorCode("auth", hint="no API key was sent"),
+    "10005": ErrorCode("permission", hint="the plan does not include this endpoint"),
+    "10010": ErrorCode(
+        "wrong_host",
+        hint="this is a Pro key sent to the demo root: pass your paid plan (plan='basic', ...) "
+        "or provider='coingecko-pro'",
+    ),
+    "10011": ErrorCode(
+        "wrong_host",
+        hint="this is a Demo key sent to the Pro root: pass plan='demo' (or provider='coingecko')",
+    ),
+}
+
+
+PROFILE = Provider(
+    name="coingecko",
+    base_url=DEMO_URL,
+    auth=_DEMO_KEY,
+    read_key_env="COINGECKO_DEMO_API_KEY",
+    request_id_headers=("cf-ray", "x-request-id"),
+    plans=PLANS,
+    error_code_at=(("status", "error_code"), ("error", "status", "error_code")),
+    error_codes=ERROR_CODES,
+    key_check=KeyCheck(
+        "GET", "/simple/price", authenticates, (("ids", "bitcoin"), ("vs_currencies", "usd"))
+    ),
+).with_plan("demo")
+
+PRO = Provider(
+    name="coingecko-pro",
+    base_url=PRO_URL,
+    auth=_PRO_KEY,
+    read_key_env="COINGECKO_PRO_API_KEY",
+    request_id_headers=("cf-ray", "x-request-id"),
+    plans={name: plan for name, plan in PLANS.items() if name != "demo"},
+    error_code_at=PROFILE.error_code_at,
+    error_codes=ERROR_CODES,
+    key_check=PLANS["basic"].key_check,
+).with_plan("basic")
