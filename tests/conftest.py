@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import secrets
 import socket
 import socketserver
@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 import pytest
 
 import coinguard
+
 
 @pytest.fixture(autouse=True)
 def _quota_journal_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:

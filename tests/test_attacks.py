@@ -92,6 +92,7 @@ class Exchange:
                 Rule("/v2/search", endpoint="search", methods=["POST"]),
                 Rule("/v2/orders", endpoint="orders", methods=["GET", "POST"]),
                 Rule("/v2/receipt", endpoint="receipt", methods=["GET"]),
+                Rule("/v2/orders/<oid>/fills", endpoint="fills", methods=["GET"]),
             ],
             merge_slashes=True,
         )
@@ -100,7 +101,7 @@ class Exchange:
         request = Request(environ)
         adapter = self.routes.bind_to_environ(environ)
         try:
-            endpoint, _ = adapter.match()
+            endpoint, _args = adapter.match()
         except Exception as exc:  # werkzeug's HTTPException (404, 405, the 308 slash merge)
             return exc(environ, start_response)  # type: ignore[operator]
         response = getattr(self, endpoint)(request)
@@ -119,6 +120,11 @@ class Exchange:
         if request.args.get("then") == "receipt":
             return Response(status=303, headers={"Location": "/v2/receipt"})
         return Response(json.dumps({"id": len(self.placed)}), content_type="application/json")
+
+    def fills(self, request: Request) -> Response:
+        with self.lock:
+            self.placed.append(request.method)
+        return Response(json.dumps({"fills": []}), content_type="application/json")
 
     def receipt(self, request: Request) -> Response:
         return Response(json.dumps({"receipt": True}), content_type="application/json")
@@ -525,3 +531,240 @@ def test_a_cookie_set_during_a_read_never_rides_on_a_trade(
     httpx.get(other.url("/x"))
     assert [seen.header("cookie") for seen in api.seen] == [None, None, None]
     assert other.seen[0].header("cookie") is None
+
+
+# -- a second round: what an adversarial review of the fixes found ------------------------------
+
+
+def test_a_line_break_in_a_path_segment_is_still_the_order_route(
+    exchange: tuple[Exchange, str],
+) -> None:
+    """``/orders/7%0A/fills`` reaches Werkzeug's order route; ``*`` in a pattern covers it."""
+    app, base = exchange
+    assert httpx.get(f"{base}/orders/7%0A/fills").status_code == 200
+    assert app.placed == ["GET"]
+    provider = coinguard.Provider(
+        name="werkzeug", base_url=base, trade_routes=["GET /orders/*/fills"]
+    )
+    with (
+        coinguard.Client(provider=provider, read_key=READ_KEY) as client,
+        pytest.raises(coinguard.ScopeError),
+    ):
+        client.get("/orders/7%0A/fills")
+    assert app.placed == ["GET"]
+
+
+def test_a_trailing_wildcard_covers_the_bare_prefix() -> None:
+    """``GET /orders/*`` also covers ``/orders/`` and ``/orders`` (servers route them alike)."""
+    provider = coinguard.Provider(name="p", base_url=None, trade_routes=["GET /orders/*"])
+    for path in ("/orders/", "/orders", "/orders/7", "/ORDERS/"):
+        assert provider.scope_of("GET", path) is coinguard.Scope.TRADE
+
+
+def test_an_idempotent_route_is_exempt_only_as_written(
+    http_server: Callable[[Route], LoopbackServer],
+) -> None:
+    """``POST /orders/`` is not the idempotent ``POST /orders/*``: an unknown answer is final."""
+    placed: list[str] = []
+    server = http_server(_executing(502, placed))
+    provider = coinguard.Provider(
+        name="p", base_url=server.url("/v2"), idempotent_routes=["POST /orders/*"]
+    )
+    assert not provider.is_idempotent("POST", "/orders/")
+    with (
+        coinguard.Client(
+            provider=provider, read_key=READ_KEY, trade_key=TRADE_KEY, allow_trading=True
+        ) as client,
+        pytest.raises(coinguard.OrderOutcomeUnknownError),
+    ):
+        client.post("/orders/", json={})
+    assert placed == ["POST"]
+
+
+def test_an_order_redirected_to_a_dead_host_is_placed_once(
+    http_server: Callable[[Route], LoopbackServer], closed_port: int
+) -> None:
+    """An executed order answered 303 to a host that is down: its answer is the outcome; no
+    "nothing was sent" connect error re-places it."""
+    placed: list[str] = []
+
+    def route(seen: Seen) -> dict[str, Any]:
+        placed.append(seen.method)
+        return {"status": 303, "headers": {"Location": f"http://127.0.0.1:{closed_port}/x"}}
+
+    server = http_server(route)
+    with (
+        coinguard.Client(
+            provider=coinguard.Provider(name="p", base_url=server.url("/v2")),
+            read_key=READ_KEY,
+            trade_key=TRADE_KEY,
+            allow_trading=True,
+            follow_redirects=True,
+            max_retries=4,
+        ) as client,
+        pytest.raises(coinguard.APIStatusError) as info,
+    ):
+        client.post("/orders", json={})
+    assert info.value.status_code == 303
+    assert placed == ["POST"]
+
+
+def _keyed_server(
+    http_server: Callable[[Route], LoopbackServer], answer: Callable[[str], dict[str, Any]]
+) -> LoopbackServer:
+    """A server answering ``answer(key it was sent)``."""
+
+    def route(seen: Seen) -> dict[str, Any]:
+        return answer(seen.header("x-api-key") or dict(seen.query).get("api_key", ""))
+
+    return http_server(route)
+
+
+def test_a_deeply_nested_error_body_is_cut_not_a_recursion_error(
+    http_server: Callable[[Route], LoopbackServer], make_canary: Callable[[str], Canary]
+) -> None:
+    """500 levels of nesting around an echoed key: an AuthenticationError, no key anywhere."""
+    canary = make_canary("READ")
+
+    def answer(key: str) -> dict[str, Any]:
+        body = "[" * 500 + json.dumps({"message": f"bad key {key}"}) + "]" * 500
+        return {"status": 401, "body": body.encode(), "headers": {}}
+
+    server = _keyed_server(http_server, answer)
+    provider = coinguard.Provider(name="p", base_url=server.url("/v2"))
+    with (
+        coinguard.Client(provider=provider, read_key=canary.value) as client,
+        pytest.raises(coinguard.AuthenticationError) as info,
+    ):
+        client.get("/price")
+    assert _leaks(canary, _texts(info.value), repr(info.value.body)) == []
+
+
+def test_an_all_digit_key_echoed_as_a_number_is_redacted(
+    http_server: Callable[[Route], LoopbackServer],
+) -> None:
+    """A numeric key a server echoes as a JSON number is not left in ``exc.body``."""
+    key = "4762460676699543979"
+    server = _keyed_server(
+        http_server, lambda sent: {"status": 403, "body": f'{{"key": {sent}}}'.encode()}
+    )
+    provider = coinguard.Provider(name="p", base_url=server.url("/v2"))
+    with (
+        coinguard.Client(provider=provider, read_key=key) as client,
+        pytest.raises(coinguard.PermissionDeniedError) as info,
+    ):
+        client.get("/price")
+    assert key not in repr(info.value.body)
+
+
+def test_the_redirect_limit_error_does_not_quote_a_keyed_location(
+    http_server: Callable[[Route], LoopbackServer], make_canary: Callable[[str], Canary]
+) -> None:
+    """A server that keeps redirecting to ``/v2/session/<key>``: the error names the call."""
+    canary = make_canary("READ")
+    server = _keyed_server(
+        http_server, lambda sent: {"status": 302, "headers": {"Location": f"/v2/session/{sent}"}}
+    )
+    provider = coinguard.Provider(name="p", base_url=server.url("/v2"))
+    with (
+        coinguard.Client(
+            provider=provider, read_key=canary.value, follow_redirects=True, max_redirects=2
+        ) as client,
+        pytest.raises(coinguard.APIConnectionError) as info,
+    ):
+        client.get("/price")
+    assert _leaks(canary, _texts(info.value), info.value.url) == []
+
+
+def test_a_key_inside_a_foreign_redirect_url_is_not_carried_there(
+    http_server: Callable[[Route], LoopbackServer], make_canary: Callable[[str], Canary]
+) -> None:
+    """``Location: https://other/login?next=/v2/price?api_key=<key>`` is refused, not sent."""
+    canary = make_canary("READ")
+    other = http_server(lambda seen: {"body": {"ok": True}})
+
+    def answer(key: str) -> dict[str, Any]:
+        nxt = httpx.QueryParams({"next": f"/v2/price?api_key={key}"})
+        return {"status": 302, "headers": {"Location": f"{other.origin}/login?{nxt}"}}
+
+    server = _keyed_server(http_server, answer)
+    provider = coinguard.Provider(name="p", base_url=server.url("/v2"), auth=QueryKey("api_key"))
+    with (
+        coinguard.Client(provider=provider, read_key=canary.value, follow_redirects=True) as c,
+        pytest.raises(coinguard.InsecureTransportError),
+    ):
+        c.get("/price")
+    assert other.seen == []
+
+
+@pytest.mark.parametrize("bad", [b"bytes-key-0123456789", ["list-key-0123456789"]])
+def test_a_key_of_the_wrong_type_is_not_kept_in_any_frame(bad: object) -> None:
+    """``read_key=b"..."``: an ArgumentTypeError naming the type; no frame holds the value."""
+    import traceback
+
+    with pytest.raises(coinguard.ArgumentTypeError, match=r"not (bytes|list)") as info:
+        coinguard.Client(provider="generic", base_url="https://api.example.com", read_key=bad)
+    library = [
+        f
+        for f, _ in traceback.walk_tb(info.value.__traceback__)
+        if f.f_code.co_filename != __file__
+    ]
+    shown = [repr(v) for frame in library for v in frame.f_locals.values()]
+    assert library
+    assert [text for text in shown if "0123456789" in text] == []
+
+
+def test_localhost_with_the_root_dot_is_not_loopback() -> None:
+    """``localhost.`` is not in the hosts file: it is resolved through DNS, so plain http to
+    it is refused like any remote host."""
+    with pytest.raises(coinguard.InsecureTransportError):
+        coinguard.Client(
+            provider="generic", base_url="http://localhost.:8765/v2", read_key=READ_KEY
+        )
+
+
+def test_a_key_in_the_path_is_not_quoted_by_a_status_error(
+    http_server: Callable[[Route], LoopbackServer], make_canary: Callable[[str], Canary]
+) -> None:
+    """``GET /keys/<key>`` answered 404: message, ``url`` and pickle carry no key."""
+    canary = make_canary("READ")
+    server = http_server(lambda seen: {"status": 404, "body": {"message": "no"}})
+    provider = coinguard.Provider(name="p", base_url=server.url("/v2"))
+    with (
+        coinguard.Client(provider=provider, read_key=canary.value) as client,
+        pytest.raises(coinguard.NotFoundError) as info,
+    ):
+        client.get(f"/keys/{canary.value}")
+    assert _leaks(canary, _texts(info.value), info.value.url) == []
+
+
+def test_odd_server_input_never_escapes_raw(
+    http_server: Callable[[Route], LoopbackServer],
+) -> None:
+    """A superscript digit in a rate-limit header, a key-info answer of the wrong shape: a
+    coinguard outcome, never a raw ValueError or TypeError."""
+    server = http_server(
+        lambda seen: {
+            "body": {"success": True, "data": {"scopes": 5}},
+            "headers": {"x-ratelimit-remaining": "\u00b2", "x-ratelimit-limit": "10"},
+        }
+    )
+    provider = coinguard.Provider(
+        name="p",
+        base_url=server.url("/v2"),
+        quota=coinguard.QuotaPolicy([coinguard.Window.per_minute(10)]),
+        key_check=coinguard.KeyCheck("GET", "/key", coinguard.sandbox_key_info),
+    )
+    with coinguard.Client(provider=provider, read_key=READ_KEY) as client:
+        assert client.get("/price")["success"] is True
+        with pytest.raises(coinguard.ResponseDecodeError, match="unexpected shape"):
+            client.verify_key()
+
+
+def test_a_settings_validation_error_does_not_quote_the_key() -> None:
+    """``Settings(read_key=[...])`` fails pydantic validation without echoing the input."""
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError) as info:
+        coinguard.Settings(read_key=["CANARY-settings-0123456789"])  # type: ignore[arg-type]
+    assert "0123456789" not in str(info.value)

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._exceptions import CoinguardError
-from ._keys import KeyInput, KeySlot, as_secret
+from ._keys import KeyInput, KeySlot, KeySource, Unusable, as_secret
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
@@ -45,9 +45,14 @@ _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 def _wrap_keys(
     read_key: KeyInput | None, trade_key: KeyInput | None
 ) -> tuple[KeyInput | None, KeyInput | None]:
-    """Key values given as text, as :class:`Secret` (sources and callables stay as they are)."""
+    """Key values given as text, as :class:`Secret`; sources and callables as they are; any
+    other value replaced by a stand-in that names only its type (the error comes later)."""
     return tuple(  # type: ignore[return-value]
-        as_secret(key, f"the {scope}_key argument") if isinstance(key, str | SecretStr) else key
+        as_secret(key, f"the {scope}_key argument")
+        if isinstance(key, str | SecretStr)
+        else key
+        if key is None or isinstance(key, Secret | KeySource) or callable(key)
+        else Unusable(key)
         for scope, key in (("read", read_key), ("trade", trade_key))
     )
 

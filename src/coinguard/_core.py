@@ -94,7 +94,8 @@ class Call:
     sent_at: datetime
 
     def describe(self) -> str:
-        return f"{self.method} {self.path}"
+        # the path may hold a live key (a caller put it there, or a server echoed it)
+        return _redact.redact(f"{self.method} {self.path}")
 
     @property
     def is_order(self) -> bool:
@@ -329,12 +330,27 @@ class ClientCore:
     def key_report(self, slot: KeySlot, body: Any, *, max_age: timedelta) -> KeyReport:
         """Judge one key from its key-info answer."""
         secret = slot.loaded
-        return report(
-            slot.scope_name,
-            secret.fingerprint if secret else "?",
-            self.provider.key_check.parse(body),
-            max_age=max_age,
-            now=datetime.now(timezone.utc),
+        check = self.provider.key_check
+        try:
+            permissions = check.parse(body)
+        except CoinguardError:
+            raise
+        except Exception as exc:  # an answer of an unexpected shape: say so, keep no body
+            failure = type(exc).__name__
+        else:
+            return report(
+                slot.scope_name,
+                secret.fingerprint if secret else "?",
+                permissions,
+                max_age=max_age,
+                now=datetime.now(timezone.utc),
+            )
+        raise ResponseDecodeError(
+            f"{check.method} {check.path}: the key-info answer has an unexpected shape ({failure})",
+            status_code=200,
+            content_type="application/json",
+            method=check.method,
+            url=_safe(self.base_url),
         )
 
     def slot(self, call: Call) -> KeySlot:
@@ -422,19 +438,37 @@ class ClientCore:
 
         Every hop is classified again, as the first request was: a read call is never carried
         onto a trade route (``ScopeError``, the hop is not sent), and a trade call is not carried
-        onto a read route either (its 3xx answer is returned as the call's outcome). The key
-        goes only to hops on the provider's origin, under its base path.
+        onto a read route either (its 3xx answer is returned as the call's outcome). An order's
+        redirect is never followed: its answer is its outcome. The key goes only to hops on the
+        provider's origin, under its base path, and a hop elsewhere whose URL holds the key is
+        refused.
         """
         nxt = response.next_request
         if nxt is None or not self.follow_redirects:
             return None
+        if call.is_order:
+            # The order was answered: that answer is its outcome. A hop that failed afterwards
+            # must not make the call look unsent, nor its retries place the order again.
+            log.info(
+                "%s answered %d: an order's redirect is not followed",
+                call.describe(),
+                response.status_code,
+            )
+            return None
         if hops >= self.max_redirects:
             raise APIConnectionError(
-                f"more than {self.max_redirects} redirects", method=nxt.method, url=_safe(nxt.url)
+                f"{call.describe()}: more than {self.max_redirects} redirects",
+                method=call.method,
+                url=_safe(call.url),
             )
         strip_key(nxt, self.provider.auth)  # the auth flow did already; defence in depth
         raw = relative_to(self.base_url, nxt.url)
         if raw is None:
+            if _redact.redact(str(nxt.url)) != str(nxt.url):  # e.g. ?next=/v2/x?api_key=...
+                raise InsecureTransportError(
+                    f"{call.describe()}: the redirect to {_redact.redact(nxt.url.host)} carries "
+                    "the key inside its URL; not followed"
+                )
             log.info(
                 "redirect to %s, outside the provider's base URL: sending without the key",
                 _redact.redact(nxt.url.host),
@@ -655,5 +689,5 @@ def _message(body: Any) -> str:
 
 
 def _safe(url: httpx.URL) -> str:
-    """A URL for messages: no query string (it may hold a key)."""
-    return str(url.copy_with(query=None))
+    """A URL for messages: no query string (it may hold a key), any live key redacted."""
+    return _redact.redact(str(url.copy_with(query=None, fragment=None)))

@@ -68,7 +68,8 @@ def _count(value: object) -> int | None:
         return None
     if isinstance(value, str):
         value = value.strip()
-        if not value.isdigit():
+        # isdigit() is true for "²", which int() refuses: ASCII digits only
+        if not (value.isascii() and value.isdecimal()):
             return None
         value = int(value)
     if isinstance(value, Decimal) and value == value.to_integral_value():

@@ -39,6 +39,7 @@ __all__ = [
     "KeyMetadata",
     "KeySlot",
     "KeySource",
+    "Unusable",
     "ValueSource",
     "as_secret",
     "checked",
@@ -154,6 +155,17 @@ class ValueSource:
 
     def __repr__(self) -> str:
         return f"ValueSource({self._secret.fingerprint})"
+
+
+class Unusable:
+    """Stands in for a key argument of a type no source accepts (bytes, a list, ...), so
+    that no frame between the constructor and the error holds the value itself."""
+
+    def __init__(self, value: object) -> None:
+        self.kind = type(value).__name__
+
+    def __repr__(self) -> str:
+        return f"Unusable({self.kind})"
 
 
 def as_secret(value: object, description: str) -> Secret:
@@ -318,7 +330,10 @@ class KeySlot:
         if secret is None or not self._live:
             return secret
         fresh = getattr(self.source, "peek", None)
-        cached = fresh() if fresh is not None else None
+        try:
+            cached = fresh() if fresh is not None else None
+        except Exception:  # a failing peek only means "ask get()", which reports it properly
+            return None
         return cached if cached == secret else None
 
     def reload(self, seen_generation: int) -> Secret:
@@ -374,9 +389,9 @@ def resolve_source(
         if callable(explicit):
             name = getattr(explicit, "__qualname__", type(explicit).__name__)
             return CallableSource(explicit, f"{scope_name}_key callable {name}")
+        kind = explicit.kind if isinstance(explicit, Unusable) else type(explicit).__name__
         raise ArgumentTypeError(
-            f"{scope_name}_key must be a str, SecretStr, callable or key source, "
-            f"not {type(explicit).__name__}"
+            f"{scope_name}_key must be a str, SecretStr, callable or key source, not {kind}"
         )
     var = f"COINGUARD_{scope_name.upper()}_KEY"
     key = settings_fields.get("key")

@@ -33,7 +33,8 @@ def is_loopback(host: str) -> bool:
     >>> is_loopback("127.0.0.2"), is_loopback("example.com"), is_loopback("api.localhost")
     (True, False, False)
     """
-    host = host.strip("[]").lower().rstrip(".")
+    # "localhost." (with the root dot) is not in the hosts file: it goes to DNS
+    host = host.strip("[]").lower()
     if host == "localhost":
         return True
     try:

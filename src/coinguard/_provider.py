@@ -96,16 +96,25 @@ class _Route:
         path = path.strip()
         body = ".*".join(re.escape(part) for part in path.split("*"))
         loose = ".*".join(re.escape(part) for part in canonical_path(path).split("*"))
+        if path.endswith("/*"):  # canonical paths have no trailing slash: "/orders/" too
+            loose = loose.removesuffix("/.*") + "(?:/.*)?"
+        # DOTALL and \Z: a decoded path may hold a line break, which servers route like any
+        # character ("/orders/7%0A/fills"), and "$" would also match before a final newline
         return cls(
             method.upper(),
-            re.compile(f"^{body}$"),
-            re.compile(f"^{loose}$", re.IGNORECASE),
+            re.compile(f"{body}\\Z", re.DOTALL),
+            re.compile(f"{loose}\\Z", re.IGNORECASE | re.DOTALL),
             pattern,
         )
 
     def matches(self, method: str, path: str) -> bool:
         """Exactly as written: for routes that lower the scope (a read, an idempotent trade)."""
         return self.method in (method, "*") and self.regex.match(path) is not None
+
+    def exempts(self, method: str, path: str) -> bool:
+        """For exemptions (a read, an idempotent trade): exactly as written, and only on a path
+        a server cannot route as another (already canonical, no trailing slash)."""
+        return canonical_path(path) == path and self.matches(method, path)
 
     def covers(self, method: str, canonical: str) -> bool:
         """As the most permissive server routes: for routes that raise the scope to trade.
@@ -287,13 +296,12 @@ class Provider:
         if method in _SAFE_METHODS:
             trade = any(r.covers(method, canonical) for r in self._trade)
             return Scope.TRADE if trade else Scope.READ
-        exact = canonical == path or canonical == path.rstrip("/")
-        read = exact and any(r.matches(method, path) for r in self._read)
+        read = any(r.exempts(method, path) for r in self._read)
         return Scope.READ if read else Scope.TRADE
 
     def is_idempotent(self, method: str, path: str) -> bool:
         """True when the provider declares that re-sending this trade route repeats nothing."""
-        return any(r.matches(method.upper(), path) for r in self._idempotent)
+        return any(r.exempts(method.upper(), path) for r in self._idempotent)
 
 
 def get_provider(name: str) -> Provider:

@@ -182,14 +182,30 @@ def redact(text: str) -> str:
     return "".join(out)
 
 
-def redact_value(value: Any) -> Any:
-    """Redact strings inside a decoded JSON value (error bodies may echo a key)."""
+_MAX_DEPTH = 64  # JSON nested deeper than this is not shown (a server can nest to exhaust us)
+
+
+def redact_value(value: Any, _depth: int = 0) -> Any:
+    """Redact strings inside a decoded JSON value (error bodies may echo a key).
+
+    A number whose digits are a key's (an all-digit key echoed as a JSON number) becomes the
+    redacted text; structures nested deeper than 64 levels are cut.
+
+    >>> redact_value({"a": [[["ok"]]]})
+    {'a': [[['ok']]]}
+    """
     if isinstance(value, str):
         return redact(value)
+    if _depth >= _MAX_DEPTH and isinstance(value, list | dict):
+        return "<nested too deep>"
     if isinstance(value, list):
-        return [redact_value(v) for v in value]
+        return [redact_value(v, _depth + 1) for v in value]
     if isinstance(value, dict):
-        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+        return {redact(str(k)): redact_value(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)
+        clean = redact(text)
+        return value if clean == text else clean
     return value
 
 

@@ -23,6 +23,7 @@ __all__ = [
 
 _CONFIG = SettingsConfigDict(
     env_prefix="COINGUARD_",
+    hide_input_in_errors=True,  # a validation error would otherwise quote the key
     env_file=None,  # opt-in: Settings(_env_file=".env")
     extra="ignore",
     frozen=True,
