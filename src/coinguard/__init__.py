@@ -36,7 +36,16 @@ from ._exceptions import (
     ServerError,
 )
 from ._keys import KeyMetadata, KeySource
-from ._provider import BearerKey, HeaderKey, Provider, QueryKey, Scope, get_provider
+from ._provider import (
+    BearerKey,
+    ErrorCode,
+    HeaderKey,
+    Plan,
+    Provider,
+    QueryKey,
+    Scope,
+    get_provider,
+)
 from ._quota import (
     MemoryStore,
     Quota,
@@ -58,6 +67,7 @@ from ._verify import (
     KeyCheck,
     KeyPermissions,
     KeyReport,
+    Usage,
     binance_api_restrictions,
     coinbase_key_permissions,
     sandbox_key_info,
@@ -78,6 +88,7 @@ __all__ = [
     "CoinguardError",
     "ConfigurationError",
     "EnvelopeError",
+    "ErrorCode",
     "HeaderKey",
     "InsecureTransportError",
     "KeyAgeWarning",
@@ -93,6 +104,7 @@ __all__ = [
     "OrderOutcomeUnknownError",
     "OverPrivilegedKeyError",
     "PermissionDeniedError",
+    "Plan",
     "Provider",
     "QueryKey",
     "Quota",
@@ -114,6 +126,7 @@ __all__ = [
     "SecretRef",
     "ServerError",
     "Settings",
+    "Usage",
     "Window",
     "WindowStatus",
     "binance_api_restrictions",

@@ -181,7 +181,14 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "--provider",
         default="generic",
-        help="provider profile: tokenmetrics, sandbox or generic (default generic)",
+        help="provider profile: tokenmetrics, coingecko, coingecko-pro, coinmarketcap, sandbox "
+        "or generic (default generic)",
+    )
+    p.add_argument(
+        "--plan",
+        metavar="NAME",
+        help="the provider plan, as Client(plan=...) (default: COINGUARD_PLAN, else the "
+        "provider's smallest)",
     )
     p.add_argument(
         "--base-url",
@@ -218,6 +225,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
     try:
         report = diagnose(
             provider=args.provider,
+            plan=args.plan,
             base_url=args.base_url,
             env_file=args.env_file,
             trade=args.trade,

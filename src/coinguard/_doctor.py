@@ -77,6 +77,8 @@ class KeyInfo:
     expires_at: datetime | None = None
     permissions: tuple[str, ...] | None = None  # e.g. ("read", "trade"), from --verify
     note: str | None = None
+    plan: str | None = None  # as the provider reports it, from --verify
+    usage: tuple[str, ...] = ()  # e.g. "this month: 8 of 10,000 used", from --verify
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class _Policy:
 def diagnose(
     *,
     provider: Provider | str = "generic",
+    plan: str | None = None,
     base_url: str | None = None,
     env_file: str | Path | None = None,
     trade: bool = False,
@@ -161,6 +164,9 @@ def diagnose(
     'missing-key'
     """
     prov = get_provider(provider) if isinstance(provider, str) else provider
+    chosen = plan if plan is not None else load_general_settings(env_file).plan
+    if chosen is not None and (plan is not None or prov.plans):
+        prov = prov.with_plan(chosen)  # as a client picks it: plan=, else COINGUARD_PLAN
     here = Path(cwd) if cwd else Path.cwd()
     notes = []
     # the base URL and ./.env exactly as a client resolves them
@@ -192,7 +198,7 @@ def diagnose(
     found += _file_modes(keys, env_file)
     found += _git_checks(here, keys, env_file)
     return Report(
-        provider=prov.name,
+        provider=prov.name if prov.plan is None else f"{prov.name} ({prov.plan} plan)",
         base_url=url,
         verified=verify,
         checked_at=policy.now,
@@ -431,7 +437,9 @@ def _info(key: _Key, env_file: str | Path | None) -> KeyInfo:
         rotated_at=meta.rotated_at if meta else None,
         expires_at=(meta.expires_at if meta else None) or (perms.expires_at if perms else None),
         permissions=_can(perms) if perms else None,
-        note=key.note,
+        note=key.note or (perms.note if perms and perms.note else None),
+        plan=perms.plan if perms else None,
+        usage=tuple(str(u) for u in perms.usage) if perms else (),
     )
 
 
@@ -490,6 +498,9 @@ def _render_key(key: KeyInfo, now: datetime) -> list[str]:
             rows.append((label, _when(moment, now)))
     if key.permissions is not None:
         rows.append(("permissions", ", ".join(key.permissions) or "none"))
+    if key.plan:
+        rows.append(("plan", key.plan))
+    rows += [("usage", line) for line in key.usage]
     if key.note:
         rows.append(("note", key.note))
     return [f"{key.scope} key"] + [f"  {label:<12} {value}" for label, value in rows] + [""]
