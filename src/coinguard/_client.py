@@ -188,6 +188,8 @@ class _Base:
         Key, quota, send, redirects, header sync, reload arming and the outcome are decided
         here, once, for both :class:`Client` and :class:`AsyncClient`.
         """
+        # built first: a request that cannot be built must not cost a key fetch or quota
+        request = self._core.build(self._http, call, own_client=self._owns_http)
         if state.reload_pending:
             secret = yield _Run(slot.reload, (state.key_generation,), blocking=True)
             state.key_generation = slot.generation
@@ -198,10 +200,7 @@ class _Base:
                 secret = yield _Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
         quota = self._quota_for(secret)
-        reservation = (yield from self._take(quota, call)) if quota is not None else None
-        request = self._http.build_request(
-            **self._core.build_args(call, own_client=self._owns_http)
-        )
+        reservation = (yield from self._take(quota, call, state)) if quota is not None else None
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
@@ -225,7 +224,7 @@ class _Base:
             request, same_origin = hop
             hops += 1
             if same_origin and quota is not None:  # another request to the provider: quota
-                reservation = pending = yield from self._take(quota, call)
+                reservation = pending = yield from self._take(quota, call, state)
             elif not same_origin:
                 auth = None
         self._arm_reload(slot, state, response)
@@ -253,30 +252,38 @@ class _Base:
             kwargs={"body": body, "reservation": reservation},
         )
 
-    def _take(self, quota: Quota, call: Call) -> Generator[_Step, Any, Reservation]:
+    def _take(
+        self, quota: Quota, call: Call, state: CallState
+    ) -> Generator[_Step, Any, Reservation]:
         """Reserve quota for one request and wait until it may go.
 
-        Steps that do no I/O (the memory store) are called here, not yielded: a round trip
-        through the shell costs more than the call on every request.
+        The call's deadline bounds the wait: one that cannot fit raises
+        :class:`QuotaExceededError` at once. Steps that do no I/O (the memory store) are called
+        here, not yielded: a round trip through the shell costs more than the call on every
+        request.
         """
         blocking = quota.blocking
+        deadline = state.started + self._core.retry.deadline
+        left = max(0.0, deadline - self._clock())
         if blocking:
             reservation: Reservation = yield _Run(
-                quota.reserve, (call.method, call.path), blocking=True
+                quota.reserve, (call.method, call.path), True, {"max_wait": left}
             )
         else:
-            reservation = quota.reserve(call.method, call.path)
+            reservation = quota.reserve(call.method, call.path, max_wait=left)
         while True:
             waited = reservation.wait > 0
             if waited:
                 yield _Sleep(reservation.wait)
             # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
+            now = self._clock()
+            left = max(0.0, deadline - now)
             if blocking and waited:
                 reservation = yield _Run(
-                    quota.sent, (reservation,), blocking=True, kwargs={"at": self._clock()}
+                    quota.sent, (reservation,), True, {"at": now, "max_wait": left}
                 )
             else:
-                reservation = quota.sent(reservation, at=self._clock())
+                reservation = quota.sent(reservation, at=now, max_wait=left)
             if reservation.wait <= 0:
                 return reservation
 

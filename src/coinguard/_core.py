@@ -279,6 +279,22 @@ class ClientCore:
             args["timeout"] = self.timeout
         return args
 
+    def build(
+        self, http: httpx.Client | httpx.AsyncClient, call: Call, *, own_client: bool
+    ) -> httpx.Request:
+        """The request for one attempt, or a :class:`ConfigurationError` saying why it cannot
+        be built (a body that is not JSON, bad params): raised before any quota is spent."""
+        try:
+            return http.build_request(**self.build_args(call, own_client=own_client))
+        except (TypeError, ValueError) as exc:
+            part = "json=" if call.json is not None else "content=, params= or headers="
+            raise ConfigurationError(
+                _redact.redact(
+                    f"{call.describe()}: the request cannot be built from its {part}"
+                    f" ({type(exc).__name__}: {exc})"
+                )
+            ) from None
+
     def auth(self, secret: Secret) -> ScopedKeyAuth:
         """The auth flow for this key (one per key value, reused across requests)."""
         cached = self._auths.get(secret.fingerprint)
@@ -395,12 +411,10 @@ class ClientCore:
             "method": call.method,
             "url": _safe(call.url),
         }
-        if cls is RateLimitError:
-            after = retry_after(response.headers, now)
-            if after is not None:
-                message += f" (retry after {after:.1f}s)"
-            return RateLimitError(message, retry_after=after, **common)
-        return cls(message, **common)
+        after = retry_after(response.headers, now)  # any status may send it (RFC 9110)
+        if after is not None:
+            message += f" (retry after {after:.1f}s)"
+        return cls(message, retry_after=after, **common)
 
 
 def _message(body: Any) -> str:

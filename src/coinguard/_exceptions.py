@@ -158,7 +158,11 @@ class ResponseDecodeError(APIError):
 
 
 class APIStatusError(APIError):
-    """The provider answered with an error (an HTTP status, or ``success: false``)."""
+    """The provider answered with an error (an HTTP status, or ``success: false``).
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds (any status may send it, e.g. a
+    503 during maintenance), or None.
+    """
 
     def __init__(
         self,
@@ -169,11 +173,13 @@ class APIStatusError(APIError):
         body: Any = None,
         method: str = "",
         url: str = "",
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.status_code = status_code
         self.request_id = request_id
         self.body = body
+        self.retry_after = retry_after
 
 
 class EnvelopeError(APIStatusError):
@@ -194,10 +200,6 @@ class NotFoundError(APIStatusError):
 
 class RateLimitError(APIStatusError):
     """429 (or 418, an IP ban). ``retry_after`` is seconds to wait, or None when unknown."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ServerError(APIStatusError):

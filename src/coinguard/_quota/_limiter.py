@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from .._exceptions import ConfigurationError
-from .._headers import ServerQuota, ServerWindow, parse_server_quota
+from .._headers import MAX_RETRY_AFTER, ServerQuota, ServerWindow, parse_server_quota
 from ._log import KeyState, Sync
 from ._memory import MemoryBucket, MemoryStore
 from ._policy import MONTH, QuotaPolicy, WindowSpec
@@ -249,25 +249,27 @@ class Quota:
         """True if ``reserve`` does I/O: an async caller should run it in a worker thread."""
         return self.store.blocking or self._journal is not None
 
-    def reserve(self, method: str, path: str) -> Reservation:
+    def reserve(self, method: str, path: str, *, max_wait: float | None = None) -> Reservation:
         """Commit one call to ``method path`` and say how long to wait before sending it.
 
         Raises :class:`QuotaExceededError` (committing nothing) with ``on_quota="raise"``
-        when the call would have to wait, or when the wait exceeds ``max_wait``.
+        when the call would have to wait, or when the wait exceeds ``max_wait`` (the lower of
+        the Quota's and this call's, e.g. what is left of the call's deadline).
         """
         try:
             cost = self._costs[method, path]
         except KeyError:
             cost = self._cost(method, path)
+        limit = self._max_wait if max_wait is None or max_wait > self._max_wait else max_wait
         state = self._state
         if state is not None:  # the memory store without a journal: no I/O, no indirection
             now = self._clock()
             with self._lock:
-                at = state.reserve(now, cost, self._max_wait)
+                at = state.reserve(now, cost, limit)
                 epoch = state.meta.moves
             return _new_reservation(Reservation, (at - now, cost, at, epoch))
         local = self._clock()
-        at, now = self._bucket.reserve(cost, local, self._max_wait)
+        at, now = self._bucket.reserve(cost, local, limit)
         self._offset = now - local
         if self._journal is not None and cost:
             self._journal.commit(at, cost, now)
@@ -280,7 +282,9 @@ class Quota:
         self._costs[method, path] = cost
         return cost
 
-    def sent(self, reservation: Reservation, *, at: float | None = None) -> Reservation:
+    def sent(
+        self, reservation: Reservation, *, at: float | None = None, max_wait: float | None = None
+    ) -> Reservation:
         """Re-check a reservation as its call leaves (at ``at``, default now).
 
         Returns the reservation to send under: ``wait == 0`` if the call may go now. Otherwise
@@ -290,8 +294,9 @@ class Quota:
         box, or if calls ahead of it were recounted by :meth:`answered` or a server sync in a
         way that fills a window at that moment. The memory store checks without locking unless
         one of those happened; the others re-check calls that waited or left late (one store
-        round trip).
+        round trip). ``max_wait`` lowers the Quota's for this call, as in :meth:`reserve`.
         """
+        limit = self._max_wait if max_wait is None or max_wait > self._max_wait else max_wait
         cost = reservation.cost
         r_at = reservation.at
         state = self._state
@@ -302,7 +307,7 @@ class Quota:
                     return reservation
                 return _new_reservation(Reservation, (0.0, cost, r_at, reservation.epoch))
             with self._lock:
-                t = state.settle(r_at, cost, now, self._max_wait)
+                t = state.settle(r_at, cost, now, limit)
                 epoch = state.meta.moves
         else:
             local = self._clock() if at is None else at
@@ -310,7 +315,7 @@ class Quota:
                 return reservation
             # (a journal already holds this call from its first admission: a move of
             # milliseconds changes nothing in a day or month window)
-            t, now = self._bucket.settle(r_at, cost, local, self._max_wait)
+            t, now = self._bucket.settle(r_at, cost, local, limit)
             self._offset, epoch = now - local, -1
         return _new_reservation(Reservation, (max(0.0, t - now), cost, t, epoch))
 
@@ -376,8 +381,10 @@ class Quota:
         self, status: int, server: ServerQuota, reservation: Reservation | None
     ) -> Sync | None:
         targets = []
+        penalty, why = None, f"server {status}"
         for window in server.windows:
-            for i in self._matching(window):
+            matched = self._matching(window)
+            for i in matched:
                 spec = self._specs[i]
                 # Remaining is what matters when the server's limit differs from ours: we may
                 # use at most what it says is left, whatever our own window allows.
@@ -389,33 +396,41 @@ class Quota:
                     continue
                 if used > 0:
                     targets.append((i, min(used, spec.limit), window.reset))
-        penalty = None
+            # a server window of its own (none of ours has its shape), and it is empty
+            empty = not matched and window.remaining == 0 and window.reset
+            if empty and (penalty is None or window.reset > penalty):  # type: ignore[operator]
+                penalty, why = window.reset, f"{window.name or 'unnamed'} (server)"
         if status in (429, 418):
-            penalty = server.retry_after
+            penalty, why = server.retry_after, f"server {status}"
             if penalty is None:
                 resets = [w.reset for w in server.windows if w.remaining == 0 and w.reset]
                 penalty = max(resets) if resets else _DEFAULT_PENALTY
+        elif status >= 500 and server.retry_after is not None:  # "down for maintenance until"
+            penalty, why = server.retry_after, f"server {status}"
+        if penalty is not None:
+            penalty = min(penalty, MAX_RETRY_AFTER)
         debit = 0
         if server.cost is not None and reservation is not None:
             debit = max(0, server.cost - reservation.cost)
         if not targets and penalty is None and not debit:
             return None
-        return Sync(tuple(targets), penalty, f"server {status}", debit)
+        return Sync(tuple(targets), penalty, why, debit)
 
     def _matching(self, window: ServerWindow) -> list[int]:
+        """Our windows a server window describes: same length, else (legacy headers, which
+        name no length) same limit, else the shortest window its reset fits in when it gives
+        no limit. A header for a window of another shape (a per-minute limit on a month-only
+        plan) matches none: it must not spend a window it does not describe."""
         specs = self._specs
         if window.seconds is not None:
             return [i for i, s in enumerate(specs) if _same_length(s, window.seconds)]
         same = [i for i, s in enumerate(specs) if s.limit == window.limit]
-        if same or len(specs) == 1:
-            return same or [0]
-        # Legacy headers name no window; a reset of r seconds can only come from a window at
-        # least that long, and the shortest such window is the one the server is closest to.
-        if window.reset is not None:
-            longer = [(s.length, i) for i, s in enumerate(specs) if s.length >= window.reset]
-            if longer:
-                return [min(longer)[1]]
-        return []
+        if same or window.limit is not None or window.reset is None:
+            return same
+        # A reset of r seconds can only come from a window at least that long, and the
+        # shortest such window is the one the server is closest to.
+        longer = [(s.length, i) for i, s in enumerate(specs) if s.length >= window.reset]
+        return [min(longer)[1]] if longer else []
 
     def status(self) -> QuotaStatus:
         """Used, remaining and reset time of every window (no I/O for the memory store)."""
@@ -429,7 +444,7 @@ class Quota:
             self.key_id,
             windows,
             _dt(snap.blocked_until) if blocked else None,
-            "penalty" if blocked else "",
+            (snap.blocked_why or "penalty") if blocked else "",
         )
 
     def close(self) -> None:

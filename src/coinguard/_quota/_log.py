@@ -277,11 +277,13 @@ class Sync(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """A store's reading of one key: per window ``(used, resets_at)``, the penalty, the time."""
+    """A store's reading of one key: per window ``(used, resets_at)``, the penalty, the time,
+    and why the key is in the penalty box."""
 
     windows: tuple[tuple[int, float | None], ...]
     blocked_until: float
     now: float
+    blocked_why: str = ""
 
 
 Log = RollingLog | CalendarCounter
@@ -578,4 +580,4 @@ class KeyState:
                 out.append((log.used(), None if oldest is None else _after(oldest, log.length)))
             else:
                 out.append((log.used(now), log.resets(now)))
-        return Snapshot(tuple(out), self.meta.blocked, now)
+        return Snapshot(tuple(out), self.meta.blocked, now, self.meta.blocked_why)

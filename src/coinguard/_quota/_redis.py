@@ -143,6 +143,6 @@ class RedisBucket:
         reply = self._store.run(self._keys, ["status", self._store.now_arg(now), *self._args])
         windows = tuple(
             (int(reply[k]), float(reply[k + 1]) if reply[k + 1] else None)
-            for k in range(2, len(reply), 2)
+            for k in range(3, len(reply), 2)
         )
-        return Snapshot(windows, float(reply[1]), float(reply[0]))
+        return Snapshot(windows, float(reply[1]), float(reply[0]), reply[2])

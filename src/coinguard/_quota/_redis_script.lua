@@ -400,7 +400,8 @@ end
 
 -- status
 load_all()
-local out = {fmt(now), redis.call('HGET', META, 'blocked') or '0'}
+local out = {fmt(now), redis.call('HGET', META, 'blocked') or '0',
+             redis.call('HGET', META, 'blocked_why') or ''}
 for i = 1, n do
   local w = W[i]
   if w.kind == 'r' then

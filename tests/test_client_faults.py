@@ -1,0 +1,91 @@
+"""The client under faults: unbuildable requests, Retry-After on any status, deadlines that
+cover quota waits, cancelled waits, store failures after an answer, rotated keys."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+
+import coinguard
+from coinguard import (
+    ConfigurationError,
+    QuotaExceededError,
+    RateLimitError,
+    RetryPolicy,
+)
+from test_client import TRADE, FakeClock, Runner, _ok, _read_quota, _seq, clock, run
+
+__all__ = ["clock", "run"]  # fixtures shared with test_client
+
+
+def test_an_unbuildable_request_costs_no_quota(run: Runner, clock: FakeClock) -> None:
+    """A JSON body that cannot be encoded is a ConfigurationError before any quota is spent."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_minute(2)])
+    store = coinguard.MemoryStore()
+    handler, seen = _seq(_ok(1))
+    kw: dict[str, Any] = {"quota": policy, "quota_store": store}
+    for _ in range(2):
+        with pytest.raises(ConfigurationError, match=r"GET /price.*json") as info:
+            run.call(handler, "GET", "/price", clock, json={"when": {1, 2}}, **kw)
+        assert not isinstance(info.value, TypeError)
+    assert run.call(handler, "GET", "/price", clock, **kw)["data"] == 1
+    assert clock.sleeps == []
+    assert len(seen) == 1
+    assert _read_quota(policy, store, clock).status().windows[0].used == 1
+
+
+def test_retry_after_on_503_is_honoured(run: Runner, clock: FakeClock) -> None:
+    """A 503 with Retry-After (seconds, or an HTTP date) waits that long before the retry."""
+    when = datetime.fromtimestamp(clock.now + 7, timezone.utc)
+    handler, seen = _seq(
+        httpx.Response(503, headers={"Retry-After": "4"}),
+        httpx.Response(503, headers={"Retry-After": format_datetime(when, usegmt=True)}),
+        _ok(1),
+    )
+    assert run.call(handler, "GET", "/price", clock)["data"] == 1
+    assert len(seen) == 3
+    assert clock.sleeps[0] >= 4.0
+    assert clock.sleeps[1] >= 7.0 - 4.0 - 1.0  # the date is absolute; ~3 s remained
+
+
+@pytest.mark.parametrize("seconds", [463 * 86400, 8 * 86400, 120])
+def test_a_retry_after_beyond_the_cap_or_deadline_raises_at_once(
+    run: Runner, clock: FakeClock, seconds: int
+) -> None:
+    """A Retry-After above 7 days or above the deadline raises at once with retry_after set."""
+    handler, seen = _seq(
+        httpx.Response(429, headers={"Retry-After": str(seconds)}), _ok(1), _ok(1), _ok(1)
+    )
+    with pytest.raises(RateLimitError) as info:
+        run.call(handler, "GET", "/price", clock)
+    assert len(seen) == 1
+    assert clock.sleeps == []
+    assert info.value.retry_after == seconds
+
+
+def test_the_deadline_bounds_the_quota_wait(run: Runner, clock: FakeClock) -> None:
+    """With deadline=5 a call on a 1-per-30 s plan raises at once instead of sleeping 30 s."""
+    policy = coinguard.QuotaPolicy([coinguard.Window(1, 30.0)])
+    store = coinguard.MemoryStore()
+    handler, seen = _seq(_ok(1), _ok(2))
+    kw: dict[str, Any] = {"quota": policy, "quota_store": store, "retry": RetryPolicy(deadline=5)}
+    assert run.call(handler, "GET", "/price", clock, **kw)["data"] == 1
+    with pytest.raises(QuotaExceededError) as info:
+        run.call(handler, "GET", "/price", clock, **kw)
+    assert clock.sleeps == []
+    assert len(seen) == 1
+    assert info.value.window == "1/30s"
+    assert info.value.retry_after == pytest.approx(30.0, abs=0.1)
+    assert _read_quota(policy, store, clock).status().windows[0].used == 1
+
+
+def test_trade_429_beyond_deadline_is_not_retried(run: Runner, clock: FakeClock) -> None:
+    """An order answered 429 with a long Retry-After is not re-sent early."""
+    handler, seen = _seq(httpx.Response(429, headers={"Retry-After": "90000000"}), _ok(1))
+    with pytest.raises(RateLimitError):
+        run.call(handler, "POST", "/orders", clock, json={}, **TRADE)
+    assert len(seen) == 1
