@@ -3,6 +3,7 @@ cover quota waits, cancelled waits, store failures after an answer, rotated keys
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -89,3 +90,49 @@ def test_trade_429_beyond_deadline_is_not_retried(run: Runner, clock: FakeClock)
     with pytest.raises(RateLimitError):
         run.call(handler, "POST", "/orders", clock, json={}, **TRADE)
     assert len(seen) == 1
+
+
+class _SyncFails:
+    """A memory store whose bucket cannot record what the server said: 'database is locked'."""
+
+    def __init__(self) -> None:
+        self.inner = coinguard.MemoryStore()
+
+    @property
+    def blocking(self) -> bool:
+        return True
+
+    def bind(self, key_id: str, specs: Any) -> Any:
+        bucket = self.inner.bind(key_id, specs)
+
+        class Bucket:
+            reserve, settle, correct = bucket.reserve, bucket.settle, bucket.correct
+            release, snapshot = bucket.release, bucket.snapshot
+
+            def sync(self, *args: object) -> None:
+                raise sqlite3.OperationalError("database is locked")
+
+        return Bucket()
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_store_error_after_a_fill_never_replaces_the_fill(
+    run: Runner, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The order was filled; the store then fails to take in its headers: the caller still
+    gets the fill (a retry would place a second order), and the failure is logged."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_second(5)])
+    fill = httpx.Response(
+        201,
+        json={"success": True, "data": {"id": "o1", "status": "filled"}},
+        headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "1"},
+    )
+    handler, seen = _seq(fill)
+    kw: dict[str, Any] = {"quota": policy, "quota_store": _SyncFails()}
+    got = run.call(handler, "POST", "/orders", clock, json={"qty": 1}, **kw, **TRADE)
+    assert got["data"]["status"] == "filled"
+    assert len(seen) == 1
+    logged = [r for r in caplog.records if r.name == "coinguard.quota"]
+    assert any("database is locked" in r.getMessage() for r in logged)

@@ -258,9 +258,10 @@ class _Base:
         """Reserve quota for one request and wait until it may go.
 
         The call's deadline bounds the wait: one that cannot fit raises
-        :class:`QuotaExceededError` at once. Steps that do no I/O (the memory store) are called
-        here, not yielded: a round trip through the shell costs more than the call on every
-        request.
+        :class:`QuotaExceededError` at once. A wait interrupted before the call leaves (a
+        cancelled task, ``KeyboardInterrupt``) gives its reservation back. Store I/O is always
+        a blocking step, for the shells to keep off an event loop; steps that do no I/O (the
+        memory store) are called here: a round trip through the shell costs more than the call.
         """
         blocking = quota.blocking
         deadline = state.started + self._core.retry.deadline
@@ -271,21 +272,31 @@ class _Base:
             )
         else:
             reservation = quota.reserve(call.method, call.path, max_wait=left)
-        while True:
-            waited = reservation.wait > 0
-            if waited:
-                yield _Sleep(reservation.wait)
-            # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
-            now = self._clock()
-            left = max(0.0, deadline - now)
-            if blocking and waited:
-                reservation = yield _Run(
-                    quota.sent, (reservation,), True, {"at": now, "max_wait": left}
-                )
-            else:
-                reservation = quota.sent(reservation, at=now, max_wait=left)
-            if reservation.wait <= 0:
-                return reservation
+        held: Reservation | None = reservation  # what an interruption must give back
+        try:
+            while True:
+                if reservation.wait > 0:
+                    yield _Sleep(reservation.wait)
+                # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
+                now = self._clock()
+                left = max(0.0, deadline - now)
+                held = None  # sent() hands back a reservation, or has given this one up
+                if blocking and not quota.settles_locally(reservation, now):
+                    reservation = yield _Run(
+                        quota.sent, (reservation,), True, {"at": now, "max_wait": left}
+                    )
+                else:
+                    reservation = quota.sent(reservation, at=now, max_wait=left)
+                if reservation.wait <= 0:
+                    return reservation
+                held = reservation
+        except BaseException as exc:
+            if held is not None:
+                if not blocking:
+                    quota.release(held)
+                elif not isinstance(exc, GeneratorExit):  # a closing generator cannot yield
+                    yield _Run(quota.release, (held,), True)
+            raise
 
     def _answered(
         self, quota: Quota | None, reservation: Reservation | None
@@ -453,10 +464,13 @@ class Client(_Base):
         return self._attempt(call, slot, state)
 
     def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
-        """Carry out one attempt: the steps come from :meth:`_Base._flow`, the I/O happens here."""
+        """Carry out one attempt: the steps come from :meth:`_Base._flow`, the I/O happens here.
+
+        Anything a step raises (a store error, ``KeyboardInterrupt`` in a sleep) is thrown into
+        the flow, so it can give back what it holds before the error goes on."""
         flow = self._flow(call, slot, state)
         value: Any = None
-        failure: CoinguardError | None = None  # a failed send, thrown into the flow
+        failure: BaseException | None = None  # thrown into the flow
         while True:
             try:
                 step = flow.send(value) if failure is None else flow.throw(failure)
@@ -469,11 +483,19 @@ class Client(_Base):
                 except httpx.HTTPError as exc:
                     value, failure = None, self._core.translate(call, exc)
                     failure.__cause__, failure.__suppress_context__ = exc, True
-            elif isinstance(step, _Sleep):
-                self._sleep(step.seconds)
-                value = None
+                except BaseException as exc:
+                    value, failure = None, exc
             else:
-                value = step.func(*step.args, **step.kwargs)
+                try:
+                    value = self._step(step)
+                except BaseException as exc:
+                    value, failure = None, exc
+
+    def _step(self, step: _Sleep | _Run) -> Any:
+        if isinstance(step, _Sleep):
+            self._sleep(step.seconds)
+            return None
+        return step.func(*step.args, **step.kwargs)
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """``GET`` a read route and return the decoded JSON."""
@@ -634,14 +656,22 @@ class AsyncClient(_Base):
         (a secret-manager fetch, a SQLite or Redis quota store) run in a worker thread."""
         flow = self._flow(call, slot, state)
         value: Any = None
-        failure: CoinguardError | None = None  # a failed send, thrown into the flow
+        failure: BaseException | None = None  # thrown into the flow
+        unwinding = False  # after a cancellation the flow's clean-up steps must still run
         while True:
             try:
                 step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
             failure = None
-            if isinstance(step, _Send):
+            try:
+                if not isinstance(step, _Send):
+                    if unwinding:
+                        with anyio.CancelScope(shield=True):
+                            value = await self._step(step)
+                    else:
+                        value = await self._step(step)
+                    continue
                 try:
                     value = await self._http.send(
                         step.request, auth=step.auth, follow_redirects=False
@@ -649,14 +679,17 @@ class AsyncClient(_Base):
                 except httpx.HTTPError as exc:
                     value, failure = None, self._core.translate(call, exc)
                     failure.__cause__, failure.__suppress_context__ = exc, True
-            elif isinstance(step, _Sleep):
-                await self._sleep(step.seconds)
-                value = None
-            elif step.blocking:
-                call_it = functools.partial(step.func, *step.args, **step.kwargs)
-                value = await anyio.to_thread.run_sync(call_it)
-            else:
-                value = step.func(*step.args, **step.kwargs)
+            except BaseException as exc:
+                value, failure, unwinding = None, exc, True
+
+    async def _step(self, step: _Sleep | _Run) -> Any:
+        if isinstance(step, _Sleep):
+            await self._sleep(step.seconds)
+            return None
+        if step.blocking:
+            call_it = functools.partial(step.func, *step.args, **step.kwargs)
+            return await anyio.to_thread.run_sync(call_it)
+        return step.func(*step.args, **step.kwargs)
 
     async def _verify_once(self) -> None:
         async with self._verify_lock:

@@ -13,7 +13,11 @@ their fingerprint.
     │   └── OverPrivilegedKeyError    verify_key(): a read key can trade, a trade key can withdraw
     ├── ScopeError                    trade call on a read-only client; refused before any I/O
     ├── InsecureTransportError        plain http to a non-loopback host, or a foreign origin
-    ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait)
+    ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait,
+    │                                 or the call's deadline); ``window`` names it
+    ├── QuotaStoreError               the quota store (SQLite, Redis) failed before the call was
+    │                                 sent; nothing was sent. After an answer a store failure is
+    │                                 only logged: it never replaces the call's outcome
     └── APIError                      anything that went wrong talking to the provider
         ├── ResponseDecodeError       a body that is not the JSON we expected
         ├── APIStatusError            an HTTP error status, or success:false in an envelope
@@ -57,6 +61,7 @@ __all__ = [
     "OverPrivilegedKeyError",
     "PermissionDeniedError",
     "QuotaExceededError",
+    "QuotaStoreError",
     "RateLimitError",
     "ResponseDecodeError",
     "ScopeError",
@@ -135,6 +140,18 @@ class QuotaExceededError(CoinguardError):
         super().__init__(message)
         self.window = window
         self.retry_after = retry_after
+
+
+class QuotaStoreError(CoinguardError):
+    """The quota store failed (SQLite "database is locked", Redis connection lost, ...).
+
+    Raised only before a call is sent, so nothing was sent; ``store`` names the store, and the
+    store's own exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, store: str) -> None:
+        super().__init__(message)
+        self.store = store
 
 
 class APIError(CoinguardError):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from .._exceptions import ConfigurationError
+from .._exceptions import CoinguardError, ConfigurationError, QuotaStoreError
 from .._headers import MAX_RETRY_AFTER, ServerQuota, ServerWindow, parse_server_quota
 from ._log import KeyState, Sync
 from ._memory import MemoryBucket, MemoryStore
@@ -222,6 +222,8 @@ class Quota:
         self._margin = policy.margin
         self._state: KeyState | None = None
         self._lock = _NO_LOCK
+        #: The last store failure this Quota logged and carried on from, or "" (see observe).
+        self.degraded = ""
         if isinstance(self._bucket, MemoryBucket) and self._journal is None:
             self._state, self._lock = self._bucket.state, self._bucket.lock
 
@@ -269,11 +271,51 @@ class Quota:
                 epoch = state.meta.moves
             return _new_reservation(Reservation, (at - now, cost, at, epoch))
         local = self._clock()
-        at, now = self._bucket.reserve(cost, local, limit)
+        try:
+            at, now = self._bucket.reserve(cost, local, limit)
+        except CoinguardError:
+            raise
+        except Exception as exc:
+            raise self._failed("reserve; nothing was sent", exc) from exc
         self._offset = now - local
         if self._journal is not None and cost:
-            self._journal.commit(at, cost, now)
+            try:
+                self._journal.commit(at, cost, now)
+            except Exception as exc:  # not journaled: not admitted either, or a restart forgets it
+                self._bucket.release(at, cost, now)
+                raise self._failed("journal a reservation; nothing was sent", exc) from exc
         return _new_reservation(Reservation, (at - now, cost, at, -1))
+
+    def _failed(self, what: str, exc: Exception) -> QuotaStoreError:
+        return QuotaStoreError(
+            f"quota {self.key_id}: {self.store!r} failed to {what} ({type(exc).__name__}: {exc})",
+            store=repr(self.store),
+        )
+
+    def _degrade(self, what: str, exc: Exception) -> None:
+        """Log a store failure after the call was answered, and carry on."""
+        self.degraded = f"{what}: {type(exc).__name__}: {exc}"
+        logger.warning(
+            "quota %s: the store failed to %s (%s: %s); the call's outcome stands,"
+            " the quota may undercount until the store recovers",
+            self.key_id,
+            what,
+            type(exc).__name__,
+            exc,
+        )
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back a reservation whose call was never sent (cancelled, interrupted).
+
+        Best effort: a store failure here is logged, never raised, so it cannot replace the
+        interruption being handled.
+        """
+        if not reservation.cost:
+            return
+        try:
+            self._bucket.release(reservation.at, reservation.cost, self._clock() + self._offset)
+        except Exception as exc:
+            self._degrade("release a reservation", exc)
 
     def _cost(self, method: str, path: str) -> int:
         cost = self.policy.cost(method, path)
@@ -315,9 +357,21 @@ class Quota:
                 return reservation
             # (a journal already holds this call from its first admission: a move of
             # milliseconds changes nothing in a day or month window)
-            t, now = self._bucket.settle(r_at, cost, local, limit)
+            try:
+                t, now = self._bucket.settle(r_at, cost, local, limit)
+            except CoinguardError:
+                raise
+            except Exception as exc:
+                raise self._failed("re-check a reservation; nothing was sent", exc) from exc
             self._offset, epoch = now - local, -1
         return _new_reservation(Reservation, (max(0.0, t - now), cost, t, epoch))
+
+    def settles_locally(self, reservation: Reservation, at: float) -> bool:
+        """True if :meth:`sent` at ``at`` can answer without store I/O (so an event loop may
+        call it inline): the memory store, or a call leaving on time that never waited."""
+        if self._state is not None:
+            return True
+        return reservation.wait <= 0 and at + self._offset - reservation.at <= self._margin
 
     def late(self, reservation: Reservation, answered: float) -> bool:
         """True if a call answered at ``answered`` (our clock) must be recounted by
@@ -340,6 +394,7 @@ class Quota:
         try:
             self._bucket.correct(reservation.at, reservation.cost, answered, answered)
         except Exception as exc:  # any store failure: the call's own outcome must not be lost
+            self.degraded = f"recount a late answer: {type(exc).__name__}: {exc}"
             logger.warning(
                 "quota %s: could not recount a late answer, the store failed (%s: %s);"
                 " the next calls may go up to %.3fs early",
@@ -362,12 +417,18 @@ class Quota:
         Lowers local remaining counts to the server's (never raises them); a 429 or 418
         puts the key in the penalty box for every worker sharing the store. Pass the call's
         ``reservation`` so a body that reports the credits charged can debit the difference.
+        Never raises: this runs after the call was answered, and a store failure must not
+        replace the answer (a caller that retried would place a second order). A failure is
+        logged on ``coinguard.quota`` and kept in :attr:`degraded`.
         """
         now = self._clock()
         server = parse_server_quota(headers, body, now=now)
         sync = self._sync(status, server, reservation)
         if sync is not None:
-            self._apply(sync, now)
+            try:
+                self._apply(sync, now)
+            except Exception as exc:
+                self._degrade("record what the server said", exc)
 
     def _apply(self, sync: Sync, now: float) -> None:
         if isinstance(self._bucket, MemoryBucket):
@@ -433,8 +494,13 @@ class Quota:
         return [min(longer)[1]] if longer else []
 
     def status(self) -> QuotaStatus:
-        """Used, remaining and reset time of every window (no I/O for the memory store)."""
-        snap = self._bucket.snapshot(self._clock())
+        """Used, remaining and reset time of every window (no I/O for the memory store).
+
+        Raises :class:`QuotaStoreError` if the store cannot be read."""
+        try:
+            snap = self._bucket.snapshot(self._clock())
+        except Exception as exc:
+            raise self._failed("read the status", exc) from exc
         windows = tuple(
             WindowStatus(s.name, s.limit, used, max(0, s.limit - used), _dt(resets), s.kind != "r")
             for s, (used, resets) in zip(self._specs, snap.windows, strict=True)

@@ -520,6 +520,29 @@ class KeyState:
         meta.moves += 1
         return t
 
+    def release(self, at: float, cost: int) -> bool:
+        """Give back a reservation of ``cost`` at ``at`` whose call was never sent.
+
+        The FIFO tail goes back to the latest admission still held, so callers behind a
+        cancelled wait do not queue behind its time. False if no such entry was held.
+        """
+        if not cost:
+            return False
+        found = False
+        for log in self.logs:
+            if isinstance(log, RollingLog):
+                found = log.remove(at, cost) or found
+            else:
+                for wid in log.ids(at):
+                    if log.counts.get(wid, 0) >= cost:
+                        log.counts[wid] -= cost
+                        found = True
+        meta = self.meta
+        if found and meta.last <= at:
+            held = [log.times[-1] for log, _, _ in self.rolling if log.used()]
+            meta.last = max(held, default=0.0)
+        return found
+
     def _fit(self, now: float, t: float, why: str, cost: int) -> tuple[float, str]:
         pairs = self.pairs
         for log, _ in pairs:

@@ -73,6 +73,11 @@ class MemoryBucket:
         with self._lock:
             return self.state.settle(at, cost, now, max_wait), now
 
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back a reservation whose call was never sent."""
+        with self._lock:
+            self.state.release(at, cost)
+
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Count a call answered late as arriving as late as its answer allows."""
         with self._lock:

@@ -124,6 +124,11 @@ class RedisBucket:
         args = ["settle", self._store.now_arg(now), *self._args, repr(at), cost, repr(max_wait)]
         return self._admitted(self._store.run(self._keys, args))
 
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back a reservation whose call was never sent."""
+        args = ["release", self._store.now_arg(now), *self._args, repr(at), cost]
+        self._store.run(self._keys, args)
+
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
         args = ["correct", self._store.now_arg(now), *self._args, repr(at), cost, repr(answered)]

@@ -1,7 +1,8 @@
 -- coinguard quota: the exact window algorithm of _log.py, as one atomic Redis script.
 -- KEYS[1] meta hash; window i: KEYS[2i] zset (rolling) or hash (calendar), KEYS[2i+1] sum.
 -- ARGV: op, now ('' = Redis TIME), n, then per window kind limit length margin name, then op args.
--- Ops: reserve, settle (re-check a reservation ahead), correct (recount a late answer), sync, status.
+-- Ops: reserve, settle (re-check a reservation ahead), release (a call never sent), correct
+-- (recount a late answer), sync, status.
 
 local function fmt(x) return string.format('%.17g', x) end
 local floor = math.floor
@@ -325,6 +326,39 @@ if op == 'settle' then
   end
   expire_meta(ms)
   return {1, fmt(t), fmt(now), why}
+end
+
+if op == 'release' then
+  -- give back a reservation whose call was never sent; the FIFO tail goes back to the latest
+  -- admission still held (KeyState.release)
+  local at, cost = tonumber(ARGV[A]), tonumber(ARGV[A + 1])
+  load_all()
+  local found = false
+  for i = 1, n do
+    local w = W[i]
+    if w.kind == 'r' then
+      if r_remove(w, at, cost) then found = true end
+    else
+      local a, b = wid(w, at), wid(w, at + w.margin)
+      if c_count(w, a) >= cost then redis.call('HINCRBY', w.key, fmt(a), -cost); found = true end
+      if b ~= a and c_count(w, b) >= cost then
+        redis.call('HINCRBY', w.key, fmt(b), -cost)
+        found = true
+      end
+    end
+  end
+  if found and tonumber(redis.call('HGET', META, 'last') or '0') <= at then
+    local last = 0
+    for i = 1, n do
+      local w = W[i]
+      if w.kind == 'r' then
+        local top = redis.call('ZRANGE', w.key, -1, -1, 'WITHSCORES')
+        if #top == 2 and tonumber(top[2]) > last then last = tonumber(top[2]) end
+      end
+    end
+    redis.call('HSET', META, 'last', fmt(last))
+  end
+  return {fmt(now)}
 end
 
 if op == 'correct' then

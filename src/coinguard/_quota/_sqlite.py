@@ -259,6 +259,18 @@ class SQLiteBucket:
             raise refused
         return t, now
 
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back a reservation whose call was never sent."""
+        store = self._store
+        with store.transaction() as conn:
+            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
+            state = _state(self._specs, rows, now)
+            if state.release(at, cost):
+                store.write_removal(self._key, state, at, cost)
+                conn.execute(
+                    "UPDATE quota_meta SET last = ? WHERE key = ?", (state.meta.last, self._key)
+                )
+
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
         store = self._store

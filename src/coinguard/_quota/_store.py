@@ -30,6 +30,11 @@ class QuotaBucket(Protocol):
         """
         ...
 
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back the reservation of ``cost`` at ``at``: its call was never sent (cancelled,
+        interrupted). The FIFO tail goes back to the latest admission still held."""
+        ...
+
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Count the call admitted at ``at`` as if it reached the server as late as
         ``answered`` (store clock) allows."""
