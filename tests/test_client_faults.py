@@ -18,7 +18,7 @@ from coinguard import (
     RateLimitError,
     RetryPolicy,
 )
-from test_client import TRADE, FakeClock, Runner, _ok, _read_quota, _seq, clock, run
+from test_client import BASE, TRADE, FakeClock, Runner, _ok, _read_quota, _seq, clock, run
 
 __all__ = ["clock", "run"]  # fixtures shared with test_client
 
@@ -136,3 +136,72 @@ def test_a_store_error_after_a_fill_never_replaces_the_fill(
     assert len(seen) == 1
     logged = [r for r in caplog.records if r.name == "coinguard.quota"]
     assert any("database is locked" in r.getMessage() for r in logged)
+
+
+def test_a_rotated_key_keeps_counting_in_its_slot(run: Runner, clock: FakeClock) -> None:
+    """A key rotated after a 401 spends the same budget: the quota is the slot's, not the key's."""
+    keys = iter(["read-key-old", "read-key-new"])
+    key_of = {"read-key-old": 401, "read-key-new": 200}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(key_of[request.headers["x-api-key"]], json={"success": True})
+
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_minute(10)])
+    store = coinguard.MemoryStore()
+    run.call(handler, "GET", "/price", clock, read_key=lambda: next(keys), quota=policy,
+             quota_store=store)  # fmt: skip
+    quota = coinguard.Quota(
+        policy,
+        store=store,
+        key_id=f"sandbox:{coinguard.fingerprint('read-key-old')}",
+        clock=clock.time,
+        persist=None,
+    )
+    assert quota.status().windows[0].used == 2  # the 401 and the retry with the new key
+
+
+def test_a_key_from_a_variable_keeps_its_budget_across_rotation_and_restart(
+    run: Runner, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clients, the second after the variable got a new key: one budget, month included."""
+    monkeypatch.setenv("COINGUARD_QUOTA_PERSIST", "0")  # never the user's cache directory
+    provider = coinguard.Provider(name="rot", base_url=BASE, read_key_env="ROT_READ_KEY")
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_month(100)])
+    store = coinguard.MemoryStore()
+    handler, _ = _seq(_ok(1), _ok(2))
+    kw: dict[str, Any] = {"provider": provider, "quota": policy, "quota_store": store}
+    monkeypatch.setenv("ROT_READ_KEY", "rot-key-first-1234")
+    run.call(handler, "GET", "/price", clock, read_key=None, **kw)
+    monkeypatch.setenv("ROT_READ_KEY", "rot-key-second-5678")
+    run.call(handler, "GET", "/price", clock, read_key=None, **kw)
+    quota = coinguard.Quota(
+        policy, store=store, key_id="rot:read:env var ROT_READ_KEY", clock=clock.time, persist=None
+    )
+    assert quota.status().windows[0].used == 2
+
+
+def test_keys_that_share_an_account_share_its_quota(run: Runner, clock: FakeClock) -> None:
+    """quota_account= names the account the provider counts: two keys, one budget."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_minute(10)])
+    store = coinguard.MemoryStore()
+    handler, _ = _seq(_ok(1), _ok(2))
+    kw: dict[str, Any] = {"quota": policy, "quota_store": store, "quota_account": "acct-7"}
+    run.call(handler, "GET", "/price", clock, read_key="read-key-aaaa", **kw)
+    run.call(handler, "GET", "/price", clock, read_key="read-key-bbbb", **kw)
+    quota = coinguard.Quota(
+        policy, store=store, key_id="sandbox:account:acct-7", clock=clock.time, persist=None
+    )
+    assert quota.status().windows[0].used == 2
+
+
+def test_status_names_the_real_reason_for_a_block(clock: FakeClock) -> None:
+    """blocked_by says what blocked the key (the server's 429), not a fixed word."""
+    quota = coinguard.Quota(
+        coinguard.QuotaPolicy([coinguard.Window.per_second(5)]),
+        store=coinguard.MemoryStore(),
+        key_id="why",
+        clock=clock.time,
+        persist=None,
+    )
+    quota.observe(429, {"Retry-After": "3"})
+    assert quota.status().blocked_by == "server 429"

@@ -21,12 +21,13 @@ import httpx
 import tenacity
 
 from ._core import Call, ClientCore
-from ._exceptions import CoinguardError
-from ._keys import KeyInput, KeySlot
+from ._exceptions import CoinguardError, ConfigurationError
+from ._keys import EnvSource, FileSource, KeyInput, KeySlot, ValueSource
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
 from ._secret import Secret
+from ._secrets import SecretRef
 from ._settings import Settings
 from ._verify import KeyReport, judge
 
@@ -91,6 +92,7 @@ class _Base:
         quota_store: str | QuotaStore | None,
         on_quota: Literal["wait", "raise"],
         max_wait: float,
+        quota_account: str | None,
         on_retry: Callable[[RetryDetails], None] | None,
         clock: Callable[[], float],
         jitter: Callable[[], float],
@@ -115,7 +117,10 @@ class _Base:
         policy = self._core.provider.quota if quota is _MISSING else quota
         store = quota_store or self._core.quota_store or "memory"
         self._quota_args = (policy, store, on_quota, max_wait)
-        self._quotas: dict[str, Quota] = {}
+        if quota_account is not None and (not isinstance(quota_account, str) or not quota_account):
+            raise ConfigurationError("quota_account must be a non-empty string (an account id)")
+        self._quota_account = quota_account
+        self._quotas: dict[str, Quota] = {}  # by key slot
         self._quota_lock = threading.Lock()
 
     @property
@@ -128,24 +133,42 @@ class _Base:
         """Whether this client may send trade requests at all."""
         return self._core.allow_trading
 
-    def _quota_for(self, secret: Secret) -> Quota | None:
-        quota = self._quotas.get(secret.fingerprint)
+    def _quota_for(self, slot: KeySlot, secret: Secret) -> Quota | None:
+        """The quota of a key slot: one per slot, kept when its key rotates."""
+        quota = self._quotas.get(slot.scope_name)
         policy, store, on_quota, max_wait = self._quota_args
         if quota is not None or policy is None:
             return quota
         with self._quota_lock:
-            quota = self._quotas.get(secret.fingerprint)
+            quota = self._quotas.get(slot.scope_name)
             if quota is None:
                 quota = Quota(
                     policy,
                     store=store,
-                    key_id=f"{self._core.provider.name}:{secret.fingerprint}",
+                    key_id=self._quota_key(slot, secret),
                     on_quota=on_quota,
                     max_wait=max_wait,
                     clock=self._clock,
                 )
-                self._quotas[secret.fingerprint] = quota
+                self._quotas[slot.scope_name] = quota
         return quota
+
+    def _quota_key(self, slot: KeySlot, secret: Secret) -> str:
+        """Who the provider counts: the account if the user named it, else the key slot.
+
+        A slot whose source is a place (a variable, a file, a secret reference) is named by
+        it, so a rotated key keeps counting in every process and after a restart; a key given
+        as a value or a callable is named by the first key it held.
+        """
+        provider = self._core.provider.name
+        if self._quota_account is not None:
+            return f"{provider}:account:{self._quota_account}"
+        source = slot.source
+        if isinstance(source, EnvSource | FileSource | SecretRef) or (
+            isinstance(source, ValueSource) and source.description.startswith("settings ")
+        ):
+            return f"{provider}:{slot.scope_name}:{source.description}"
+        return f"{provider}:{secret.fingerprint}"
 
     @property
     def quota(self) -> QuotaStatus | None:
@@ -156,7 +179,7 @@ class _Base:
         1s         50     3         47  2026-11-27T23:40:01Z
         """
         secret = self._core.read.loaded
-        quota = self._quota_for(secret) if secret is not None else None
+        quota = self._quota_for(self._core.read, secret) if secret is not None else None
         return quota.status() if quota is not None else None
 
     def _hand_over(self, exc: CoinguardError, call: Call, state: CallState) -> list[CoinguardError]:
@@ -199,7 +222,7 @@ class _Base:
             if secret is None:
                 secret = yield _Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
-        quota = self._quota_for(secret)
+        quota = self._quota_for(slot, secret)
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
@@ -334,6 +357,9 @@ class _Base:
 class Client(_Base):
     """A synchronous client with scoped keys, origin-pinned auth, quotas and safe retries.
 
+    The quota is counted per key slot (read, trade), so a rotated key keeps spending the same
+    budget; ``quota_account`` names the provider account instead, for keys that share one.
+
     >>> with Client(provider="tokenmetrics") as tm:           # doctest: +SKIP
     ...     btc = tm.get("/price", params={"symbol": "BTC"})
     ...     print(tm.quota)
@@ -361,6 +387,7 @@ class Client(_Base):
         quota_store: str | QuotaStore | None = None,
         on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
+        quota_account: str | None = None,
         on_retry: Callable[[RetryDetails], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -384,6 +411,7 @@ class Client(_Base):
             quota_store=quota_store,
             on_quota=on_quota,
             max_wait=max_wait,
+            quota_account=quota_account,
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
@@ -560,6 +588,7 @@ class AsyncClient(_Base):
         quota_store: str | QuotaStore | None = None,
         on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
+        quota_account: str | None = None,
         on_retry: Callable[[RetryDetails], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -583,6 +612,7 @@ class AsyncClient(_Base):
             quota_store=quota_store,
             on_quota=on_quota,
             max_wait=max_wait,
+            quota_account=quota_account,
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
