@@ -54,3 +54,65 @@ def test_two_windows_of_one_length_count_each_call_once(
         q.reserve("GET", "/x")
     assert info.value.window == "10/min"
     assert [w.used for w in q.status().windows] == [10]
+
+
+@pytest.mark.parametrize("step", [30.0, 120.0, 86400.0])
+def test_a_wall_clock_stepped_back_blocks_at_most_one_window(
+    make_store: StoreFactory, clock: FakeClock, step: float
+) -> None:
+    """After the clock steps back, a full 5/s plan waits about one second, not the step."""
+    q = _quota(make_store(), clock, Window.per_second(5), key=f"back{step:g}")
+    for _ in range(5):
+        q.reserve("GET", "/x")
+    clock.now -= step
+    wait = q.reserve("GET", "/x").wait
+    assert 0.0 < wait <= 1.02
+    clock.sleep(wait)
+    assert q.reserve("GET", "/x").wait <= 1.02
+
+
+def test_a_penalty_survives_a_clock_step_as_a_duration(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A 10 s penalty stays 10 s when the wall clock steps back a minute."""
+    q = _quota(make_store(), clock, Window.per_second(5), key="penalty-step")
+    q.observe(429, {"Retry-After": "10"})
+    clock.now -= 60.0
+    assert q.reserve("GET", "/x").wait == pytest.approx(10.0, abs=0.01)
+
+
+def test_every_quota_exceeded_error_names_its_window(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Refused after a step back, the error names the window that is full, never ''."""
+    store = make_store()
+    q = Quota(
+        QuotaPolicy([Window.per_second(5)]),
+        store=store,
+        key_id="named",
+        clock=clock,
+        persist=None,
+        on_quota="raise",
+    )
+    for _ in range(5):
+        q.reserve("GET", "/x")
+    clock.now -= 120.0
+    with pytest.raises(QuotaExceededError) as info:
+        q.reserve("GET", "/x")
+    assert info.value.window == "5/s"
+    assert info.value.retry_after <= 1.02
+
+
+def test_a_wait_across_a_step_back_still_ends_within_a_window(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A call that sleeps while the clock steps back 60 s is re-checked to wait at most a window."""
+    q = _quota(make_store(), clock, Window.per_second(1), key="across")
+    q.reserve("GET", "/x")
+    waiting = q.reserve("GET", "/x")
+    clock.sleep(waiting.wait)
+    clock.now -= 60.0
+    again = q.sent(waiting)
+    assert again.wait <= 1.02
+    clock.sleep(again.wait)
+    assert q.sent(again).wait == 0.0

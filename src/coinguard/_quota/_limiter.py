@@ -262,13 +262,17 @@ class Quota:
             cost = self._costs[method, path]
         except KeyError:
             cost = self._cost(method, path)
-        limit = self._max_wait if max_wait is None or max_wait > self._max_wait else max_wait
+        limit = self._max_wait
+        if max_wait is not None and max_wait < limit:
+            limit = max_wait
         state = self._state
         if state is not None:  # the memory store without a journal: no I/O, no indirection
             now = self._clock()
+            meta = state.meta
             with self._lock:
                 at = state.reserve(now, cost, limit)
-                epoch = state.meta.moves
+                now += meta.drift  # the key's time, as reserve computed it
+                epoch = meta.moves
             return _new_reservation(Reservation, (at - now, cost, at, epoch))
         local = self._clock()
         try:
@@ -313,7 +317,7 @@ class Quota:
         if not reservation.cost:
             return
         try:
-            self._bucket.release(reservation.at, reservation.cost, self._clock() + self._offset)
+            self._bucket.release(reservation.at, reservation.cost, self._clock())
         except Exception as exc:
             self._degrade("release a reservation", exc)
 
@@ -343,14 +347,16 @@ class Quota:
         r_at = reservation.at
         state = self._state
         if state is not None:
-            now = self._clock() if at is None else at
+            wall = self._clock() if at is None else at
+            now = wall + state.meta.drift  # the key's time
             if reservation.epoch == state.meta.moves and r_at <= now <= r_at + self._margin:
                 if reservation.wait == 0:
                     return reservation
                 return _new_reservation(Reservation, (0.0, cost, r_at, reservation.epoch))
             with self._lock:
-                t = state.settle(r_at, cost, now, limit)
+                t = state.settle(r_at, cost, wall, limit)
                 epoch = state.meta.moves
+                now = wall + state.meta.drift
         else:
             local = self._clock() if at is None else at
             if reservation.wait <= 0 and local + self._offset - r_at <= self._margin:
@@ -390,9 +396,9 @@ class Quota:
         local = self._clock() if at is None else at
         if not self.late(reservation, local):
             return
-        answered = local + self._offset
+        answered = local + self._offset  # on the store's timeline, as reservations are
         try:
-            self._bucket.correct(reservation.at, reservation.cost, answered, answered)
+            self._bucket.correct(reservation.at, reservation.cost, answered, local)
         except Exception as exc:  # any store failure: the call's own outcome must not be lost
             self.degraded = f"recount a late answer: {type(exc).__name__}: {exc}"
             logger.warning(

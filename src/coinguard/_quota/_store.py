@@ -16,8 +16,11 @@ class QuotaBucket(Protocol):
     def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Commit ``cost`` at the earliest admissible time; return ``(at, now)``.
 
-        ``now`` in the result is the store's clock reading (the Redis store uses the server's
-        ``TIME``), so the caller waits ``at - now``. Raises ``QuotaExceededError`` and commits
+        ``now`` in the result is the key's time in the store: its clock reading (the Redis
+        store uses the server's ``TIME``) plus the key's drift, the steps back that clock has
+        taken (``KeyState.stepped``); ``at`` is on that timeline too, so the caller waits
+        ``at - now``. The ``now`` arguments are plain clock readings. Raises
+        ``QuotaExceededError`` and commits
         nothing if that wait exceeds ``max_wait``.
         """
         ...
