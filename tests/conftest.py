@@ -21,6 +21,11 @@ import coinguard
 
 
 @pytest.fixture(autouse=True)
+def _fresh_quota(coinguard_fresh_quota: None) -> None:
+    """Each test starts with an empty process-wide memory quota store."""
+
+
+@pytest.fixture(autouse=True)
 def _quota_journal_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
     """Month windows persist by default: tests keep their journal out of the user's cache."""
     if "COINGUARD_QUOTA_PERSIST" not in os.environ:

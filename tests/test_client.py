@@ -85,7 +85,9 @@ class Runner:
         self.mode = mode
 
     def call(self, handler: Handler, method: str, path: str, clock: FakeClock, **kw: Any) -> Any:
-        request_kw = {k: kw.pop(k) for k in ("json", "params", "idempotency_key") if k in kw}
+        request_kw = {
+            k: kw.pop(k) for k in ("json", "params", "headers", "idempotency_key") if k in kw
+        }
         kw.setdefault("provider", "sandbox")
         kw.setdefault("base_url", BASE)
         kw.setdefault("read_key", "read-key-1-abcdefgh")

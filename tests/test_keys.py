@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -224,3 +225,29 @@ def test_provider_retryable_statuses_join_the_policy() -> None:
     assert 520 in c._core.retry.retry_statuses
     assert 503 in c._core.retry.retry_statuses
     c.close()
+
+
+@pytest.mark.parametrize("value", [None, b"raw-bytes-key", 12345678])
+def test_a_key_callable_returning_a_non_string_names_the_callable(value: object) -> None:
+    """A callable returning None, bytes or an int gives a coinguard error naming the callable."""
+
+    def get_my_key() -> object:
+        return value
+
+    client = _client(base_url=BASE, read_key=get_my_key)
+    expected = MissingKeyError if value is None else ConfigurationError
+    with pytest.raises(expected, match="get_my_key") as info:
+        client.get("/price")
+    assert not isinstance(info.value.__cause__, (AttributeError, TypeError))
+    assert "raw-bytes-key" not in str(info.value)
+    assert "12345678" not in str(info.value)
+
+
+def test_an_unset_env_var_through_a_lambda_is_a_missing_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``lambda: os.environ.get("X")`` with X unset is a MissingKeyError, not AttributeError."""
+    monkeypatch.delenv("CG_TEST_UNSET_VAR", raising=False)
+    client = _client(base_url=BASE, read_key=lambda: os.environ.get("CG_TEST_UNSET_VAR"))
+    with pytest.raises(MissingKeyError, match="lambda"):
+        client.get("/price")

@@ -23,12 +23,22 @@ from pydantic import SecretStr
 
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
-from ._exceptions import CoinguardError
-from ._keys import KeyInput, KeySlot, KeySource, Unusable, as_secret
+from ._exceptions import CoinguardError, ConfigurationError
+from ._keys import (
+    EnvSource,
+    FileSource,
+    KeyInput,
+    KeySlot,
+    KeySource,
+    Unusable,
+    ValueSource,
+    as_secret,
+)
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
 from ._secret import Secret
+from ._secrets import SecretRef
 from ._settings import Settings
 from ._verify import KeyReport, judge
 
@@ -109,6 +119,7 @@ class _Base:
         quota_store: str | QuotaStore | None,
         on_quota: Literal["wait", "raise"],
         max_wait: float,
+        quota_account: str | None,
         on_retry: Callable[[RetryDetails], None] | None,
         clock: Callable[[], float],
         jitter: Callable[[], float],
@@ -135,7 +146,10 @@ class _Base:
         policy = self._core.provider.quota if quota is _MISSING else quota
         store = quota_store or self._core.quota_store or "memory"
         self._quota_args = (policy, store, on_quota, max_wait)
-        self._quotas: dict[str, Quota] = {}
+        if quota_account is not None and (not isinstance(quota_account, str) or not quota_account):
+            raise ConfigurationError("quota_account must be a non-empty string (an account id)")
+        self._quota_account = quota_account
+        self._quotas: dict[str, Quota] = {}  # by key slot
         self._quota_lock = threading.Lock()
 
     @property
@@ -148,24 +162,42 @@ class _Base:
         """Whether this client may send trade requests at all."""
         return self._core.allow_trading
 
-    def _quota_for(self, secret: Secret) -> Quota | None:
-        quota = self._quotas.get(secret.fingerprint)
+    def _quota_for(self, slot: KeySlot, secret: Secret) -> Quota | None:
+        """The quota of a key slot: one per slot, kept when its key rotates."""
+        quota = self._quotas.get(slot.scope_name)
         policy, store, on_quota, max_wait = self._quota_args
         if quota is not None or policy is None:
             return quota
         with self._quota_lock:
-            quota = self._quotas.get(secret.fingerprint)
+            quota = self._quotas.get(slot.scope_name)
             if quota is None:
                 quota = Quota(
                     policy,
                     store=store,
-                    key_id=f"{self._core.provider.name}:{secret.fingerprint}",
+                    key_id=self._quota_key(slot, secret),
                     on_quota=on_quota,
                     max_wait=max_wait,
                     clock=self._clock,
                 )
-                self._quotas[secret.fingerprint] = quota
+                self._quotas[slot.scope_name] = quota
         return quota
+
+    def _quota_key(self, slot: KeySlot, secret: Secret) -> str:
+        """Who the provider counts: the account if the user named it, else the key slot.
+
+        A slot whose source is a place (a variable, a file, a secret reference) is named by
+        it, so a rotated key keeps counting in every process and after a restart; a key given
+        as a value or a callable is named by the first key it held.
+        """
+        provider = self._core.provider.name
+        if self._quota_account is not None:
+            return f"{provider}:account:{self._quota_account}"
+        source = slot.source
+        if isinstance(source, EnvSource | FileSource | SecretRef) or (
+            isinstance(source, ValueSource) and source.description.startswith("settings ")
+        ):
+            return f"{provider}:{slot.scope_name}:{source.description}"
+        return f"{provider}:{secret.fingerprint}"
 
     @property
     def quota(self) -> QuotaStatus | None:
@@ -180,7 +212,7 @@ class _Base:
         1000/min     3        997   1000  2026-11-27 23:29:39
         """
         secret = self._core.read.loaded
-        quota = self._quota_for(secret) if secret is not None else None
+        quota = self._quota_for(self._core.read, secret) if secret is not None else None
         return quota.status() if quota is not None else None
 
     def _hand_over(self, exc: CoinguardError, call: Call, state: CallState) -> list[CoinguardError]:
@@ -213,6 +245,8 @@ class _Base:
         Key, quota, send, redirects, header sync, reload arming and the outcome are decided
         here, once, for both :class:`Client` and :class:`AsyncClient`.
         """
+        # built first: a request that cannot be built must not cost a key fetch or quota
+        request = self._core.build(self._http, call, own_client=self._owns_http)
         if state.reload_pending:
             secret = yield _Run(slot.reload, (state.key_generation,), blocking=True)
             state.key_generation = slot.generation
@@ -222,13 +256,8 @@ class _Base:
             if secret is None:
                 secret = yield _Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
-        quota = self._quota_for(secret)
-        reservation = (yield from self._take(quota, call)) if quota is not None else None
-        request = self._http.build_request(
-            **self._core.build_args(call, own_client=self._owns_http)
-        )
-        if not self._owns_http:
-            self._core.drop_jar_cookies(request, call)
+        quota = self._quota_for(slot, secret)
+        reservation = (yield from self._take(quota, call, state)) if quota is not None else None
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
@@ -254,7 +283,7 @@ class _Base:
             if not self._owns_http:
                 self._core.drop_jar_cookies(request, call)
             if keyed and quota is not None:  # another request to the provider: quota
-                reservation = pending = yield from self._take(quota, call)
+                reservation = pending = yield from self._take(quota, call, state)
             elif not keyed:
                 auth = None
         self._arm_reload(slot, state, response)
@@ -282,32 +311,51 @@ class _Base:
             kwargs={"body": body, "reservation": reservation},
         )
 
-    def _take(self, quota: Quota, call: Call) -> Generator[_Step, Any, Reservation]:
+    def _take(
+        self, quota: Quota, call: Call, state: CallState
+    ) -> Generator[_Step, Any, Reservation]:
         """Reserve quota for one request and wait until it may go.
 
-        Steps that do no I/O (the memory store) are called here, not yielded: a round trip
-        through the shell costs more than the call on every request.
+        The call's deadline bounds the wait: one that cannot fit raises
+        :class:`QuotaExceededError` at once. A wait interrupted before the call leaves (a
+        cancelled task, ``KeyboardInterrupt``) gives its reservation back. Store I/O is always
+        a blocking step, for the shells to keep off an event loop; steps that do no I/O (the
+        memory store) are called here: a round trip through the shell costs more than the call.
         """
         blocking = quota.blocking
+        deadline = state.started + self._core.retry.deadline
+        left = max(0.0, deadline - self._clock())
         if blocking:
             reservation: Reservation = yield _Run(
-                quota.reserve, (call.method, call.path), blocking=True
+                quota.reserve, (call.method, call.path), True, {"max_wait": left}
             )
         else:
-            reservation = quota.reserve(call.method, call.path)
-        while True:
-            waited = reservation.wait > 0
-            if waited:
-                yield _Sleep(reservation.wait)
-            # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
-            if blocking and waited:
-                reservation = yield _Run(
-                    quota.sent, (reservation,), blocking=True, kwargs={"at": self._clock()}
-                )
-            else:
-                reservation = quota.sent(reservation, at=self._clock())
-            if reservation.wait <= 0:
-                return reservation
+            reservation = quota.reserve(call.method, call.path, max_wait=left)
+        held: Reservation | None = reservation  # what an interruption must give back
+        try:
+            while True:
+                if reservation.wait > 0:
+                    yield _Sleep(reservation.wait)
+                # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
+                now = self._clock()
+                left = max(0.0, deadline - now)
+                held = None  # sent() hands back a reservation, or has given this one up
+                if blocking and not quota.settles_locally(reservation, now):
+                    reservation = yield _Run(
+                        quota.sent, (reservation,), True, {"at": now, "max_wait": left}
+                    )
+                else:
+                    reservation = quota.sent(reservation, at=now, max_wait=left)
+                if reservation.wait <= 0:
+                    return reservation
+                held = reservation
+        except BaseException as exc:
+            if held is not None:
+                if not blocking:
+                    quota.release(held)
+                elif not isinstance(exc, GeneratorExit):  # a closing generator cannot yield
+                    yield _Run(quota.release, (held,), True)
+            raise
 
     def _answered(
         self, quota: Quota | None, reservation: Reservation | None
@@ -348,6 +396,9 @@ class _Base:
 class Client(_Base):
     """A synchronous client with scoped keys, origin-pinned auth, quotas and safe retries.
 
+    The quota is counted per key slot (read, trade), so a rotated key keeps spending the same
+    budget; ``quota_account`` names the provider account instead, for keys that share one.
+
     >>> with Client(provider="tokenmetrics") as tm:           # doctest: +SKIP
     ...     btc = tm.get("/price", params={"symbol": "BTC"})
     ...     print(tm.quota)
@@ -376,6 +427,7 @@ class Client(_Base):
         quota_store: str | QuotaStore | None = None,
         on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
+        quota_account: str | None = None,
         on_retry: Callable[[RetryDetails], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -402,6 +454,7 @@ class Client(_Base):
             quota_store=quota_store,
             on_quota=on_quota,
             max_wait=max_wait,
+            quota_account=quota_account,
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
@@ -484,10 +537,13 @@ class Client(_Base):
         return self._attempt(call, slot, state)
 
     def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
-        """Carry out one attempt: the steps come from :meth:`_Base._flow`, the I/O happens here."""
+        """Carry out one attempt: the steps come from :meth:`_Base._flow`, the I/O happens here.
+
+        Anything a step raises (a store error, ``KeyboardInterrupt`` in a sleep) is thrown into
+        the flow, so it can give back what it holds before the error goes on."""
         flow = self._flow(call, slot, state)
         value: Any = None
-        failure: CoinguardError | None = None  # a failed send, thrown into the flow
+        failure: BaseException | None = None  # thrown into the flow
         while True:
             try:
                 step = flow.send(value) if failure is None else flow.throw(failure)
@@ -499,11 +555,19 @@ class Client(_Base):
                     value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
                 except Exception as exc:
                     value, failure = None, self._core.translate(call, exc, now=self._clock())
-            elif isinstance(step, _Sleep):
-                self._sleep(step.seconds)
-                value = None
+                except BaseException as exc:
+                    value, failure = None, exc
             else:
-                value = step.func(*step.args, **step.kwargs)
+                try:
+                    value = self._step(step)
+                except BaseException as exc:
+                    value, failure = None, exc
+
+    def _step(self, step: _Sleep | _Run) -> Any:
+        if isinstance(step, _Sleep):
+            self._sleep(step.seconds)
+            return None
+        return step.func(*step.args, **step.kwargs)
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """``GET`` a read route and return the decoded JSON."""
@@ -570,6 +634,7 @@ class AsyncClient(_Base):
         quota_store: str | QuotaStore | None = None,
         on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
+        quota_account: str | None = None,
         on_retry: Callable[[RetryDetails], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -596,6 +661,7 @@ class AsyncClient(_Base):
             quota_store=quota_store,
             on_quota=on_quota,
             max_wait=max_wait,
+            quota_account=quota_account,
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
@@ -671,28 +737,39 @@ class AsyncClient(_Base):
         (a secret-manager fetch, a SQLite or Redis quota store) run in a worker thread."""
         flow = self._flow(call, slot, state)
         value: Any = None
-        failure: CoinguardError | None = None  # a failed send, thrown into the flow
+        failure: BaseException | None = None  # thrown into the flow
+        unwinding = False  # after a cancellation the flow's clean-up steps must still run
         while True:
             try:
                 step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
             failure = None
-            if isinstance(step, _Send):
+            try:
+                if not isinstance(step, _Send):
+                    if unwinding:
+                        with anyio.CancelScope(shield=True):
+                            value = await self._step(step)
+                    else:
+                        value = await self._step(step)
+                    continue
                 try:
                     value = await self._http.send(
                         step.request, auth=step.auth, follow_redirects=False
                     )
                 except Exception as exc:
                     value, failure = None, self._core.translate(call, exc, now=self._clock())
-            elif isinstance(step, _Sleep):
-                await self._sleep(step.seconds)
-                value = None
-            elif step.blocking:
-                call_it = functools.partial(step.func, *step.args, **step.kwargs)
-                value = await anyio.to_thread.run_sync(call_it)
-            else:
-                value = step.func(*step.args, **step.kwargs)
+            except BaseException as exc:
+                value, failure, unwinding = None, exc, True
+
+    async def _step(self, step: _Sleep | _Run) -> Any:
+        if isinstance(step, _Sleep):
+            await self._sleep(step.seconds)
+            return None
+        if step.blocking:
+            call_it = functools.partial(step.func, *step.args, **step.kwargs)
+            return await anyio.to_thread.run_sync(call_it)
+        return step.func(*step.args, **step.kwargs)
 
     async def _verify_once(self) -> None:
         async with self._verify_lock:

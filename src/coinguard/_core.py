@@ -421,6 +421,25 @@ class ClientCore:
         ):
             del request.headers["cookie"]
 
+    def build(
+        self, http: httpx.Client | httpx.AsyncClient, call: Call, *, own_client: bool
+    ) -> httpx.Request:
+        """The request for one attempt, or a :class:`ConfigurationError` saying why it cannot
+        be built (a body that is not JSON, bad params): raised before any quota is spent."""
+        try:
+            request = http.build_request(**self.build_args(call, own_client=own_client))
+        except (TypeError, ValueError, httpx.InvalidURL) as exc:
+            part = "json=" if call.json is not None else "content=, params= or headers="
+            failure = f"{type(exc).__name__}: {exc}"
+        else:
+            if not own_client:
+                self.drop_jar_cookies(request, call)
+            return request
+        raise ConfigurationError(
+            _redact.redact(f"{call.describe()}: the request cannot be built from its {part}")
+            + f" ({_redact.redact(failure)[:200]})"
+        )
+
     def auth(self, secret: Secret) -> ScopedKeyAuth:
         """The auth flow for this key (one per key value, reused across requests)."""
         cached = self._auths.get(secret.fingerprint)
@@ -640,14 +659,10 @@ class ClientCore:
                 **common,
             )
         cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIStatusError)
-        if cls is RateLimitError:
-            after = retry_after(response.headers, now)
-            if after is not None:
-                message += f" (retry after {after:.1f}s)"
-            return RateLimitError(
-                message, retry_after=after, status_code=status, body=body, **common
-            )
-        return cls(message, status_code=status, body=body, **common)
+        after = retry_after(response.headers, now)  # any status may send it (RFC 9110)
+        if after is not None:
+            message += f" (retry after {after:.1f}s)"
+        return cls(message, retry_after=after, status_code=status, body=body, **common)
 
 
 _INVALID: Any = object()

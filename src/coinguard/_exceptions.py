@@ -14,7 +14,11 @@ their fingerprint.
     │   └── OverPrivilegedKeyError    verify_key(): a read key can trade, a trade key can withdraw
     ├── ScopeError                    trade call on a read-only client; refused before any I/O
     ├── InsecureTransportError        plain http to a non-loopback host, or a foreign origin
-    ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait)
+    ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait,
+    │                                 or the call's deadline); ``window`` names it
+    ├── QuotaStoreError               the quota store (SQLite, Redis) failed before the call was
+    │                                 sent; nothing was sent. After an answer a store failure is
+    │                                 only logged: it never replaces the call's outcome
     └── APIError                      anything that went wrong talking to the provider
         ├── ResponseDecodeError       a body that is not the JSON we expected
         ├── APIStatusError            an HTTP error status, or success:false in an envelope
@@ -68,6 +72,7 @@ __all__ = [
     "OverPrivilegedKeyError",
     "PermissionDeniedError",
     "QuotaExceededError",
+    "QuotaStoreError",
     "RateLimitError",
     "ResponseDecodeError",
     "ScopeError",
@@ -157,6 +162,18 @@ class QuotaExceededError(CoinguardError):
         self.retry_after = retry_after
 
 
+class QuotaStoreError(CoinguardError):
+    """The quota store failed (SQLite "database is locked", Redis connection lost, ...).
+
+    Raised only before a call is sent, so nothing was sent; ``store`` names the store, and the
+    store's own exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, store: str) -> None:
+        super().__init__(message)
+        self.store = store
+
+
 class APIError(CoinguardError):
     """Talking to the provider failed. ``method`` and ``url`` never include a query-string key."""
 
@@ -178,7 +195,11 @@ class ResponseDecodeError(APIError):
 
 
 class APIStatusError(APIError):
-    """The provider answered with an error (an HTTP status, or ``success: false``)."""
+    """The provider answered with an error (an HTTP status, or ``success: false``).
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds (any status may send it, e.g. a
+    503 during maintenance), or None.
+    """
 
     def __init__(
         self,
@@ -189,11 +210,13 @@ class APIStatusError(APIError):
         body: Any = None,
         method: str = "",
         url: str = "",
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.status_code = status_code
         self.request_id = request_id
         self.body = body
+        self.retry_after = retry_after
 
 
 class EnvelopeError(APIStatusError):
@@ -216,16 +239,8 @@ class RateLimitError(APIStatusError):
     """429 (or 418, an IP ban). ``retry_after`` is seconds to wait, or None when unknown;
     ``final`` is True for a limit that is never retried (a monthly allowance spent)."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        final: bool = False,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, message: str, *, final: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.retry_after = retry_after
         self.final = final
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import http_sf
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "ServerQuota",
     "ServerWindow",
     "parse_reset",
@@ -25,7 +26,10 @@ __all__ = [
     "retry_after",
 ]
 
-_MAX_SECONDS = 400 * 86400.0  # longer than any real window or ban: anything above is garbage
+_MAX_SECONDS = 400 * 86400.0  # longer than any real window: a reset above it is garbage
+#: The longest Retry-After coinguard will wait out (or hold the penalty box for). A longer one
+#: is still reported as asked: the caller is told at once rather than retried early.
+MAX_RETRY_AFTER = 7 * 86400.0
 _MAX_COUNT = 10**12
 _BINANCE = re.compile(r"x-mbx-used-weight-(\d+)([smhd])$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -95,18 +99,33 @@ def _seconds(value: object) -> float | None:
     return None
 
 
-def _http_date(value: str, now: float) -> float | None:
+def _delay(value: object) -> float | None:
+    """A non-negative finite number of seconds, however long: the server asked for it."""
+    if isinstance(value, bool):
+        return None
+    try:
+        x = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) and x >= 0 else None
+
+
+def _http_date(value: str, now: float, *, bounded: bool = True) -> float | None:
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None or when.tzinfo is None:
         return None
-    return _seconds(max(0.0, when.timestamp() - now))
+    delta = max(0.0, when.timestamp() - now)
+    return _seconds(delta) if bounded else _delay(delta)
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` value: delta seconds or an HTTP date.
+
+    No upper bound: a server asking for longer than :data:`MAX_RETRY_AFTER` means "not soon",
+    and the caller must hear that rather than retry early.
 
     >>> parse_retry_after("120", now=0), parse_retry_after("soon", now=0)
     (120.0, None)
@@ -115,8 +134,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         return None
     value = value.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        return _seconds(value)
-    return _http_date(value, now)
+        return _delay(value)
+    return _http_date(value, now, bounded=False)
 
 
 def _lowered(headers: Mapping[str, str]) -> dict[str, str] | None:
@@ -127,7 +146,7 @@ def _lowered(headers: Mapping[str, str]) -> dict[str, str] | None:
 
 
 def _retry_after(lower: Mapping[str, str], now: float) -> float | None:
-    ms = _seconds(lower.get("retry-after-ms"))
+    ms = _delay(lower.get("retry-after-ms"))
     if ms is not None:
         return ms / 1000.0
     return parse_retry_after(lower.get("retry-after"), now=now)

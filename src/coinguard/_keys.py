@@ -199,6 +199,13 @@ class CallableSource:
             raise ConfigurationError(
                 f"the key callable ({self.description}) raised {type(exc).__name__}"
             ) from None
+        if raw is None:
+            raise MissingKeyError(f"the key callable ({self.description}) returned None")
+        if not isinstance(raw, str | SecretStr | Secret):
+            raise ConfigurationError(
+                f"the key callable ({self.description}) returned {type(raw).__name__};"
+                " it must return a str, SecretStr or Secret"
+            )
         return ValueSource(raw, self.description).load()
 
     refresh = load

@@ -3,7 +3,9 @@
 What is retried: connection errors and timeouts that happened before the request could reach the
 server; 408, 429, 500, 502, 503, 504 and what the provider marks retryable. A trade request is
 only re-sent when the provider de-duplicates it (an idempotency key, an idempotent route), or
-when its answer proves it was not executed (``not_executed_statuses``, from the provider).
+when its answer proves it was not executed (``not_executed_statuses``, from the provider). A
+``Retry-After`` on any status sets the wait; one longer than 7 days or than what is left of the
+deadline ends the call at once with that error (its ``retry_after`` says what the server asked).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ._exceptions import (
     AuthenticationError,
     OrderOutcomeUnknownError,
 )
+from ._headers import MAX_RETRY_AFTER
 
 __all__ = [
     "CallState",
@@ -146,6 +149,9 @@ def make_retrying_kwargs(
         exc = rs.outcome.exception() if rs.outcome else None
         if isinstance(exc, AuthenticationError):
             return False
+        after = getattr(exc, "retry_after", None) if policy.respect_retry_after else None
+        if after is not None and after > MAX_RETRY_AFTER:  # "not soon": say so, never retry early
+            return True
         retries = rs.attempt_number - (1 if state.reloaded_key else 0)
         if retries > policy.max_retries:
             return True

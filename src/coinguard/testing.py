@@ -6,6 +6,10 @@ Importing this module is cheap: the sandbox is only imported when a fixture is u
     A started :class:`coinguard.sandbox.Sandbox` with the default config, stopped after the test.
 ``coinguard_sandbox_factory``
     A callable ``(config=None) -> Sandbox`` returning a started sandbox; all stop at teardown.
+``coinguard_fresh_quota``
+    Empties the process-wide memory quota store (``quota_store="memory"``, the default) before
+    the test, so a 429 penalty or a spent window of one test does not carry into the next.
+    Not automatic: use it, or make it autouse in your ``conftest.py``.
 
 Example::
 
@@ -25,7 +29,15 @@ import pytest
 if TYPE_CHECKING:
     from coinguard.sandbox import Sandbox, SandboxConfig
 
-__all__ = ["coinguard_sandbox", "coinguard_sandbox_factory"]
+__all__ = ["coinguard_fresh_quota", "coinguard_sandbox", "coinguard_sandbox_factory"]
+
+
+@pytest.fixture
+def coinguard_fresh_quota() -> None:
+    """Start the test with an empty process-wide memory quota store."""
+    from coinguard._quota import shared_memory_store
+
+    shared_memory_store().clear()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from coinguard import (
     AuthenticationError,
     OrderOutcomeUnknownError,
     OverPrivilegedKeyError,
-    RateLimitError,
     ResponseDecodeError,
     RetryPolicy,
     ScopeError,
@@ -194,13 +193,15 @@ def test_server_headers_prevent_the_429(style: str) -> None:
 
 
 def test_rate_limit_beyond_deadline_gives_up_with_retry_after() -> None:
-    """A month window that is spent: RateLimitError carries the server's retry_after."""
+    """A spent server window the client has no window for: the next call is refused before it
+    is sent, naming that window, with the server's wait (and no 429 is provoked)."""
     config = SandboxConfig(windows=(Window(1, 3600.0),))
     with Sandbox(config) as sb, _client(sb, retry=RetryPolicy(deadline=5.0)) as c:
         c.get("/price", params={"symbol": "BTC"})
-        with pytest.raises(RateLimitError) as info:
+        with pytest.raises(coinguard.QuotaExceededError) as info:
             c.get("/price", params={"symbol": "BTC"})
-    assert info.value.retry_after is not None
+        assert len(sb.ledger.entries()) == 1
+    assert "(server)" in info.value.window
     assert info.value.retry_after > 3000
 
 

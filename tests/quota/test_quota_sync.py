@@ -38,14 +38,24 @@ def test_repeated_observations_do_not_compound(make_store: StoreFactory, clock: 
 def test_legacy_headers_pick_the_shortest_window_that_fits(
     make_store: StoreFactory, clock: FakeClock
 ) -> None:
-    """X-RateLimit-* names no window: a 1 s reset lowers the per-second window, not the minute."""
+    """X-RateLimit-* names no window: with no limit, a 1 s reset lowers the per-second window."""
     q = _quota(make_store(), clock, "sync-c")
-    q.observe(
-        200, {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
-    )
+    q.observe(200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"})
     by_name = {w.name: w for w in q.status().windows}
     assert by_name["50/s"].remaining == 0
     assert by_name["1000/min"].remaining == 1000
+
+
+def test_legacy_headers_of_another_limit_are_a_server_window_of_their_own(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A legacy limit none of our windows has spends none of them; empty, it blocks to its reset."""
+    q = _quota(make_store(), clock, "sync-d")
+    q.observe(
+        200, {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
+    )
+    assert [w.used for w in q.status().windows] == [0, 0]
+    assert q.reserve("GET", "/x").wait == 1.0
 
 
 def test_a_call_that_leaves_on_time_adds_nothing(

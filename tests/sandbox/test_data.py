@@ -148,3 +148,18 @@ def test_bad_requests_count_against_the_quota(sb: Sandbox, client) -> None:
     (entry,) = sb.ledger.entries()
     assert entry.admitted
     assert entry.outcome == "bad-request"
+
+
+def test_a_candle_does_not_depend_on_what_was_asked_before() -> None:
+    """A value is a pure function of (seed, token, day): asking an earlier day first changes
+    nothing."""
+    from datetime import date
+
+    from coinguard.sandbox._data import Market
+
+    fresh, warmed = Market(7), Market(7)
+    token = fresh.by_symbol["BTC"]
+    warmed.daily(token, date(2018, 3, 9))
+    warmed.hourly(token, date(2019, 6, 30))
+    assert warmed.daily(token, date(2024, 1, 1)) == fresh.daily(token, date(2024, 1, 1))
+    assert warmed.hourly(token, date(2020, 2, 2)) == fresh.hourly(token, date(2020, 2, 2))

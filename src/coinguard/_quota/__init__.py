@@ -15,6 +15,7 @@ from ._limiter import (
     WindowStatus,
     default_persist_path,
     open_store,
+    shared_memory_store,
 )
 from ._memory import MemoryStore
 from ._policy import QuotaPolicy, Window
@@ -39,4 +40,5 @@ __all__ = [
     "default_persist_path",
     "open_store",
     "parse_server_quota",
+    "shared_memory_store",
 ]

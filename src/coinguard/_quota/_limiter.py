@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from .._exceptions import ConfigurationError
-from .._headers import ServerQuota, ServerWindow, parse_server_quota
+from .._exceptions import CoinguardError, ConfigurationError, QuotaStoreError
+from .._headers import MAX_RETRY_AFTER, ServerQuota, ServerWindow, parse_server_quota
 from ._log import KeyState, Sync
 from ._memory import MemoryBucket, MemoryStore
 from ._policy import MONTH, QuotaPolicy, WindowSpec
@@ -33,6 +33,7 @@ __all__ = [
     "WindowStatus",
     "default_persist_path",
     "open_store",
+    "shared_memory_store",
 ]
 
 logger = logging.getLogger("coinguard.quota")
@@ -110,6 +111,11 @@ class QuotaStatus:
                 f"blocked until {self.blocked_until:%Y-%m-%d %H:%M:%S} ({self.blocked_by})"
             )
         return "\n".join(lines)
+
+
+def shared_memory_store() -> MemoryStore:
+    """The process-wide store behind ``quota_store="memory"`` (the default)."""
+    return _SHARED_MEMORY
 
 
 def open_store(url: str) -> QuotaStore:
@@ -222,6 +228,8 @@ class Quota:
         self._margin = policy.margin
         self._state: KeyState | None = None
         self._lock = _NO_LOCK
+        #: The last store failure this Quota logged and carried on from, or "" (see observe).
+        self.degraded = ""
         if isinstance(self._bucket, MemoryBucket) and self._journal is None:
             self._state, self._lock = self._bucket.state, self._bucket.lock
 
@@ -249,29 +257,75 @@ class Quota:
         """True if ``reserve`` does I/O: an async caller should run it in a worker thread."""
         return self.store.blocking or self._journal is not None
 
-    def reserve(self, method: str, path: str) -> Reservation:
+    def reserve(self, method: str, path: str, *, max_wait: float | None = None) -> Reservation:
         """Commit one call to ``method path`` and say how long to wait before sending it.
 
         Raises :class:`QuotaExceededError` (committing nothing) with ``on_quota="raise"``
-        when the call would have to wait, or when the wait exceeds ``max_wait``.
+        when the call would have to wait, or when the wait exceeds ``max_wait`` (the lower of
+        the Quota's and this call's, e.g. what is left of the call's deadline).
         """
         try:
             cost = self._costs[method, path]
         except KeyError:
             cost = self._cost(method, path)
+        limit = self._max_wait
+        if max_wait is not None and max_wait < limit:
+            limit = max_wait
         state = self._state
         if state is not None:  # the memory store without a journal: no I/O, no indirection
             now = self._clock()
+            meta = state.meta
             with self._lock:
-                at = state.reserve(now, cost, self._max_wait)
-                epoch = state.meta.moves
+                at = state.reserve(now, cost, limit)
+                now += meta.drift  # the key's time, as reserve computed it
+                epoch = meta.moves
             return _new_reservation(Reservation, (at - now, cost, at, epoch))
         local = self._clock()
-        at, now = self._bucket.reserve(cost, local, self._max_wait)
+        try:
+            at, now = self._bucket.reserve(cost, local, limit)
+        except CoinguardError:
+            raise
+        except Exception as exc:
+            raise self._failed("reserve; nothing was sent", exc) from None
         self._offset = now - local
         if self._journal is not None and cost:
-            self._journal.commit(at, cost, now)
+            try:
+                self._journal.commit(at, cost, now)
+            except Exception as exc:  # not journaled: not admitted either, or a restart forgets it
+                self._bucket.release(at, cost, now)
+                raise self._failed("journal a reservation; nothing was sent", exc) from None
         return _new_reservation(Reservation, (at - now, cost, at, -1))
+
+    def _failed(self, what: str, exc: Exception) -> QuotaStoreError:
+        return QuotaStoreError(
+            f"quota {self.key_id}: {self.store!r} failed to {what} ({type(exc).__name__}: {exc})",
+            store=repr(self.store),
+        )
+
+    def _degrade(self, what: str, exc: Exception) -> None:
+        """Log a store failure after the call was answered, and carry on."""
+        self.degraded = f"{what}: {type(exc).__name__}: {exc}"
+        logger.warning(
+            "quota %s: the store failed to %s (%s: %s); the call's outcome stands,"
+            " the quota may undercount until the store recovers",
+            self.key_id,
+            what,
+            type(exc).__name__,
+            exc,
+        )
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back a reservation whose call was never sent (cancelled, interrupted).
+
+        Best effort: a store failure here is logged, never raised, so it cannot replace the
+        interruption being handled.
+        """
+        if not reservation.cost:
+            return
+        try:
+            self._bucket.release(reservation.at, reservation.cost, self._clock())
+        except Exception as exc:
+            self._degrade("release a reservation", exc)
 
     def _cost(self, method: str, path: str) -> int:
         cost = self.policy.cost(method, path)
@@ -280,7 +334,9 @@ class Quota:
         self._costs[method, path] = cost
         return cost
 
-    def sent(self, reservation: Reservation, *, at: float | None = None) -> Reservation:
+    def sent(
+        self, reservation: Reservation, *, at: float | None = None, max_wait: float | None = None
+    ) -> Reservation:
         """Re-check a reservation as its call leaves (at ``at``, default now).
 
         Returns the reservation to send under: ``wait == 0`` if the call may go now. Otherwise
@@ -290,29 +346,44 @@ class Quota:
         box, or if calls ahead of it were recounted by :meth:`answered` or a server sync in a
         way that fills a window at that moment. The memory store checks without locking unless
         one of those happened; the others re-check calls that waited or left late (one store
-        round trip).
+        round trip). ``max_wait`` lowers the Quota's for this call, as in :meth:`reserve`.
         """
+        limit = self._max_wait if max_wait is None or max_wait > self._max_wait else max_wait
         cost = reservation.cost
         r_at = reservation.at
         state = self._state
         if state is not None:
-            now = self._clock() if at is None else at
+            wall = self._clock() if at is None else at
+            now = wall + state.meta.drift  # the key's time
             if reservation.epoch == state.meta.moves and r_at <= now <= r_at + self._margin:
                 if reservation.wait == 0:
                     return reservation
                 return _new_reservation(Reservation, (0.0, cost, r_at, reservation.epoch))
             with self._lock:
-                t = state.settle(r_at, cost, now, self._max_wait)
+                t = state.settle(r_at, cost, wall, limit)
                 epoch = state.meta.moves
+                now = wall + state.meta.drift
         else:
             local = self._clock() if at is None else at
             if reservation.wait <= 0 and local + self._offset - r_at <= self._margin:
                 return reservation
             # (a journal already holds this call from its first admission: a move of
             # milliseconds changes nothing in a day or month window)
-            t, now = self._bucket.settle(r_at, cost, local, self._max_wait)
+            try:
+                t, now = self._bucket.settle(r_at, cost, local, limit)
+            except CoinguardError:
+                raise
+            except Exception as exc:
+                raise self._failed("re-check a reservation; nothing was sent", exc) from None
             self._offset, epoch = now - local, -1
         return _new_reservation(Reservation, (max(0.0, t - now), cost, t, epoch))
+
+    def settles_locally(self, reservation: Reservation, at: float) -> bool:
+        """True if :meth:`sent` at ``at`` can answer without store I/O (so an event loop may
+        call it inline): the memory store, or a call leaving on time that never waited."""
+        if self._state is not None:
+            return True
+        return reservation.wait <= 0 and at + self._offset - reservation.at <= self._margin
 
     def late(self, reservation: Reservation, answered: float) -> bool:
         """True if a call answered at ``answered`` (our clock) must be recounted by
@@ -331,10 +402,11 @@ class Quota:
         local = self._clock() if at is None else at
         if not self.late(reservation, local):
             return
-        answered = local + self._offset
+        answered = local + self._offset  # on the store's timeline, as reservations are
         try:
-            self._bucket.correct(reservation.at, reservation.cost, answered, answered)
+            self._bucket.correct(reservation.at, reservation.cost, answered, local)
         except Exception as exc:  # any store failure: the call's own outcome must not be lost
+            self.degraded = f"recount a late answer: {type(exc).__name__}: {exc}"
             logger.warning(
                 "quota %s: could not recount a late answer, the store failed (%s: %s);"
                 " the next calls may go up to %.3fs early",
@@ -357,12 +429,18 @@ class Quota:
         Lowers local remaining counts to the server's (never raises them); a 429 or 418
         puts the key in the penalty box for every worker sharing the store. Pass the call's
         ``reservation`` so a body that reports the credits charged can debit the difference.
+        Never raises: this runs after the call was answered, and a store failure must not
+        replace the answer (a caller that retried would place a second order). A failure is
+        logged on ``coinguard.quota`` and kept in :attr:`degraded`.
         """
         now = self._clock()
         server = parse_server_quota(headers, body, now=now)
         sync = self._sync(status, server, reservation)
         if sync is not None:
-            self._apply(sync, now)
+            try:
+                self._apply(sync, now)
+            except Exception as exc:
+                self._degrade("record what the server said", exc)
 
     def _apply(self, sync: Sync, now: float) -> None:
         if isinstance(self._bucket, MemoryBucket):
@@ -376,8 +454,10 @@ class Quota:
         self, status: int, server: ServerQuota, reservation: Reservation | None
     ) -> Sync | None:
         targets = []
+        penalty, why = None, f"server {status}"
         for window in server.windows:
-            for i in self._matching(window):
+            matched = self._matching(window)
+            for i in matched:
                 spec = self._specs[i]
                 # Remaining is what matters when the server's limit differs from ours: we may
                 # use at most what it says is left, whatever our own window allows.
@@ -389,37 +469,50 @@ class Quota:
                     continue
                 if used > 0:
                     targets.append((i, min(used, spec.limit), window.reset))
-        penalty = None
+            # a server window of its own (none of ours has its shape), and it is empty
+            empty = not matched and window.remaining == 0 and window.reset
+            if empty and (penalty is None or window.reset > penalty):  # type: ignore[operator]
+                penalty, why = window.reset, f"{window.name or 'unnamed'} (server)"
         if status in (429, 418):
-            penalty = server.retry_after
+            penalty, why = server.retry_after, f"server {status}"
             if penalty is None:
                 resets = [w.reset for w in server.windows if w.remaining == 0 and w.reset]
                 penalty = max(resets) if resets else _DEFAULT_PENALTY
+        elif status >= 500 and server.retry_after is not None:  # "down for maintenance until"
+            penalty, why = server.retry_after, f"server {status}"
+        if penalty is not None:
+            penalty = min(penalty, MAX_RETRY_AFTER)
         debit = 0
         if server.cost is not None and reservation is not None:
             debit = max(0, server.cost - reservation.cost)
         if not targets and penalty is None and not debit:
             return None
-        return Sync(tuple(targets), penalty, f"server {status}", debit)
+        return Sync(tuple(targets), penalty, why, debit)
 
     def _matching(self, window: ServerWindow) -> list[int]:
+        """Our windows a server window describes: same length, else (legacy headers, which
+        name no length) same limit, else the shortest window its reset fits in when it gives
+        no limit. A header for a window of another shape (a per-minute limit on a month-only
+        plan) matches none: it must not spend a window it does not describe."""
         specs = self._specs
         if window.seconds is not None:
             return [i for i, s in enumerate(specs) if _same_length(s, window.seconds)]
         same = [i for i, s in enumerate(specs) if s.limit == window.limit]
-        if same or len(specs) == 1:
-            return same or [0]
-        # Legacy headers name no window; a reset of r seconds can only come from a window at
-        # least that long, and the shortest such window is the one the server is closest to.
-        if window.reset is not None:
-            longer = [(s.length, i) for i, s in enumerate(specs) if s.length >= window.reset]
-            if longer:
-                return [min(longer)[1]]
-        return []
+        if same or window.limit is not None or window.reset is None:
+            return same
+        # A reset of r seconds can only come from a window at least that long, and the
+        # shortest such window is the one the server is closest to.
+        longer = [(s.length, i) for i, s in enumerate(specs) if s.length >= window.reset]
+        return [min(longer)[1]] if longer else []
 
     def status(self) -> QuotaStatus:
-        """Used, remaining and reset time of every window (no I/O for the memory store)."""
-        snap = self._bucket.snapshot(self._clock())
+        """Used, remaining and reset time of every window (no I/O for the memory store).
+
+        Raises :class:`QuotaStoreError` if the store cannot be read."""
+        try:
+            snap = self._bucket.snapshot(self._clock())
+        except Exception as exc:
+            raise self._failed("read the status", exc) from None
         windows = tuple(
             WindowStatus(s.name, s.limit, used, max(0, s.limit - used), _dt(resets), s.kind != "r")
             for s, (used, resets) in zip(self._specs, snap.windows, strict=True)
@@ -429,7 +522,7 @@ class Quota:
             self.key_id,
             windows,
             _dt(snap.blocked_until) if blocked else None,
-            "penalty" if blocked else "",
+            (snap.blocked_why or "penalty") if blocked else "",
         )
 
     def close(self) -> None:

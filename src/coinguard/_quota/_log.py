@@ -11,12 +11,11 @@ both are run against one table of scenarios in the tests.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
-from datetime import date, datetime, timezone
 from typing import NamedTuple
 
 from .._exceptions import QuotaExceededError
+from ._calendar import CalendarCounter, month_id, month_start
 from ._policy import WindowSpec
 
 __all__ = [
@@ -162,85 +161,12 @@ class RollingLog:
         return out
 
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def month_id(t: float) -> int:
-    """Index of the UTC calendar month containing epoch time ``t`` (``year * 12 + month - 1``)."""
-    # floor to the day first: datetime rounds to the microsecond, the Lua script does not
-    d = date.fromordinal(_EPOCH_ORDINAL + math.floor(t / 86400))
-    return d.year * 12 + d.month - 1
-
-
-def month_start(mid: int) -> float:
-    """Epoch time at which UTC month ``mid`` starts."""
-    return datetime(mid // 12, mid % 12 + 1, 1, tzinfo=timezone.utc).timestamp()
-
-
-class CalendarCounter:
-    """Costs counted per calendar slot (slot id -> cost), reset at each boundary.
-
-    A call admitted within ``margin`` of a slot's end also counts in the next slot: it may
-    reach the server after the boundary.
-    """
-
-    __slots__ = ("_hi", "_id", "_lo", "counts", "length", "margin", "month")
-
-    def __init__(self, length: float, margin: float, *, month: bool) -> None:
-        self.length = length
-        self.margin = margin
-        self.month = month
-        self.counts: dict[int, int] = {}
-        self._lo, self._hi, self._id = 0.0, -1.0, 0
-
-    def wid(self, t: float) -> int:
-        """The slot id of time ``t``."""
-        if not self.month:
-            return math.floor(t / self.length)
-        if not self._lo <= t < self._hi:
-            self._id = month_id(t)
-            self._lo, self._hi = month_start(self._id), month_start(self._id + 1)
-        return self._id
-
-    def start(self, wid: int) -> float:
-        """Start time of slot ``wid``."""
-        return month_start(wid) if self.month else wid * self.length
-
-    def ids(self, t: float) -> tuple[int, ...]:
-        """Slots an admission at ``t`` counts in."""
-        a, b = self.wid(t), self.wid(t + self.margin)
-        return (a,) if a == b else (a, b)
-
-    def prune(self, now: float) -> None:
-        """Drop slots that ended before ``now``."""
-        if len(self.counts) > 2:
-            current = self.wid(now)
-            for wid in [w for w in self.counts if w < current]:
-                del self.counts[wid]
-
-    def used(self, now: float) -> int:
-        """Cost counted in the slot containing ``now``."""
-        return self.counts.get(self.wid(now), 0)
-
-    def earliest(self, t: float, cost: int, limit: int) -> float:
-        """The earliest time ``>= t`` whose slots all have room for ``cost``."""
-        counts = self.counts
-        while True:
-            for wid in self.ids(t):
-                if counts.get(wid, 0) + cost > limit:
-                    t = self.start(wid + 1)
-                    break
-            else:
-                return t
-
-    def commit(self, t: float, cost: int) -> None:
-        """Count an admission at ``t``."""
-        for wid in self.ids(t):
-            self.counts[wid] = self.counts.get(wid, 0) + cost
-
-    def resets(self, now: float) -> float:
-        """When the slot containing ``now`` ends."""
-        return self.start(self.wid(now) + 1)
+def step_tolerance(specs: tuple[WindowSpec, ...]) -> float:
+    """How far back a clock reading may be before it counts as a step: half the shortest
+    rolling window, at most a second (threads reading the clock before taking the lock are
+    never that far apart; a shift that small could admit a call early)."""
+    rolling = [spec.length for spec in specs if spec.kind == "r"]
+    return min(1.0, 0.5 * min(rolling)) if rolling else 1.0
 
 
 def _exceeded(why: str, wait: float) -> QuotaExceededError:
@@ -250,9 +176,11 @@ def _exceeded(why: str, wait: float) -> QuotaExceededError:
 
 
 class Meta:
-    """Per-key state shared by all windows: the FIFO tail and the penalty box."""
+    """Per-key state shared by all windows: the FIFO tail, the penalty box, and the key's
+    timeline: ``drift`` (how far it runs ahead of the wall clock, the sum of the steps back
+    it has seen) and ``seen`` (its latest reading)."""
 
-    __slots__ = ("blocked", "blocked_why", "last", "last_why", "moves")
+    __slots__ = ("blocked", "blocked_why", "drift", "last", "last_why", "moves", "seen")
 
     def __init__(self) -> None:
         self.last = 0.0
@@ -260,6 +188,8 @@ class Meta:
         self.blocked = 0.0
         self.blocked_why = ""
         self.moves = 0  # calls recounted later by ``KeyState.correct``: reservations to re-check
+        self.drift = 0.0
+        self.seen = 0.0
 
 
 class Sync(NamedTuple):
@@ -277,11 +207,13 @@ class Sync(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """A store's reading of one key: per window ``(used, resets_at)``, the penalty, the time."""
+    """A store's reading of one key: per window ``(used, resets_at)``, the penalty, the time,
+    and why the key is in the penalty box."""
 
     windows: tuple[tuple[int, float | None], ...]
     blocked_until: float
     now: float
+    blocked_why: str = ""
 
 
 Log = RollingLog | CalendarCounter
@@ -290,12 +222,25 @@ Log = RollingLog | CalendarCounter
 class KeyState:
     """All windows of one key: the reservation decision, server sync and status."""
 
-    __slots__ = ("calendar", "cals", "logs", "margin", "meta", "pairs", "rolling", "specs")
+    __slots__ = (
+        "calendar",
+        "cals",
+        "first",
+        "logs",
+        "margin",
+        "meta",
+        "pairs",
+        "rolling",
+        "specs",
+        "tolerance",
+    )
 
     def __init__(self, specs: tuple[WindowSpec, ...], logs: tuple[Log, ...], meta: Meta) -> None:
         self.specs = specs
         self.logs = logs
         self.meta = meta
+        self.first = specs[0].name if specs else "quota"
+        self.tolerance = step_tolerance(specs)
         self.pairs = tuple(zip(logs, specs, strict=True))
         self.margin = max((spec.margin for spec in specs), default=0.0)
         self.calendar = any(isinstance(log, CalendarCounter) for log in logs)
@@ -321,6 +266,11 @@ class KeyState:
         ``max_wait`` seconds after ``now``.
         """
         meta = self.meta
+        now += meta.drift  # the key's timeline (see clock), inlined: this runs on every call
+        if now >= meta.seen:
+            meta.seen = now
+        else:
+            now = self.stepped(now)
         t, why = now, ""
         if meta.last > t:
             t, why = meta.last, meta.last_why
@@ -328,7 +278,7 @@ class KeyState:
             t, why = meta.blocked, meta.blocked_why
         if not cost:
             if t - now > max_wait:
-                raise _exceeded(why, t - now)
+                raise _exceeded(why or self.first, t - now)
             return t
         if self.calendar:
             return self._reserve_mixed(now, t, why, cost, max_wait)
@@ -349,7 +299,7 @@ class KeyState:
                 if t - now > max_wait:
                     raise _exceeded(why, t - now)
             elif t - now > max_wait:
-                raise _exceeded(why, t - now)
+                raise _exceeded(why or self.first, t - now)
             log.cum = cum = cum + cost
             times.append(t)
             log.cums.append(cum)
@@ -367,7 +317,7 @@ class KeyState:
                 if x > t:
                     t, why = x, name
         if t - now > max_wait:
-            raise _exceeded(why, t - now)
+            raise _exceeded(why or self.first, t - now)
         for log, _, _ in rolling:
             log.cum += cost
             log.times.append(t)
@@ -394,7 +344,8 @@ class KeyState:
                 counts = cal.counts
                 if len(counts) > 2:
                     cal.prune(now)
-                if cal.month and cal._lo <= t and t + cal.margin < cal._hi:
+                u = t - cal.drift  # the wall clock, as the slots are
+                if cal.month and cal._lo <= u and u + cal.margin < cal._hi:
                     a = b = cal._id
                 else:
                     a, b = cal.wid(t), cal.wid(t + cal.margin)
@@ -405,13 +356,13 @@ class KeyState:
         if not fits:
             t, why = self._fit(now, t, why, cost)
             if t - now > max_wait:
-                raise _exceeded(why, t - now)
+                raise _exceeded(why or self.first, t - now)
             for each in self.logs:
                 each.commit(t, cost)
             meta.last, meta.last_why = t, why or meta.last_why
             return t
         if t - now > max_wait:
-            raise _exceeded(why, t - now)
+            raise _exceeded(why or self.first, t - now)
         for log, _, _ in self.rolling:
             log.cum += cost
             log.times.append(t)
@@ -440,6 +391,7 @@ class KeyState:
         changed: list[tuple[int, float]] = []
         if not cost:
             return changed
+        now = self.clock(now)
         meta = self.meta
         for i, (log, spec) in enumerate(self.pairs):
             if isinstance(log, RollingLog):
@@ -471,6 +423,7 @@ class KeyState:
         a call that leaves late counts from when it left. Returns the time it now counts from
         (``at`` if it may go as reserved).
         """
+        now = self.clock(now)
         if not cost:
             return at
         x = at if at > now else now
@@ -507,7 +460,7 @@ class KeyState:
                 if y > t:
                     t, why, moved = y, spec.name, True
         if t - now > max_wait:
-            raise _exceeded(why, t - now)
+            raise _exceeded(why or self.first, t - now)
         for log in self.logs:
             if isinstance(log, RollingLog):
                 log.add(t, cost)
@@ -517,6 +470,62 @@ class KeyState:
             meta.last, meta.last_why = t, why or meta.last_why
         meta.moves += 1
         return t
+
+    def clock(self, now: float) -> float:
+        """The key's time for the wall-clock reading ``now``: ``now + drift``, never going
+        back by more than ``tolerance`` (see :meth:`stepped`)."""
+        meta = self.meta
+        now += meta.drift
+        if now >= meta.seen:
+            meta.seen = now
+            return now
+        return self.stepped(now)
+
+    def stepped(self, now: float) -> float:
+        """The key's time ``now`` is earlier than a reading already seen.
+
+        Readings a little out of order are threads racing to the lock; beyond ``tolerance``
+        the wall clock stepped back, and the key's timeline absorbs the step (``drift``)
+        instead: admissions, the FIFO tail and the penalty box keep their places on it, so a
+        step never blocks a key for its size, and waits stay durations. Calendar slots keep
+        to the wall clock through ``drift``. Returns the key's time to use.
+        """
+        meta = self.meta
+        if meta.seen - now <= self.tolerance:
+            return now
+        meta.drift += meta.seen - now
+        for cal, _ in self.cals:
+            cal.drift = meta.drift
+        return meta.seen
+
+    def set_drift(self, drift: float, seen: float) -> None:
+        """Restore the timeline of a key loaded from a store."""
+        self.meta.drift, self.meta.seen = drift, seen
+        for cal, _ in self.cals:
+            cal.drift = drift
+
+    def release(self, at: float, cost: int) -> bool:
+        """Give back a reservation of ``cost`` at ``at`` whose call was never sent.
+
+        The FIFO tail goes back to the latest admission still held, so callers behind a
+        cancelled wait do not queue behind its time. False if no such entry was held.
+        """
+        if not cost:
+            return False
+        found = False
+        for log in self.logs:
+            if isinstance(log, RollingLog):
+                found = log.remove(at, cost) or found
+            else:
+                for wid in log.ids(at):
+                    if log.counts.get(wid, 0) >= cost:
+                        log.counts[wid] -= cost
+                        found = True
+        meta = self.meta
+        if found and meta.last <= at:
+            held = [log.times[-1] for log, _, _ in self.rolling if log.used()]
+            meta.last = max(held, default=0.0)
+        return found
 
     def _fit(self, now: float, t: float, why: str, cost: int) -> tuple[float, str]:
         pairs = self.pairs
@@ -535,6 +544,7 @@ class KeyState:
     def sync(self, sync: Sync, now: float) -> list[tuple[int, float, int]]:
         """Apply a server observation; return the cost added as ``(window, time, cost)``."""
         added: list[tuple[int, float, int]] = []
+        now = self.clock(now)
         for log in self.logs:
             log.prune(now)
         for i, used, reset in sync.targets:
@@ -569,13 +579,16 @@ class KeyState:
         return added
 
     def snapshot(self, now: float) -> Snapshot:
-        """Used cost and reset time of every window at ``now``."""
+        """Used cost and reset time of every window at ``now``, on the wall clock."""
+        wall, now = now, self.clock(now)
+        drift = self.meta.drift
         out: list[tuple[int, float | None]] = []
         for log in self.logs:
             log.prune(now)
             if isinstance(log, RollingLog):
                 oldest = log.oldest()
-                out.append((log.used(), None if oldest is None else _after(oldest, log.length)))
+                resets = None if oldest is None else _after(oldest, log.length) - drift
+                out.append((log.used(), resets))
             else:
-                out.append((log.used(now), log.resets(now)))
-        return Snapshot(tuple(out), self.meta.blocked, now)
+                out.append((log.used(now), log.resets(now) - drift))
+        return Snapshot(tuple(out), self.meta.blocked - drift, wall, self.meta.blocked_why)

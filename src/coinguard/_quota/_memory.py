@@ -41,6 +41,12 @@ class MemoryStore:
             )
         return MemoryBucket(KeyState(specs, logs, meta), self._lock)
 
+    def clear(self) -> None:
+        """Forget every key's windows and penalty (quotas bound before keep what they hold)."""
+        with self._lock:
+            self._logs.clear()
+            self._metas.clear()
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -65,13 +71,20 @@ class MemoryBucket:
     def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Commit ``cost`` at the earliest admissible time; return ``(at, now)``."""
         with self._lock:
-            return self.state.reserve(now, cost, max_wait), now
+            at = self.state.reserve(now, cost, max_wait)
+            return at, now + self.state.meta.drift
 
     def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Re-check a reservation as the call leaves; return ``(at, now)``, ``at`` moved if
         it no longer fits."""
         with self._lock:
-            return self.state.settle(at, cost, now, max_wait), now
+            at = self.state.settle(at, cost, now, max_wait)
+            return at, now + self.state.meta.drift
+
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back a reservation whose call was never sent."""
+        with self._lock:
+            self.state.release(at, cost)
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Count a call answered late as arriving as late as its answer allows."""

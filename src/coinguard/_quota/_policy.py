@@ -170,8 +170,17 @@ class QuotaPolicy:
         return self.default_cost
 
     def specs(self) -> tuple[WindowSpec, ...]:
-        """The windows compiled for a store."""
-        return tuple(_spec(w, self.margin) for w in self.windows)
+        """The windows compiled for a store; windows of the same shape merge into the strictest.
+
+        Two windows of one length and kind count the same calls, so they are one window whose
+        limit is the lower: kept apart they would share one history and count each call twice.
+        """
+        strictest: dict[tuple[bool, float], Window] = {}
+        for w in self.windows:
+            shape = (w.calendar, w.seconds)
+            if shape not in strictest or w.limit < strictest[shape].limit:
+                strictest[shape] = w
+        return tuple(_spec(w, self.margin) for w in strictest.values())
 
     def __str__(self) -> str:
         wins = ", ".join(w.label for w in self.windows)

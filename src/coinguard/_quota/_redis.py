@@ -138,6 +138,11 @@ class RedisBucket:
         args = ["settle", self._store.now_arg(now), *self._args, repr(at), cost, repr(max_wait)]
         return self._admitted(self._store.run(self._keys, args))
 
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back a reservation whose call was never sent."""
+        args = ["release", self._store.now_arg(now), *self._args, repr(at), cost]
+        self._store.run(self._keys, args)
+
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
         args = ["correct", self._store.now_arg(now), *self._args, repr(at), cost, repr(answered)]
@@ -157,6 +162,6 @@ class RedisBucket:
         reply = self._store.run(self._keys, ["status", self._store.now_arg(now), *self._args])
         windows = tuple(
             (int(reply[k]), float(reply[k + 1]) if reply[k + 1] else None)
-            for k in range(2, len(reply), 2)
+            for k in range(3, len(reply), 2)
         )
-        return Snapshot(windows, float(reply[1]), float(reply[0]))
+        return Snapshot(windows, float(reply[1]), float(reply[0]), reply[2])

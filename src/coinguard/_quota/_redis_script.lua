@@ -1,7 +1,8 @@
 -- coinguard quota: the exact window algorithm of _log.py, as one atomic Redis script.
 -- KEYS[1] meta hash; window i: KEYS[2i] zset (rolling) or hash (calendar), KEYS[2i+1] sum.
 -- ARGV: op, now ('' = Redis TIME), n, then per window kind limit length margin name, then op args.
--- Ops: reserve, settle (re-check a reservation ahead), correct (recount a late answer), sync, status.
+-- Ops: reserve, settle (re-check a reservation ahead), release (a call never sent), correct
+-- (recount a late answer), sync, status.
 
 local function fmt(x) return string.format('%.17g', x) end
 local floor = math.floor
@@ -24,6 +25,28 @@ for i = 1, n do
 end
 local A = 4 + n * 5
 local META = KEYS[1]
+
+-- The key's timeline (KeyState.clock): the clock plus drift, the steps back it has taken.
+-- A reading more than tol behind the latest seen is a step, and drift absorbs it.
+local tol = 1.0
+for i = 1, n do
+  if W[i].kind == 'r' then tol = math.min(tol, 0.5 * W[i].len) end
+end
+local clk = redis.call('HMGET', META, 'drift', 'seen')
+local drift, seen = tonumber(clk[1] or '0'), tonumber(clk[2] or '0')
+local wall = now
+now = now + drift
+if now < seen and seen - now > tol then
+  drift = drift + (seen - now)
+  now = seen
+end
+if now > seen then seen = now end
+if redis.call('EXISTS', META) == 1 then
+  redis.call('HSET', META, 'drift', fmt(drift), 'seen', fmt(seen))
+elseif op ~= 'status' then
+  redis.call('HSET', META, 'drift', fmt(drift), 'seen', fmt(seen))
+  redis.call('PEXPIRE', META, 1000)  -- whatever this op commits extends it
+end
 
 local function after(base, len)
   local x = base + len
@@ -57,14 +80,16 @@ local function month_start(id)
   return (era * 146097 + doe - 719468) * 86400
 end
 
+-- calendar slots keep to the wall clock: times on the key's timeline are drift ahead of it
 local function wid(w, t)
+  t = t - drift
   if w.kind == 'm' then return month_id(t) end
   return floor(t / w.len)
 end
 
 local function wstart(w, id)
-  if w.kind == 'm' then return month_start(id) end
-  return id * w.len
+  if w.kind == 'm' then return month_start(id) + drift end
+  return id * w.len + drift
 end
 
 local function cost_of(member) return tonumber(string.match(member, ':(%d+)$')) end
@@ -212,7 +237,7 @@ local function reserve(cost, max_wait)
       if not moved or not calendar then break end
     end
   end
-  if t - now > max_wait then return {0, fmt(t), fmt(now), why} end
+  if t - now > max_wait then return {0, fmt(t), fmt(now), why ~= '' and why or W[1].name} end
   if cost > 0 then
     local ms = commit_all(t, cost, '')
     if why == '' then why = m[2] or '' end
@@ -317,7 +342,7 @@ if op == 'settle' then
       if y > t then t, why, moved = y, w.name, true end
     end
   end
-  if t - now > max_wait then return {0, fmt(t), fmt(now), why} end
+  if t - now > max_wait then return {0, fmt(t), fmt(now), why ~= '' and why or W[1].name} end
   local ms = commit_all(t, cost, 's')
   if t > tonumber(m[1] or '0') then
     if why == '' then why = m[2] or '' end
@@ -325,6 +350,39 @@ if op == 'settle' then
   end
   expire_meta(ms)
   return {1, fmt(t), fmt(now), why}
+end
+
+if op == 'release' then
+  -- give back a reservation whose call was never sent; the FIFO tail goes back to the latest
+  -- admission still held (KeyState.release)
+  local at, cost = tonumber(ARGV[A]), tonumber(ARGV[A + 1])
+  load_all()
+  local found = false
+  for i = 1, n do
+    local w = W[i]
+    if w.kind == 'r' then
+      if r_remove(w, at, cost) then found = true end
+    else
+      local a, b = wid(w, at), wid(w, at + w.margin)
+      if c_count(w, a) >= cost then redis.call('HINCRBY', w.key, fmt(a), -cost); found = true end
+      if b ~= a and c_count(w, b) >= cost then
+        redis.call('HINCRBY', w.key, fmt(b), -cost)
+        found = true
+      end
+    end
+  end
+  if found and tonumber(redis.call('HGET', META, 'last') or '0') <= at then
+    local last = 0
+    for i = 1, n do
+      local w = W[i]
+      if w.kind == 'r' then
+        local top = redis.call('ZRANGE', w.key, -1, -1, 'WITHSCORES')
+        if #top == 2 and tonumber(top[2]) > last then last = tonumber(top[2]) end
+      end
+    end
+    redis.call('HSET', META, 'last', fmt(last))
+  end
+  return {fmt(now)}
 end
 
 if op == 'correct' then
@@ -398,19 +456,20 @@ if op == 'sync' then
   return {fmt(now)}
 end
 
--- status
 load_all()
-local out = {fmt(now), redis.call('HGET', META, 'blocked') or '0'}
+-- status, on the wall clock
+local out = {fmt(wall), fmt(tonumber(redis.call('HGET', META, 'blocked') or '0') - drift),
+             redis.call('HGET', META, 'blocked_why') or ''}
 for i = 1, n do
   local w = W[i]
   if w.kind == 'r' then
     local first = redis.call('ZRANGE', w.key, 0, 0, 'WITHSCORES')
     out[#out + 1] = tostring(w.tot)
-    out[#out + 1] = #first == 2 and fmt(after(tonumber(first[2]), w.len)) or ''
+    out[#out + 1] = #first == 2 and fmt(after(tonumber(first[2]), w.len) - drift) or ''
   else
     local id = wid(w, now)
     out[#out + 1] = tostring(c_count(w, id))
-    out[#out + 1] = fmt(wstart(w, id + 1))
+    out[#out + 1] = fmt(wstart(w, id + 1) - drift)
   end
 end
 return out

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS quota_log (key TEXT NOT NULL, win TEXT NOT NULL, t RE
 CREATE INDEX IF NOT EXISTS quota_log_kwt ON quota_log (key, win, t);
 CREATE TABLE IF NOT EXISTS quota_count (key TEXT NOT NULL, win TEXT NOT NULL,
     wid INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (key, win, wid));
+CREATE TABLE IF NOT EXISTS quota_clock (
+    key TEXT PRIMARY KEY, drift REAL NOT NULL, seen REAL NOT NULL);
 """
 
 # One query reads everything a decision needs: meta, live log entries, slot counters.
@@ -32,7 +34,13 @@ _LOAD = """
 SELECT 'c', win, wid, count, '' FROM quota_count WHERE key = ?1
 UNION ALL SELECT 'l', win, t, cost, '' FROM quota_log WHERE key = ?1 AND t > ?2
 UNION ALL SELECT 'm', last_why, last, blocked, blocked_why FROM quota_meta WHERE key = ?1
+UNION ALL SELECT 's', '', drift, seen, '' FROM quota_clock WHERE key = ?1
 ORDER BY 1, 3
+"""
+# A key's timeline: only the transaction that saw a step back raises drift, and seen only grows.
+_CLOCK = """
+INSERT INTO quota_clock VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET
+    drift = max(drift, excluded.drift), seen = max(seen, excluded.seen)
 """
 
 
@@ -151,6 +159,10 @@ class SQLiteStore:
                         (cost, key_id, spec.sig, wid),
                     )
 
+    def write_clock(self, key_id: str, state: KeyState) -> None:
+        """Record the key's timeline (inside a transaction)."""
+        self._conn.execute(_CLOCK, (key_id, state.meta.drift, state.meta.seen))
+
     def write_last(self, key_id: str, meta: Meta) -> None:
         """Record the FIFO tail of ``key_id`` (inside a transaction)."""
         self._conn.execute(
@@ -201,10 +213,13 @@ class SQLiteStore:
 def _state(specs: tuple[WindowSpec, ...], rows: list[tuple[object, ...]], now: float) -> KeyState:
     meta = Meta()
     by_sig: dict[str, list[tuple[float, int]]] = {}
+    clock = (0.0, 0.0)
     for kind, win, a, b, why in rows:
         if kind == "m":
             meta.last, meta.last_why = float(a), str(win)  # type: ignore[arg-type]
             meta.blocked, meta.blocked_why = float(b), str(why)  # type: ignore[arg-type]
+        elif kind == "s":
+            clock = (float(a), float(b))  # type: ignore[arg-type]
         else:
             by_sig.setdefault(str(win), []).append((a, b))  # type: ignore[arg-type]
     logs = []
@@ -215,9 +230,12 @@ def _state(specs: tuple[WindowSpec, ...], rows: list[tuple[object, ...]], now: f
                 log.commit(float(x), int(cost))
             else:
                 log.counts[int(x)] = int(cost)
-        log.prune(now)
         logs.append(log)
-    return KeyState(specs, tuple(logs), meta)
+    state = KeyState(specs, tuple(logs), meta)
+    state.set_drift(*clock)
+    for log in logs:
+        log.prune(now + clock[0])
+    return state
 
 
 class SQLiteBucket:
@@ -237,7 +255,8 @@ class SQLiteBucket:
             t = state.reserve(now, cost, max_wait)
             if cost:
                 store.write_commit(self._key, state, t, cost, now)
-        return t, now
+            store.write_clock(self._key, state)
+        return t, now + state.meta.drift
 
     def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Re-check a reservation as the call leaves; re-admit it if it no longer fits."""
@@ -255,9 +274,22 @@ class SQLiteBucket:
                 if t != at:
                     store.write_removal(self._key, state, at, cost)
                     store.write_commit(self._key, state, t, cost, now)
+            store.write_clock(self._key, state)
         if refused is not None:
             raise refused
-        return t, now
+        return t, now + state.meta.drift
+
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back a reservation whose call was never sent."""
+        store = self._store
+        with store.transaction() as conn:
+            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
+            state = _state(self._specs, rows, now)
+            if state.release(at, cost):
+                store.write_removal(self._key, state, at, cost)
+                conn.execute(
+                    "UPDATE quota_meta SET last = ? WHERE key = ?", (state.meta.last, self._key)
+                )
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
@@ -273,6 +305,7 @@ class SQLiteBucket:
                 store.write_entry(self._key, spec, log, t, cost, now, commit=False)
             if state.meta.last != last:
                 store.write_last(self._key, state.meta)
+            store.write_clock(self._key, state)
 
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation."""
@@ -285,6 +318,7 @@ class SQLiteBucket:
             store.write_added(self._key, state, added, now)
             if state.meta.blocked != blocked:
                 store.write_penalty(self._key, state.meta)
+            store.write_clock(self._key, state)
 
     def snapshot(self, now: float) -> Snapshot:
         """Read every window (one query)."""

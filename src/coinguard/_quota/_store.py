@@ -16,8 +16,11 @@ class QuotaBucket(Protocol):
     def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Commit ``cost`` at the earliest admissible time; return ``(at, now)``.
 
-        ``now`` in the result is the store's clock reading (the Redis store uses the server's
-        ``TIME``), so the caller waits ``at - now``. Raises ``QuotaExceededError`` and commits
+        ``now`` in the result is the key's time in the store: its clock reading (the Redis
+        store uses the server's ``TIME``) plus the key's drift, the steps back that clock has
+        taken (``KeyState.stepped``); ``at`` is on that timeline too, so the caller waits
+        ``at - now``. The ``now`` arguments are plain clock readings. Raises
+        ``QuotaExceededError`` and commits
         nothing if that wait exceeds ``max_wait``.
         """
         ...
@@ -28,6 +31,11 @@ class QuotaBucket(Protocol):
         Returns ``(at, now)`` with the store's clock reading; ``at`` is unchanged while the
         call still fits, else the call was admitted again at the earliest time that fits.
         """
+        ...
+
+    def release(self, at: float, cost: int, now: float) -> None:
+        """Give back the reservation of ``cost`` at ``at``: its call was never sent (cancelled,
+        interrupted). The FIFO tail goes back to the latest admission still held."""
         ...
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:

@@ -26,6 +26,11 @@ logger = logging.getLogger("coinguard.keys")
 # After a failed background re-fetch, wait this long (at most) before asking the backend again,
 # so an outage does not turn every request into a slow failing call.
 STALE_RETRY_SECONDS = 30.0
+# After a failed first fetch, fail at once for this long: callers arriving behind one failed
+# flight share its failure instead of each waiting out a dead backend's timeout in turn.
+NEGATIVE_TTL_SECONDS = 5.0
+# How long past its ttl the last good key is still served while re-fetches fail.
+MAX_STALE_SECONDS = 3600.0
 
 
 def _utcnow() -> datetime:
@@ -80,9 +85,12 @@ class SecretRef:
     """A lazily fetched, cached secret: a :class:`KeySource` over one backend.
 
     ``load()`` serves the cached value until ``ttl`` seconds have passed, then fetches again; if
-    that fails it logs a warning and keeps serving the last good key. ``refresh()`` (called by
-    the client after a 401) always fetches and raises when it cannot, because the old key was
-    rejected. Concurrent fetches collapse into one.
+    that fails it logs a warning and keeps serving the last good key, for at most ``max_stale``
+    seconds past its ``ttl`` (after that the error is raised and says why). ``refresh()``
+    (called by the client after a 401) always fetches and raises when it cannot, because the
+    old key was rejected. Concurrent fetches collapse into one, failures included: callers
+    waiting on a failed first fetch get its error, and for ``negative_ttl`` seconds after it
+    ``load()`` fails at once without asking the backend.
 
     >>> from coinguard._secrets import secret
     >>> ref = secret("env://TM_READ_KEY", ttl=60)
@@ -104,9 +112,14 @@ class SecretRef:
         max_age: timedelta = timedelta(days=90),
         expiry_warning: timedelta = timedelta(days=7),
         now: Callable[[], datetime] = _utcnow,
+        negative_ttl: float = NEGATIVE_TTL_SECONDS,
+        max_stale: float = MAX_STALE_SECONDS,
     ) -> None:
         if ttl < 0:
             raise ConfigurationError(f"secret {backend.reference}: ttl must be >= 0, got {ttl}")
+        for name, value in (("negative_ttl", negative_ttl), ("max_stale", max_stale)):
+            if not value >= 0:
+                raise ConfigurationError(f"secret {backend.reference}: {name} must be >= 0 seconds")
         self._backend = backend
         self._ttl = ttl
         self._clock = clock
@@ -118,6 +131,11 @@ class SecretRef:
         self._value: Secret | None = None
         self._fresh_until = float("-inf")
         self._generation = 0
+        self._negative_ttl = negative_ttl
+        self._max_stale = max_stale
+        self._good_until = float("-inf")  # the last good key is not served after this
+        self._failure: SecretBackendError | None = None  # the failed first fetch, shared
+        self._failed_until = float("-inf")
 
     @property
     def reference(self) -> str:
@@ -149,31 +167,56 @@ class SecretRef:
         cached = self._value
         if cached is not None and self._clock() < self._fresh_until:
             return cached
-        # While another thread re-fetches, callers holding a good key do not wait for it.
+        # While another thread re-fetches, callers holding a good key do not wait for it;
+        # without one they wait for that fetch and share its outcome, failure included.
         if not self._lock.acquire(blocking=cached is None):
             return cached  # type: ignore[return-value]
         try:
             cached = self._value
-            if cached is not None and self._clock() < self._fresh_until:
+            now = self._clock()
+            if cached is not None and now < self._fresh_until:
                 return cached
+            if cached is None and self._failure is not None and now < self._failed_until:
+                raise self._shared_failure(self._failure, self._failed_until - now)
             try:
                 secret, changed = self._fetch_locked()
             except SecretBackendError as exc:
                 if cached is None:
+                    self._failure, self._failed_until = exc, now + self._negative_ttl
                     raise
-                self._fresh_until = self._clock() + min(self._ttl, STALE_RETRY_SECONDS)
-                logger.warning(
-                    "secret %s: re-fetch failed (%s); serving the last good key %s",
-                    self.reference,
-                    exc.reason,
-                    cached.fingerprint,
-                )
-                return cached
+                return self._stale(cached, exc, now)
         finally:
             self._lock.release()
         if changed:
             self._check_age()
         return secret
+
+    def _stale(self, cached: Secret, exc: SecretBackendError, now: float) -> Secret:
+        """The last good key after a failed re-fetch, while it is within ``max_stale``."""
+        if now >= self._good_until:
+            self._value, self._fresh_until = None, float("-inf")
+            self._failure, self._failed_until = exc, now + self._negative_ttl
+            raise SecretBackendError(
+                self.reference,
+                exc.reason,
+                f"re-fetches failed for longer than max_stale={self._max_stale:g}s past the ttl,"
+                " so the last good key is no longer used",
+            ) from None
+        self._fresh_until = now + min(self._ttl, STALE_RETRY_SECONDS)
+        logger.warning(
+            "secret %s: re-fetch failed (%s); serving the last good key %s",
+            self.reference,
+            exc.reason,
+            cached.fingerprint,
+        )
+        return cached
+
+    def _shared_failure(self, failure: SecretBackendError, left: float) -> SecretBackendError:
+        return SecretBackendError(
+            self.reference,
+            failure.reason,
+            f"the last fetch failed; not asking the backend again for {left:.1f}s",
+        )
 
     def refresh(self) -> Secret:
         """Fetch the key again, bypassing the cache; raise if the fetch fails.
@@ -209,6 +252,8 @@ class SecretRef:
             changed = secret != self._value
             self._value = secret
             self._fresh_until = self._clock() + self._ttl
+            self._good_until = self._fresh_until + self._max_stale
+            self._failure = None
             self._generation += 1
             return secret, changed
         # Raised outside the except clause and without the frames below, which held the value

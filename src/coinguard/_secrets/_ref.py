@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from .._exceptions import ConfigurationError
 from ._aws import AwsBackend
 from ._base import Backend, ParsedRef, parse_ref
-from ._cache import SecretRef, _utcnow
+from ._cache import MAX_STALE_SECONDS, NEGATIVE_TTL_SECONDS, SecretRef, _utcnow
 from ._cloud import AzureBackend, GcpBackend
 from ._keyring import KeyringBackend
 from ._local import DotenvBackend, EnvBackend, FileBackend
@@ -40,6 +40,8 @@ def secret(
     max_age: timedelta = timedelta(days=90),
     expiry_warning: timedelta = timedelta(days=7),
     now: Callable[[], datetime] = _utcnow,
+    negative_ttl: float = NEGATIVE_TTL_SECONDS,
+    max_stale: float = MAX_STALE_SECONDS,
 ) -> SecretRef:
     """Return a key source for a secret reference. Nothing is fetched until the first ``load()``.
 
@@ -48,6 +50,8 @@ def secret(
     ``vault://mount/path#field``, ``gcp-sm://projects/p/secrets/s/versions/v``,
     ``azure-kv://vault/name``. ``ttl`` is in seconds of ``clock``; ``metadata_hook`` receives each
     key-age finding; ``max_age``/``expiry_warning`` set the age policy, judged at ``now()``.
+    ``negative_ttl`` is how long a failed first fetch is remembered (callers fail at once), and
+    ``max_stale`` how long past its ``ttl`` the last good key is served while re-fetches fail.
 
     >>> ref = secret("aws-sm://prod/tokenmetrics#read_key?region=eu-west-1", ttl=600)
     >>> ref.description
@@ -70,4 +74,6 @@ def secret(
         max_age=max_age,
         expiry_warning=expiry_warning,
         now=now,
+        negative_ttl=negative_ttl,
+        max_stale=max_stale,
     )

@@ -16,6 +16,7 @@ from typing import Any
 __all__ = ["FIRST_DAY", "Candle", "Market", "Token", "candle_json"]
 
 FIRST_DAY = date(2018, 1, 1)
+_WALK_BLOCK = 256  # days of the walk drawn from one seeded generator
 
 # (symbol, name, rough price on FIRST_DAY in USD)
 _UNIVERSE: tuple[tuple[str, str, float], ...] = (
@@ -123,17 +124,28 @@ class Market:
         self.by_symbol = {t.symbol: t for t in self.tokens}
         self.by_id = {t.token_id: t for t in self.tokens}
         self._closes: dict[str, list[float]] = {}
+        self._walks: dict[str, random.Random] = {}  # where each token's walk left off
         self._hours: dict[tuple[str, date], tuple[Candle, ...]] = {}
 
     def _close(self, token: Token, day: date) -> float:
-        """Close of ``day`` (the open of ``day`` is the close of the day before)."""
+        """Close of ``day`` (the open of ``day`` is the close of the day before).
+
+        Step ``i`` of the walk draws from the generator of its block of ``_WALK_BLOCK`` days,
+        seeded by (seed, token, block) and consumed in order, so a close is the same whatever
+        was asked before.
+        """
         closes = self._closes.setdefault(token.symbol, [token.base_price])
         index = max(0, (day - FIRST_DAY).days + 1)
-        if len(closes) <= index:
-            rng = random.Random(f"{self.seed}:{token.symbol}:walk:{len(closes)}")
-            while len(closes) <= index:
-                drift = 0.0004 if len(closes) % 700 < 450 else -0.0006
-                closes.append(closes[-1] * math.exp(rng.gauss(drift, token.volatility)))
+        while len(closes) <= index:
+            step = len(closes)
+            block, offset = divmod(step - 1, _WALK_BLOCK)
+            if offset == 0 or token.symbol not in self._walks:
+                self._walks[token.symbol] = random.Random(
+                    f"{self.seed}:{token.symbol}:walk:{block}"
+                )
+            rng = self._walks[token.symbol]
+            drift = 0.0004 if step % 700 < 450 else -0.0006
+            closes.append(closes[-1] * math.exp(rng.gauss(drift, token.volatility)))
         return closes[index]
 
     def hourly(self, token: Token, day: date) -> tuple[Candle, ...]:

@@ -1,0 +1,118 @@
+"""Quota faults: headers that describe another window, duplicate windows, store failures,
+released reservations, a wall clock that steps, and what the status says."""
+
+from __future__ import annotations
+
+import pytest
+from quota_support import FakeClock
+
+from coinguard._exceptions import QuotaExceededError
+from coinguard._quota import Quota, QuotaPolicy, QuotaStore, Window
+from conftest import StoreFactory
+
+LEGACY_MINUTE = {
+    "X-RateLimit-Limit": "30",
+    "X-RateLimit-Remaining": "29",
+    "X-RateLimit-Reset": "60",
+}
+
+
+def _quota(store: QuotaStore, clock: FakeClock, *windows: Window, key: str = "k") -> Quota:
+    return Quota(QuotaPolicy(windows), store=store, key_id=key, clock=clock, persist=None)
+
+
+def test_a_per_minute_header_never_spends_the_month(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """With only a month window, an X-RateLimit header for a 30/min limit leaves the month be."""
+    q = _quota(make_store(), clock, Window.per_month(10_000))
+    q.reserve("GET", "/x")
+    q.observe(200, LEGACY_MINUTE)
+    assert q.status().windows[0].used == 1
+
+
+def test_an_exhausted_foreign_server_window_waits_for_its_reset(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A server window of its own that is empty blocks until its reset, without touching ours."""
+    q = _quota(make_store(), clock, Window.per_month(10_000), key="foreign")
+    q.observe(200, {**LEGACY_MINUTE, "X-RateLimit-Remaining": "0"})
+    status = q.status()
+    assert status.windows[0].used == 0
+    assert status.blocked_until is not None
+    assert "x-ratelimit" in status.blocked_by
+    assert q.reserve("GET", "/x").wait == pytest.approx(60.0)
+
+
+def test_two_windows_of_one_length_count_each_call_once(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """[10/min, 100 per 60 s] admits 10 a minute, not 5: the stricter of the two applies once."""
+    q = _quota(make_store(), clock, Window.per_minute(10), Window(100, 60.0), key="dup")
+    assert [q.reserve("GET", "/x").wait for _ in range(10)] == [0.0] * 10
+    with pytest.raises(QuotaExceededError) as info:
+        q.reserve("GET", "/x")
+    assert info.value.window == "10/min"
+    assert [w.used for w in q.status().windows] == [10]
+
+
+@pytest.mark.parametrize("step", [30.0, 120.0, 86400.0])
+def test_a_wall_clock_stepped_back_blocks_at_most_one_window(
+    make_store: StoreFactory, clock: FakeClock, step: float
+) -> None:
+    """After the clock steps back, a full 5/s plan waits about one second, not the step."""
+    q = _quota(make_store(), clock, Window.per_second(5), key=f"back{step:g}")
+    for _ in range(5):
+        q.reserve("GET", "/x")
+    clock.now -= step
+    wait = q.reserve("GET", "/x").wait
+    assert 0.0 < wait <= 1.02
+    clock.sleep(wait)
+    assert q.reserve("GET", "/x").wait <= 1.02
+
+
+def test_a_penalty_survives_a_clock_step_as_a_duration(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A 10 s penalty stays 10 s when the wall clock steps back a minute."""
+    q = _quota(make_store(), clock, Window.per_second(5), key="penalty-step")
+    q.observe(429, {"Retry-After": "10"})
+    clock.now -= 60.0
+    assert q.reserve("GET", "/x").wait == pytest.approx(10.0, abs=0.01)
+
+
+def test_every_quota_exceeded_error_names_its_window(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Refused after a step back, the error names the window that is full, never ''."""
+    store = make_store()
+    q = Quota(
+        QuotaPolicy([Window.per_second(5)]),
+        store=store,
+        key_id="named",
+        clock=clock,
+        persist=None,
+        on_quota="raise",
+    )
+    for _ in range(5):
+        q.reserve("GET", "/x")
+    clock.now -= 120.0
+    with pytest.raises(QuotaExceededError) as info:
+        q.reserve("GET", "/x")
+    assert info.value.window == "5/s"
+    assert info.value.retry_after <= 1.02
+
+
+def test_a_wait_across_a_step_back_still_ends_within_a_window(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A call that sleeps while the clock steps back 60 s is re-checked to wait at most a window."""
+    q = _quota(make_store(), clock, Window.per_second(1), key="across")
+    q.reserve("GET", "/x")
+    waiting = q.reserve("GET", "/x")
+    clock.sleep(waiting.wait)
+    clock.now -= 60.0
+    again = q.sent(waiting)
+    assert again.wait <= 1.02
+    clock.sleep(again.wait)
+    assert q.sent(again).wait == 0.0
