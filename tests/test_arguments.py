@@ -204,3 +204,58 @@ def test_missing_key_without_dotenv_has_no_note() -> None:
     with pytest.raises(MissingKeyError) as info:
         coinguard.Client(provider="sandbox", base_url=BASE)
     assert ".env" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("GET", "http://[::1/price"), {}, "is not a valid URL"),
+        (("GET", "/\udc80price"), {}, "is not a valid path"),
+        (("GET", "/price"), {"params": object()}, "cannot be built from its"),
+        (("GET", "/price"), {"headers": {"x-n": 1}}, "cannot be built from its"),
+        (("POST", "/orders"), {"json": {}, "idempotency_key": "a\nb"}, "visible ASCII"),
+        (("POST", "/orders"), {"json": {}, "idempotency_key": "\u00e9"}, "visible ASCII"),
+    ],
+)
+def test_odd_arguments_found_by_review_are_clear_errors(
+    recorder: Recorder, args: tuple[str, str], kwargs: dict[str, Any], message: str
+) -> None:
+    """An unclosed IPv6 literal, a lone surrogate, params httpx cannot read, a header value
+    h11 would refuse after the order counted as sent: each a ConfigurationError, nothing sent."""
+    http = httpx.Client(transport=httpx.MockTransport(recorder))
+    with (
+        coinguard.Client(
+            provider="sandbox",
+            base_url=BASE,
+            read_key=KEY,
+            trade_key="trade-key-123-abcdefgh",
+            allow_trading=True,
+            http_client=http,
+        ) as client,
+        pytest.raises(ConfigurationError, match=message) as info,
+    ):
+        client.request(*args, **kwargs)
+    assert not isinstance(info.value, coinguard.OrderOutcomeUnknownError)
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": 1}, "name must be a non-empty string"),
+        ({"trade_routes": None}, "must be a list of 'METHOD /path' strings"),
+        ({"auth": "x-api-key"}, "auth must be HeaderKey"),
+        ({"idempotency_header": "a b"}, "not a valid HTTP token"),
+        ({"retryable_statuses": {"429"}}, "set of HTTP status codes"),
+        ({"not_executed_statuses": 429}, "set of HTTP status codes"),
+    ],
+)
+def test_a_malformed_provider_is_refused_at_construction(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    """Provider fields of the wrong shape: a ConfigurationError naming the field."""
+    fields: dict[str, Any] = {"name": "x", "base_url": BASE, **kwargs}
+    with pytest.raises(ConfigurationError, match=message):
+        coinguard.Provider(**fields)
+    with pytest.raises(ConfigurationError, match="not a valid HTTP token"):
+        coinguard.HeaderKey(1)  # type: ignore[arg-type]

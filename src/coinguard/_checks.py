@@ -155,4 +155,11 @@ def check_call(
         _expect("headers", headers, (Mapping,), "a mapping of header names to values")
     if idempotency_key is not None:
         _expect("idempotency_key", idempotency_key, (str,), "a str or None")
+        key = str(idempotency_key)
+        # a header value: anything else fails inside h11, after the order was counted as sent
+        if not 1 <= len(key) <= 255 or not all("!" <= ch <= "~" for ch in key):
+            raise ConfigurationError(
+                "idempotency_key must be 1 to 255 visible ASCII characters (it is sent as a "
+                "header value)"
+            )
     return str(upper)

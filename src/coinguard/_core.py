@@ -428,7 +428,7 @@ class ClientCore:
         be built (a body that is not JSON, bad params): raised before any quota is spent."""
         try:
             request = http.build_request(**self.build_args(call, own_client=own_client))
-        except (TypeError, ValueError, httpx.InvalidURL) as exc:
+        except Exception as exc:  # any argument httpx cannot build a request from
             part = "json=" if call.json is not None else "content=, params= or headers="
             failure = f"{type(exc).__name__}: {exc}"
         else:

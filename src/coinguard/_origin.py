@@ -148,7 +148,12 @@ def join_url(base: httpx.URL, target: str) -> tuple[httpx.URL, str]:
     """
     if not isinstance(target, str):
         raise ConfigurationError(f"the URL must be a string, not {type(target).__name__}")
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. "http://[::1/price": an unclosed IPv6 literal
+        parts = None
+    if parts is None:
+        raise ConfigurationError(f"{shown(target)} is not a valid URL")
     if parts.query or parts.fragment or "?" in target or "#" in target:
         raise ConfigurationError(
             f"{shown(target)}: pass query parameters as params=..., not in the path"
@@ -172,7 +177,7 @@ def join_url(base: httpx.URL, target: str) -> tuple[httpx.URL, str]:
     decoded = route_path(relative, shown(target))
     try:
         url = base.copy_with(path=base_path + relative)
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, ValueError):  # ValueError: e.g. a lone surrogate, not encodable
         url = None
     if url is None:
         raise ConfigurationError(f"{shown(target)} is not a valid path")

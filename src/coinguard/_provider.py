@@ -41,7 +41,7 @@ class Scope(str, Enum):
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not name or not _HEADER_NAME.match(name):
+    if not isinstance(name, str) or not name or not _HEADER_NAME.match(name):
         raise ConfigurationError(f"{kind} name {name!r} is not a valid HTTP token")
     return name
 
@@ -214,6 +214,12 @@ class Provider:
     _idempotent: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigurationError(f"Provider name must be a non-empty string, got {self.name!r}")
+        if self.idempotency_header is not None:
+            _check_name("idempotency header", self.idempotency_header)
+        for attr in ("retryable_statuses", "not_executed_statuses"):
+            object.__setattr__(self, attr, self._statuses(attr))
         length = self.min_key_length
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             raise ConfigurationError(
@@ -225,9 +231,9 @@ class Provider:
             )
         for attr in ("read_routes", "trade_routes", "idempotent_routes"):
             value = getattr(self, attr)
-            if isinstance(value, str):
+            if isinstance(value, str) or not isinstance(value, Iterable):
                 raise ConfigurationError(
-                    f"{self.name}.{attr} must be a list of 'METHOD /path' strings, not one string"
+                    f"{self.name}.{attr} must be a list of 'METHOD /path' strings, got {value!r}"
                 )
             object.__setattr__(self, attr, tuple(value))
         object.__setattr__(self, "_read", _routes(self.read_routes, f"{self.name}.read_routes"))
@@ -240,6 +246,17 @@ class Provider:
         object.__setattr__(self, "error_codes", MappingProxyType(codes))
         if self.plan is not None and self.plan not in self.plans:
             raise ConfigurationError(self._unknown_plan(self.plan))
+
+    def _statuses(self, attr: str) -> frozenset[int]:
+        value = getattr(self, attr)
+        codes = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else ()
+        if (not codes and value) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in codes
+        ):
+            raise ConfigurationError(
+                f"provider {self.name!r}: {attr} must be a set of HTTP status codes, got {value!r}"
+            )
+        return frozenset(codes)
 
     def with_plan(self, plan: str) -> Provider:
         """This profile set to ``plan``: its quota, and its host and key placement if it has
