@@ -181,7 +181,7 @@ def test_no_store_io_on_the_event_loop_under_sqlite_lock_contention(tmp_path: Pa
             seen = conn.execute(rows).fetchone()[0]
             conn.execute("COMMIT")
             while not stop.is_set() and conn.execute(rows).fetchone()[0] == seen:
-                pass
+                time.sleep(0.0005)  # not a busy loop: it would hold the GIL and stall the loop
             conn.execute("BEGIN IMMEDIATE")
         conn.execute("COMMIT")
         conn.close()
