@@ -58,7 +58,12 @@ class ScopedKeyAuth(httpx.Auth):
             keyed.headers[style.header] = f"{style.prefix} {self._secret.reveal()}".strip()
         return keyed
 
-    def _sent(self, request: httpx.Request, keyed: httpx.Request, response: httpx.Response) -> None:
+    def _done(
+        self, request: httpx.Request, keyed: httpx.Request, response: httpx.Response | None
+    ) -> None:
+        if response is None:  # the send failed: its frames still point at the keyed copy
+            strip_key(keyed, self._style)
+            return
         response.request = request
         # httpx builds the redirect request from the keyed one, headers included
         if response.next_request is not None:
@@ -70,10 +75,7 @@ class ScopedKeyAuth(httpx.Auth):
         try:
             response = yield keyed
         finally:
-            if response is None:
-                strip_key(keyed, self._style)
-            else:
-                self._sent(request, keyed, response)
+            self._done(request, keyed, response)
 
     # Overridden so that closing the flow (httpx does, on every exit) runs the cleanup at once,
     # not when a wrapping generator happens to be collected.
@@ -90,10 +92,7 @@ class ScopedKeyAuth(httpx.Auth):
         try:
             response = yield keyed
         finally:
-            if response is None:
-                strip_key(keyed, self._style)
-            else:
-                self._sent(request, keyed, response)
+            self._done(request, keyed, response)
 
     def __repr__(self) -> str:
         return f"ScopedKeyAuth({self._secret.fingerprint})"

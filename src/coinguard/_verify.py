@@ -31,6 +31,7 @@ __all__ = [
     "binance_api_restrictions",
     "coinbase_key_permissions",
     "judge",
+    "parse_time",
     "report",
     "sandbox_key_info",
 ]
@@ -103,7 +104,8 @@ class KeyReport:
         return not self.findings
 
 
-def _when(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 text (``Z`` allowed) as a UTC-aware datetime, or None."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -129,8 +131,8 @@ def sandbox_key_info(body: Any) -> KeyPermissions:
         can_read="read" in scopes,
         can_trade="trade" in scopes,
         can_withdraw="withdraw" in scopes,
-        created_at=_when(data.get("created_at")),
-        expires_at=_when(data.get("expires_at")),
+        created_at=parse_time(data.get("created_at")),
+        expires_at=parse_time(data.get("expires_at")),
     )
 
 

@@ -18,12 +18,11 @@ the paid plans' per-minute floors, and no monthly figure where the sources agree
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from .._provider import ErrorCode, HeaderKey, Plan, Provider
 from .._quota import QuotaPolicy, Window
-from .._verify import KeyCheck, KeyPermissions, Usage
+from .._verify import KeyCheck, KeyPermissions, Usage, parse_time
 
 _THIRD = (
     "third-party plan tables, which conflict: the lower figure is used; "
@@ -67,16 +66,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
-
-
 def _section(data: dict[str, Any], *path: str) -> dict[str, Any]:
     for key in path:
         value = data.get(key)
@@ -102,7 +91,7 @@ def key_info(body: Any) -> KeyPermissions:
                 "today",
                 _int(day.get("credits_used")),
                 _int(plan.get("credit_limit_daily")),
-                _when(plan.get("credit_limit_daily_reset_timestamp")),
+                parse_time(plan.get("credit_limit_daily_reset_timestamp")),
             )
         )
     windows.append(
@@ -110,7 +99,7 @@ def key_info(body: Any) -> KeyPermissions:
             "this month",
             _int(month.get("credits_used")),
             _int(plan.get("credit_limit_monthly")),
-            _when(plan.get("credit_limit_monthly_reset_timestamp")),
+            parse_time(plan.get("credit_limit_monthly_reset_timestamp")),
         )
     )
     return KeyPermissions(can_read=True, can_trade=False, can_withdraw=False, usage=tuple(windows))
