@@ -10,9 +10,10 @@ is redacted is still far from a common word.
 
 How: every ``GRAM``-character slice of every spelling of every live key is indexed (case
 folded). A text is probed at every ``STRIDE``-th position only, which finds any run of at least
-``GRAM + STRIDE - 1`` characters; on a hit, every position is looked at and each run of
-matching slices is replaced by ``<key fp:...>``. The cost of a text without a key is one
-dictionary probe per ``STRIDE`` characters, whatever the number of live keys.
+``GRAM + STRIDE - 1`` characters; a probe that hits is grown slice by slice to the whole run,
+which is replaced by ``<key fp:...>``, and probing goes on after it. The cost is one
+dictionary probe per ``STRIDE`` characters plus one per character of a key found, whatever the
+number of live keys.
 
 Filters on a logger do not apply to records of its child loggers, so the filter is attached to
 every logger in the three families that exists now, and again whenever a client is created.
@@ -130,23 +131,26 @@ def _reap() -> None:
                 del _refs[gram], _index[gram]
 
 
-def _spans(folded: str) -> list[tuple[int, int, str]]:
-    """``(start, end, fingerprint)`` of every run of key slices in ``folded``."""
-    index, spans = _index, []
-    start = end = -1
-    fp = ""
-    for i in range(len(folded) - GRAM + 1):
-        hit = index.get(folded[i : i + GRAM])
-        if hit is None:
+def _spans(folded: str, first: int) -> list[tuple[int, int, str]]:
+    """``(start, end, fingerprint)`` of every run of key slices in ``folded``, the first one
+    around position ``first``: each run is grown slice by slice from a probe that hit it, then
+    probing goes on at its end."""
+    index, spans, last = _index, [], 0
+    limit = len(folded) - GRAM
+    i = first
+    while i <= limit:
+        fp = index.get(folded[i : i + GRAM])
+        if fp is None:
+            i += STRIDE
             continue
-        if i <= end:
-            end = i + GRAM
-        else:
-            if start >= 0:
-                spans.append((start, end, fp))
-            start, end, fp = i, i + GRAM, hit
-    if start >= 0:
-        spans.append((start, end, fp))
+        start = i
+        while start > last and folded[start - 1 : start - 1 + GRAM] in index:
+            start -= 1
+        j = i + 1
+        while j <= limit and folded[j : j + GRAM] in index:
+            j += 1
+        spans.append((start, j - 1 + GRAM, fp))
+        i = last = j - 1 + GRAM
     return spans
 
 
@@ -175,7 +179,7 @@ def redact(text: str) -> str:
         return text
     out: list[str] = []
     last = 0
-    for start, end, fp in _spans(folded):
+    for start, end, fp in _spans(folded, i):
         out += (text[last:start], f"<key {fp}>")
         last = end
     out.append(text[last:])
