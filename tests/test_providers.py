@@ -308,3 +308,56 @@ def test_every_profile_reads_like_a_form() -> None:
     for module in (providers.tokenmetrics, providers.coingecko, providers.coinmarketcap):
         assert "Sourced:" in (module.__doc__ or "")
         assert isinstance(module.PROFILE, coinguard.Provider)
+
+
+def test_a_plan_after_another_falls_back_to_the_profile_not_the_previous_plan() -> None:
+    """Demo after a Pro plan: the demo host, header and variable, not the Pro ones kept."""
+    demo = coinguard.get_provider("coingecko").with_plan("basic").with_plan("demo")
+    assert demo.base_url == "https://api.coingecko.com/api/v3"
+    assert demo.auth == coinguard.HeaderKey("x-cg-demo-api-key")
+    assert demo.read_key_env == "COINGECKO_DEMO_API_KEY"
+    seen: list[httpx.Request] = []
+    pro = coinguard.get_provider("coingecko").with_plan("analyst")
+    with _client("coingecko", [], seen, plan="demo") as client:
+        assert client.provider.base_url == demo.base_url
+    assert coinguard.Client(provider=pro, read_key=KEY, plan="demo").provider.auth == demo.auth
+
+
+@pytest.mark.parametrize("status", [429, 200])
+def test_a_daily_limit_named_by_the_body_holds_every_worker_until_the_day_ends(
+    status: int,
+) -> None:
+    """1009 (on a 429 or a 200): the penalty box holds the key for the 12 hours to 00:00 UTC,
+    so the next call is refused locally instead of reaching the provider again."""
+    seen: list[httpx.Request] = []
+    with _client("coinmarketcap", [_cmc(1009, status)] * 3, seen, max_wait=5.0) as client:
+        with pytest.raises(coinguard.RateLimitError):
+            client.get("/v1/cryptocurrency/quotes/latest")
+        status_now = client.quota
+        with pytest.raises(coinguard.QuotaExceededError):
+            client.get("/v1/cryptocurrency/quotes/latest")
+    assert len(seen) == 1
+    assert status_now is not None
+    assert status_now.blocked_until is not None
+    assert status_now.blocked_until.timestamp() - NOW == pytest.approx(12 * 3600)
+
+
+@pytest.mark.parametrize("code", [1006.0, [1006], {"n": 1006}])
+def test_an_error_code_of_an_odd_type_is_not_taken_for_success(code: object) -> None:
+    """A float, list or object where the code should be: an error, never returned as data."""
+    body = {"status": {"error_code": code, "credit_count": 0}, "data": {"x": 1}}
+    seen: list[httpx.Request] = []
+    with (
+        _client("coinmarketcap", [httpx.Response(200, json=body)], seen) as client,
+        pytest.raises(coinguard.APIStatusError),
+    ):
+        client.get("/v1/cryptocurrency/map")
+
+
+def test_a_store_url_password_is_masked_in_reprs_and_errors() -> None:
+    """``redis://:pw@...?password=...``: Settings' repr and a bad-URL error show ``***``."""
+    url = "redis://:Hunter2RedisPw@127.0.0.1:6421/0?password=Hunter3&socket_timeout=abc"
+    assert "Hunter" not in repr(coinguard.Settings(quota_store=url))
+    with pytest.raises(coinguard.ConfigurationError) as info:
+        coinguard.RedisStore(url)
+    assert "Hunter" not in str(info.value)

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
-from ._exceptions import CoinguardError, ConfigurationError
+from ._exceptions import CoinguardError, ConfigurationError, RateLimitError
 from ._keys import (
     EnvSource,
     FileSource,
@@ -291,9 +291,13 @@ class _Base:
         observer = quota if quota is not None and self._core.from_provider(response) else None
         try:
             value = self._core.outcome(call, response, now=self._clock())
-        except CoinguardError:
+        except CoinguardError as exc:
             if observer is not None:  # a 429 still puts the key in the penalty box
-                yield self._observe(observer, response, reservation, None)
+                # a limit named by the body ("daily credits spent") holds as long as it says
+                hold = (
+                    getattr(exc, "retry_after", None) if isinstance(exc, RateLimitError) else None
+                )
+                yield self._observe(observer, response, reservation, None, hold)
             raise
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
@@ -302,13 +306,17 @@ class _Base:
 
     @staticmethod
     def _observe(
-        quota: Quota, response: httpx.Response, reservation: Reservation | None, body: Any
+        quota: Quota,
+        response: httpx.Response,
+        reservation: Reservation | None,
+        body: Any,
+        penalty: float | None = None,
     ) -> _Run:
         return _Run(
             quota.observe,
             (response.status_code, response.headers),
             blocking=quota.blocking,
-            kwargs={"body": body, "reservation": reservation},
+            kwargs={"body": body, "reservation": reservation, "penalty": penalty},
         )
 
     def _take(

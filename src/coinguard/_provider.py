@@ -209,6 +209,7 @@ class Provider:
     error_code_at: tuple[tuple[str, ...], ...] = ()
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     success_codes: frozenset[str] = frozenset({"0"})
+    unplanned: Provider | None = field(default=None, repr=False, compare=False)
     _read: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _trade: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _idempotent: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
@@ -269,14 +270,18 @@ class Provider:
         if not isinstance(plan, str) or plan.lower() not in self.plans:
             raise ConfigurationError(self._unknown_plan(plan))
         chosen = self.plans[plan.lower()]
+        # what a plan leaves unsaid comes from the profile as declared, never from the plan it
+        # was set to before (a demo plan after a Pro one must not keep the Pro host)
+        base = self.unplanned or self
         return dataclasses.replace(
             self,
             plan=plan.lower(),
             quota=chosen.quota,
-            base_url=chosen.base_url or self.base_url,
-            auth=chosen.auth or self.auth,
-            read_key_env=chosen.read_key_env or self.read_key_env,
-            key_check=chosen.key_check or self.key_check,
+            base_url=chosen.base_url or base.base_url,
+            auth=chosen.auth or base.auth,
+            read_key_env=chosen.read_key_env or base.read_key_env,
+            key_check=chosen.key_check or base.key_check,
+            unplanned=base,
         )
 
     def _unknown_plan(self, plan: object) -> str:
@@ -291,8 +296,13 @@ class Provider:
             value: Any = body
             for key in path:
                 value = value.get(key) if isinstance(value, Mapping) else None
+            if value is None:
+                continue
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # 1009.0 is 1009
             if isinstance(value, (int, str)) and not isinstance(value, bool):
                 return str(value).strip()
+            return "?"  # a code is there but cannot be read: not a success either
         return None
 
     def scope_of(self, method: str, path: str) -> Scope:

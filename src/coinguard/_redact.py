@@ -30,7 +30,15 @@ from urllib.parse import quote, quote_plus
 
 from ._secret import Secret
 
-__all__ = ["MIN_KEY_LENGTH", "MIN_RUN", "RedactingFilter", "install", "redact", "register"]
+__all__ = [
+    "MIN_KEY_LENGTH",
+    "MIN_RUN",
+    "RedactingFilter",
+    "install",
+    "masked_url",
+    "redact",
+    "register",
+]
 
 GRAM = 8
 STRIDE = 4
@@ -211,6 +219,21 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
         clean = redact(text)
         return value if clean == text else clean
     return value
+
+
+def masked_url(url: str) -> str:
+    """A URL that may carry a password (a quota store's) as messages may show it: no query
+    string or fragment (``?password=``), the password of the user part as ``***``.
+
+    >>> masked_url("redis://:pw@127.0.0.1:6379/0?password=pw2")
+    'redis://:***@127.0.0.1:6379/0'
+    """
+    head = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = head.partition("://")
+    user, at, host = rest.rpartition("@")
+    if not at:
+        return head
+    return f"{scheme}{sep}{user.partition(':')[0]}:***@{host}"
 
 
 class RedactingFilter(logging.Filter):

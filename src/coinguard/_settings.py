@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ._redact import masked_url
+
 __all__ = [
     "BaseSettings",
     "Settings",
@@ -62,6 +64,13 @@ class _GeneralSettings(_NoPickle, BaseSettings):
     quota_store: str | None = None
     base_url: str | None = None
     plan: str | None = None
+
+    def __repr_args__(self) -> Any:
+        # a Redis store URL may hold a password: reprs (and tracebacks' locals) mask it
+        for name, value in super().__repr_args__():
+            if name == "quota_store" and isinstance(value, str):
+                value = masked_url(value)
+            yield name, value
 
 
 class Settings(_GeneralSettings, _ReadKeySettings, _TradeKeySettings):

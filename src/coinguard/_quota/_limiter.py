@@ -423,12 +423,15 @@ class Quota:
         body: object = None,
         *,
         reservation: Reservation | None = None,
+        penalty: float | None = None,
     ) -> None:
         """Take in what the server said: rate-limit headers, Retry-After, credits charged.
 
         Lowers local remaining counts to the server's (never raises them); a 429 or 418
         puts the key in the penalty box for every worker sharing the store. Pass the call's
-        ``reservation`` so a body that reports the credits charged can debit the difference.
+        ``reservation`` so a body that reports the credits charged can debit the difference,
+        and ``penalty`` (seconds) for a limit the body named (a provider's "daily credits spent"
+        code), which holds the key however the answer's status and headers put it.
         Never raises: this runs after the call was answered, and a store failure must not
         replace the answer (a caller that retried would place a second order). A failure is
         logged on ``coinguard.quota`` and kept in :attr:`degraded`.
@@ -436,6 +439,12 @@ class Quota:
         now = self._clock()
         server = parse_server_quota(headers, body, now=now)
         sync = self._sync(status, server, reservation)
+        if penalty is not None and penalty > 0:
+            held = min(penalty, MAX_RETRY_AFTER)
+            if sync is None:
+                sync = Sync((), held, f"server {status} (provider code)", 0)
+            elif sync.penalty is None or sync.penalty < held:
+                sync = sync._replace(penalty=held, penalty_why=f"server {status} (provider code)")
         if sync is not None:
             try:
                 self._apply(sync, now)

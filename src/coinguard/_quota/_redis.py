@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .._exceptions import ConfigurationError, QuotaExceededError
+from .._redact import masked_url
 from ._log import Snapshot, Sync
 from ._policy import WindowSpec
 
@@ -23,16 +23,6 @@ def _import_redis() -> Any:
             "the redis quota store needs redis-py: pip install 'coinguard[redis]'"
         ) from None
     return redis
-
-
-def _masked(url: str) -> str:
-    """A store URL for messages: its password (a secret) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _text(value: Any) -> str:
@@ -65,7 +55,7 @@ class RedisStore:
             except ValueError:
                 client = None
             if client is None:
-                raise ConfigurationError(f"bad redis URL {_masked(url)!r}")
+                raise ConfigurationError(f"bad redis URL {masked_url(url)!r}")
             self._client = client
         else:
             self._client = url
