@@ -206,3 +206,59 @@ def test_status_names_the_real_reason_for_a_block(clock: FakeClock) -> None:
     )
     quota.observe(429, {"Retry-After": "3"})
     assert quota.status().blocked_by == "server 429"
+
+
+def test_a_maybe_executed_order_stays_unknown_when_its_retry_fails_early(
+    run: Runner, clock: FakeClock
+) -> None:
+    """503 on an idempotent order, then a retry refused before sending: the call still ends in
+    OrderOutcomeUnknownError (the first attempt may have executed), never "nothing was sent"."""
+    handler, seen = _seq(httpx.Response(503), httpx.ConnectError("refused"))
+    with pytest.raises(coinguard.OrderOutcomeUnknownError) as info:
+        run.call(
+            handler,
+            "POST",
+            "/orders",
+            clock,
+            json={},
+            idempotency_key="idem-order-1",
+            max_retries=1,
+            trade_key="trade-key-1-abcdefgh",
+            allow_trading=True,
+        )
+    assert len(seen) == 2
+    assert info.value.status_code == 503
+    assert info.value.idempotency_key == "idem-order-1"
+    assert "ConnectError" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ("sqlite:////proc/nope/q.db", "cannot be opened"),
+        ("redis://[::1/0", "bad quota store URL"),
+        ("ftp://x", "unknown quota store"),
+    ],
+)
+def test_a_bad_quota_store_is_a_clear_error(store: str, message: str) -> None:
+    """A store URL that cannot be opened: a ConfigurationError naming it, not a raw OSError,
+    sqlite3 or ValueError from the first call."""
+    policy = coinguard.QuotaPolicy([coinguard.Window.per_second(1)])
+    with (
+        coinguard.Client(
+            provider="generic",
+            base_url="https://api.example.com",
+            read_key="read-key-1-abcdefgh",
+            quota=policy,
+            quota_store=store,
+        ) as client,
+        pytest.raises(ConfigurationError, match=message),
+    ):
+        client.get("/price")
+    with pytest.raises(coinguard.ArgumentTypeError, match="quota_store"):
+        coinguard.Client(
+            provider="generic",
+            base_url="https://api.example.com",
+            read_key="read-key-1-abcdefgh",
+            quota_store=123,  # type: ignore[arg-type]
+        )

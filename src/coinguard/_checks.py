@@ -21,6 +21,7 @@ from collections.abc import Collection, Mapping
 import httpx
 
 from ._exceptions import ArgumentTypeError, ConfigurationError
+from ._quota import QuotaStore
 
 __all__ = ["check_call", "check_client_args", "check_quota_args"]
 
@@ -103,11 +104,13 @@ def check_client_args(
     _non_negative_int("max_redirects", max_redirects)
 
 
-def check_quota_args(*, on_quota: object, max_wait: object) -> None:
+def check_quota_args(*, on_quota: object, max_wait: object, quota_store: object = None) -> None:
     """Refuse quota arguments the engine would only trip over at the first request."""
     if on_quota not in ("wait", "raise"):
         raise ConfigurationError(f"on_quota must be 'wait' or 'raise', not {on_quota!r}")
     _seconds("max_wait", max_wait, "a number of seconds", zero=True)  # 0: never wait
+    if quota_store is not None and not isinstance(quota_store, str):
+        _expect("quota_store", quota_store, (QuotaStore,), "a store URL or a QuotaStore")
 
 
 def check_call(

@@ -23,7 +23,12 @@ from pydantic import SecretStr
 
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
-from ._exceptions import CoinguardError, ConfigurationError, RateLimitError
+from ._exceptions import (
+    CoinguardError,
+    ConfigurationError,
+    OrderOutcomeUnknownError,
+    RateLimitError,
+)
 from ._keys import (
     EnvSource,
     FileSource,
@@ -36,7 +41,14 @@ from ._keys import (
 )
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
-from ._retry import CallState, RetryDetails, RetryPolicy, is_retryable, make_retrying_kwargs
+from ._retry import (
+    CallState,
+    RetryDetails,
+    RetryPolicy,
+    final_error,
+    is_retryable,
+    make_retrying_kwargs,
+)
 from ._secret import Secret
 from ._secrets import SecretRef
 from ._settings import Settings
@@ -139,7 +151,7 @@ class _Base:
             follow_redirects=follow_redirects,
             max_redirects=max_redirects,
         )
-        check_quota_args(on_quota=on_quota, max_wait=max_wait)
+        check_quota_args(on_quota=on_quota, max_wait=max_wait, quota_store=quota_store)
         self._clock = clock
         self._jitter = jitter
         self._on_retry = on_retry
@@ -221,6 +233,8 @@ class _Base:
         The first attempt runs outside tenacity because almost every call succeeds at once and
         building the retry machinery costs more than the rest of coinguard's per-call work.
         """
+        if isinstance(exc, OrderOutcomeUnknownError):
+            state.unknown = exc
         if not is_retryable(exc, self._core.retry, idempotent=call.idempotent, state=state):
             raise exc
         return [exc]
@@ -535,7 +549,11 @@ class Client(_Base):
         except CoinguardError as exc:
             first = self._hand_over(exc, call, state)
         retrying = tenacity.Retrying(sleep=self._sleep, **self._retrying_kwargs(call, slot, state))
-        return retrying(self._attempts_after, first, call, slot, state)
+        try:
+            return retrying(self._attempts_after, first, call, slot, state)
+        except CoinguardError as exc:
+            error = final_error(exc, state)
+        raise error
 
     def _attempts_after(
         self, first: list[CoinguardError], call: Call, slot: KeySlot, state: CallState
@@ -731,7 +749,11 @@ class AsyncClient(_Base):
         retrying = tenacity.AsyncRetrying(
             sleep=self._sleep, **self._retrying_kwargs(call, slot, state)
         )
-        return await retrying(self._attempts_after, first, call, slot, state)
+        try:
+            return await retrying(self._attempts_after, first, call, slot, state)
+        except CoinguardError as exc:
+            error = final_error(exc, state)
+        raise error
 
     async def _attempts_after(
         self, first: list[CoinguardError], call: Call, slot: KeySlot, state: CallState

@@ -21,6 +21,7 @@ from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
+    CoinguardError,
     OrderOutcomeUnknownError,
 )
 from ._headers import MAX_RETRY_AFTER
@@ -29,6 +30,7 @@ __all__ = [
     "CallState",
     "RetryDetails",
     "RetryPolicy",
+    "final_error",
     "is_retryable",
     "make_retrying_kwargs",
 ]
@@ -84,6 +86,27 @@ class CallState:
     reloaded_key: bool = False
     reload_pending: bool = False
     key_generation: int = 0
+    unknown: OrderOutcomeUnknownError | None = None  # an attempt that may have executed
+
+
+def final_error(exc: CoinguardError, state: CallState) -> CoinguardError:
+    """The error a call ends with: once an attempt may have executed the order, a later
+    failure (a quota wait, a refused connection, a store error) must not read as "nothing
+    happened", or a caller who tries again places a second order.
+    """
+    unknown = state.unknown
+    if unknown is None or isinstance(exc, OrderOutcomeUnknownError):
+        return exc
+    return OrderOutcomeUnknownError(
+        f"{unknown} The retry then failed: {type(exc).__name__}: {exc}",
+        idempotency_key=unknown.idempotency_key,
+        sent_at=unknown.sent_at,
+        status_code=unknown.status_code,
+        body=unknown.body,
+        request_id=unknown.request_id,
+        method=unknown.method,
+        url=unknown.url,
+    )
 
 
 def is_retryable(
@@ -135,6 +158,8 @@ def make_retrying_kwargs(
 
     def retry(rs: tenacity.RetryCallState) -> bool:
         exc = rs.outcome.exception() if rs.outcome else None
+        if isinstance(exc, OrderOutcomeUnknownError):
+            state.unknown = exc
         return exc is not None and is_retryable(exc, policy, idempotent=idempotent, state=state)
 
     def wait(rs: tenacity.RetryCallState) -> float:

@@ -19,6 +19,7 @@ import platformdirs
 
 from .._exceptions import CoinguardError, ConfigurationError, QuotaStoreError
 from .._headers import MAX_RETRY_AFTER, ServerQuota, ServerWindow, parse_server_quota
+from .._redact import masked_url
 from ._log import KeyState, Sync
 from ._memory import MemoryBucket, MemoryStore
 from ._policy import MONTH, QuotaPolicy, WindowSpec
@@ -129,10 +130,16 @@ def open_store(url: str) -> QuotaStore:
     False
     """
     if not isinstance(url, str) or not url.strip():
-        raise ConfigurationError(f"quota store must be a URL string, got {url!r}")
+        raise ConfigurationError(f"quota store must be a URL string, got {type(url).__name__}")
     if url in ("memory", "memory://"):
         return _SHARED_MEMORY
-    parts = urlsplit(url)
+    shown = masked_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "redis://[::1/0", an unclosed IPv6 literal
+        parts = None
+    if parts is None:
+        raise ConfigurationError(f"bad quota store URL {shown!r}")
     if parts.scheme == "sqlite":
         if parts.netloc:
             raise ConfigurationError(
@@ -144,13 +151,17 @@ def open_store(url: str) -> QuotaStore:
             raise ConfigurationError(
                 f"bad sqlite store URL {url!r}: it needs a file path that processes can share"
             )
-        return SQLiteStore(path)
+        try:
+            return SQLiteStore(path)
+        except (OSError, sqlite3.Error) as exc:  # a directory, a path that cannot be created
+            failure = f"{type(exc).__name__}: {exc}"
+        raise ConfigurationError(f"quota store {url!r} cannot be opened ({failure})")
     if parts.scheme in ("redis", "rediss", "unix"):
         from ._redis import RedisStore
 
         return RedisStore(url)
     raise ConfigurationError(
-        f"unknown quota store {url!r}: use 'memory', 'sqlite:///path.db' or 'redis://host:port/0'"
+        f"unknown quota store {shown!r}: use 'memory', 'sqlite:///path.db' or 'redis://host:port/0'"
     )
 
 
