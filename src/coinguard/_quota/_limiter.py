@@ -267,9 +267,11 @@ class Quota:
             limit = max_wait
         state = self._state
         if state is not None:  # the memory store without a journal: no I/O, no indirection
-            now = self._clock()
             meta = state.meta
             with self._lock:
+                # read under the lock: a reading older than another thread's decision would
+                # look like the clock stepping back
+                now = self._clock()
                 at = state.reserve(now, cost, limit)
                 now += meta.drift  # the key's time, as reserve computed it
                 epoch = meta.moves
