@@ -251,3 +251,18 @@ def test_a_wait_for_the_sqlite_lock_is_not_taken_for_a_clock_step(tmp_path: Path
     drift = sqlite3.connect(path).execute("SELECT drift FROM quota_clock").fetchone()[0]
     store.close()
     assert drift == 0.0
+
+
+def test_a_released_reservation_leaves_the_month_journal_too(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A call given back before sending is not restored by the next process's month window."""
+    path = tmp_path / "journal.db"
+    policy = QuotaPolicy([Window.per_second(1), Window.per_month(100)])
+    q = Quota(policy, store=coinguard.MemoryStore(), key_id="jr", clock=clock, persist=path)
+    q.reserve("GET", "/x")
+    waiting = q.reserve("GET", "/x")
+    assert waiting.wait > 0
+    q.release(waiting)
+    restarted = Quota(policy, store=coinguard.MemoryStore(), key_id="jr", clock=clock, persist=path)
+    assert restarted.status().windows[1].used == 1  # only the month is journaled

@@ -320,6 +320,8 @@ class Quota:
             return
         try:
             self._bucket.release(reservation.at, reservation.cost, self._clock())
+            if self._journal is not None:
+                self._journal.release(reservation.at, reservation.cost)
         except Exception as exc:
             self._degrade("release a reservation", exc)
 

@@ -378,6 +378,11 @@ class Journal:
             for spec, log in zip(self._state.specs, self._state.logs, strict=True):
                 self._store.write_entry(self._key, spec, log, t, cost, now, commit=True)
 
+    def release(self, t: float, cost: int) -> None:
+        """Take back a journaled admission whose call was never sent."""
+        with self._store.transaction():
+            self._store.write_removal(self._key, self._state, t, cost)
+
     def added(self, added: list[tuple[int, float, int]], now: float) -> None:
         """Journal cost added by a server sync."""
         mine = [(self._indices[i], t, c) for i, t, c in added if i in self._indices]
