@@ -225,8 +225,7 @@ def test_no_store_io_on_the_event_loop_under_sqlite_lock_contention(tmp_path: Pa
 
 
 def test_a_wait_for_the_sqlite_lock_is_not_taken_for_a_clock_step(tmp_path: Path) -> None:
-    """A reserve that waited 0.7 s for another process's transaction is late, not stepped back:
-    the key's timeline gains no drift (which would let later calls go early)."""
+    """A reserve that waited 0.7 s for the SQLite lock adds no drift to the key's timeline."""
     path = tmp_path / "slow.db"
     store = SQLiteStore(path)
     per_second = QuotaPolicy([Window.per_second(5)])  # a step is anything beyond 0.5 s
