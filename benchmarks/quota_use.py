@@ -17,6 +17,7 @@ Variants, all in one invocation so the ratios share the machine's state:
 
     python benchmarks/quota_use.py [--seconds 30] [--per-minute 600] [--margin 0.01]
                                    [--variants coinguard,httpx+tenacity,...]
+                                   [--arrival-jitter 0.05,0.1]   # the latency scenario
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ import coinguard
 PER_MINUTE = int(os.environ.get("BENCH_PER_MINUTE", "600"))
 LIMITS = ((20, 1.0), (PER_MINUTE, 60.0)) if PER_MINUTE else ((20, 1.0),)
 GRACE = 0.25  # a response this long after the end still counts: it was admitted before
+# The latency scenario: the sandbox stamps each arrival this long after it came in ("LOW,HIGH"
+# seconds, uniform), as a network between client and server would.
+ARRIVAL_JITTER = ""
 
 
 @dataclass
@@ -76,6 +80,8 @@ def sandbox() -> Iterator[tuple[str, str]]:
     args = [sys.executable, "-c", "from coinguard._cli import main; raise SystemExit(main())"]
     args += ["sandbox", "--port", "0", "--json"]
     args += [f"--limit={n}/{'s' if s == 1.0 else 'min'}" for n, s in LIMITS]
+    if ARRIVAL_JITTER:
+        args += [f"--arrival-jitter={ARRIVAL_JITTER}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -300,7 +306,15 @@ def main() -> None:
     parser.add_argument(
         "--variants", default="httpx+tenacity,coinguard,coinguard-sqlite,coinguard-redis"
     )
+    parser.add_argument(
+        "--arrival-jitter",
+        default="",
+        metavar="LOW,HIGH",
+        help="latency scenario: the sandbox stamps each arrival LOW..HIGH s late (e.g. 0.05,0.1)",
+    )
     args = parser.parse_args()
+    global ARRIVAL_JITTER
+    ARRIVAL_JITTER = args.arrival_jitter
     os.environ.setdefault("COINGUARD_QUOTA_PERSIST", "0")
     if args.margin is not None:
         os.environ["BENCH_MARGIN"] = str(args.margin)  # inherited by the spawned processes
@@ -310,7 +324,8 @@ def main() -> None:
         LIMITS = ((20, 1.0), (args.per_minute, 60.0)) if args.per_minute else ((20, 1.0),)
     cap = allowed(args.seconds)
     names = " + ".join(f"{n}/{'s' if s == 1.0 else 'min'}" for n, s in LIMITS)
-    print(f"limits {names}, {args.seconds:.0f} s per variant, allowed at most {cap}")
+    late = f", arrivals stamped {ARRIVAL_JITTER} s late" if ARRIVAL_JITTER else ""
+    print(f"limits {names}, {args.seconds:.0f} s per variant, allowed at most {cap}{late}")
     print(f"{'variant':<18} {'admitted':>8} {'of allowed':>10} {'429s':>6} {'errors':>6}")
     for name in args.variants.split(","):
         if name == "httpx+tenacity":

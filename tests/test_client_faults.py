@@ -122,8 +122,7 @@ class _SyncFails:
 def test_a_store_error_after_a_fill_never_replaces_the_fill(
     run: Runner, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The order was filled; the store then fails to take in its headers: the caller still
-    gets the fill (a retry would place a second order), and the failure is logged."""
+    """A store failing on a filled order's headers still returns the fill, and logs."""
     policy = coinguard.QuotaPolicy([coinguard.Window.per_second(5)])
     fill = httpx.Response(
         201,

@@ -51,6 +51,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _span(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    try:
+        span = (_seconds(low), _seconds(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOW,HIGH seconds") from None
+    if span[0] > span[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: LOW is above HIGH")
+    return span
+
+
 def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "sandbox",
@@ -141,6 +152,14 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--env-file",
         metavar="PATH",
         help="also write the export lines to PATH (mode 0600), for Client(env_file=PATH)",
+    )
+    p.add_argument(
+        "--arrival-jitter",
+        type=_span,
+        default="0,0",  # argparse runs a string default through type=
+        metavar="LOW,HIGH",
+        help="seconds before each request is stamped, uniform in [LOW, HIGH], e.g. 0.05,0.1 "
+        "(default 0,0)",
     )
     p.add_argument(
         "--allow-remote", action="store_true", help="allow a non-loopback --host (not advised)"
@@ -268,6 +287,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         html_rate=args.html_rate,
         drop_after_order_rate=args.drop_after_order_rate,
         latency=args.latency,
+        arrival_jitter=args.arrival_jitter,
     )
     config = SandboxConfig(
         allow_remote=args.allow_remote,

@@ -193,8 +193,7 @@ def test_server_headers_prevent_the_429(style: str) -> None:
 
 
 def test_rate_limit_beyond_deadline_gives_up_with_retry_after() -> None:
-    """A spent server window the client has no window for: the next call is refused before it
-    is sent, naming that window, with the server's wait (and no 429 is provoked)."""
+    """A spent server window of its own refuses the next call before sending, with its wait."""
     config = SandboxConfig(windows=(Window(1, 3600.0),))
     with Sandbox(config) as sb, _client(sb, retry=RetryPolicy(deadline=5.0)) as c:
         c.get("/price", params={"symbol": "BTC"})

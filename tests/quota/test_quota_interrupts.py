@@ -223,3 +223,46 @@ def test_no_store_io_on_the_event_loop_under_sqlite_lock_contention(tmp_path: Pa
         stop.set()
         thread.join()
     assert worst < 0.2, f"the event loop stalled {worst:.3f}s"
+
+
+def test_a_wait_for_the_sqlite_lock_is_not_taken_for_a_clock_step(tmp_path: Path) -> None:
+    """A reserve that waited 0.7 s for the SQLite lock adds no drift to the key's timeline."""
+    path = tmp_path / "slow.db"
+    store = SQLiteStore(path)
+    per_second = QuotaPolicy([Window.per_second(5)])  # a step is anything beyond 0.5 s
+    quota = Quota(per_second, store=store, key_id="slow", persist=None)
+    quota.reserve("GET", "/x")
+    locked = threading.Event()
+
+    def other_process() -> None:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(0.7)  # a slow decider elsewhere, which saw the clock last
+        conn.execute("UPDATE quota_clock SET seen = ? WHERE key = 'slow'", (time.time(),))
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    assert locked.wait(10)
+    quota.reserve("GET", "/x")
+    thread.join()
+    drift = sqlite3.connect(path).execute("SELECT drift FROM quota_clock").fetchone()[0]
+    store.close()
+    assert drift == 0.0
+
+
+def test_a_released_reservation_leaves_the_month_journal_too(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A call given back before sending is not restored by the next process's month window."""
+    path = tmp_path / "journal.db"
+    policy = QuotaPolicy([Window.per_second(1), Window.per_month(100)])
+    q = Quota(policy, store=coinguard.MemoryStore(), key_id="jr", clock=clock, persist=path)
+    q.reserve("GET", "/x")
+    waiting = q.reserve("GET", "/x")
+    assert waiting.wait > 0
+    q.release(waiting)
+    restarted = Quota(policy, store=coinguard.MemoryStore(), key_id="jr", clock=clock, persist=path)
+    assert restarted.status().windows[1].used == 1  # only the month is journaled

@@ -151,8 +151,7 @@ def test_bad_requests_count_against_the_quota(sb: Sandbox, client) -> None:
 
 
 def test_a_candle_does_not_depend_on_what_was_asked_before() -> None:
-    """A value is a pure function of (seed, token, day): asking an earlier day first changes
-    nothing."""
+    """A candle is a pure function of (seed, token, day), whatever was asked before."""
     from datetime import date
 
     from coinguard.sandbox._data import Market

@@ -49,6 +49,23 @@ def test_latency_delays_the_answer(sb: Sandbox, http) -> None:
     assert time.perf_counter() - began >= 0.05
 
 
+def test_arrival_jitter_stamps_requests_late(coinguard_sandbox_factory, http) -> None:
+    """arrival_jitter waits before stamping: the ledger's time is that much after the send."""
+    sb = coinguard_sandbox_factory(SandboxConfig(faults=Faults(arrival_jitter=(0.05, 0.06))))
+    sent = time.time()
+    assert http(sb, sb.keys.read).get("/tokens").status_code == 200
+    (entry,) = sb.ledger.entries()
+    assert entry.time - sent >= 0.05
+
+
+def test_arrival_jitter_must_be_an_ordered_span() -> None:
+    """A span whose low end is above its high end, or negative, is refused."""
+    with pytest.raises(ValueError, match="arrival_jitter"):
+        Faults(arrival_jitter=(0.1, 0.05))
+    with pytest.raises(ValueError, match="arrival_jitter"):
+        Faults(arrival_jitter=(-0.1, 0.05))
+
+
 def test_reset_surfaces_as_a_transport_error_not_a_hang(sb: Sandbox, http) -> None:
     """reset_rate=1 aborts the connection after reading the request; it still counts."""
     sb.set_faults(Faults(reset_rate=1.0))

@@ -284,9 +284,11 @@ class Quota:
             limit = max_wait
         state = self._state
         if state is not None:  # the memory store without a journal: no I/O, no indirection
-            now = self._clock()
             meta = state.meta
             with self._lock:
+                # read under the lock: a reading older than another thread's decision would
+                # look like the clock stepping back
+                now = self._clock()
                 at = state.reserve(now, cost, limit)
                 now += meta.drift  # the key's time, as reserve computed it
                 epoch = meta.moves
@@ -335,6 +337,8 @@ class Quota:
             return
         try:
             self._bucket.release(reservation.at, reservation.cost, self._clock())
+            if self._journal is not None:
+                self._journal.release(reservation.at, reservation.cost)
         except Exception as exc:
             self._degrade("release a reservation", exc)
 

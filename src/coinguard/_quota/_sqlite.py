@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS quota_clock (
     key TEXT PRIMARY KEY, drift REAL NOT NULL, seen REAL NOT NULL);
 """
 
+_STALE = 0.001  # a wait for the write lock shorter than this is not worth a clock correction
+
 # One query reads everything a decision needs: meta, live log entries, slot counters.
 _LOAD = """
 SELECT 'c', win, wid, count, '' FROM quota_count WHERE key = ?1
@@ -60,6 +62,7 @@ class SQLiteStore:
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.waited = 0.0  # how long the current transaction waited for the write lock
         self._conn = sqlite3.connect(
             os.path.expanduser(self.path),
             timeout=timeout,
@@ -105,13 +108,21 @@ class SQLiteStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front, so two deciders never interleave."""
         with self._lock:
+            started = time.monotonic()
             self._conn.execute("BEGIN IMMEDIATE")
+            self.waited = time.monotonic() - started
             try:
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def fresh(self, now: float) -> float:
+        """``now``, read before the current transaction, moved on by the time it waited for
+        the lock (inside a transaction). Another process's decision made meanwhile must not
+        look like our clock stepping back, and a wait counts as time passed."""
+        return now + self.waited if self.waited > _STALE else now
 
     def load(self, key_id: str, specs: tuple[WindowSpec, ...], now: float) -> KeyState:
         """Build the state of ``key_id`` from the file (one query)."""
@@ -250,6 +261,7 @@ class SQLiteBucket:
         """Commit ``cost`` at the earliest admissible time; return ``(at, now)``."""
         store = self._store
         with store.transaction() as conn:
+            now = store.fresh(now)
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
             t = state.reserve(now, cost, max_wait)
@@ -263,6 +275,7 @@ class SQLiteBucket:
         store = self._store
         refused: QuotaExceededError | None = None
         with store.transaction() as conn:
+            now = store.fresh(now)
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
             try:
@@ -283,6 +296,7 @@ class SQLiteBucket:
         """Give back a reservation whose call was never sent."""
         store = self._store
         with store.transaction() as conn:
+            now = store.fresh(now)
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
             if state.release(at, cost):
@@ -295,6 +309,7 @@ class SQLiteBucket:
         """Recount a call answered late as arriving as late as its answer allows."""
         store = self._store
         with store.transaction() as conn:
+            now = store.fresh(now)
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
             last = state.meta.last
@@ -311,6 +326,7 @@ class SQLiteBucket:
         """Apply a server observation."""
         store = self._store
         with store.transaction() as conn:
+            now = store.fresh(now)
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
             blocked = state.meta.blocked
@@ -361,6 +377,11 @@ class Journal:
         with self._store.transaction():
             for spec, log in zip(self._state.specs, self._state.logs, strict=True):
                 self._store.write_entry(self._key, spec, log, t, cost, now, commit=True)
+
+    def release(self, t: float, cost: int) -> None:
+        """Take back a journaled admission whose call was never sent."""
+        with self._store.transaction():
+            self._store.write_removal(self._key, self._state, t, cost)
 
     def added(self, added: list[tuple[int, float, int]], now: float) -> None:
         """Journal cost added by a server sync."""

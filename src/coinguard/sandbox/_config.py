@@ -100,6 +100,10 @@ class Faults:
 
     error_rate: float = 0.0
     latency: float = 0.0
+    #: Seconds between a request's arrival and its stamp, uniform in ``[low, high]`` per
+    #: request: the network between client and server, so calls are stamped late and may be
+    #: stamped out of order.
+    arrival_jitter: tuple[float, float] = (0.0, 0.0)
     reset_rate: float = 0.0
     html_rate: float = 0.0
     drop_after_order_rate: float = 0.0
@@ -112,6 +116,9 @@ class Faults:
                 raise ValueError(f"Faults.{name} must be in [0, 1], got {value}")
         if self.latency < 0:
             raise ValueError(f"Faults.latency must be >= 0, got {self.latency}")
+        low, high = self.arrival_jitter
+        if not 0.0 <= low <= high:
+            raise ValueError(f"Faults.arrival_jitter must be 0 <= low <= high, got {low}, {high}")
 
 
 def _default_windows() -> tuple[Window, ...]:

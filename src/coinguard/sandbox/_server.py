@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import http
 import logging
+import random
 import socket
 import struct
 import threading
@@ -48,6 +49,7 @@ class _Protocol:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.jitter = random.Random(f"{app.config.seed}:arrival")  # apart from the fault draws
         self.writers: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -87,6 +89,9 @@ class _Protocol:
                 return
             if request is None:
                 return
+            low, high = self.app.faults.arrival_jitter
+            if high > 0:
+                await asyncio.sleep(self.jitter.uniform(low, high))
             reply = self.app.handle(request)
             if reply.delay:
                 await asyncio.sleep(reply.delay)
