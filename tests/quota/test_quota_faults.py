@@ -116,3 +116,32 @@ def test_a_wait_across_a_step_back_still_ends_within_a_window(
     assert again.wait <= 1.02
     clock.sleep(again.wait)
     assert q.sent(again).wait == 0.0
+
+
+def test_a_late_call_rechecked_with_an_older_reading_goes_behind_calls_already_sent(
+    make_store: StoreFactory,
+) -> None:
+    """C waits, is descheduled past its slot, D and E are admitted and sent; C's re-check with
+    the clock reading it took just before theirs must not put three calls in a 2/s window."""
+    now = [1_000_000.0]
+    quota = Quota(
+        QuotaPolicy([Window.per_second(2)]),
+        store=make_store(),
+        key_id="late-settle",
+        clock=lambda: now[0],
+        persist=None,
+    )
+    sent = [now[0], now[0]]
+    for _ in range(2):
+        assert quota.sent(quota.reserve("GET", "/x")).wait == 0
+    late = quota.reserve("GET", "/x")
+    assert late.wait > 0
+    now[0] += 3.0
+    reading = now[0] - 0.01  # C read the clock just before D and E did
+    for _ in range(2):
+        assert quota.sent(quota.reserve("GET", "/x")).wait == 0
+        sent.append(now[0])
+    again = quota.sent(late, at=reading)
+    sent.append(reading + again.wait)
+    worst = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert worst <= 2

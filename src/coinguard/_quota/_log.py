@@ -439,6 +439,9 @@ class KeyState:
                 return at
         # Re-admit it at the earliest time that fits among the calls counting then, rather
         # than behind every reservation: the calls after it re-check themselves as they leave.
+        # Never before the latest reading any caller took, though: calls admitted up to that
+        # reading may have left already, and this reading may be older (taken before a thread
+        # switch or a wait for the store's lock).
         for log in self.logs:
             if isinstance(log, RollingLog):
                 log.remove(at, cost)
@@ -446,7 +449,7 @@ class KeyState:
                 for wid in log.ids(at):
                     if wid in log.counts:  # a slot already over is not brought back
                         log.counts[wid] -= cost
-        t, why = x, ""
+        t, why = (x if x > meta.seen else meta.seen), ""
         if meta.blocked > t:
             t, why = meta.blocked, meta.blocked_why
         moved = True

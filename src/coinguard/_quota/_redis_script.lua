@@ -330,8 +330,9 @@ if op == 'settle' then
   end
   -- re-admit at the earliest time that fits among the calls counting then, not behind every
   -- reservation: the calls after it re-check themselves as they leave
+  -- never before the latest reading any caller took: calls admitted up to it may have left
   local m = redis.call('HMGET', META, 'last', 'last_why', 'blocked', 'blocked_why')
-  local t, why = x, ''
+  local t, why = math.max(x, seen), ''
   if tonumber(m[3] or '0') > t then t, why = tonumber(m[3]), m[4] or '' end
   local moved = true
   while moved do
