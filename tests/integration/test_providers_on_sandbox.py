@@ -1,0 +1,231 @@
+"""The real client profiles against the provider emulations, over loopback sockets: auth,
+wrong keys and roots, 429 bodies, usage routes, and credits counted alike on both sides."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+import coinguard
+from coinguard import (
+    AuthenticationError,
+    ConfigurationError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from coinguard.sandbox import Faults, ManualClock, Sandbox, SandboxConfig
+
+QUOTES = "/v1/cryptocurrency/quotes/latest"
+LISTINGS = "/v1/cryptocurrency/listings/latest"
+# a listing's credits fill the client's minute window after the call: the next call may wait
+# a whole minute (of the manual clock), longer than the default deadline
+SLOW_OK = coinguard.RetryPolicy(deadline=600.0)
+
+
+@pytest.fixture
+def cg() -> Iterator[Sandbox]:
+    with Sandbox(profile="coingecko") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def cmc() -> Iterator[Sandbox]:
+    with Sandbox(profile="coinmarketcap") as sandbox:
+        yield sandbox
+
+
+def _keys(sb: Sandbox) -> list[str]:
+    return [value for value in vars(sb.keys).values() if value]
+
+
+def _assert_no_key(sb: Sandbox, *texts: str) -> None:
+    for text in texts:
+        assert not [key for key in _keys(sb) if key in text]
+
+
+def _exhaust(url: str, header: str, key: str, times: int) -> None:
+    """Spend a minute window with raw requests, so the client's own quota knows nothing."""
+    with httpx.Client(headers={header: key}) as raw:
+        for _ in range(times):
+            raw.get(url)
+
+
+# -- CoinGecko -------------------------------------------------------------------------------
+
+
+def test_coingecko_demo_key_reads(cg: Sandbox) -> None:
+    """The demo profile reads prices from the Demo root; verify_key says "demo"."""
+    with coinguard.Client(provider="coingecko", base_url=cg.base_url, read_key=cg.keys.read) as c:
+        prices = c.get("/simple/price", params={"ids": "bitcoin", "vs_currencies": "usd"})
+        (report,) = c.verify_key()
+    assert prices["bitcoin"]["usd"] > 0
+    assert report.permissions.plan == "demo"
+    assert cg.ledger.credits(fingerprint=coinguard.fingerprint(cg.keys.read)) == 2
+
+
+def test_coingecko_pro_verify_key_reports_the_emulations_counts(cg: Sandbox) -> None:
+    """After three reads, GET /key (via verify_key) reports the plan, limit and the 3 credits."""
+    with coinguard.Client(
+        provider="coingecko-pro", base_url=cg.pro_base_url, read_key=cg.keys.pro
+    ) as c:
+        for page in (1, 2, 3):
+            c.get("/coins/markets", params={"vs_currency": "usd", "page": page, "per_page": 10})
+        (report,) = c.verify_key()
+    minute, month = report.permissions.usage
+    assert report.permissions.plan == "Basic"
+    assert minute.limit == 250
+    assert (month.used, month.limit) == (3, 100_000)
+    assert month.used == cg.ledger.credits()
+
+
+def test_coingecko_wrong_key_is_an_authentication_error(cg: Sandbox, caplog: Any) -> None:
+    """An unknown CG- key: AuthenticationError, and no provisioned key in any text."""
+    caplog.set_level(logging.DEBUG)
+    wrong = "CG-" + "x" * 24
+    with (
+        coinguard.Client(provider="coingecko", base_url=cg.base_url, read_key=wrong) as c,
+        pytest.raises(AuthenticationError) as info,
+    ):
+        c.get("/ping")
+    assert info.value.status_code == 401
+    _assert_no_key(cg, str(info.value), caplog.text)
+
+
+def test_coingecko_demo_key_on_the_pro_root(cg: Sandbox) -> None:
+    """A Demo key sent to the Pro root: ConfigurationError saying to use plan='demo'."""
+    with (
+        coinguard.Client(
+            provider="coingecko-pro", base_url=cg.pro_base_url, read_key=cg.keys.read
+        ) as c,
+        pytest.raises(ConfigurationError, match="10011") as info,
+    ):
+        c.get("/ping")
+    assert "plan='demo'" in str(info.value)
+    _assert_no_key(cg, str(info.value))
+
+
+def test_coingecko_pro_key_on_the_demo_root(cg: Sandbox) -> None:
+    """A Pro key sent to the Demo root: ConfigurationError pointing at coingecko-pro."""
+    with (
+        coinguard.Client(provider="coingecko", base_url=cg.base_url, read_key=cg.keys.pro) as c,
+        pytest.raises(ConfigurationError, match="10010") as info,
+    ):
+        c.get("/ping")
+    assert "coingecko-pro" in str(info.value)
+    assert cg.ledger.credits() == 0
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["json", "cloudflare-html"])
+def test_coingecko_429_is_a_rate_limit_error(html: bool) -> None:
+    """A spent minute: the 429 (JSON or Cloudflare HTML) is a RateLimitError with retry_after,
+    never a decode error."""
+    faults = Faults(cloudflare_429_rate=1.0 if html else 0.0)
+    with Sandbox(SandboxConfig(profile="coingecko", faults=faults)) as sb:
+        _exhaust(sb.base_url + "/ping", "x-cg-demo-api-key", sb.keys.read, 100)
+        with (
+            coinguard.Client(
+                provider="coingecko", base_url=sb.base_url, read_key=sb.keys.read, max_retries=0
+            ) as c,
+            pytest.raises(RateLimitError) as info,
+        ):
+            c.get("/ping")
+        last = sb.ledger.entries()[-1]
+    assert info.value.status_code == 429
+    assert info.value.retry_after is not None
+    assert 0 < info.value.retry_after <= 60
+    assert (last.status, last.credits) == (429, 0)
+    assert sb.ledger.credits() == 100
+
+
+# -- CoinMarketCap ---------------------------------------------------------------------------
+
+
+def _cmc_client(sb: Sandbox, **kw: Any) -> coinguard.Client:
+    kw.setdefault("read_key", sb.keys.read)
+    return coinguard.Client(provider="coinmarketcap", base_url=sb.base_url, **kw)
+
+
+def _manual_clock() -> tuple[ManualClock, Callable[[float], None]]:
+    clock = ManualClock(1_800_000_000.0)
+    return clock, clock.advance
+
+
+def test_cmc_200_mixed_calls_local_and_server_credits_agree() -> None:
+    """200 quotes and listings of different sizes: the credits the client debited from
+    status.credit_count equal the ledger's and key/info's, and no minute was overfilled."""
+    clock, sleep = _manual_clock()
+    rng = random.Random(12)
+    charged = 0
+    with (
+        Sandbox(SandboxConfig(profile="coinmarketcap", clock=clock)) as sb,
+        _cmc_client(
+            sb, clock=clock, sleep=sleep, jitter=lambda: 0.0, retry=SLOW_OK, max_wait=600.0
+        ) as c,
+    ):
+        for _ in range(200):
+            if rng.random() < 0.5:
+                params = {"symbol": rng.choice(["BTC", "BTC,ETH", "SOL,ADA,DOGE"])}
+                if rng.random() < 0.3:
+                    params["convert"] = "USD,EUR"
+                body = c.get(QUOTES, params=params)
+            else:
+                limit = rng.choice([20, 100, 150, 250, 420])
+                body = c.get(LISTINGS, params={"start": rng.randint(1, 500), "limit": limit})
+            charged += body["status"]["credit_count"]
+        status = c.quota
+        assert status is not None
+        month = next(w for w in status.windows if w.calendar)
+        server = c.get("/v1/key/info")["data"]["usage"]["current_month"]["credits_used"]
+    assert month.used == charged == sb.ledger.credits() == server
+    assert charged > 200  # the listings' larger pages did cost more
+    assert sb.ledger.count(status=200) == 201
+    assert sb.ledger.violations() == []
+
+
+def test_cmc_verify_key_reports_the_emulations_counts(cmc: Sandbox) -> None:
+    """verify_key reads /v1/key/info: the minute's requests and the month's credits."""
+    with _cmc_client(cmc) as c:
+        c.get(LISTINGS, params={"limit": 250})
+        (report,) = c.verify_key()
+    minute, month = report.permissions.usage
+    assert (minute.used, minute.limit) == (2, 30)
+    assert (month.used, month.limit) == (3, 10_000)
+
+
+def test_cmc_wrong_key_and_missing_plan(cmc: Sandbox) -> None:
+    """An unknown key is AuthenticationError (1001); an endpoint outside Basic is 1006."""
+    with (
+        _cmc_client(cmc, read_key="00000000-0000-4000-8000-000000000000") as c,
+        pytest.raises(AuthenticationError, match="1001"),
+    ):
+        c.get(QUOTES, params={"symbol": "BTC"})
+    with _cmc_client(cmc) as c, pytest.raises(PermissionDeniedError, match="1006") as info:
+        c.get("/v1/cryptocurrency/listings/historical")
+    _assert_no_key(cmc, str(info.value))
+
+
+def test_cmc_minute_limit_1008_is_a_rate_limit_error(cmc: Sandbox) -> None:
+    """30 raw requests spend Basic's minute; the client's call gets 1008 with retry_after."""
+    _exhaust(cmc.base_url + "/v1/key/info", "X-CMC_PRO_API_KEY", cmc.keys.read, 30)
+    with _cmc_client(cmc, max_retries=0) as c, pytest.raises(RateLimitError, match="1008") as info:
+        c.get(QUOTES, params={"symbol": "BTC"})
+    assert info.value.retry_after is not None
+    assert info.value.retry_after >= 60
+
+
+def test_cmc_monthly_limit_1010_is_final() -> None:
+    """With 2 credits a month, a 3-credit listing is refused with 1010: not retried."""
+    with (
+        Sandbox(SandboxConfig(profile="coinmarketcap", monthly_credits=2)) as sb,
+        _cmc_client(sb) as c,
+        pytest.raises(RateLimitError, match="1010") as info,
+    ):
+        c.get(LISTINGS, params={"limit": 250})
+    assert info.value.final
+    assert sb.ledger.count(path=LISTINGS) == 1
+    assert sb.ledger.credits() == 0
