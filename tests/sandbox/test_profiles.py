@@ -118,7 +118,8 @@ def test_coingecko_query_key_works_and_is_never_recorded() -> None:
     app, _ = _app("coingecko")
     reply = _get(app, f"/api/v3/ping?x_cg_demo_api_key={app.keys.read}")
     assert reply.status == 200
-    assert app.keys.read not in repr(app.ledger.entries())
+    leaked = app.keys.read in repr(app.ledger.entries())
+    assert not leaked, "the ledger holds the key"
 
 
 def test_coingecko_key_route_is_pro_only() -> None:
@@ -304,4 +305,42 @@ def test_ledger_of_an_emulation_never_holds_a_key() -> None:
     _get(app, f"/v1/key/info?CMC_PRO_API_KEY={app.keys.read}")
     entries = app.ledger.entries()
     assert [e.status for e in entries] == [200, 200]
-    assert app.keys.read not in repr(entries)
+    leaked = app.keys.read in repr(entries)
+    assert not leaked, "the ledger holds the key"
+
+
+def test_later_keys_get_their_tiers_plan() -> None:
+    """A key issued later with the scope "pro" is a Pro key: the Pro root takes it, the Demo
+    root answers 10010, and /key reports the Pro plan."""
+    app, _ = _app("coingecko")
+    extra = app.issue(("pro",), None, 0.0)
+    assert extra.startswith("CG-")
+    on_pro = _get(app, "/pro/api/v3/key", {"x-cg-pro-api-key": extra})
+    on_demo = _get(app, "/api/v3/ping", {"x-cg-pro-api-key": extra})
+    assert _json(on_pro)["rate_limit_request_per_minute"] == 250
+    assert _json(on_demo)["status"]["error_code"] == 10010
+
+
+def test_rotated_emulation_key_keeps_its_account_and_prefix() -> None:
+    """Rotation issues a UUID-shaped CoinMarketCap key on the same account and credits."""
+    app, _ = _app("coinmarketcap")
+    _cmc(app, "/v1/cryptocurrency/quotes/latest?symbol=BTC")
+    new = app.rotate(app.keys.read, 0.0)
+    assert len(new) == 36
+    assert new.count("-") == 4
+    info = _json(_get(app, "/v1/key/info", {"x-cmc_pro_api_key": new}))
+    assert info["data"]["usage"]["current_month"]["credits_used"] == 1
+
+
+def test_emulation_faults_bill_nothing() -> None:
+    """A 5xx fault answers in the provider's shape, a reset cuts the connection; neither bills."""
+    app, _ = _app("coingecko", faults=Faults(error_rate=1.0))
+    failed = _cg(app, "/ping")
+    assert failed.status in (500, 502, 503)
+    assert "error" in _json(failed)
+    cmc, _ = _app("coinmarketcap", faults=Faults(reset_rate=1.0))
+    cut = _cmc(cmc, "/v1/cryptocurrency/quotes/latest?symbol=BTC")
+    assert cut.action == "reset"
+    entry = cmc.ledger.entries()[-1]
+    assert (entry.status, entry.outcome, entry.admitted) == (None, "reset", True)
+    assert app.ledger.credits() + cmc.ledger.credits() == 0

@@ -28,7 +28,7 @@ from ._coingecko import CoinGecko
 from ._coinmarketcap import CoinMarketCap
 from ._config import Faults, SandboxConfig
 from ._data import Market
-from ._emulation import Call, Emulation, Outcome, ledger_entry
+from ._emulation import CAPTIVE_PORTAL, Call, Emulation, Outcome, ledger_entry
 from ._headers import rate_headers, retry_after_header
 from ._ledger import Ledger, LedgerEntry
 from ._limits import AccountLimiter, WindowUsage
@@ -41,11 +41,6 @@ __all__ = ["App", "Reply", "Request"]
 log = logging.getLogger("coinguard.sandbox")
 
 PREFIX = "/v2"
-_CAPTIVE_PORTAL = (
-    b"<!DOCTYPE html><html><head><title>Wi-Fi Login</title></head><body>"
-    b"<h1>Welcome to CoffeeNet</h1><p>Please accept the terms to continue browsing.</p>"
-    b'<form method="post" action="/login"><button>Accept</button></form></body></html>'
-)
 
 
 @dataclass
@@ -268,7 +263,7 @@ class App:
             body = envelope(False, f"Upstream error ({status})")
             return self._plain(ex, status, "application/json", body), "fault-5xx"
         if html < faults.html_rate:
-            return self._plain(ex, 200, "text/html; charset=utf-8", _CAPTIVE_PORTAL), "html"
+            return self._plain(ex, 200, "text/html; charset=utf-8", CAPTIVE_PORTAL), "html"
         return None
 
     def _dispatch(self, ex: _Exchange, order_id: str | None) -> tuple[int, str, Any]:

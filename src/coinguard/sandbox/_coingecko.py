@@ -149,7 +149,8 @@ class CoinGecko(EmulatorBase):
             return self._coded(out, "10010" if key_tier == "pro" else "10011"), out
         if route == "/key" and tier != "pro":
             return self._coded(out, "10005"), out
-        return self._admit(call, out, record, handler, html_draw < faults.cloudflare_429_rate)
+        html = html_draw < faults.cloudflare_429_rate
+        return self._admit(call, out, record, handler, html, faults, rng)
 
     def _admit(
         self,
@@ -158,6 +159,8 @@ class CoinGecko(EmulatorBase):
         record: KeyRecord,
         handler: Callable[[CoinGecko, Call, KeyRecord], Any],
         html: bool,
+        faults: Faults,
+        rng: random.Random,
     ) -> tuple[Reply, Outcome]:
         limits = self.limits(record)
         decision = self.take_request(record, call.now)
@@ -165,6 +168,11 @@ class CoinGecko(EmulatorBase):
             out.status, out.outcome = 429, "limited"
             return _rate_limited(decision.retry_after, html), out
         out.admitted = True
+        faulted = self.fault(
+            faults, rng, out, lambda status: _flat(status, "Internal Server Error")
+        )
+        if faulted is not None:
+            return faulted, out
         free = out.route == "/key"
         spent = self.month.used(record.account, call.now)
         if not free and limits.monthly is not None and spent >= limits.monthly:

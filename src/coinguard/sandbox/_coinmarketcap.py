@@ -161,6 +161,11 @@ class CoinMarketCap(EmulatorBase):
         if not self.take_request(record, call.now).admitted:
             return self._coded(call, out, "1008"), out
         out.admitted = True
+        faulted = self.fault(
+            faults, rng, out, lambda status: _error(call, status, status, "Internal server error")
+        )
+        if faulted is not None:
+            return faulted, out
         try:
             data, credits, extra = handler(self, call, record)
         except ApiError as exc:

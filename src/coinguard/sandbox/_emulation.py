@@ -38,6 +38,11 @@ __all__ = [
 ]
 
 _DAY = 86_400.0
+CAPTIVE_PORTAL = (
+    b"<!DOCTYPE html><html><head><title>Wi-Fi Login</title></head><body>"
+    b"<h1>Welcome to CoffeeNet</h1><p>Please accept the terms to continue browsing.</p>"
+    b'<form method="post" action="/login"><button>Accept</button></form></body></html>'
+)
 _MONTH = Window.month(1)
 
 
@@ -211,6 +216,26 @@ class EmulatorBase:
         """Requests the account made in the last 60 seconds."""
         self.limits(record)
         return self._limiters[record.account].usage(now)[0].used
+
+    def fault(
+        self, faults: Faults, rng: random.Random, out: Outcome, error: Callable[[int], Reply]
+    ) -> Reply | None:
+        """The injected fault of an admitted call, if one is drawn (as the default profile:
+        a reset, a 5xx in the provider's error shape, or a 200 captive-portal page); a faulted
+        call bills nothing. Every number is always drawn, so one rate does not reshuffle the
+        others."""
+        reset, fail, html = rng.random(), rng.random(), rng.random()
+        status = rng.choice((500, 502, 503))
+        if reset < faults.reset_rate:
+            out.status, out.outcome = 0, "reset"
+            return Reply(0, [], b"", "reset")
+        if fail < faults.error_rate:
+            out.status, out.outcome = status, "fault-5xx"
+            return error(status)
+        if html < faults.html_rate:
+            out.status, out.outcome = 200, "html"
+            return Reply(200, [("content-type", "text/html; charset=utf-8")], CAPTIVE_PORTAL)
+        return None
 
     def bill(self, record: KeyRecord, credits: int, now: float) -> None:
         """Bill ``credits`` to the account and to the key, for the day and the month."""
