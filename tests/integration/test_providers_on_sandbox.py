@@ -3,6 +3,7 @@ wrong keys and roots, 429 bodies, usage routes, and credits counted alike on bot
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from coinguard import (
     PermissionDeniedError,
     RateLimitError,
 )
+from coinguard._cli import main
 from coinguard.sandbox import Faults, ManualClock, Sandbox, SandboxConfig
 
 QUOTES = "/v1/cryptocurrency/quotes/latest"
@@ -249,3 +251,38 @@ def test_cmc_reads_survive_faults_and_credits_still_agree() -> None:
         faulted = sb.ledger.count(outcome="fault-5xx") + sb.ledger.count(outcome="reset")
     assert charged == 20 == sb.ledger.credits()
     assert faulted > 0
+
+
+@pytest.mark.parametrize(
+    ("profile", "provider", "env", "usage"),
+    [
+        ("coingecko", "coingecko-pro", "COINGECKO_PRO_API_KEY", "this month: 2 of 100,000 used"),
+        ("coinmarketcap", "coinmarketcap", "CMC_PRO_API_KEY", "this month: 3 of 10,000 used"),
+    ],
+)
+def test_doctor_verify_prints_the_emulations_plan_and_usage(
+    profile: str,
+    provider: str,
+    env: str,
+    usage: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`coinguard doctor --verify` against each emulation reports its usage after two reads
+    (CoinGecko: 1 credit each; CoinMarketCap: a 250-row listing, 3 credits), key-free."""
+    monkeypatch.delenv("COINGUARD_READ_KEY", raising=False)
+    with Sandbox(profile=profile) as sb:  # type: ignore[arg-type]
+        key = sb.keys.pro if profile == "coingecko" else sb.keys.read
+        assert key is not None
+        root = sb.pro_base_url if profile == "coingecko" else sb.base_url
+        read = ("/ping", {}) if profile == "coingecko" else (LISTINGS, {"limit": 250})
+        with coinguard.Client(provider=provider, base_url=root, read_key=key) as c:
+            for _ in range(2 if profile == "coingecko" else 1):
+                c.get(read[0], params=read[1])
+        monkeypatch.setenv(env, key)
+        code = main(["doctor", "--provider", provider, "--base-url", root, "--verify", "--json"])
+    out = capsys.readouterr().out
+    _assert_no_key(sb, out)
+    (report,) = json.loads(out)["keys"]
+    assert code == 0
+    assert usage in report["usage"][1]
