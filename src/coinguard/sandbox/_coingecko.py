@@ -23,19 +23,19 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._provider import HeaderKey
 from ..providers import coingecko
 from ._accounts import KeyRecord, Keys, KeyStore
 from ._config import Faults, SandboxConfig
 from ._data import Market, Token
 from ._emulation import (
+    FIAT,
     Call,
     EmulatorBase,
     Limits,
     Outcome,
     by_market_cap,
     coin_id,
-    fiat_rates,
+    header_name,
     iso,
     json_body,
     limits_of_plan,
@@ -49,14 +49,8 @@ __all__ = ["DEMO_ROOT", "MESSAGES", "PRO_ROOT", "CoinGecko"]
 DEMO_ROOT = "/api/v3"
 PRO_ROOT = "/pro/api/v3"
 
-
-def _header(auth: object) -> str:
-    assert isinstance(auth, HeaderKey), "CoinGecko sends its keys in headers"
-    return auth.name.lower()
-
-
-_DEMO_HEADER = _header(coingecko.PROFILE.auth)
-_PRO_HEADER = _header(coingecko.PRO.auth)
+_DEMO_HEADER = header_name(coingecko.PROFILE.auth)
+_PRO_HEADER = header_name(coingecko.PRO.auth)
 RATE_LIMIT = (
     "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing "
     "to subscribe to our API plans for higher rate limits."
@@ -281,7 +275,7 @@ def _convert(market: Market, usd: float, currency: str, now: float) -> float | N
     if currency in ("btc", "eth"):
         base = market.by_symbol[currency.upper()]
         return usd / market.price(base, now)
-    rate = fiat_rates()(currency)
+    rate = FIAT.get(currency)
     return None if rate is None else usd * rate
 
 
@@ -362,7 +356,7 @@ def _ohlc(emu: CoinGecko, call: Call, record: KeyRecord) -> Any:
     if token is None:
         raise ApiError(404, "coin not found")
     currency = _required(call, "vs_currency").lower()
-    rate = fiat_rates()(currency)
+    rate = FIAT.get(currency)
     if rate is None:
         raise ApiError(400, "invalid vs_currency")
     days = _int(call, "days", 1, 1, 365)

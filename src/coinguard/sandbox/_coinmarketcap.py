@@ -28,12 +28,13 @@ from ._accounts import KeyRecord, Keys, KeyStore
 from ._config import Faults, SandboxConfig
 from ._data import Market
 from ._emulation import (
+    FIAT,
     Call,
     EmulatorBase,
     Limits,
     Outcome,
     by_market_cap,
-    fiat_rates,
+    header_name,
     iso,
     json_body,
     limits_of_plan,
@@ -64,7 +65,7 @@ ERRORS: Mapping[str, tuple[int, str]] = {
     "1010": (429, "You've exceeded your API Key's monthly rate limit."),
     "1011": (429, "You've hit an IP rate limit."),
 }
-_HEADER = "x-cmc_pro_api_key"
+_HEADER = header_name(coinmarketcap.PROFILE.auth)
 _QUERY = "CMC_PRO_API_KEY"
 UNIVERSE = 2000  # the synthetic market's tokens first, then small filler coins
 MAX_LIMIT = 5000
@@ -93,7 +94,7 @@ class Coin:
         """The coin as listings and quotes show it."""
         quote = {}
         for currency in converts:
-            rate = fiat_rates()(currency.lower()) or 1.0
+            rate = FIAT.get(currency.lower()) or 1.0
             quote[currency] = {
                 "price": float(f"{self.price * rate:.8g}"),
                 "market_cap": round(self.price * rate * self.supply, 2),
@@ -290,7 +291,7 @@ def _int(call: Call, name: str, default: int, low: int, high: int) -> int:
 def _converts(call: Call) -> list[str]:
     raw = call.params.get("convert", "USD")
     converts = [c.strip().upper() for c in raw.split(",") if c.strip()]
-    bad = [c for c in converts if fiat_rates()(c.lower()) is None]
+    bad = [c for c in converts if FIAT.get(c.lower()) is None]
     if bad or not converts:
         raise ApiError(400, f'Invalid value for "convert": "{",".join(bad)[:40]}"')
     return converts

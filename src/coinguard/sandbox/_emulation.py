@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any, Protocol
 
-from .._provider import Plan
+from .._provider import HeaderKey, Plan
 from .._secret import fingerprint
 from ._accounts import KeyRecord, Keys, KeyStore
 from ._config import Faults, SandboxConfig, Window
@@ -26,15 +27,22 @@ from ._limits import AccountLimiter, Decision
 from ._wire import Reply, Request
 
 __all__ = [
+    "CAPTIVE_PORTAL",
+    "FIAT",
     "Call",
     "CreditMeter",
     "Emulation",
     "EmulatorBase",
     "Limits",
     "Outcome",
+    "by_market_cap",
+    "coin_id",
+    "header_name",
     "iso",
     "json_body",
+    "ledger_entry",
     "limits_of_plan",
+    "supply",
 ]
 
 _DAY = 86_400.0
@@ -139,6 +147,18 @@ class Emulation(Protocol):
 
     def handle(self, call: Call, faults: Faults, rng: random.Random) -> tuple[Reply, Outcome]:
         """Answer one call."""
+
+
+def header_name(auth: object) -> str:
+    """The lower-case header a client profile sends its key in (as the server reads it).
+
+    >>> from coinguard.providers import coinmarketcap
+    >>> header_name(coinmarketcap.PROFILE.auth)
+    'x-cmc_pro_api_key'
+    """
+    if not isinstance(auth, HeaderKey):
+        raise TypeError(f"the emulated provider sends its key in a header, not {auth!r}")
+    return auth.name.lower()
 
 
 def json_body(value: Any) -> bytes:
@@ -268,7 +288,7 @@ def by_market_cap(market: Market, now: float) -> list[tuple[Token, float, float]
     return rows
 
 
-def fiat_rates() -> Callable[[str], float | None]:
-    """USD to a few fiat currencies (fixed synthetic rates)."""
-    rates = {"usd": 1.0, "eur": 0.92, "gbp": 0.79, "jpy": 150.0, "chf": 0.88}
-    return rates.get
+#: USD to a few fiat currencies: fixed synthetic rates (the market is priced in USD).
+FIAT: Mapping[str, float] = MappingProxyType(
+    {"usd": 1.0, "eur": 0.92, "gbp": 0.79, "jpy": 150.0, "chf": 0.88}
+)
