@@ -286,3 +286,12 @@ def test_doctor_verify_prints_the_emulations_plan_and_usage(
     (report,) = json.loads(out)["keys"]
     assert code == 0
     assert usage in report["usage"][1]
+
+
+def test_cmc_revoked_key_is_an_authentication_error_naming_1007(cmc: Sandbox) -> None:
+    """A revoked key: 403/1007 becomes AuthenticationError with the client's "disabled" hint."""
+    cmc.revoke(cmc.keys.read)
+    with _cmc_client(cmc) as c, pytest.raises(AuthenticationError, match="disabled") as info:
+        c.get(QUOTES, params={"symbol": "BTC"})
+    assert info.value.status_code == 403
+    _assert_no_key(cmc, str(info.value))

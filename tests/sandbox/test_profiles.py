@@ -344,3 +344,11 @@ def test_emulation_faults_bill_nothing() -> None:
     entry = cmc.ledger.entries()[-1]
     assert (entry.status, entry.outcome, entry.admitted) == (None, "reset", True)
     assert app.ledger.credits() + cmc.ledger.credits() == 0
+
+
+def test_cmc_revoked_key_is_disabled_1007() -> None:
+    """A key the emulation issued and revoked answers 403/1007 (disabled), not 1001."""
+    app, _ = _app("coinmarketcap")
+    app.revoke(app.keys.read)
+    reply = _cmc(app, "/v1/key/info")
+    assert (reply.status, _json(reply)["status"]["error_code"]) == (403, 1007)

@@ -15,7 +15,7 @@ import math
 import random
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -41,6 +41,10 @@ __all__ = ["App", "Reply", "Request"]
 log = logging.getLogger("coinguard.sandbox")
 
 PREFIX = "/v2"
+_EMULATIONS: dict[str, Callable[[], tuple[type[CoinGecko | CoinMarketCap], KeyStore]]] = {
+    "coingecko": lambda: (CoinGecko, _coingecko.store()),
+    "coinmarketcap": lambda: (CoinMarketCap, _coinmarketcap.store()),
+}
 
 
 @dataclass
@@ -104,9 +108,8 @@ class App:
         self.keys = Keys(**{name: record.value for name, record in issued.items()})
 
     def _emulate(self, config: SandboxConfig) -> Emulation:
-        module = _coingecko if config.profile == "coingecko" else _coinmarketcap
-        self._store = module.store()
-        cls = CoinGecko if config.profile == "coingecko" else CoinMarketCap
+        # each provider issues keys of its own shape (CG-..., a UUID), rotation included
+        cls, self._store = _EMULATIONS[config.profile]()
         return cls(config, self._store, self.ledger, self.market)
 
     # -- control plane (called by the Sandbox handle) -------------------------------------

@@ -5,7 +5,8 @@ The key goes in ``X-CMC_PRO_API_KEY`` (or the query's ``CMC_PRO_API_KEY``). Ever
 ``error_code`` is 0 on success and ``credit_count`` is the credits the call was billed.
 Error codes 1001-1011 answer with CoinMarketCap's documented HTTP statuses and messages.
 
-Checks run in this order: route (404) -> key (1002 missing, 1001 invalid; HTTP 401) -> the
+Checks run in this order: route (404) -> key (1002 missing, 1001 invalid; HTTP 401; a revoked
+key is 1007, disabled, HTTP 403) -> the
 plan includes the endpoint (1006, 403) -> the rolling minute window of requests (1008, 429)
 -> the handler (400) -> the day's credits (1009, 429, only with a daily cap) and the month's
 (1010, 429). Credit rule, from CoinMarketCap's authentication guide: a data call costs 1
@@ -155,7 +156,8 @@ class CoinMarketCap(EmulatorBase):
             return self._coded(call, out, "1002"), out
         record = self.store.lookup(presented, call.now)
         if record is None:
-            return self._coded(call, out, "1001"), out
+            # a key this server issued and then revoked is "disabled", any other "invalid"
+            return self._coded(call, out, "1007" if self._issued(presented) else "1001"), out
         out.record = record
         if call.path in _NOT_ON_BASIC and self.limits(record).name.lower() == "basic":
             return self._coded(call, out, "1006"), out
@@ -179,6 +181,13 @@ class CoinMarketCap(EmulatorBase):
         out.status, out.outcome, out.credits = 200, "ok", credits
         body = {"data": data, "status": {**_status(call, 0, None, credits), **extra}}
         return Reply(200, [("content-type", "application/json")], json_body(body)), out
+
+    def _issued(self, key: str) -> bool:
+        try:
+            self.store.account_of(key)
+        except KeyError:
+            return False
+        return True
 
     def _over_credits(self, record: KeyRecord, credits: int, now: float) -> str | None:
         limits = self.limits(record)
