@@ -352,3 +352,15 @@ def test_cmc_revoked_key_is_disabled_1007() -> None:
     app.revoke(app.keys.read)
     reply = _cmc(app, "/v1/key/info")
     assert (reply.status, _json(reply)["status"]["error_code"]) == (403, 1007)
+
+
+def test_coingecko_market_chart_hourly_then_daily() -> None:
+    """market_chart gives aligned prices, caps and volumes: hourly for 2 days, daily for 120."""
+    app, _ = _app("coingecko")
+    short = _json(_cg(app, "/coins/ethereum/market_chart?vs_currency=usd&days=2"))
+    long = _json(_cg(app, "/coins/ethereum/market_chart?vs_currency=eur&days=120"))
+    assert set(short) == {"prices", "market_caps", "total_volumes"}
+    assert 46 <= len(short["prices"]) <= 49
+    assert 119 <= len(long["prices"]) <= 121
+    assert [p[0] for p in short["prices"]] == [v[0] for v in short["total_volumes"]]
+    assert app.ledger.credits() == 2

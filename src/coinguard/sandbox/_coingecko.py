@@ -262,7 +262,7 @@ def _split(path: str) -> tuple[str | None, str | None]:
 
 def _template(sub: str) -> str:
     parts = sub.split("/")
-    if len(parts) == 4 and parts[1] == "coins" and parts[3] == "ohlc":
+    if len(parts) == 4 and parts[1] == "coins" and parts[3] in ("ohlc", "market_chart"):
         return f"/coins/{{id}}/{parts[3]}"
     return sub
 
@@ -382,6 +382,33 @@ def _candles(market: Market, token: Token, days: int, now: float, rate: float) -
     ]
 
 
+def _market_chart(emu: CoinGecko, call: Call, record: KeyRecord) -> Any:
+    """Hourly points up to 90 days, daily beyond (CoinGecko's automatic granularity)."""
+    token = _tokens(emu.market).get(call.path.rsplit("/", 2)[-2])
+    if token is None:
+        raise ApiError(404, "coin not found")
+    rate = FIAT.get(_required(call, "vs_currency").lower())
+    if rate is None:
+        raise ApiError(400, "invalid vs_currency")
+    days = _int(call, "days", 1, 1, 365)
+    today = datetime.fromtimestamp(call.now, tz=timezone.utc).date()
+    span = [today - timedelta(days=i) for i in range(days, -1, -1)]
+    market, units = emu.market, supply(emu.market, token)
+    if days <= 90:
+        candles = [c for d in span for c in market.hourly(token, d)]
+    else:
+        candles = [market.daily(token, d) for d in span]
+    points = [c for c in candles if call.now - days * 86_400 <= c.start.timestamp() <= call.now]
+    stamps = [int(c.start.timestamp() * 1000) for c in points]
+    return {
+        "prices": [[t, _round(c.close * rate)] for t, c in zip(stamps, points, strict=True)],
+        "market_caps": [
+            [t, round(c.close * rate * units)] for t, c in zip(stamps, points, strict=True)
+        ],
+        "total_volumes": [[t, round(c.volume * rate)] for t, c in zip(stamps, points, strict=True)],
+    }
+
+
 def _key(emu: CoinGecko, call: Call, record: KeyRecord) -> Any:
     return emu.key_usage(call, record)
 
@@ -391,5 +418,6 @@ _ROUTES: Mapping[str, Callable[[CoinGecko, Call, KeyRecord], Any]] = {
     "/simple/price": _simple_price,
     "/coins/markets": _markets,
     "/coins/{id}/ohlc": _ohlc,
+    "/coins/{id}/market_chart": _market_chart,
     "/key": _key,
 }
