@@ -295,3 +295,60 @@ def test_cmc_revoked_key_is_an_authentication_error_naming_1007(cmc: Sandbox) ->
         c.get(QUOTES, params={"symbol": "BTC"})
     assert info.value.status_code == 403
     _assert_no_key(cmc, str(info.value))
+
+
+def test_no_provisioned_key_in_any_channel(caplog: pytest.LogCaptureFixture) -> None:
+    """Successes, wrong roots, 429s (JSON and HTML) and CMC errors, with DEBUG logs: no key
+    reaches a log line, an error's str or repr, or its body."""
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    kinds: list[str] = []
+
+    def attempt(client: coinguard.Client, path: str, **params: Any) -> None:
+        try:
+            client.get(path, params=params)
+        except coinguard.CoinguardError as exc:
+            kinds.append(type(exc).__name__)
+            texts.extend([str(exc), repr(exc), repr(getattr(exc, "body", None))])
+
+    faults = Faults(cloudflare_429_rate=0.5)
+    with (
+        Sandbox(SandboxConfig(profile="coingecko", faults=faults)) as cg,
+        Sandbox(profile="coinmarketcap") as cmc,
+    ):
+        assert cg.keys.pro is not None
+        for provider, root, key in (
+            ("coingecko", cg.base_url, cg.keys.read),
+            ("coingecko", cg.base_url, cg.keys.pro),
+            ("coingecko-pro", cg.pro_base_url, cg.keys.read),
+            ("coingecko-pro", cg.pro_base_url, cg.keys.pro),
+        ):
+            with coinguard.Client(
+                provider=provider, base_url=root, read_key=key, max_retries=0
+            ) as c:
+                attempt(c, "/ping")
+                attempt(c, "/simple/price", ids="bitcoin")  # 400: vs_currencies missing
+        _exhaust(cg.base_url + "/ping", "x-cg-demo-api-key", cg.keys.read, 100)
+        with coinguard.Client(  # no local quota: every call reaches the spent window
+            provider="coingecko",
+            base_url=cg.base_url,
+            read_key=cg.keys.read,
+            max_retries=0,
+            quota=None,
+        ) as c:
+            for _ in range(4):
+                attempt(c, "/ping")
+        with _cmc_client(cmc, max_retries=0) as c:
+            attempt(c, QUOTES, symbol="NOPE")
+            attempt(c, "/v1/cryptocurrency/listings/historical")
+            attempt(c, "/v1/nope")
+        texts.append(caplog.text)
+        keys = [k for sb in (cg, cmc) for k in _keys(sb)]
+        outcomes = {e.outcome for e in cg.ledger.entries()}
+        limited = [e.status for e in cg.ledger.entries()[-4:]]
+    leaked = any(key in text for key in keys for text in texts)
+    assert not leaked, "a provisioned key reached an error, a body or a log line"
+    assert {"error-10010", "error-10011", "limited", "bad-request"} <= outcomes
+    assert limited == [429] * 4
+    assert kinds.count("RateLimitError") == 4
+    assert len(texts) > 8
