@@ -82,6 +82,14 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--seed", type=int, default=7, help="seed of the synthetic data and faults (default 7)"
     )
     p.add_argument(
+        "--profile",
+        choices=("tokenmetrics", "coingecko", "coinmarketcap"),
+        default="tokenmetrics",
+        help="the API to serve: the Token-Metrics-style API under /v2, or an emulation of "
+        "CoinGecko (Demo and Pro roots) or CoinMarketCap, with their headers, error bodies, "
+        "limits, credits and usage routes (default tokenmetrics)",
+    )
+    p.add_argument(
         "--limit",
         action="append",
         metavar="N/UNIT",
@@ -297,6 +305,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         auth=args.auth,
         header_style=args.header_style,
         faults=faults,
+        profile=args.profile,
     )
     if args.limit:
         config = replace(config, windows=tuple(parse_limit(text) for text in args.limit))
@@ -318,10 +327,29 @@ def _exports(sandbox: Sandbox) -> list[str]:
         "COINGUARD_READ_KEY": sandbox.keys.read,
         "COINGUARD_TRADE_KEY": sandbox.keys.trade,
     }
-    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items() if value]
 
 
-def _example(auth: str) -> str:
+# What the printed one-liner reads from each emulation: a cheap, typical call.
+_READS = {
+    "coingecko": (
+        "coingecko",
+        '"/simple/price", params={"ids": "bitcoin", "vs_currencies": "usd"}',
+    ),
+    "coinmarketcap": (
+        "coinmarketcap",
+        '"/v1/cryptocurrency/quotes/latest", params={"symbol": "BTC"}',
+    ),
+}
+
+
+def _example(auth: str, profile: str = "tokenmetrics") -> str:
+    if profile in _READS:
+        name, call = _READS[profile]
+        return (
+            f'python -c \'import coinguard; c = coinguard.Client(provider="{name}"); '
+            f"print(c.get({call}))'"
+        )
     provider = (
         '"sandbox"'
         if auth == "header"
@@ -337,19 +365,21 @@ def _example(auth: str) -> str:
 
 
 def _announce(sandbox: Sandbox, args: argparse.Namespace, out: TextIO) -> None:
-    keys = {
-        "read": sandbox.keys.read,
-        "trade": sandbox.keys.trade,
-        "overprivileged": sandbox.keys.overprivileged,
-    }
+    keys = {name: value for name, value in vars(sandbox.keys).items() if value}
+    roots = {"base_url": sandbox.base_url}
+    if sandbox.config.profile == "coingecko":
+        roots["pro_base_url"] = sandbox.pro_base_url
     exports = _exports(sandbox)
+    example = _example(args.auth, sandbox.config.profile)
     if args.json:
-        out.write(json.dumps({"base_url": sandbox.base_url, "keys": keys}) + "\n")
+        out.write(json.dumps({**roots, "keys": keys}) + "\n")
     elif args.env:
         out.write("\n".join(exports) + "\n")
-        out.write(f"# then: {_example(args.auth)}\n")
+        out.write(f"# then: {example}\n")
     else:
         out.write(f"coinguard sandbox serving at {sandbox.base_url}\n")
+        if "pro_base_url" in roots:
+            out.write(f"CoinGecko Pro root at {roots['pro_base_url']} (the 'pro' key)\n")
         out.write(
             "These are throwaway keys of this local sandbox run; printing them is intended.\n"
         )
@@ -357,7 +387,7 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace, out: TextIO) -> None:
             out.write(f"  {name:<15} {value}\n")
         out.write("Point a client at it: in another shell, run\n")
         out.write("".join(f"  {line}\n" for line in exports))
-        out.write(f"  {_example(args.auth)}\n")
+        out.write(f"  {example}\n")
         if args.env_file:
             out.write(f"or use Client(env_file={args.env_file!r}): the same lines are in it.\n")
         out.write("Press Ctrl+C to stop.\n")

@@ -182,9 +182,8 @@ def run_demo(out: TextIO) -> int:
         _section(out, "6. What the logs saw (every line, as a log shipper would get it)")
         for line in logs.lines:
             print(f"   {line}", file=out)
-        leaked = [
-            k for k in (keys.read, keys.trade, keys.overprivileged) if k in "".join(logs.lines)
-        ]
+        seen = "".join(logs.lines)
+        leaked = [k for k in (keys.read, keys.trade, keys.overprivileged) if k and k in seen]
         print(
             f"   {len(logs.lines)} log lines, keys found in them: {len(leaked)} "
             "(only fingerprints such as <key fp:...>)",

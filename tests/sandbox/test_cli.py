@@ -222,3 +222,37 @@ def test_an_unwritable_env_file_is_a_usage_error(
     err = capsys.readouterr().err
     assert f"cannot write {target}" in err
     assert "cannot bind" not in err
+
+
+@pytest.mark.parametrize("profile", ["coingecko", "coinmarketcap"])
+def test_profile_json_line_names_its_roots_and_keys(profile: str) -> None:
+    """--profile serves that emulation: --json gives its roots and keys, and a key works."""
+    proc = _spawn("--json", "--profile", profile)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        if profile == "coingecko":
+            assert set(info["keys"]) == {"read", "pro"}
+            assert info["pro_base_url"].endswith("/pro/api/v3")
+            url, header, key = info["pro_base_url"] + "/ping", "x-cg-pro-api-key", "pro"
+        else:
+            assert set(info["keys"]) == {"read"}
+            url, header, key = info["base_url"] + "/v1/key/info", "X-CMC_PRO_API_KEY", "read"
+        r = httpx.get(url, headers={header: info["keys"][key]}, timeout=5)
+        assert r.status_code == 200
+    finally:
+        code = _finish(proc, signal.SIGTERM)
+    assert code == 0
+
+
+def test_profile_env_lines_point_a_client_at_the_emulation() -> None:
+    """--profile coinmarketcap --env: the export lines and the example use that provider."""
+    proc = _spawn("--env", "--profile", "coinmarketcap")
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        _finish(proc, signal.SIGTERM)
+    assert lines[0].startswith("export COINGUARD_BASE_URL=http://127.0.0.1:")
+    assert lines[1].startswith("export COINGUARD_READ_KEY=")
+    assert 'provider=\\"coinmarketcap\\"' in lines[2] or 'provider="coinmarketcap"' in lines[2]

@@ -1,7 +1,9 @@
 """An embedded sandbox of a keyed crypto-data API, on loopback, for demos, tests and benchmarks.
 
 The server enforces key scopes, per-account rate windows and injected faults, and records
-every request in a :class:`Ledger` that never holds a key value::
+every request in a :class:`Ledger` that never holds a key value. Besides its own
+Token-Metrics-style API it emulates CoinGecko and CoinMarketCap
+(``Sandbox(profile="coingecko")``), from the client's own provider tables::
 
     from coinguard.sandbox import Faults, Sandbox, SandboxConfig, Window
 

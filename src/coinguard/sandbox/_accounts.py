@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from .._secret import fingerprint
@@ -15,21 +15,25 @@ _DAY = 86_400.0
 
 @dataclass(frozen=True)
 class Keys:
-    """The three key values provisioned at start. Throwaway values, but still not in ``repr``.
+    """The key values provisioned at start. Throwaway values, but still not in ``repr``.
 
-    ``read`` has ``["read"]``; ``trade`` has ``["trade"]`` only, so a trade key on a read route
-    gets 403; ``overprivileged`` has ``["read", "trade", "withdraw"]``.
+    Token-Metrics-style profile: ``read`` has ``["read"]``; ``trade`` has ``["trade"]`` only,
+    so a trade key on a read route gets 403; ``overprivileged`` has
+    ``["read", "trade", "withdraw"]``. The provider emulations have no scopes: for
+    ``coingecko`` ``read`` is the Demo key and ``pro`` the Pro key, for ``coinmarketcap``
+    ``read`` is the key; the other fields are ``None``.
     """
 
     read: str = field(repr=False)
-    trade: str = field(repr=False)
-    overprivileged: str = field(repr=False)
+    trade: str | None = field(default=None, repr=False)
+    overprivileged: str | None = field(default=None, repr=False)
+    pro: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
-        return (
-            f"Keys(read={fingerprint(self.read)}, trade={fingerprint(self.trade)}, "
-            f"overprivileged={fingerprint(self.overprivileged)})"
-        )
+        shown = {
+            name: fingerprint(value) for name, value in vars(self).items() if isinstance(value, str)
+        }
+        return "Keys(" + ", ".join(f"{name}={fp}" for name, fp in shown.items()) + ")"
 
 
 @dataclass(frozen=True)
@@ -54,15 +58,16 @@ class KeyRecord:
 class KeyStore:
     """Key values to records. Not thread-safe: the caller holds the lock."""
 
-    def __init__(self, ttl_days: float | None) -> None:
+    def __init__(self, ttl_days: float | None, new_value: Callable[[], str] | None = None) -> None:
         self._ttl = None if ttl_days is None else ttl_days * _DAY
         self._records: dict[str, KeyRecord] = {}
+        self._new_value = new_value or _sandbox_value
 
     def issue(
         self, scopes: Iterable[str], account: str, now: float, *, age_days: float = 0.0
     ) -> KeyRecord:
         """Create a fresh random key for ``account``, created ``age_days`` before ``now``."""
-        value = "sbx_" + secrets.token_urlsafe(24)
+        value = self._new_value()
         created = now - age_days * _DAY
         expires = None if self._ttl is None else created + self._ttl
         record = KeyRecord(value, fingerprint(value), account, tuple(scopes), created, expires)
@@ -96,3 +101,7 @@ class KeyStore:
         if record is None:
             raise KeyError(f"unknown sandbox key {fingerprint(value)}")
         return record
+
+
+def _sandbox_value() -> str:
+    return "sbx_" + secrets.token_urlsafe(24)

@@ -15,55 +15,36 @@ import math
 import random
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .._secret import fingerprint
+from . import _coingecko, _coinmarketcap
 from ._accounts import KeyRecord, Keys, KeyStore
+from ._coingecko import CoinGecko
+from ._coinmarketcap import CoinMarketCap
 from ._config import Faults, SandboxConfig
 from ._data import Market
+from ._emulation import CAPTIVE_PORTAL, Call, Emulation, Outcome, ledger_entry
 from ._headers import rate_headers, retry_after_header
 from ._ledger import Ledger, LedgerEntry
 from ._limits import AccountLimiter, WindowUsage
 from ._orders import Order, OrderBook
 from ._routes import READ_HANDLERS, ApiError, Ctx, Route, match_route
+from ._wire import Reply, Request
 
 __all__ = ["App", "Reply", "Request"]
 
 log = logging.getLogger("coinguard.sandbox")
 
 PREFIX = "/v2"
-Action = Literal["respond", "reset", "drop"]
-_CAPTIVE_PORTAL = (
-    b"<!DOCTYPE html><html><head><title>Wi-Fi Login</title></head><body>"
-    b"<h1>Welcome to CoffeeNet</h1><p>Please accept the terms to continue browsing.</p>"
-    b'<form method="post" action="/login"><button>Accept</button></form></body></html>'
-)
-
-
-@dataclass(frozen=True)
-class Request:
-    """A request as the transport read it; header names lower-case."""
-
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes = b""
-    oversized: bool = False
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What to do: answer (after ``delay`` seconds), reset the connection, or drop it."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    action: Action = "respond"
-    delay: float = 0.0
+_EMULATIONS: dict[str, Callable[[], tuple[type[CoinGecko | CoinMarketCap], KeyStore]]] = {
+    "coingecko": lambda: (CoinGecko, _coingecko.store()),
+    "coinmarketcap": lambda: (CoinMarketCap, _coinmarketcap.store()),
+}
 
 
 @dataclass
@@ -98,16 +79,22 @@ class App:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.market = Market(config.seed)
-        self.ledger = Ledger(config.windows)
+        emulated = config.profile != "tokenmetrics"
+        self.ledger = Ledger(() if emulated else config.windows)
         self.book = OrderBook(self.market)
         self._lock = threading.Lock()
         self._store = KeyStore(config.key_ttl_days)
+        self.emulation: Emulation | None = None
         self._limiters: dict[str, AccountLimiter] = {}
         self._ids = itertools.count(1)
         self._accounts = itertools.count(1)
         self._id_prefix = secrets.token_hex(3)
         self._last_now = -math.inf
         self.set_faults(config.faults)
+        if emulated:
+            self.emulation = self._emulate(config)
+            self.keys = self.emulation.keys
+            return
         now = self._now()
         ages = config.key_age_days
         issued = {
@@ -119,6 +106,11 @@ class App:
             )
         }
         self.keys = Keys(**{name: record.value for name, record in issued.items()})
+
+    def _emulate(self, config: SandboxConfig) -> Emulation:
+        # each provider issues keys of its own shape (CG-..., a UUID), rotation included
+        cls, self._store = _EMULATIONS[config.profile]()
+        return cls(config, self._store, self.ledger, self.market)
 
     # -- control plane (called by the Sandbox handle) -------------------------------------
 
@@ -165,6 +157,8 @@ class App:
         """Decide the answer to one request and record it in the ledger."""
         with self._lock:
             ex = self._start(request)
+            if self.emulation is not None:
+                return self._emulated(self.emulation, ex)
             try:
                 reply, outcome = self._checks(ex)
             except Exception:  # a sandbox bug must still produce an answer, never a hang
@@ -174,6 +168,23 @@ class App:
             self._record(ex, reply, outcome)
             return reply
 
+    def _emulated(self, emulation: Emulation, ex: _Exchange) -> Reply:
+        call = Call(ex.request, ex.request_id, ex.now, ex.path, ex.params)
+        try:
+            reply, outcome = emulation.handle(call, self.faults, self._rng)
+        except Exception:  # a sandbox bug must still produce an answer, never a hang
+            log.exception("sandbox bug while handling %s %s", ex.request.method, ex.path)
+            reply, outcome = Reply(500, [], b""), Outcome(500, "error")
+        reply = Reply(
+            reply.status,
+            [*reply.headers, ("x-request-id", ex.request_id)],
+            reply.body,
+            reply.action,
+            self.faults.latency if outcome.admitted else 0.0,
+        )
+        self.ledger.record(ledger_entry(call, reply, outcome))
+        return reply
+
     def _start(self, request: Request) -> _Exchange:
         try:
             parts = urlsplit(request.target)
@@ -181,7 +192,9 @@ class App:
         except ValueError:  # e.g. "http://[" : still answer (404), never crash
             path, _, query = request.target.partition("?")
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        if self.config.auth == "header":
+        if self.config.profile != "tokenmetrics":
+            presented = None  # the emulation reads its own header
+        elif self.config.auth == "header":
             presented = request.headers.get("x-api-key")
         else:
             presented = params.pop("api_key", None)
@@ -253,7 +266,7 @@ class App:
             body = envelope(False, f"Upstream error ({status})")
             return self._plain(ex, status, "application/json", body), "fault-5xx"
         if html < faults.html_rate:
-            return self._plain(ex, 200, "text/html; charset=utf-8", _CAPTIVE_PORTAL), "html"
+            return self._plain(ex, 200, "text/html; charset=utf-8", CAPTIVE_PORTAL), "html"
         return None
 
     def _dispatch(self, ex: _Exchange, order_id: str | None) -> tuple[int, str, Any]:

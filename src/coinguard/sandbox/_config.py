@@ -14,12 +14,14 @@ from typing import Literal
 
 from .._origin import is_loopback
 
-__all__ = ["Faults", "ManualClock", "SandboxConfig", "Window", "parse_limit"]
+__all__ = ["PROFILES", "Faults", "ManualClock", "Profile", "SandboxConfig", "Window", "parse_limit"]
 
 HeaderStyle = Literal["ietf", "legacy", "none"]
 LegacyReset = Literal["delta", "epoch", "epoch-ms", "http-date"]
 RetryAfterForm = Literal["seconds", "http-date"]
 AuthMode = Literal["header", "query"]
+Profile = Literal["tokenmetrics", "coingecko", "coinmarketcap"]
+PROFILES: tuple[str, ...] = ("tokenmetrics", "coingecko", "coinmarketcap")
 
 _MONTH_NOMINAL_SECONDS = 30 * 86_400.0
 
@@ -92,7 +94,8 @@ class Faults:
     """Faults the server injects into admitted requests; every rate is in ``[0, 1]``.
 
     Draws come from a RNG seeded with ``seed`` (the config seed when ``None``), so a run
-    with the same request order is reproducible.
+    with the same request order is reproducible. ``cloudflare_429_rate`` is the share of the
+    CoinGecko emulation's 429 answers sent as a Cloudflare-style HTML page instead of JSON.
 
     >>> Faults(error_rate=0.2, reset_rate=0.1).latency
     0.0
@@ -108,9 +111,16 @@ class Faults:
     html_rate: float = 0.0
     drop_after_order_rate: float = 0.0
     seed: int | None = None
+    cloudflare_429_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "reset_rate", "html_rate", "drop_after_order_rate"):
+        for name in (
+            "error_rate",
+            "reset_rate",
+            "html_rate",
+            "drop_after_order_rate",
+            "cloudflare_429_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Faults.{name} must be in [0, 1], got {value}")
@@ -137,6 +147,13 @@ def _default_ages() -> Mapping[str, float]:
 class SandboxConfig:
     """Everything the sandbox server does, as one immutable value.
 
+    ``profile`` picks the API served: ``"tokenmetrics"`` (the default: the Token-Metrics-style
+    API under ``/v2`` with scoped keys, ``windows`` and ``costs``), or an emulation of
+    ``"coingecko"`` or ``"coinmarketcap"`` whose limits come from the client's plan tables
+    (``coinguard.providers``): ``plan`` names the plan of the Pro (CoinGecko) or only
+    (CoinMarketCap) key, ``monthly_credits`` and ``daily_credits`` override the plan's credit
+    caps. ``windows``, ``costs`` and ``header_style`` apply to the default profile only.
+
     >>> cfg = SandboxConfig(windows=(Window(5, 1.0),), header_style="legacy")
     >>> cfg.host, cfg.port, cfg.auth
     ('127.0.0.1', 0, 'header')
@@ -157,6 +174,10 @@ class SandboxConfig:
     key_age_days: Mapping[str, float] = field(default_factory=_default_ages)
     key_ttl_days: float | None = 365.0
     allow_remote: bool = False
+    profile: Profile = "tokenmetrics"
+    plan: str | None = None
+    monthly_credits: int | None = None
+    daily_credits: int | None = None
 
     def __post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):
@@ -169,12 +190,21 @@ class SandboxConfig:
             ("header_style", ("ietf", "legacy", "none")),
             ("legacy_reset", ("delta", "epoch", "epoch-ms", "http-date")),
             ("retry_after", ("seconds", "http-date")),
+            ("profile", PROFILES),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"SandboxConfig.{name} must be one of {allowed}")
         names = [w.label for w in self.windows]
         if len(set(names)) != len(names):
             raise ValueError(f"window names must be unique, got {names}")
+        for name in ("monthly_credits", "daily_credits"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
+        if self.plan is not None and self.profile == "tokenmetrics":
+            raise ValueError(
+                "SandboxConfig.plan applies to the coingecko and coinmarketcap profiles"
+            )
         if any(cost < 0 for cost in self.costs.values()):
             raise ValueError("endpoint costs must be >= 0")
         object.__setattr__(self, "windows", tuple(self.windows))

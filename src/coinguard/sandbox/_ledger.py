@@ -20,7 +20,9 @@ class LedgerEntry:
     when none was sent); ``account`` is set only for a valid key. ``path`` never includes the
     query string, so a key sent as ``?api_key=`` is never stored. ``status`` is ``None`` when
     the connection was cut without an answer. ``admitted`` means the request was counted
-    against the account's windows, for ``cost`` units.
+    against the account's windows, for ``cost`` units. ``credits`` is what the provider
+    emulations bill for the answer (CoinGecko: 1 per HTTP 200; CoinMarketCap: its
+    ``status.credit_count``); the Token-Metrics-style profile bills none.
     """
 
     time: float
@@ -35,6 +37,7 @@ class LedgerEntry:
     outcome: str
     admitted: bool
     cost: int
+    credits: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,13 @@ class Ledger:
         self._entries: list[LedgerEntry] = []
         self._lock = threading.Lock()
         self._declared = tuple(windows)
+        self._by_account: dict[str, tuple[Window, ...]] = {}
+
+    def declare(self, account: str, windows: Sequence[Window]) -> None:
+        """Check ``account`` against ``windows`` instead of the server-wide ones (a provider
+        emulation gives each plan its own per-minute limit)."""
+        with self._lock:
+            self._by_account[account] = tuple(windows)
 
     def record(self, entry: LedgerEntry) -> None:
         """Append one entry (called by the server)."""
@@ -128,6 +138,19 @@ class Ledger:
             )
         )
 
+    def credits(self, *, fingerprint: str | None = None, account: str | None = None) -> int:
+        """Credits billed in total, for one key or one account (``None`` means "any").
+
+        >>> Ledger().credits()
+        0
+        """
+        return sum(
+            e.credits
+            for e in self.entries()
+            if (fingerprint is None or e.fingerprint == fingerprint)
+            and (account is None or e.account == account)
+        )
+
     def scopes_used_by(self, fingerprint: str) -> set[str]:
         """The scopes of every route a key called, e.g. to assert the trade key read nothing.
 
@@ -161,15 +184,17 @@ class Ledger:
         Always empty for the server's own windows unless the sandbox has a bug; pass a
         client-side policy to check that a client stayed within it.
         """
-        if windows is None:
-            windows = self._declared
+        given = windows
+        with self._lock:
+            declared = dict(self._by_account)
         per_account: dict[str, list[tuple[float, int]]] = defaultdict(list)
         for e in self.entries():
             if e.admitted and e.account is not None:
                 per_account[e.account].append((e.time, e.cost))
         found: list[Violation] = []
         for account, points in sorted(per_account.items()):
-            for window in windows:
+            chosen = given if given is not None else declared.get(account, self._declared)
+            for window in chosen:
                 found.extend(_check(account, window, points))
         return found
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import http
 import logging
 import random
@@ -23,7 +24,7 @@ import h11
 
 from ._accounts import Keys
 from ._app import App, Reply, Request, envelope
-from ._config import Faults, SandboxConfig
+from ._config import Faults, Profile, SandboxConfig
 from ._ledger import Ledger
 from ._orders import Order
 
@@ -195,8 +196,13 @@ class Sandbox:
     (200, 'BTC')
     """
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
-        self.config = config or SandboxConfig()
+    def __init__(
+        self, config: SandboxConfig | None = None, *, profile: Profile | None = None
+    ) -> None:
+        config = config or SandboxConfig()
+        if profile is not None:
+            config = dataclasses.replace(config, profile=profile)
+        self.config = config
         self._app = App(self.config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -288,14 +294,28 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT/v2``: what a client's ``base_url`` should be."""
+        """What a client's ``base_url`` should be: ``http://HOST:PORT/v2`` by default, the
+        Demo root ``/api/v3`` for ``coingecko``, the bare origin for ``coinmarketcap``."""
+        if self.config.profile == "coingecko":
+            return self.origin + "/api/v3"
+        if self.config.profile == "coinmarketcap":
+            return self.origin
         return self.origin + "/v2"
+
+    @property
+    def pro_base_url(self) -> str:
+        """The CoinGecko emulation's Pro root, ``http://HOST:PORT/pro/api/v3``."""
+        if self.config.profile != "coingecko":
+            raise AttributeError("only the coingecko profile has a Pro root")
+        return self.origin + "/pro/api/v3"
 
     # -- keys, faults, state -----------------------------------------------------------------
 
     @property
     def keys(self) -> Keys:
-        """The three provisioned keys (``read``, ``trade``, ``overprivileged``)."""
+        """The provisioned keys: ``read``, ``trade`` and ``overprivileged`` by default; the
+        Demo key as ``read`` and the Pro key as ``pro`` for ``coingecko``; the key as ``read``
+        for ``coinmarketcap``."""
         return self._app.keys
 
     def set_faults(self, faults: Faults) -> None:
