@@ -29,6 +29,7 @@ from ._exceptions import (
     OrderOutcomeUnknownError,
     RateLimitError,
 )
+from ._headers import ServerWindow
 from ._keys import (
     EnvSource,
     FileSource,
@@ -226,6 +227,26 @@ class _Base:
         secret = self._core.read.loaded
         quota = self._quota_for(self._core.read, secret) if secret is not None else None
         return quota.status() if quota is not None else None
+
+    def _learning(self, slot: KeySlot, report: KeyReport) -> Callable[[], None] | None:
+        """What the key check taught the slot's quota (the provider's usage route is the
+        authority on what was spent), as a step to run; None when it taught nothing."""
+        secret = slot.loaded
+        quota = self._quota_for(slot, secret) if secret is not None else None
+        windows = [
+            ServerWindow(
+                limit=u.limit,
+                remaining=None if u.limit is None else max(0, u.limit - u.used),
+                used=u.used,
+                seconds=u.seconds,
+                name=u.window,
+            )
+            for u in report.permissions.usage
+            if u.used is not None and u.seconds is not None
+        ]
+        if quota is None or not windows:
+            return None
+        return functools.partial(quota.learn, windows)
 
     def _hand_over(self, exc: CoinguardError, call: Call, state: CallState) -> list[CoinguardError]:
         """After a failed first attempt: re-raise if final, else seed the tenacity loop with it.
@@ -536,10 +557,13 @@ class Client(_Base):
         >>> client.verify_key()[0].permissions.can_trade  # doctest: +SKIP
         False
         """
-        reports = [
-            self._core.key_report(slot, self._run(call, slot), max_age=max_age)
-            for call, slot in self._core.key_checks()
-        ]
+        reports = []
+        for call, slot in self._core.key_checks():
+            report = self._core.key_report(slot, self._run(call, slot), max_age=max_age)
+            learned = self._learning(slot, report)
+            if learned is not None:
+                learned()
+            reports.append(report)
         return judge(reports, on_finding, hook)
 
     def _run(self, call: Call, slot: KeySlot) -> Any:
@@ -734,10 +758,13 @@ class AsyncClient(_Base):
         hook: Callable[[str], None] | None = None,
     ) -> list[KeyReport]:
         """Ask the provider what each configured key can do (see :meth:`Client.verify_key`)."""
-        reports = [
-            self._core.key_report(slot, await self._run(call, slot), max_age=max_age)
-            for call, slot in self._core.key_checks()
-        ]
+        reports = []
+        for call, slot in self._core.key_checks():
+            report = self._core.key_report(slot, await self._run(call, slot), max_age=max_age)
+            learned = self._learning(slot, report)
+            if learned is not None:  # a shared store is I/O: never on the event loop
+                await anyio.to_thread.run_sync(learned)
+            reports.append(report)
         return judge(reports, on_finding, hook)
 
     async def _run(self, call: Call, slot: KeySlot) -> Any:

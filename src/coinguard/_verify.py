@@ -47,6 +47,7 @@ class Usage:
     used: int | None
     limit: int | None
     resets_at: datetime | None = None
+    seconds: float | None = None  # the window's length: 60, 86400, a month; None if unknown
 
     def __str__(self) -> str:
         limit = "?" if self.limit is None else f"{self.limit:,}"

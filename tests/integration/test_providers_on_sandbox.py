@@ -352,3 +352,34 @@ def test_no_provisioned_key_in_any_channel(caplog: pytest.LogCaptureFixture) -> 
     assert limited == [429] * 4
     assert kinds.count("RateLimitError") == 4
     assert len(texts) > 8
+
+
+@pytest.mark.parametrize("profile", ["coingecko-pro", "coinmarketcap"])
+def test_verify_on_start_teaches_the_quota_what_the_provider_counted(
+    cg: Sandbox, cmc: Sandbox, profile: str
+) -> None:
+    """Credits spent elsewhere (another machine, a raw script): a new client's month window
+    starts from what the usage route reports, not from zero."""
+    if profile == "coingecko-pro":
+        sb, url, header, key = cg, cg.pro_base_url, "x-cg-pro-api-key", cg.keys.pro
+        path, params = "/simple/price", {"ids": "bitcoin", "vs_currencies": "usd"}
+    else:
+        sb, url, header, key = cmc, cmc.base_url, "X-CMC_PRO_API_KEY", cmc.keys.read
+        path, params = QUOTES, {"symbol": "BTC"}
+    assert key is not None
+    with httpx.Client(headers={header: key}) as raw:
+        for _ in range(7):
+            assert raw.get(url + path, params=params).status_code == 200
+    spent = sb.ledger.credits()
+    assert spent >= 7
+    with coinguard.Client(
+        provider=profile,
+        base_url=url,
+        read_key=key,
+        verify_on_start=True,
+        quota_store=coinguard.MemoryStore(),
+    ) as client:
+        status = client.quota
+    assert status is not None
+    month = next(w for w in status.windows if w.name.endswith("/month"))
+    assert month.used >= spent

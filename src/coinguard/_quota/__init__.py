@@ -18,12 +18,13 @@ from ._limiter import (
     shared_memory_store,
 )
 from ._memory import MemoryStore
-from ._policy import QuotaPolicy, Window
+from ._policy import MONTH, QuotaPolicy, Window
 from ._redis import RedisStore
 from ._sqlite import SQLiteStore
 from ._store import QuotaStore
 
 __all__ = [
+    "MONTH",
     "PERSIST_ENV",
     "MemoryStore",
     "Quota",

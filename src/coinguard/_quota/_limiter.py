@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -465,6 +465,19 @@ class Quota:
                 self._apply(sync, now)
             except Exception as exc:
                 self._degrade("record what the server said", exc)
+
+    def learn(self, windows: Sequence[ServerWindow]) -> None:
+        """Take in what a provider's usage route reports (``verify_key()``, e.g. CoinGecko's
+        ``/key``, CoinMarketCap's ``/v1/key/info``): each window of ours with the same length
+        counts at least what the server says is used. Never raises (a store failure is
+        logged and kept in :attr:`degraded`)."""
+        now = self._clock()
+        sync = self._sync(200, ServerQuota(tuple(windows)), None)
+        if sync is not None:
+            try:
+                self._apply(sync, now)
+            except Exception as exc:
+                self._degrade("record the provider's usage", exc)
 
     def _apply(self, sync: Sync, now: float) -> None:
         if isinstance(self._bucket, MemoryBucket):

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._provider import ErrorCode, HeaderKey, Plan, Provider
-from .._quota import QuotaPolicy, Window
+from .._quota import MONTH, QuotaPolicy, Window
 from .._verify import KeyCheck, KeyPermissions, Usage
 
 DEMO_URL = "https://api.coingecko.com/api/v3"
@@ -53,12 +53,13 @@ def key_usage(body: Any) -> KeyPermissions:
     now = datetime.now(timezone.utc)
     month_end = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=timezone.utc)
     usage = (
-        Usage("per minute", None, _count(data.get("rate_limit_request_per_minute"))),
+        Usage("per minute", None, _count(data.get("rate_limit_request_per_minute")), None, 60.0),
         Usage(
             "this month",
             _count(data.get("current_total_monthly_calls")),
             _count(data.get("monthly_call_credit")),
             month_end,
+            MONTH,
         ),
     )
     plan = data.get("plan")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._provider import ErrorCode, HeaderKey, Plan, Provider
-from .._quota import QuotaPolicy, Window
+from .._quota import MONTH, QuotaPolicy, Window
 from .._verify import KeyCheck, KeyPermissions, Usage, parse_time
 
 _THIRD = (
@@ -83,7 +83,13 @@ def key_info(body: Any) -> KeyPermissions:
     minute, day = _section(usage, "current_minute"), _section(usage, "current_day")
     month = _section(usage, "current_month")
     windows = [
-        Usage("per minute", _int(minute.get("requests_made")), _int(plan.get("rate_limit_minute")))
+        Usage(
+            "per minute",
+            _int(minute.get("requests_made")),
+            _int(plan.get("rate_limit_minute")),
+            None,
+            60.0,
+        )
     ]
     if _int(plan.get("credit_limit_daily")) is not None:
         windows.append(
@@ -92,6 +98,7 @@ def key_info(body: Any) -> KeyPermissions:
                 _int(day.get("credits_used")),
                 _int(plan.get("credit_limit_daily")),
                 parse_time(plan.get("credit_limit_daily_reset_timestamp")),
+                86400.0,
             )
         )
     windows.append(
@@ -100,6 +107,7 @@ def key_info(body: Any) -> KeyPermissions:
             _int(month.get("credits_used")),
             _int(plan.get("credit_limit_monthly")),
             parse_time(plan.get("credit_limit_monthly_reset_timestamp")),
+            MONTH,
         )
     )
     return KeyPermissions(can_read=True, can_trade=False, can_withdraw=False, usage=tuple(windows))
