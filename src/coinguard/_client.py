@@ -8,435 +8,31 @@ from __future__ import annotations
 
 import functools
 import random
-import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from types import MappingProxyType, TracebackType
-from typing import Any, Literal, NamedTuple, NoReturn
+from types import TracebackType
+from typing import Any, Literal
 
 import anyio
 import httpx
 import tenacity
-from pydantic import SecretStr
 
-from ._checks import check_quota_args
-from ._core import Call, ClientCore
-from ._exceptions import (
-    CoinguardError,
-    ConfigurationError,
-    OrderOutcomeUnknownError,
-    RateLimitError,
-)
-from ._headers import ServerWindow
-from ._keys import (
-    EnvSource,
-    FileSource,
-    KeyInput,
-    KeySlot,
-    KeySource,
-    Unusable,
-    ValueSource,
-    as_secret,
-)
+from ._core import Call
+from ._exceptions import CoinguardError
+from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
+from ._keys import KeyInput, KeySlot
 from ._provider import Provider
-from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
-from ._retry import (
-    CallState,
-    RetryDetails,
-    RetryPolicy,
-    final_error,
-    is_retryable,
-    make_retrying_kwargs,
-)
-from ._secret import Secret
-from ._secrets import SecretRef
+from ._quota import QuotaPolicy, QuotaStore
+from ._retry import CallState, RetryDetails, RetryPolicy, final_error
 from ._settings import Settings
 from ._verify import KeyReport, judge
 
 __all__ = ["AsyncClient", "Client"]
 
-_MISSING: Any = object()
-_MAX_AGE = timedelta(days=90)
 
-
-# Steps are tuples: one or more is built per request, and tuples are the cheapest to build.
-_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
-
-
-def _wrap_keys(
-    read_key: KeyInput | None, trade_key: KeyInput | None
-) -> tuple[KeyInput | None, KeyInput | None]:
-    """Key values given as text, as :class:`Secret`; sources and callables as they are; any
-    other value replaced by a stand-in that names only its type (the error comes later)."""
-    return tuple(  # type: ignore[return-value]
-        as_secret(key, f"the {scope}_key argument")
-        if isinstance(key, str | SecretStr)
-        else key
-        if key is None or isinstance(key, Secret | KeySource) or callable(key)
-        else Unusable(key)
-        for scope, key in (("read", read_key), ("trade", trade_key))
-    )
-
-
-class _Send(NamedTuple):
-    """Send this request with this auth flow (None: without the key); answer the response."""
-
-    request: httpx.Request
-    auth: httpx.Auth | None
-
-
-class _Sleep(NamedTuple):
-    """Wait this many seconds (the injected sleep)."""
-
-    seconds: float
-
-
-class _Run(NamedTuple):
-    """Call ``func``; ``blocking`` means it may do I/O (keep it off an event loop)."""
-
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
-    blocking: bool = False
-    kwargs: Mapping[str, Any] = _NO_KWARGS
-
-
-_Step = _Send | _Sleep | _Run
-
-
-class _Base:
-    """Construction and the per-attempt bookkeeping shared by both shells."""
-
-    _core: ClientCore
-    _http: httpx.Client | httpx.AsyncClient
-    _owns_http: bool
-
-    def __init__(
-        self,
-        *,
-        provider: Provider | str,
-        read_key: KeyInput | None,
-        trade_key: KeyInput | None,
-        allow_trading: bool,
-        base_url: str | None,
-        plan: str | None,
-        timeout: float | httpx.Timeout | None,
-        settings: Settings | None,
-        env_file: str | Path | None,
-        retry: RetryPolicy | None,
-        max_retries: int | None,
-        follow_redirects: bool,
-        max_redirects: int,
-        quota: QuotaPolicy | Any | None,
-        quota_store: str | QuotaStore | None,
-        on_quota: Literal["wait", "raise"],
-        max_wait: float,
-        quota_account: str | None,
-        on_retry: Callable[[RetryDetails], None] | None,
-        clock: Callable[[], float],
-        jitter: Callable[[], float],
-    ) -> None:
-        self._core = ClientCore(
-            provider=provider,
-            read_key=read_key,
-            trade_key=trade_key,
-            allow_trading=allow_trading,
-            base_url=base_url,
-            plan=plan,
-            timeout=timeout,
-            settings=settings,
-            env_file=env_file,
-            retry=retry,
-            max_retries=max_retries,
-            follow_redirects=follow_redirects,
-            max_redirects=max_redirects,
-        )
-        check_quota_args(on_quota=on_quota, max_wait=max_wait, quota_store=quota_store)
-        self._clock = clock
-        self._jitter = jitter
-        self._on_retry = on_retry
-        policy = self._core.provider.quota if quota is _MISSING else quota
-        store = quota_store or self._core.quota_store or "memory"
-        self._quota_args = (policy, store, on_quota, max_wait)
-        if quota_account is not None and (not isinstance(quota_account, str) or not quota_account):
-            raise ConfigurationError("quota_account must be a non-empty string (an account id)")
-        self._quota_account = quota_account
-        self._quotas: dict[str, Quota] = {}  # by key slot
-        self._quota_lock = threading.Lock()
-
-    @property
-    def provider(self) -> Provider:
-        """The provider profile this client talks to."""
-        return self._core.provider
-
-    @property
-    def allow_trading(self) -> bool:
-        """Whether this client may send trade requests at all."""
-        return self._core.allow_trading
-
-    def _quota_for(self, slot: KeySlot, secret: Secret) -> Quota | None:
-        """The quota of a key slot: one per slot, kept when its key rotates."""
-        quota = self._quotas.get(slot.scope_name)
-        policy, store, on_quota, max_wait = self._quota_args
-        if quota is not None or policy is None:
-            return quota
-        with self._quota_lock:
-            quota = self._quotas.get(slot.scope_name)
-            if quota is None:
-                quota = Quota(
-                    policy,
-                    store=store,
-                    key_id=self._quota_key(slot, secret),
-                    on_quota=on_quota,
-                    max_wait=max_wait,
-                    clock=self._clock,
-                )
-                self._quotas[slot.scope_name] = quota
-        return quota
-
-    def _quota_key(self, slot: KeySlot, secret: Secret) -> str:
-        """Who the provider counts: the account if the user named it, else the key slot.
-
-        A slot whose source is a place (a variable, a file, a secret reference) is named by
-        it, so a rotated key keeps counting in every process and after a restart; a key given
-        as a value or a callable is named by the first key it held.
-        """
-        provider = self._core.provider.name
-        if self._quota_account is not None:
-            return f"{provider}:account:{self._quota_account}"
-        source = slot.source
-        if isinstance(source, EnvSource | FileSource | SecretRef) or (
-            isinstance(source, ValueSource) and source.description.startswith("settings ")
-        ):
-            return f"{provider}:{slot.scope_name}:{source.description}"
-        return f"{provider}:{secret.fingerprint}"
-
-    @property
-    def quota(self) -> QuotaStatus | None:
-        """Quota use per window for the read key (used, remaining, limit, resets_at), or None.
-
-        After a ``/price`` (cost 1) and a ``/daily-ohlcv`` (cost 2) call on the sandbox:
-
-        >>> print(client.quota)  # doctest: +SKIP
-        quota sandbox:fp:05234613d638
-        window    used  remaining  limit  resets at (UTC)
-        50/s         3         47     50  2026-11-27 23:28:40
-        1000/min     3        997   1000  2026-11-27 23:29:39
-        """
-        secret = self._core.read.loaded
-        quota = self._quota_for(self._core.read, secret) if secret is not None else None
-        return quota.status() if quota is not None else None
-
-    def _learning(self, slot: KeySlot, report: KeyReport) -> Callable[[], None] | None:
-        """What the key check taught the slot's quota (the provider's usage route is the
-        authority on what was spent), as a step to run; None when it taught nothing."""
-        secret = slot.loaded
-        quota = self._quota_for(slot, secret) if secret is not None else None
-        windows = [
-            ServerWindow(
-                limit=u.limit,
-                remaining=None if u.limit is None else max(0, u.limit - u.used),
-                used=u.used,
-                seconds=u.seconds,
-                name=u.window,
-            )
-            for u in report.permissions.usage
-            if u.used is not None and u.seconds is not None
-        ]
-        if quota is None or not windows:
-            return None
-        return functools.partial(quota.learn, windows)
-
-    def _hand_over(self, exc: CoinguardError, call: Call, state: CallState) -> list[CoinguardError]:
-        """After a failed first attempt: re-raise if final, else seed the tenacity loop with it.
-
-        The first attempt runs outside tenacity because almost every call succeeds at once and
-        building the retry machinery costs more than the rest of coinguard's per-call work.
-        """
-        if isinstance(exc, OrderOutcomeUnknownError):
-            state.unknown = exc
-        if not is_retryable(exc, self._core.retry, idempotent=call.idempotent, state=state):
-            raise exc
-        return [exc]
-
-    def _retrying_kwargs(self, call: Call, slot: KeySlot, state: CallState) -> dict[str, Any]:
-        return make_retrying_kwargs(
-            self._core.retry,
-            idempotent=call.idempotent,
-            state=state,
-            clock=self._clock,
-            rng=self._jitter,
-            method=call.method,
-            path=call.path,
-            fingerprint=lambda: slot.loaded.fingerprint if slot.loaded else None,
-            on_retry=self._on_retry,
-            resend_note=self._core.resend_note(call),
-        )
-
-    def _flow(self, call: Call, slot: KeySlot, state: CallState) -> Generator[_Step, Any, Any]:
-        """One attempt as a sequence of steps; the shells perform each step's I/O.
-
-        Key, quota, send, redirects, header sync, reload arming and the outcome are decided
-        here, once, for both :class:`Client` and :class:`AsyncClient`.
-        """
-        # built first: a request that cannot be built must not cost a key fetch or quota
-        request = self._core.build(self._http, call, own_client=self._owns_http)
-        if state.reload_pending:
-            secret = yield _Run(slot.reload, (state.key_generation,), blocking=True)
-            state.key_generation = slot.generation
-        else:
-            seen = slot.generation  # read first: a concurrent reload must not be taken for ours
-            secret = slot.peek()
-            if secret is None:
-                secret = yield _Run(slot.get, (), blocking=True)
-            state.key_generation = seen or slot.generation
-        quota = self._quota_for(slot, secret)
-        reservation = (yield from self._take(quota, call, state)) if quota is not None else None
-        auth: httpx.Auth | None = self._core.auth(secret)
-        hops = 0
-        pending = reservation  # the provider's call whose answer the quota has not had yet
-        while True:
-            try:
-                response = yield _Send(request, auth)
-            except CoinguardError:
-                # it may have reached the server: count it as late as its failure
-                yield from self._answered(quota, pending)
-                raise
-            if quota is not None and pending is not None:  # inline: every request runs it
-                answered = self._clock()
-                if quota.late(pending, answered):
-                    yield _Run(
-                        quota.answered, (pending,), blocking=quota.blocking, kwargs={"at": answered}
-                    )
-                pending = None  # a hop to another origin is not the provider's call
-            hop = self._core.next_hop(call, response, hops)
-            if hop is None:
-                break
-            request, keyed = hop
-            hops += 1
-            if not self._owns_http:
-                self._core.drop_jar_cookies(request, call)
-            if keyed and quota is not None:  # another request to the provider: quota
-                reservation = pending = yield from self._take(quota, call, state)
-            elif not keyed:
-                auth = None
-        self._arm_reload(slot, state, response)
-        # only the provider's own answers feed its quota
-        observer = quota if quota is not None and self._core.from_provider(response) else None
-        try:
-            value = self._core.outcome(call, response, now=self._clock())
-        except CoinguardError as exc:
-            if observer is not None:  # a 429 still puts the key in the penalty box
-                # a limit named by the body ("daily credits spent") holds as long as it says
-                hold = (
-                    getattr(exc, "retry_after", None) if isinstance(exc, RateLimitError) else None
-                )
-                yield self._observe(observer, response, reservation, None, hold)
-            raise
-        if observer is not None:
-            # the decoded body too: CoinMarketCap says there what a call really cost
-            yield self._observe(observer, response, reservation, value)
-        return value
-
-    @staticmethod
-    def _observe(
-        quota: Quota,
-        response: httpx.Response,
-        reservation: Reservation | None,
-        body: Any,
-        penalty: float | None = None,
-    ) -> _Run:
-        return _Run(
-            quota.observe,
-            (response.status_code, response.headers),
-            blocking=quota.blocking,
-            kwargs={"body": body, "reservation": reservation, "penalty": penalty},
-        )
-
-    def _take(
-        self, quota: Quota, call: Call, state: CallState
-    ) -> Generator[_Step, Any, Reservation]:
-        """Reserve quota for one request and wait until it may go.
-
-        The call's deadline bounds the wait: one that cannot fit raises
-        :class:`QuotaExceededError` at once. A wait interrupted before the call leaves (a
-        cancelled task, ``KeyboardInterrupt``) gives its reservation back. Store I/O is always
-        a blocking step, for the shells to keep off an event loop; steps that do no I/O (the
-        memory store) are called here: a round trip through the shell costs more than the call.
-        """
-        blocking = quota.blocking
-        deadline = state.started + self._core.retry.deadline
-        left = max(0.0, deadline - self._clock())
-        if blocking:
-            reservation: Reservation = yield _Run(
-                quota.reserve, (call.method, call.path), True, {"max_wait": left}
-            )
-        else:
-            reservation = quota.reserve(call.method, call.path, max_wait=left)
-        held: Reservation | None = reservation  # what an interruption must give back
-        try:
-            while True:
-                if reservation.wait > 0:
-                    yield _Sleep(reservation.wait)
-                # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
-                now = self._clock()
-                left = max(0.0, deadline - now)
-                held = None  # sent() hands back a reservation, or has given this one up
-                if blocking and not quota.settles_locally(reservation, now):
-                    reservation = yield _Run(
-                        quota.sent, (reservation,), True, {"at": now, "max_wait": left}
-                    )
-                else:
-                    reservation = quota.sent(reservation, at=now, max_wait=left)
-                if reservation.wait <= 0:
-                    return reservation
-                held = reservation
-        except BaseException as exc:
-            if held is not None:
-                if not blocking:
-                    quota.release(held)
-                elif not isinstance(exc, GeneratorExit):  # a closing generator cannot yield
-                    yield _Run(quota.release, (held,), True)
-            raise
-
-    def _answered(
-        self, quota: Quota | None, reservation: Reservation | None
-    ) -> Generator[_Step, Any, None]:
-        """Tell the quota when a call was answered; only a late answer costs store I/O."""
-        now = self._clock()
-        if quota is not None and reservation is not None and quota.late(reservation, now):
-            yield _Run(quota.answered, (reservation,), blocking=quota.blocking, kwargs={"at": now})
-
-    def _close_quotas(self) -> None:
-        with self._quota_lock:
-            quotas, self._quotas = list(self._quotas.values()), {}
-        for quota in quotas:
-            quota.close()
-
-    @staticmethod
-    def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:
-        """Arm a one-time key reload when a reloadable key got a 401."""
-        first_401 = response.status_code == 401 and not state.reloaded_key
-        state.reload_pending = first_401 and slot.source.reloadable
-        state.reloaded_key = state.reloaded_key or state.reload_pending
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("coinguard clients cannot be pickled: they hold keys and connections")
-
-    def __repr__(self) -> str:
-        core = getattr(self, "_core", None)
-        if core is None:  # a constructor that failed: tracebacks print its locals too
-            return f"{type(self).__name__}(not constructed)"
-        trade = repr(core.trade) if core.trade else "disabled"
-        plan = f", plan={core.provider.plan!r}" if core.provider.plan else ""
-        return (
-            f"{type(self).__name__}(provider={core.provider.name!r}{plan}, "
-            f"base_url='{core.base_url}', read={core.read!r}, trade={trade})"
-        )
-
-
-class Client(_Base):
+class Client(Base):
     """A synchronous client with scoped keys, origin-pinned auth, quotas and safe retries.
 
     The quota is counted per key slot (read, trade), so a rotated key keeps spending the same
@@ -466,7 +62,7 @@ class Client(_Base):
         max_retries: int | None = None,
         follow_redirects: bool = False,
         max_redirects: int = 5,
-        quota: QuotaPolicy | None = _MISSING,
+        quota: QuotaPolicy | None = MISSING,
         quota_store: str | QuotaStore | None = None,
         on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
@@ -478,7 +74,7 @@ class Client(_Base):
         verify_on_start: bool = False,
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
-        read_key, trade_key = _wrap_keys(read_key, trade_key)
+        read_key, trade_key = wrap_keys(read_key, trade_key)
         super().__init__(
             provider=provider,
             read_key=read_key,
@@ -544,7 +140,7 @@ class Client(_Base):
         self,
         *,
         on_finding: str = "raise",
-        max_age: timedelta = _MAX_AGE,
+        max_age: timedelta = MAX_AGE,
         hook: Callable[[str], None] | None = None,
     ) -> list[KeyReport]:
         """Ask the provider what each configured key can do; flag over-privileged keys.
@@ -587,7 +183,7 @@ class Client(_Base):
         return self._attempt(call, slot, state)
 
     def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
-        """Carry out one attempt: the steps come from :meth:`_Base._flow`, the I/O happens here.
+        """Carry out one attempt: the steps come from :meth:`Base._flow`, the I/O happens here.
 
         Anything a step raises (a store error, ``KeyboardInterrupt`` in a sleep) is thrown into
         the flow, so it can give back what it holds before the error goes on."""
@@ -600,7 +196,7 @@ class Client(_Base):
             except StopIteration as done:
                 return done.value
             failure = None
-            if isinstance(step, _Send):
+            if isinstance(step, Send):
                 try:
                     value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
                 except Exception as exc:
@@ -613,8 +209,8 @@ class Client(_Base):
                 except BaseException as exc:
                     value, failure = None, exc
 
-    def _step(self, step: _Sleep | _Run) -> Any:
-        if isinstance(step, _Sleep):
+    def _step(self, step: Sleep | Run) -> Any:
+        if isinstance(step, Sleep):
             self._sleep(step.seconds)
             return None
         return step.func(*step.args, **step.kwargs)
@@ -654,7 +250,7 @@ class Client(_Base):
         self.close()
 
 
-class AsyncClient(_Base):
+class AsyncClient(Base):
     """The asyncio twin of :class:`Client`: same arguments, same behaviour.
 
     >>> async with AsyncClient(provider="tokenmetrics") as tm:  # doctest: +SKIP
@@ -680,7 +276,7 @@ class AsyncClient(_Base):
         max_retries: int | None = None,
         follow_redirects: bool = False,
         max_redirects: int = 5,
-        quota: QuotaPolicy | None = _MISSING,
+        quota: QuotaPolicy | None = MISSING,
         quota_store: str | QuotaStore | None = None,
         on_quota: Literal["wait", "raise"] = "wait",
         max_wait: float = 60.0,
@@ -692,7 +288,7 @@ class AsyncClient(_Base):
         verify_on_start: bool = False,
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
-        read_key, trade_key = _wrap_keys(read_key, trade_key)
+        read_key, trade_key = wrap_keys(read_key, trade_key)
         super().__init__(
             provider=provider,
             read_key=read_key,
@@ -754,7 +350,7 @@ class AsyncClient(_Base):
         self,
         *,
         on_finding: str = "raise",
-        max_age: timedelta = _MAX_AGE,
+        max_age: timedelta = MAX_AGE,
         hook: Callable[[str], None] | None = None,
     ) -> list[KeyReport]:
         """Ask the provider what each configured key can do (see :meth:`Client.verify_key`)."""
@@ -790,7 +386,7 @@ class AsyncClient(_Base):
         return await self._attempt(call, slot, state)
 
     async def _attempt(self, call: Call, slot: KeySlot, state: CallState) -> Any:
-        """Carry out one attempt: the steps come from :meth:`_Base._flow`; blocking ones
+        """Carry out one attempt: the steps come from :meth:`Base._flow`; blocking ones
         (a secret-manager fetch, a SQLite or Redis quota store) run in a worker thread."""
         flow = self._flow(call, slot, state)
         value: Any = None
@@ -803,7 +399,7 @@ class AsyncClient(_Base):
                 return done.value
             failure = None
             try:
-                if not isinstance(step, _Send):
+                if not isinstance(step, Send):
                     if unwinding:
                         with anyio.CancelScope(shield=True):
                             value = await self._step(step)
@@ -819,8 +415,8 @@ class AsyncClient(_Base):
             except BaseException as exc:
                 value, failure, unwinding = None, exc, True
 
-    async def _step(self, step: _Sleep | _Run) -> Any:
-        if isinstance(step, _Sleep):
+    async def _step(self, step: Sleep | Run) -> Any:
+        if isinstance(step, Sleep):
             await self._sleep(step.seconds)
             return None
         if step.blocking:
