@@ -40,8 +40,8 @@ A wrong argument is refused at the call that received it, before any I/O, with a
 the argument and the fix: a wrong *type* raises :class:`ArgumentTypeError` (a ``TypeError`` too,
 as Python convention has it), a wrong *value* or combination raises ``ConfigurationError``.
 
-httpx errors are translated in exactly one place (``ClientCore.translate`` in
-``coinguard._core``). No coinguard error chains a foreign exception (``__cause__`` and
+httpx errors are translated in exactly one place (``translate`` in
+``coinguard._outcome``). No coinguard error chains a foreign exception (``__cause__`` and
 ``__context__`` are empty or coinguard errors): httpx's errors hold the keyed request, a JSON
 decode error holds the whole document, a backend's error may hold the secret. The foreign
 error's type and redacted text are in the message instead; where key material was handled
