@@ -36,6 +36,7 @@ from ._emulation import (
     by_market_cap,
     coin_id,
     header_name,
+    int_param,
     iso,
     json_body,
     limits_of_plan,
@@ -291,12 +292,10 @@ def _required(call: Call, name: str) -> str:
 
 
 def _int(call: Call, name: str, default: int, low: int, high: int) -> int:
-    raw = call.params.get(name)
-    if raw is None:
-        return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    value = int_param(call, name, default, low, high)
+    if value is None:
         raise ApiError(400, f"Invalid value for {name}: expected {low}..{high}")
-    return int(raw)
+    return value
 
 
 def _ping(emu: CoinGecko, call: Call, record: KeyRecord) -> Any:

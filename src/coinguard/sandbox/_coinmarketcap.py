@@ -36,6 +36,7 @@ from ._emulation import (
     Outcome,
     by_market_cap,
     header_name,
+    int_param,
     iso,
     json_body,
     limits_of_plan,
@@ -289,12 +290,10 @@ Handled = tuple[Any, int, dict[str, Any]]
 
 
 def _int(call: Call, name: str, default: int, low: int, high: int) -> int:
-    raw = call.params.get(name)
-    if raw is None:
-        return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    value = int_param(call, name, default, low, high)
+    if value is None:
         raise ApiError(400, f'"{name}" must be an integer between {low} and {high}')
-    return int(raw)
+    return value
 
 
 def _converts(call: Call) -> list[str]:

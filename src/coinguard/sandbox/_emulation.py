@@ -38,6 +38,7 @@ __all__ = [
     "by_market_cap",
     "coin_id",
     "header_name",
+    "int_param",
     "iso",
     "json_body",
     "ledger_entry",
@@ -147,6 +148,18 @@ class Emulation(Protocol):
 
     def handle(self, call: Call, faults: Faults, rng: random.Random) -> tuple[Reply, Outcome]:
         """Answer one call."""
+
+
+def int_param(call: Call, name: str, default: int, low: int, high: int) -> int | None:
+    """Query parameter ``name`` as an int in ``[low, high]``, ``default`` when absent, None when
+    it is not one (each provider answers that its own way)."""
+    raw = call.params.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdecimal()) or not low <= int(raw) <= high:
+        return None
+    return int(raw)
 
 
 def header_name(auth: object) -> str:
