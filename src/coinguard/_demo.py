@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from ._client import Client
 from ._exceptions import CoinguardError, ScopeError
 from ._provider import QueryKey, get_provider
+from ._quota import MemoryStore
 
 __all__ = ["run_demo"]
 
@@ -191,4 +192,42 @@ def run_demo(out: TextIO) -> int:
         )
         violations = sb.ledger.violations()
         print(f"   rate-limit windows exceeded on the server: {len(violations)}", file=out)
+    violations += _two_providers(out)
     return 1 if leaked or violations else 0
+
+
+def _two_providers(out: TextIO) -> list[Any]:
+    """Step 7: one read through two real provider profiles, against their emulations."""
+    from .sandbox import Sandbox
+
+    _section(out, "7. The same read through two providers' profiles (their sandbox emulations)")
+    tables: list[list[str]] = []
+    with Sandbox(profile="coingecko") as cg, Sandbox(profile="coinmarketcap") as cmc:
+        reads = (
+            (cg, "coingecko", "/simple/price", {"ids": "bitcoin", "vs_currencies": "usd"}),
+            (cmc, "coinmarketcap", "/v1/cryptocurrency/quotes/latest", {"symbol": "BTC"}),
+        )
+        for sb, name, path, params in reads:
+            with Client(
+                provider=name,
+                base_url=sb.base_url,
+                read_key=sb.keys.read,
+                quota_store=MemoryStore(),
+            ) as client:
+                body = client.get(path, params=params)
+                usd = (
+                    body["bitcoin"]["usd"]
+                    if name == "coingecko"
+                    else body["data"]["BTC"]["quote"]["USD"]["price"]
+                )
+                print(
+                    f"   {name:<14} plan {client.provider.plan:<6} BTC {usd:>12,.2f} USD", file=out
+                )
+                status = client.quota
+                rows = str(status).splitlines()[1:] if status is not None else []
+                tables.append([f"{name} ({client.provider.plan} plan)", *rows])
+        violations = cg.ledger.violations() + cmc.ledger.violations()
+    width = max(len(line) for line in tables[0]) + 3
+    for left, right in zip(*tables, strict=False):
+        print(f"   {left:<{width}}{right}", file=out)
+    return violations
