@@ -768,3 +768,46 @@ def test_a_settings_validation_error_does_not_quote_the_key() -> None:
     with pytest.raises(pydantic.ValidationError) as info:
         coinguard.Settings(read_key=["CANARY-settings-0123456789"])  # type: ignore[arg-type]
     assert "0123456789" not in str(info.value)
+
+
+def test_an_order_answered_with_an_unreadable_body_is_outcome_unknown(
+    http_server: Callable[[Route], LoopbackServer],
+) -> None:
+    """200 with an HTML page to an order: it was accepted, maybe executed; not a decode error."""
+    server = http_server(lambda seen: {"body": "<html>maintenance</html>"})
+    with (
+        coinguard.Client(
+            provider=coinguard.Provider(name="p", base_url=server.url("/v2")),
+            read_key=READ_KEY,
+            trade_key=TRADE_KEY,
+            allow_trading=True,
+        ) as client,
+        pytest.raises(coinguard.OrderOutcomeUnknownError) as info,
+    ):
+        client.post("/orders", json={})
+    assert info.value.status_code == 200
+    assert len(server.seen) == 1
+
+
+def test_a_post_key_check_is_never_taken_for_an_order(
+    http_server: Callable[[Route], LoopbackServer],
+) -> None:
+    """A provider whose key check is a POST: a 500 on the trade key's check is a ServerError
+    (retried like a read), never "the order may have been executed"."""
+    server = http_server(lambda seen: {"status": 500, "body": {"message": "down"}})
+    provider = coinguard.Provider(
+        name="p",
+        base_url=server.url("/v2"),
+        key_check=coinguard.KeyCheck("POST", "/key", coinguard.sandbox_key_info),
+    )
+    with (
+        coinguard.Client(
+            provider=provider,
+            read_key=READ_KEY,
+            trade_key=TRADE_KEY,
+            allow_trading=True,
+            max_retries=0,
+        ) as client,
+        pytest.raises(coinguard.ServerError),
+    ):
+        client.verify_key()

@@ -361,3 +361,22 @@ def test_a_store_url_password_is_masked_in_reprs_and_errors() -> None:
     with pytest.raises(coinguard.ConfigurationError) as info:
         coinguard.RedisStore(url)
     assert "Hunter" not in str(info.value)
+
+
+def test_a_plan_keeps_a_host_and_header_the_caller_changed() -> None:
+    """A profile pointed at a proxy keeps the proxy's host and header whatever plan is set
+    (``plan=`` or ``COINGUARD_PLAN``): the key never goes to the vendor behind its back."""
+    import dataclasses
+
+    proxied = dataclasses.replace(
+        coinguard.get_provider("coingecko"),
+        base_url="https://proxy.example.com/cg",
+        auth=coinguard.HeaderKey("x-proxy-key"),
+    )
+    for plan in ("demo", "basic", "analyst"):
+        chosen = proxied.with_plan(plan)
+        assert (chosen.base_url, chosen.auth.name) == (
+            "https://proxy.example.com/cg",
+            "x-proxy-key",
+        )
+    assert [w.limit for w in proxied.with_plan("analyst").quota.windows] == [500, 500_000]

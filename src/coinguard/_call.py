@@ -32,6 +32,7 @@ class Call:
     idempotency_key: str | None
     idempotent: bool
     sent_at: datetime
+    probe: bool = False  # a key check: sent with a scope's key, never an order
 
     def describe(self) -> str:
         # the path may hold a live key (a caller put it there, or a server echoed it)
@@ -40,4 +41,4 @@ class Call:
     @property
     def is_order(self) -> bool:
         """A trade by an unsafe method: its outcome matters when the answer is lost."""
-        return self.scope is Scope.TRADE and self.method not in SAFE_METHODS
+        return self.scope is Scope.TRADE and self.method not in SAFE_METHODS and not self.probe

@@ -268,18 +268,17 @@ class ClientCore(Outcomes):
                 "set Provider(key_check=...)"
             )
         slots = [self.read] + ([self.trade] if self.trade is not None else [])
-        return [
-            (
-                self.prepare(
-                    check.method,
-                    check.path,
-                    params=dict(check.params) or None,
-                    scope=Scope(slot.scope_name),
-                ),
-                slot,
+        checks = []
+        for slot in slots:
+            call = self.prepare(
+                check.method,
+                check.path,
+                params=dict(check.params) or None,
+                scope=Scope(slot.scope_name),
             )
-            for slot in slots
-        ]
+            # asking about a key changes nothing, whatever its method or the key it goes with
+            checks.append((dataclasses.replace(call, probe=True, idempotent=True), slot))
+        return checks
 
     def key_report(self, slot: KeySlot, body: Any, *, max_age: timedelta) -> KeyReport:
         """Judge one key from its key-info answer."""

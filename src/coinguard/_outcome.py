@@ -154,6 +154,17 @@ class Outcomes:
             return body
         # raised here, not in an except clause: the decode error would keep the body
         ctype = _redact.redact(response.headers.get("content-type", ""))[:100]
+        if call.is_order:  # accepted with an answer nobody can read: it may well have executed
+            raise OrderOutcomeUnknownError(
+                f"{call.describe()}: HTTP {response.status_code} with a body that is not JSON "
+                f"({ctype or 'no content type'}): the order may have been executed; "
+                f"{_not_resent(call)}",
+                idempotency_key=call.idempotency_key,
+                sent_at=call.sent_at,
+                status_code=response.status_code,
+                method=call.method,
+                url=safe_url(call.url),
+            )
         raise ResponseDecodeError(
             f"{call.describe()}: expected JSON, got {ctype or 'no content type'} "
             f"with status {response.status_code} ({len(response.content)} bytes)",

@@ -269,20 +269,28 @@ class Provider:
         """
         if not isinstance(plan, str) or plan.lower() not in self.plans:
             raise ConfigurationError(self._unknown_plan(plan))
-        chosen = self.plans[plan.lower()]
-        # what a plan leaves unsaid comes from the profile as declared, never from the plan it
-        # was set to before (a demo plan after a Pro one must not keep the Pro host)
+        # What a plan leaves unsaid comes from the profile as declared, never from the plan it
+        # was set to before (a demo plan after a Pro one must not keep the Pro host); a field
+        # the caller changed on this profile (a proxy's host, its header) stays theirs.
         base = self.unplanned or self
-        return dataclasses.replace(
-            self,
-            plan=plan.lower(),
-            quota=chosen.quota,
-            base_url=chosen.base_url or base.base_url,
-            auth=chosen.auth or base.auth,
-            read_key_env=chosen.read_key_env or base.read_key_env,
-            key_check=chosen.key_check or base.key_check,
-            unplanned=base,
-        )
+        before = base._plan_fields(self.plan if self.plan in base.plans else None)
+        after = base._plan_fields(plan.lower())
+        fields = {
+            name: getattr(self, name) if getattr(self, name) != before[name] else value
+            for name, value in after.items()
+        }
+        return dataclasses.replace(self, plan=plan.lower(), unplanned=base, **fields)
+
+    def _plan_fields(self, plan: str | None) -> dict[str, Any]:
+        """The fields a plan sets on this (unplanned) profile."""
+        chosen = self.plans[plan] if plan is not None else Plan(self.quota)
+        return {
+            "quota": chosen.quota,
+            "base_url": chosen.base_url or self.base_url,
+            "auth": chosen.auth or self.auth,
+            "read_key_env": chosen.read_key_env or self.read_key_env,
+            "key_check": chosen.key_check or self.key_check,
+        }
 
     def _unknown_plan(self, plan: object) -> str:
         if not self.plans:

@@ -145,3 +145,42 @@ def test_a_late_call_rechecked_with_an_older_reading_goes_behind_calls_already_s
     sent.append(reading + again.wait)
     worst = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
     assert worst <= 2
+
+
+def test_a_stale_leave_reading_is_not_used_to_stamp_the_call(make_store: StoreFactory) -> None:
+    """A reading taken before a worker thread ran the re-check (0.3 s earlier) must not stamp
+    the call earlier than it leaves: the calls after it would count it gone too soon."""
+    now = [1_000_000.0]
+    quota = Quota(
+        QuotaPolicy([Window.per_second(2)]),
+        store=make_store(),
+        key_id="stale-leave",
+        clock=lambda: now[0],
+        persist=None,
+    )
+    late = quota.reserve("GET", "/x")
+    assert quota.sent(late, at=now[0]).wait == 0
+    parked = quota.reserve("GET", "/x")
+    now[0] += 1.0  # leaves at 1.0 with a reading of 0.7
+    left = quota.sent(parked, at=now[0] - 0.3)
+    sent = [1_000_000.0, now[0] + left.wait]
+    now[0] += 0.71
+    for _ in range(2):
+        r = quota.reserve("GET", "/x")
+        now[0] += r.wait
+        assert quota.sent(r, at=now[0]).wait == 0
+        sent.append(now[0])
+    worst = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert worst <= 2
+
+
+def test_a_floating_usage_figure_is_not_learned_into_a_store(make_store: StoreFactory) -> None:
+    """``learn()`` with a count that is not an int (2.5) leaves the store readable."""
+    from coinguard._quota import ServerWindow
+
+    quota = Quota(
+        QuotaPolicy([Window.per_day(100)]), store=make_store(), key_id="floats", persist=None
+    )
+    quota.learn([ServerWindow(used=2.5, seconds=86400.0)])  # type: ignore[arg-type]
+    assert quota.status().windows[0].used == 0
+    quota.reserve("GET", "/x")

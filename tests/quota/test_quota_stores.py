@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import random
 from datetime import datetime, timezone
 
@@ -9,7 +10,7 @@ import pytest
 from quota_support import START, FakeClock, max_in_rolling, max_in_slots
 
 from coinguard._exceptions import QuotaExceededError
-from coinguard._quota import Quota, QuotaPolicy, Window
+from coinguard._quota import Quota, QuotaPolicy, SQLiteStore, Window
 from coinguard._quota._log import month_id
 from conftest import StoreFactory
 
@@ -197,3 +198,23 @@ def test_month_boundary_in_every_store(make_store: StoreFactory) -> None:
         persist=None,
     )
     assert other.status().windows[0].resets_at == datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def test_sqlite_keeps_the_previous_calendar_slot(tmp_path: pathlib.Path) -> None:
+    """A call in the next clock minute does not erase the previous one: a wall clock stepped
+    back into it still finds it full, as the memory store does."""
+    start = 1_800_000_000.0 - 1_800_000_000.0 % 60 + 59.0  # :59 of some minute
+    now = [start]
+    policy = QuotaPolicy([Window.per_minute(3, calendar=True)], margin=0.0)
+    quota = Quota(
+        policy, store=SQLiteStore(tmp_path / "q.db"), key_id="slots", clock=lambda: now[0],
+        persist=None, on_quota="raise",
+    )  # fmt: skip
+    for _ in range(2):
+        quota.reserve("GET", "/x")
+    now[0] = start + 1.5  # the next minute
+    quota.reserve("GET", "/x")
+    now[0] = start - 1.0  # stepped back into the first minute: one slot left there
+    quota.reserve("GET", "/x")
+    with pytest.raises(QuotaExceededError):
+        quota.reserve("GET", "/x")

@@ -368,9 +368,13 @@ class Quota:
         r_at = reservation.at
         state = self._state
         if state is not None:
-            wall = self._clock() if at is None else at
+            # a reading taken earlier (on an event loop, before a worker thread ran this) would
+            # stamp the call before it actually leaves: never older than the clock now
+            wall = self._clock() if at is None else max(at, self._clock())
             now = wall + state.meta.drift  # the key's time
             if reservation.epoch == state.meta.moves and r_at <= now <= r_at + self._margin:
+                if now > state.meta.seen:  # a leave is a reading too: later re-checks see it
+                    state.meta.seen = now
                 if reservation.wait == 0:
                     return reservation
                 return _new_reservation(Reservation, (0.0, cost, r_at, reservation.epoch))
@@ -379,7 +383,7 @@ class Quota:
                 epoch = state.meta.moves
                 now = wall + state.meta.drift
         else:
-            local = self._clock() if at is None else at
+            local = self._clock() if at is None else max(at, self._clock())
             if reservation.wait <= 0 and local + self._offset - r_at <= self._margin:
                 return reservation
             # (a journal already holds this call from its first admission: a move of
@@ -472,7 +476,8 @@ class Quota:
         counts at least what the server says is used. Never raises (a store failure is
         logged and kept in :attr:`degraded`)."""
         now = self._clock()
-        sync = self._sync(200, ServerQuota(tuple(windows)), None)
+        counted = tuple(w for w in windows if _counts(w.used) and _counts(w.remaining))
+        sync = self._sync(200, ServerQuota(counted), None)
         if sync is not None:
             try:
                 self._apply(sync, now)
@@ -569,6 +574,11 @@ class Quota:
 
     def __repr__(self) -> str:
         return f"Quota({self.key_id!r}, {self.policy}, store={self.store!r})"
+
+
+def _counts(value: object) -> bool:
+    """None, or a count a store can keep (an int, not a bool or a float)."""
+    return value is None or (type(value) is int and value >= 0)
 
 
 def _same_length(spec: WindowSpec, seconds: float) -> bool:

@@ -107,8 +107,8 @@ class SQLiteStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front, so two deciders never interleave."""
+        started = time.monotonic()  # before our own lock too: waiting for it is waiting
         with self._lock:
-            started = time.monotonic()
             self._conn.execute("BEGIN IMMEDIATE")
             self.waited = time.monotonic() - started
             try:
@@ -217,7 +217,8 @@ class SQLiteStore:
             )
         conn.execute(
             "DELETE FROM quota_count WHERE key = ? AND win = ? AND wid < ?",
-            (key_id, spec.sig, log.wid(now)),
+            # the previous slot stays, as in memory: a clock stepped back may land in it
+            (key_id, spec.sig, log.wid(now) - 1),
         )
 
 
