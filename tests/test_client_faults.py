@@ -3,6 +3,7 @@ cover quota waits, cancelled waits, store failures after an answer, rotated keys
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -261,3 +262,30 @@ def test_a_bad_quota_store_is_a_clear_error(store: str, message: str) -> None:
             read_key="read-key-1-abcdefgh",
             quota_store=123,  # type: ignore[arg-type]
         )
+
+
+def test_an_interruption_after_a_maybe_executed_order_is_logged(
+    run: Runner, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl+C in the backoff after an order's 503: the KeyboardInterrupt cannot say the order
+    may have executed, so a warning on coinguard.retry does."""
+    handler, seen = _seq(httpx.Response(503), _ok())
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    clock.sleep = interrupt  # type: ignore[method-assign]
+    caplog.set_level(logging.WARNING, logger="coinguard.retry")
+    with pytest.raises(KeyboardInterrupt):
+        run.call(
+            handler,
+            "POST",
+            "/orders",
+            clock,
+            json={},
+            idempotency_key="idem-order-2",
+            trade_key="trade-key-1-abcdefgh",
+            allow_trading=True,
+        )
+    assert len(seen) == 1
+    assert "may have executed (idempotency key idem-order-2)" in caplog.text

@@ -25,7 +25,7 @@ from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
-from ._retry import CallState, RetryDetails, RetryPolicy, final_error
+from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
 from ._settings import Settings
 from ._verify import KeyReport, judge
 
@@ -173,6 +173,9 @@ class Client(Base):
             return retrying(self._attempts_after, first, call, slot, state)
         except CoinguardError as exc:
             error = final_error(exc, state)
+        except BaseException:  # Ctrl+C in a backoff sleep: the error cannot carry the news
+            interrupted(state)
+            raise
         raise error
 
     def _attempts_after(
@@ -376,6 +379,9 @@ class AsyncClient(Base):
             return await retrying(self._attempts_after, first, call, slot, state)
         except CoinguardError as exc:
             error = final_error(exc, state)
+        except BaseException:  # a cancelled task: the CancelledError cannot carry the news
+            interrupted(state)
+            raise
         raise error
 
     async def _attempts_after(

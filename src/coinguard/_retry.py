@@ -31,6 +31,7 @@ __all__ = [
     "RetryDetails",
     "RetryPolicy",
     "final_error",
+    "interrupted",
     "is_retryable",
     "make_retrying_kwargs",
 ]
@@ -87,6 +88,21 @@ class CallState:
     reload_pending: bool = False
     key_generation: int = 0
     unknown: OrderOutcomeUnknownError | None = None  # an attempt that may have executed
+
+
+def interrupted(state: CallState) -> None:
+    """A call interrupted between attempts (Ctrl+C, a cancelled task) after an attempt that
+    may have executed an order: say so on ``coinguard.retry``, since the interruption's own
+    exception cannot."""
+    unknown = state.unknown
+    if unknown is not None:
+        log.warning(
+            "interrupted after %s %s may have executed (idempotency key %s): reconcile before "
+            "sending it again",
+            unknown.method,
+            unknown.url,  # redacted and without its query string, as every error's url
+            unknown.idempotency_key,
+        )
 
 
 def final_error(exc: CoinguardError, state: CallState) -> CoinguardError:
