@@ -84,6 +84,7 @@ class MemoryBucket:
     def release(self, at: float, cost: int, now: float) -> None:
         """Give back a reservation whose call was never sent."""
         with self._lock:
+            self.state.clock(now)  # a reading like any other, as the Redis script takes it
             self.state.release(at, cost)
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:

@@ -300,11 +300,13 @@ class SQLiteBucket:
             now = store.fresh(now)
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
+            state.clock(now)  # a reading like any other, as the Redis script takes it
             if state.release(at, cost):
                 store.write_removal(self._key, state, at, cost)
                 conn.execute(
                     "UPDATE quota_meta SET last = ? WHERE key = ?", (state.meta.last, self._key)
                 )
+            store.write_clock(self._key, state)
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
