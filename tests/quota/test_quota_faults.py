@@ -184,3 +184,25 @@ def test_a_floating_usage_figure_is_not_learned_into_a_store(make_store: StoreFa
     quota.learn([ServerWindow(used=2.5, seconds=86400.0)])  # type: ignore[arg-type]
     assert quota.status().windows[0].used == 0
     quota.reserve("GET", "/x")
+
+
+def test_a_release_reads_the_clock_in_every_store_alike(make_store: StoreFactory) -> None:
+    """Reserve, give a reservation back at +0.9 s, step the clock back 0.6 s: every store
+    takes the release as a reading of its timeline and decides the next call the same way."""
+    start = 1_800_000_000.0
+    now = [start]
+    quota = Quota(
+        QuotaPolicy([Window.per_second(1)], margin=0.0),
+        store=make_store(),
+        key_id="release-reading",
+        clock=lambda: now[0],
+        persist=None,
+        max_wait=10.0,
+    )
+    quota.reserve("GET", "/x")
+    parked = quota.reserve("GET", "/x")
+    now[0] = start + 0.9
+    quota.release(parked)
+    now[0] = start + 0.3
+    nxt = quota.reserve("GET", "/x")
+    assert (round(nxt.wait, 3), round(nxt.at - start, 3)) == (0.1, 1.0)
