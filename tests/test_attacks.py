@@ -811,3 +811,47 @@ def test_a_post_key_check_is_never_taken_for_an_order(
         pytest.raises(coinguard.ServerError),
     ):
         client.verify_key()
+
+
+class _Wrapper(httpx.BaseTransport):
+    """A caller's transport wrapper (retry, metrics, caching) around a proxying transport."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.inner.handle_request(request)
+
+
+class _AsyncWrapper(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_proxy_hidden_behind_a_transport_wrapper_gets_no_byte(
+    http_server: Callable[[Route], LoopbackServer],
+    make_canary: Callable[[str], Canary],
+    mode: str,
+) -> None:
+    """Whatever wraps the caller's transport, a plain-http request that would connect to a
+    proxy is refused when the connection is made, before any byte of it is written."""
+    canary = make_canary("READ")
+    proxy = http_server(lambda seen: {"body": {"via": "proxy"}})
+    api = http_server(lambda seen: {"body": {"ok": True}})
+    provider = coinguard.Provider(name="p", base_url=api.url("/v2"))
+    if mode == "sync":
+        http: Any = httpx.Client(transport=_Wrapper(httpx.HTTPTransport(proxy=proxy.origin)))
+    else:
+        inner = httpx.AsyncHTTPTransport(proxy=proxy.origin)
+        http = httpx.AsyncClient(transport=_AsyncWrapper(inner))
+    kwargs = {"provider": provider, "read_key": canary.value, "http_client": http}
+    with pytest.raises(coinguard.InsecureTransportError, match="proxy"):
+        _call(mode, kwargs, "GET", "/price")
+    assert proxy.seen == []
+    assert api.seen == []
+    direct = {"provider": provider, "read_key": canary.value, "http_client": httpx.Client()}
+    assert _call("sync", direct, "GET", "/price") == {"ok": True}  # a direct client still works

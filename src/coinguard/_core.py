@@ -34,7 +34,15 @@ from ._exceptions import (
     ScopeError,
 )
 from ._keys import KeyInput, KeySlot, resolve_source
-from ._origin import check_base_url, join_url, origin_of, relative_to, route_path, shown
+from ._origin import (
+    check_base_url,
+    is_loopback,
+    join_url,
+    origin_of,
+    relative_to,
+    route_path,
+    shown,
+)
 from ._outcome import Outcomes, safe_url
 from ._provider import Provider, Scope, get_provider
 from ._retry import RetryPolicy
@@ -387,11 +395,48 @@ class ClientCore(Outcomes):
         else:
             if not own_client:
                 self.drop_jar_cookies(request, call)
+                if self.base_url.scheme == "http":  # whatever wraps the caller's transport
+                    request.extensions["trace"] = self._direct_guard(http)
             return request
         raise ConfigurationError(
             _redact.redact(f"{call.describe()}: the request cannot be built from its {part}")
             + f" ({_redact.redact(failure)[:200]})"
         )
+
+    def _direct_guard(self, http: httpx.Client | httpx.AsyncClient) -> Any:
+        """An httpcore ``trace`` hook that refuses a plain-http connection to anything but the
+        base URL's port on loopback (a proxy, wherever a caller's transport hid it). It runs
+        when the TCP connection is made, before a byte of the request is written."""
+        port = self.base_url.port or 80
+
+        def stray(name: str, info: dict[str, Any]) -> Any:
+            """The connection's stream if it reached something else, else None."""
+            if name != "connection.connect_tcp.complete":
+                return None
+            stream = info.get("return_value")
+            peer = stream.get_extra_info("server_addr") if stream is not None else None
+            if not isinstance(peer, tuple) or len(peer) < 2:
+                return None
+            return None if peer[1] == port and is_loopback(str(peer[0])) else stream
+
+        refused = InsecureTransportError(
+            f"the http_client connected {self.base_url.host}:{port} through a proxy; "
+            "plain-http requests carry the key in clear, so they never go through one"
+        )
+
+        def check(name: str, info: dict[str, Any]) -> None:
+            stream = stray(name, info)
+            if stream is not None:
+                stream.close()  # httpcore leaves a connection that fails here open
+                raise refused
+
+        async def acheck(name: str, info: dict[str, Any]) -> None:
+            stream = stray(name, info)
+            if stream is not None:
+                await stream.aclose()
+                raise refused
+
+        return acheck if isinstance(http, httpx.AsyncClient) else check
 
     def auth(self, secret: Secret) -> ScopedKeyAuth:
         """The auth flow for this key (one per key value, reused across requests)."""
