@@ -419,22 +419,23 @@ class ClientCore(Outcomes):
                 return None
             return None if peer[1] == port and is_loopback(str(peer[0])) else stream
 
-        refused = InsecureTransportError(
-            f"the http_client connected {self.base_url.host}:{port} through a proxy; "
-            "plain-http requests carry the key in clear, so they never go through one"
-        )
+        def refused() -> InsecureTransportError:
+            return InsecureTransportError(
+                f"the http_client connected {self.base_url.host}:{port} through a proxy; "
+                "plain-http requests carry the key in clear, so they never go through one"
+            )
 
         def check(name: str, info: dict[str, Any]) -> None:
             stream = stray(name, info)
             if stream is not None:
                 stream.close()  # httpcore leaves a connection that fails here open
-                raise refused
+                raise refused()
 
         async def acheck(name: str, info: dict[str, Any]) -> None:
             stream = stray(name, info)
             if stream is not None:
                 await stream.aclose()
-                raise refused
+                raise refused()
 
         return acheck if isinstance(http, httpx.AsyncClient) else check
 
