@@ -145,6 +145,44 @@ def test_coingecko_429_is_a_rate_limit_error(html: bool) -> None:
     assert sb.ledger.credits() == 100
 
 
+def test_coingecko_200_mixed_calls_local_and_server_credits_agree() -> None:
+    """200 reads, a quarter of them refused (unknown coin, bad currency): the client's month
+    counts only the answers CoinGecko bills (HTTP 200), as the emulation does, while its
+    minute counts every request; no minute was overfilled."""
+    clock = ManualClock(1_800_000_000.0)
+    rng = random.Random(7)
+    ok, refused = 0, set()
+    with (
+        Sandbox(SandboxConfig(profile="coingecko", clock=clock)) as sb,
+        coinguard.Client(
+            provider="coingecko",
+            base_url=sb.base_url,
+            read_key=sb.keys.read,
+            clock=clock,
+            sleep=clock.advance,
+            jitter=lambda: 0.0,
+            retry=SLOW_OK,
+            max_wait=600.0,
+        ) as c,
+    ):
+        for _ in range(200):
+            coin = rng.choice(["bitcoin", "ethereum", "no-such-coin"])
+            currency = rng.choice(["usd", "usd", "usd", "xyz"])
+            try:
+                c.get(f"/coins/{coin}/ohlc", params={"vs_currency": currency, "days": 1})
+                ok += 1
+            except coinguard.APIStatusError as exc:
+                refused.add(exc.status_code)
+        status = c.quota
+        assert status is not None
+        month = status.windows[1]
+    assert refused == {400, 404}
+    assert 50 < ok < 150
+    assert month.used == ok == sb.ledger.credits()
+    assert sb.ledger.count() == 200
+    assert sb.ledger.violations() == []
+
+
 # -- CoinMarketCap ---------------------------------------------------------------------------
 
 
@@ -249,8 +287,12 @@ def test_cmc_reads_survive_faults_and_credits_still_agree() -> None:
             c.get(QUOTES, params={"symbol": "BTC,ETH"})["status"]["credit_count"] for _ in range(20)
         )
         faulted = sb.ledger.count(outcome="fault-5xx") + sb.ledger.count(outcome="reset")
+        month = next(w for w in c.quota.windows if w.calendar) if c.quota else None
     assert charged == 20 == sb.ledger.credits()
     assert faulted > 0
+    # a reset may have been billed (the client cannot know): it stays counted; a 5xx was not
+    assert month is not None
+    assert month.used == charged + sb.ledger.count(outcome="reset")
 
 
 @pytest.mark.parametrize(

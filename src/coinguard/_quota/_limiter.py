@@ -461,7 +461,7 @@ class Quota:
         if penalty is not None and penalty > 0:
             held = min(penalty, MAX_RETRY_AFTER)
             if sync is None:
-                sync = Sync((), held, f"server {status} (provider code)", 0)
+                sync = Sync((), held, f"server {status} (provider code)")
             elif sync.penalty is None or sync.penalty < held:
                 sync = sync._replace(penalty=held, penalty_why=f"server {status} (provider code)")
         if sync is not None:
@@ -524,12 +524,27 @@ class Quota:
             penalty, why = server.retry_after, f"server {status}"
         if penalty is not None:
             penalty = min(penalty, MAX_RETRY_AFTER)
-        debit = 0
-        if server.cost is not None and reservation is not None:
-            debit = max(0, server.cost - reservation.cost)
-        if not targets and penalty is None and not debit:
+        debits = self._debits(status, server.cost, reservation)
+        if not targets and penalty is None and not debits:
             return None
-        return Sync(tuple(targets), penalty, why, debit)
+        at = 0.0 if reservation is None else reservation.at
+        return Sync(tuple(targets), penalty, why, debits, at)
+
+    def _debits(
+        self, status: int, billed: int | None, reservation: Reservation | None
+    ) -> tuple[tuple[int, int], ...]:
+        """What the answer billed beyond (or short of) the reservation, per window."""
+        if reservation is None:
+            return ()
+        credit = [i for i, s in enumerate(self._specs) if s.credits]
+        if not credit:  # nothing says which windows bill: any extra charges them all
+            extra = 0 if billed is None else billed - reservation.cost
+            return tuple((i, extra) for i in range(len(self._specs))) if extra > 0 else ()
+        if billed is None and not 200 <= status < 300:
+            billed = 0  # an error answer bills nothing
+        if billed is None or billed == reservation.cost:
+            return ()
+        return tuple((i, billed - reservation.cost) for i in credit)
 
     def _matching(self, window: ServerWindow) -> list[int]:
         """Our windows a server window describes: same length, else (legacy headers, which

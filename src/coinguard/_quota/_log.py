@@ -197,13 +197,16 @@ class Sync(NamedTuple):
 
     ``targets``: ``(window index, used according to the server, seconds until it resets or
     None)``; the store raises its count to ``used`` and never lowers it. ``penalty``: seconds
-    every caller of the key must wait. ``debit``: extra cost the server charged for a call.
+    every caller of the key must wait. ``debits``: ``(window index, cost)`` the server billed
+    beyond what a call reserved (added now), or short of it (a refund, taken from the slot the
+    call was counted in, at ``debit_at``; only calendar windows are refunded, never below 0).
     """
 
     targets: tuple[tuple[int, int, float | None], ...] = ()
     penalty: float | None = None
     penalty_why: str = "penalty"
-    debit: int = 0
+    debits: tuple[tuple[int, int], ...] = ()
+    debit_at: float = 0.0
 
 
 class Snapshot(NamedTuple):
@@ -566,14 +569,23 @@ class KeyState:
                     wid = log.wid(now)
                     log.counts[wid] = used
                     added.append((i, now, deficit))
-        if sync.debit > 0:
-            for i, log in enumerate(self.logs):
+        for i, debit in sync.debits:
+            log = self.logs[i]
+            if debit > 0:
                 if isinstance(log, RollingLog):
-                    log.add(now, sync.debit)
+                    log.add(now, debit)
                 else:
                     wid = log.wid(now)
-                    log.counts[wid] = log.counts.get(wid, 0) + sync.debit
-                added.append((i, now, sync.debit))
+                    log.counts[wid] = log.counts.get(wid, 0) + debit
+                added.append((i, now, debit))
+            elif debit < 0 and not isinstance(log, RollingLog):
+                # every slot the call was counted in (one near a boundary counts in two)
+                for t in dict.fromkeys((sync.debit_at, sync.debit_at + log.margin)):
+                    wid = log.wid(t)
+                    back = min(-debit, log.counts.get(wid, 0))
+                    if back > 0 and (t == sync.debit_at or wid != log.wid(sync.debit_at)):
+                        log.counts[wid] -= back
+                        added.append((i, t, -back))
         if added:
             self.meta.moves += 1  # cost learned from the server may crowd reservations made ahead
         if sync.penalty is not None and now + sync.penalty > self.meta.blocked:

@@ -27,8 +27,17 @@ class Window:
     a fixed slot aligned on the UTC clock (the minute ``12:03:00-12:04:00``, the UTC day) and
     resets at its boundary; ``Window.per_month`` is the UTC calendar month.
 
+    A window counts every request sent (a rate limit) unless ``credits=True``: a credit window
+    (a calendar window) counts what the provider bills. It is reserved at the route's cost
+    before the call, then settled to what the answer says was billed: the body's
+    ``status.credit_count`` where there is one, else nothing for an error answer (a status
+    outside 2xx). A call with no answer stays counted. Without any credit window, a
+    ``credit_count`` above the reserved cost charges every window, and nothing is refunded.
+
     >>> Window.per_second(5)
-    Window(limit=5, seconds=1.0, name='5/s', calendar=False)
+    Window(limit=5, seconds=1.0, name='5/s', calendar=False, credits=False)
+    >>> Window.per_month(10_000, credits=True).credits
+    True
     >>> Window.per_minute(1200, calendar=True).name
     '1200/min aligned'
     """
@@ -37,6 +46,7 @@ class Window:
     seconds: float
     name: str | None = None
     calendar: bool = False
+    credits: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
@@ -45,6 +55,13 @@ class Window:
         if not math.isfinite(seconds) or seconds <= 0:
             raise ConfigurationError(f"Window seconds must be positive, got {self.seconds!r}")
         object.__setattr__(self, "seconds", seconds)
+        if not isinstance(self.credits, bool):
+            raise ConfigurationError(f"Window credits must be True or False, got {self.credits!r}")
+        if self.credits and not self.calendar:
+            raise ConfigurationError(
+                f"a credit window must be a calendar window (providers bill by the day or the"
+                f" month): pass calendar=True to the {seconds:g}s window"
+            )
         if self.name is None:
             object.__setattr__(self, "name", _default_name(self.limit, seconds, self.calendar))
 
@@ -64,24 +81,30 @@ class Window:
         return cls(limit, 1.0, name=name)
 
     @classmethod
-    def per_minute(cls, limit: int, *, calendar: bool = False, name: str | None = None) -> Window:
+    def per_minute(
+        cls, limit: int, *, calendar: bool = False, name: str | None = None, credits: bool = False
+    ) -> Window:
         """A one-minute window; ``calendar=True`` for providers that reset on the clock minute."""
-        return cls(limit, 60.0, name=name, calendar=calendar)
+        return cls(limit, 60.0, name=name, calendar=calendar, credits=credits)
 
     @classmethod
-    def per_hour(cls, limit: int, *, calendar: bool = False, name: str | None = None) -> Window:
+    def per_hour(
+        cls, limit: int, *, calendar: bool = False, name: str | None = None, credits: bool = False
+    ) -> Window:
         """A one-hour window, rolling by default."""
-        return cls(limit, 3600.0, name=name, calendar=calendar)
+        return cls(limit, 3600.0, name=name, calendar=calendar, credits=credits)
 
     @classmethod
-    def per_day(cls, limit: int, *, calendar: bool = True, name: str | None = None) -> Window:
+    def per_day(
+        cls, limit: int, *, calendar: bool = True, name: str | None = None, credits: bool = False
+    ) -> Window:
         """A one-day window, the UTC day by default (most daily plans reset at 00:00 UTC)."""
-        return cls(limit, 86400.0, name=name, calendar=calendar)
+        return cls(limit, 86400.0, name=name, calendar=calendar, credits=credits)
 
     @classmethod
-    def per_month(cls, limit: int, *, name: str | None = None) -> Window:
+    def per_month(cls, limit: int, *, name: str | None = None, credits: bool = False) -> Window:
         """The UTC calendar month, as credit plans count it."""
-        return cls(limit, MONTH, name=name, calendar=True)
+        return cls(limit, MONTH, name=name, calendar=True, credits=credits)
 
 
 def _default_name(limit: int, seconds: float, calendar: bool) -> str:
@@ -101,6 +124,7 @@ class WindowSpec(NamedTuple):
     margin: float
     name: str
     sig: str  # identifies the history shared by windows of the same shape on one key
+    credits: bool = False  # counts what the provider bills (refunded when it bills nothing)
 
 
 @dataclass(frozen=True, init=False)
@@ -176,11 +200,16 @@ class QuotaPolicy:
         limit is the lower: kept apart they would share one history and count each call twice.
         """
         strictest: dict[tuple[bool, float], Window] = {}
+        credits: dict[tuple[bool, float], bool] = {}
         for w in self.windows:
             shape = (w.calendar, w.seconds)
             if shape not in strictest or w.limit < strictest[shape].limit:
                 strictest[shape] = w
-        return tuple(_spec(w, self.margin) for w in strictest.values())
+            # one history counting calls and credits alike must count every call
+            credits[shape] = credits.get(shape, True) and w.credits
+        return tuple(
+            _spec(w, self.margin)._replace(credits=credits[shape]) for shape, w in strictest.items()
+        )
 
     def __str__(self) -> str:
         wins = ", ".join(w.label for w in self.windows)

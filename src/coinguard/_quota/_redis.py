@@ -142,9 +142,12 @@ class RedisBucket:
         """Apply a server observation."""
         penalty = "" if sync.penalty is None else repr(sync.penalty)
         args: list[str | int | float] = ["sync", self._store.now_arg(now), *self._args]
-        args += [penalty, sync.penalty_why, sync.debit, len(sync.targets)]
+        args += [penalty, sync.penalty_why, repr(sync.debit_at), len(sync.targets)]
         for index, used, reset in sync.targets:
             args += [index, used, "" if reset is None else repr(reset)]
+        args.append(len(sync.debits))
+        for index, debit in sync.debits:
+            args += [index, debit]
         self._store.run(self._keys, args)
 
     def snapshot(self, now: float) -> Snapshot:

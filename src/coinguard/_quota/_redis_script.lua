@@ -417,7 +417,7 @@ end
 
 if op == 'sync' then
   local penalty, penalty_why = ARGV[A], ARGV[A + 1]
-  local debit, nt = tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
+  local debit_at, nt = tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
   load_all()
   local ms = 1000
   for k = 0, nt - 1 do
@@ -438,12 +438,22 @@ if op == 'sync' then
       end
     end
   end
-  if debit > 0 then
-    for i = 1, n do
-      local w = W[i]
+  -- debits: what the answer billed beyond the reservation (added now) or short of it (a
+  -- refund from every slot the call was counted in, never below 0; calendar windows only)
+  local D = A + 4 + 3 * nt
+  for k = 0, tonumber(ARGV[D]) - 1 do
+    local w = W[tonumber(ARGV[D + 1 + 2 * k]) + 1]
+    local debit = tonumber(ARGV[D + 2 + 2 * k])
+    if debit > 0 then
       if w.kind == 'r' then r_add(w, now, debit, 'd')
       else redis.call('HINCRBY', w.key, fmt(wid(w, now)), debit) end
       ms = math.max(ms, expire(w, now))
+    elseif debit < 0 and w.kind ~= 'r' then
+      local a, b = wid(w, debit_at), wid(w, debit_at + w.margin)
+      for _, id in ipairs(a == b and {a} or {a, b}) do
+        local back = math.min(-debit, c_count(w, id))
+        if back > 0 then redis.call('HINCRBY', w.key, fmt(id), -back) end
+      end
     end
   end
   if penalty ~= '' then

@@ -33,7 +33,9 @@ _PRO_KEY = HeaderKey("x-cg-pro-api-key")
 
 
 def _plan(per_minute: int, per_month: int, *, pro: bool, source: str) -> Plan:
-    quota = QuotaPolicy([Window.per_minute(per_minute), Window.per_month(per_month)])
+    # every request counts against the minute; only a successful one spends a credit
+    month = Window.per_month(per_month, credits=True)
+    quota = QuotaPolicy([Window.per_minute(per_minute), month])
     if not pro:
         return Plan(quota, source=source)
     usage = KeyCheck("GET", "/key", key_usage)

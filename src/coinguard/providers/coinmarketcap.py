@@ -31,9 +31,10 @@ _THIRD = (
 
 
 def _plan(per_minute: int, per_month: int | None = None) -> Plan:
+    # the minute counts calls; the month counts the credits each body says it billed
     windows = [Window.per_minute(per_minute)]
     if per_month is not None:
-        windows.append(Window.per_month(per_month))
+        windows.append(Window.per_month(per_month, credits=True))
     return Plan(QuotaPolicy(windows), source=_THIRD)
 
 
