@@ -2,7 +2,8 @@
 
 Servers, each in its own subprocess, all started once and kept for the whole run:
 
-* ``sandbox``: today's sandbox, ``python -m coinguard._cli sandbox`` (asyncio + h11);
+* ``sandbox``: the sandbox, ``python -m coinguard._cli sandbox`` (asyncio + h11 when the
+  figures in docs/benchmarks.md were taken; the stdlib shell since);
 * ``baseline``: the stdlib ``ThreadingHTTPServer`` returning a fixed body
   (``sandbox_throughput.BASELINE``), the denominator of every ratio;
 * ``starlette+uvicorn``: Starlette routing under uvicorn (h11), every request through the

@@ -1,7 +1,7 @@
 """Can each candidate stack carry the sandbox's fault actions and its raw view of requests?
 
 Checked on real loopback sockets, in one process, for four shells around the same sans-I/O
-``App``: today's sandbox (asyncio + h11), the stdlib sketch (``shell_stdlib.py``), and the
+``App``: the sandbox as shipped, the stdlib sketch (``shell_stdlib.py``), and the
 uvicorn sketch bare and with Starlette routing (``shell_uvicorn.py``):
 
 1. reset: ``reset_rate=1``; the client must see a connection reset (RST, not FIN);
@@ -39,7 +39,7 @@ ORDER = b'{"symbol": "BTC", "side": "buy", "type": "market", "quantity": 1}'
 
 
 class _Today:
-    """Today's sandbox behind the sketches' interface (one ``Sandbox`` per App config)."""
+    """The shipped sandbox behind the sketches' interface (one ``Sandbox`` per App config)."""
 
     def __init__(self, apps: Sequence[App]) -> None:
         self.boxes = [Sandbox(app.config) for app in apps]
@@ -57,7 +57,7 @@ class _Today:
 
 
 STACKS: dict[str, Callable[[Sequence[App]], Any]] = {
-    "today (asyncio+h11)": _Today,
+    "sandbox": _Today,
     "stdlib shell": StdlibShell,
 }
 
@@ -307,7 +307,7 @@ def main() -> int:
             except Exception as exc:
                 print(f"  {name:<9} ERROR {type(exc).__name__}: {exc}")
         raw_views[stack] = check_raw_view(stack)
-    today = dict(raw_views["today (asyncio+h11)"])
+    today = dict(raw_views["sandbox"])
     print("\n== raw view: status, what the ledger recorded (differences from today marked *)")
     for stack, rows in raw_views.items():
         print(f"-- {stack}")

@@ -142,3 +142,52 @@ def test_many_concurrent_connections(coinguard_sandbox_factory, http) -> None:
         t.join(timeout=10)
     assert statuses == [200] * 100
     assert sb.ledger.count(account=sb.account_of(key)) == 100
+
+
+CANARY = "CANARY-shell-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # a header line without a colon, a space before the colon, a non-number length
+        b"GET /v2/tokens?k=" + CANARY.encode() + b" HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
+        b"GET /v2/tokens HTTP/1.1\r\nHost: x\r\nx-api-key : " + CANARY.encode() + b"\r\n\r\n",
+        b"GET /v2/tokens HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n",
+        # both framings at once (request smuggling), a chunk size that is not hex
+        b"POST /v2/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /v2/orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["no-colon", "space-before-colon", "bad-length", "both-framings", "bad-chunk"],
+)
+def test_malformed_framing_is_a_json_400_that_quotes_nothing(
+    coinguard_sandbox: Sandbox, payload: bytes
+) -> None:
+    """What h11 refused, the shell refuses too: 400, a JSON envelope, no echo of the request
+    (whose line or headers may carry a key), and the connection closed."""
+    answer = _raw(coinguard_sandbox, payload)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"connection: close" in head.lower()
+    assert body == b'{"success":false,"message":"Malformed HTTP request","length":0,"data":null}'
+    assert CANARY.encode() not in answer
+
+
+def test_an_oversized_request_line_is_refused_without_an_echo(coinguard_sandbox: Sandbox) -> None:
+    target = b"/v2/tokens?k=" + CANARY.encode() + b"x" * 70_000
+    answer = _raw(coinguard_sandbox, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 414")
+    assert CANARY.encode() not in answer
+
+
+def test_stop_cuts_idle_keep_alive_connections(coinguard_sandbox_factory) -> None:
+    """A client idling on a keep-alive connection sees it closed by stop(), at once."""
+    sb = coinguard_sandbox_factory()
+    with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as sock:
+        sock.sendall(b"GET /v2/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 ")
+        started = time.monotonic()
+        sb.stop()
+        assert sock.recv(65536) == b""
+        assert time.monotonic() - started < 5
