@@ -238,6 +238,7 @@ class Quota:
         self._offset = 0.0  # store clock minus ours (Redis TIME), as of the last reserve
         self._margin = policy.margin
         self._state: KeyState | None = None
+        self._closed = False
         self._lock = _NO_LOCK
         #: The last store failure this Quota logged and carried on from, or "" (see observe).
         self.degraded = ""
@@ -293,6 +294,8 @@ class Quota:
                 now += meta.drift  # the key's time, as reserve computed it
                 epoch = meta.moves
             return _new_reservation(Reservation, (at - now, cost, at, epoch))
+        if self._closed:
+            raise ConfigurationError(f"quota {self.key_id}: this Quota is closed; make a new one")
         local = self._clock()
         try:
             at, now = self._bucket.reserve(cost, local, limit)
@@ -583,7 +586,22 @@ class Quota:
         )
 
     def close(self) -> None:
-        """Close the store if this Quota opened it from a URL (never the shared memory store)."""
+        """Close the store if this Quota opened it from a URL (never the shared memory store).
+
+        A memory store forgets the key once no open Quota is bound to it and its windows hold
+        nothing. A closed Quota refuses to reserve (:class:`ConfigurationError`); its status
+        stays readable. Closing twice does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._state = None  # every later reserve takes the checked path
+        if isinstance(self.store, MemoryStore):
+            journal = self._journal
+            on_disk = () if journal is None else journal.indices
+            self.store.unbind(
+                self.key_id, self._clock(), frozenset(self._specs[i].sig for i in on_disk)
+            )
         if self._owned and self.store is not _SHARED_MEMORY:
             self.store.close()
 

@@ -25,7 +25,12 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._logs: dict[tuple[str, str], RollingLog | CalendarCounter] = {}
+        self._sigs: dict[str, set[str]] = {}  # key -> its window shapes, to forget it whole
         self._metas: dict[str, Meta] = {}
+        self._bound: dict[str, int] = {}  # key -> open Quotas bound to it
+        self._idle: set[str] = set()  # keys nothing is bound to, kept while windows hold calls
+        self._persisted: dict[str, frozenset[str]] = {}  # idle key -> shapes kept on disk
+        self._sweep_at = _SWEEP_MIN
 
     @property
     def blocking(self) -> bool:
@@ -35,23 +40,85 @@ class MemoryStore:
     def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> MemoryBucket:
         """The bucket of ``key_id`` with these windows."""
         with self._lock:
+            self._bound[key_id] = self._bound.get(key_id, 0) + 1
+            self._idle.discard(key_id)
+            self._persisted.pop(key_id, None)
             meta = self._metas.setdefault(key_id, Meta())
+            self._sigs.setdefault(key_id, set()).update(spec.sig for spec in specs)
             logs = tuple(
                 self._logs.setdefault((key_id, spec.sig), KeyState.new_log(spec)) for spec in specs
             )
         return MemoryBucket(KeyState(specs, logs, meta), self._lock)
+
+    def unbind(self, key_id: str, now: float, persisted: frozenset[str] = frozenset()) -> None:
+        """A Quota bound to ``key_id`` closed (``now``: its clock reading; ``persisted``: the
+        window shapes it journals to disk, which a later bind restores, so they need not stay).
+
+        Once no open Quota is bound to a key, its state goes as soon as it holds nothing: no
+        call in any window, no penalty. A key whose windows still hold calls stays until a
+        later sweep finds them empty (sweeps are amortised: one each time the idle keys have
+        doubled), so a process that opens a client per user does not grow with its users.
+        """
+        with self._lock:
+            left = self._bound.get(key_id, 0) - 1
+            if left > 0:
+                self._bound[key_id] = left
+                return
+            self._bound.pop(key_id, None)
+            self._idle.add(key_id)
+            if persisted:
+                self._persisted[key_id] = persisted
+            if len(self._idle) < self._sweep_at:
+                self._forget_if_empty(key_id, now)
+                return
+            for idle in list(self._idle):
+                self._forget_if_empty(idle, now)
+            self._sweep_at = max(_SWEEP_MIN, 2 * len(self._idle))
+
+    def _forget_if_empty(self, key_id: str, now: float) -> None:
+        meta = self._metas.get(key_id)
+        sigs = self._sigs.get(key_id, set())
+        if meta is not None:
+            t = max(now + meta.drift, meta.seen)  # the key's own timeline
+            on_disk = self._persisted.get(key_id, frozenset())
+            held = (_holds(self._logs[key_id, sig], t) for sig in sigs if sig not in on_disk)
+            if meta.blocked > t or any(held):
+                return
+        for sig in sigs:
+            del self._logs[key_id, sig]
+        self._sigs.pop(key_id, None)
+        self._metas.pop(key_id, None)
+        self._persisted.pop(key_id, None)
+        self._idle.discard(key_id)
 
     def clear(self) -> None:
         """Forget every key's windows and penalty (quotas bound before keep what they hold)."""
         with self._lock:
             self._logs.clear()
             self._metas.clear()
+            self._sigs.clear()
+            self._bound.clear()
+            self._idle.clear()
+            self._persisted.clear()
+            self._sweep_at = _SWEEP_MIN
 
     def close(self) -> None:
         """Nothing to release."""
 
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._metas)} keys)"
+
+
+_SWEEP_MIN = 64
+
+
+def _holds(log: RollingLog | CalendarCounter, t: float) -> bool:
+    """True if the log still counts a call at ``t`` or later."""
+    if isinstance(log, RollingLog):
+        log.prune(t)
+        return log.used() > 0
+    current = log.wid(t)
+    return any(count > 0 for wid, count in log.counts.items() if wid >= current)
 
 
 class MemoryBucket:

@@ -363,6 +363,11 @@ class Journal:
         sub = tuple(specs[i] for i in indices)
         self._state = KeyState(sub, tuple(KeyState.new_log(s) for s in sub), Meta())
 
+    @property
+    def indices(self) -> tuple[int, ...]:
+        """The windows (indices into the key's specs) this journal keeps on disk."""
+        return tuple(self._indices)
+
     def restore(self, now: float) -> list[tuple[int, list[tuple[float, int]], dict[int, int]]]:
         """The journaled history: ``(window index, log entries, slot counts)``."""
         state = self._store.load(self._key, self._state.specs, now)
