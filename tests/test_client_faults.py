@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -242,19 +245,16 @@ def test_a_maybe_executed_order_stays_unknown_when_its_retry_fails_early(
 )
 def test_a_bad_quota_store_is_a_clear_error(store: str, message: str) -> None:
     """A store URL that cannot be opened: a ConfigurationError naming it, not a raw OSError,
-    sqlite3 or ValueError from the first call."""
+    sqlite3 or ValueError, raised by the constructor rather than the first call."""
     policy = coinguard.QuotaPolicy([coinguard.Window.per_second(1)])
-    with (
+    with pytest.raises(ConfigurationError, match=message):
         coinguard.Client(
             provider="generic",
             base_url="https://api.example.com",
             read_key="read-key-1-abcdefgh",
             quota=policy,
             quota_store=store,
-        ) as client,
-        pytest.raises(ConfigurationError, match=message),
-    ):
-        client.get("/price")
+        )
     with pytest.raises(coinguard.ArgumentTypeError, match="quota_store"):
         coinguard.Client(
             provider="generic",
@@ -289,3 +289,37 @@ def test_an_interruption_after_a_maybe_executed_order_is_logged(
         )
     assert len(seen) == 1
     assert "may have executed (idempotency key idem-order-2)" in caplog.text
+
+
+def test_a_store_url_opens_with_the_client_once_for_all_its_keys(tmp_path: Path) -> None:
+    """The store is opened by the constructor (no first request pays for it, `import redis`
+    included), shared by the read and trade quotas, and closed with the client."""
+    script = """
+import sys, coinguard
+c = coinguard.Client(provider="generic", base_url="https://api.example.com",
+                     read_key="read-key-1-abcdefgh", quota_store="redis://127.0.0.1:1/0",
+                     quota=coinguard.QuotaPolicy([coinguard.Window.per_second(1)]))
+print("redis" in sys.modules)
+c.close()
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert ran.stdout.strip() == "True"
+    db = tmp_path / "q.db"
+    client = coinguard.Client(
+        provider="generic",
+        base_url="https://api.example.com",
+        read_key="read-key-1-abcdefgh",
+        trade_key="trade-key-1-abcdefgh",
+        allow_trading=True,
+        quota=coinguard.QuotaPolicy([coinguard.Window.per_second(1)]),
+        quota_store=f"sqlite:///{db}",
+    )
+    assert db.exists()
+    core = client._core
+    slots = [core.read, core.trade]
+    quotas = [client._quota_for(s, s.loaded) for s in slots if s is not None and s.loaded]
+    client.close()
+    assert len(quotas) == 2
+    assert quotas[0].store is quotas[1].store

@@ -39,7 +39,7 @@ from ._keys import (
     as_secret,
 )
 from ._provider import Provider
-from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
+from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
 from ._retry import (
     CallState,
     RetryDetails,
@@ -155,6 +155,11 @@ class Base:
         self._on_retry = on_retry
         policy = self._core.provider.quota if quota is MISSING else quota
         store = quota_store or self._core.quota_store or "memory"
+        # A store named by URL opens now, once for every key of the client: its errors (a bad
+        # URL, a missing extra) surface here, and no first request pays for `import redis`.
+        self._own_store: QuotaStore | None = None
+        if policy is not None and isinstance(store, str) and store != "memory":
+            store = self._own_store = open_store(store)
         self._quota_args = (policy, store, on_quota, max_wait)
         if quota_account is not None and (not isinstance(quota_account, str) or not quota_account):
             raise ConfigurationError("quota_account must be a non-empty string (an account id)")
@@ -408,8 +413,11 @@ class Base:
     def _close_quotas(self) -> None:
         with self._quota_lock:
             quotas, self._quotas = list(self._quotas.values()), {}
+            store, self._own_store = self._own_store, None
         for quota in quotas:
             quota.close()
+        if store is not None:
+            store.close()
 
     @staticmethod
     def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:
