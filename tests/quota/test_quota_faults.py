@@ -3,11 +3,14 @@ released reservations, a wall clock that steps, and what the status says."""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 from quota_support import FakeClock
 
 from coinguard._exceptions import QuotaExceededError
-from coinguard._quota import Quota, QuotaPolicy, QuotaStore, Window
+from coinguard._quota import Quota, QuotaPolicy, QuotaStore, SQLiteStore, Window
 from conftest import StoreFactory
 
 LEGACY_MINUTE = {
@@ -206,3 +209,30 @@ def test_a_release_reads_the_clock_in_every_store_alike(make_store: StoreFactory
     now[0] = start + 0.3
     nxt = quota.reserve("GET", "/x")
     assert (round(nxt.wait, 3), round(nxt.at - start, 3)) == (0.1, 1.0)
+
+
+def test_sqlite_writers_wait_their_turn_in_the_kernel_not_in_sqlites_busy_loop(
+    tmp_path: Path,
+) -> None:
+    """With no busy timeout at all, a second writer still gets the lock as soon as the first
+    lets go: writers queue on a lock file, woken at once, instead of SQLite's busy handler
+    sleeping up to 100 ms between tries (seconds of starvation for one of four processes)."""
+    path = tmp_path / "q.db"
+    first, second = SQLiteStore(path, timeout=0.0), SQLiteStore(path, timeout=0.0)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with first.transaction():
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert entered.wait(5)
+    threading.Timer(0.05, release.set).start()
+    with second.transaction() as conn:  # "database is locked" at once without the turnstile
+        conn.execute("SELECT 1")
+    holder.join(5)
+    first.close()
+    second.close()
+    assert (tmp_path / "q.db-turn").exists()
