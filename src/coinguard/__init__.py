@@ -10,6 +10,7 @@ that never duplicate an order.
 
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
+from ._endpoints import Endpoint, Endpoints, Pager, Param, Response
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -37,6 +38,7 @@ from ._exceptions import (
     ServerError,
 )
 from ._keys import KeyMetadata, KeySource
+from ._models import Candle, Model, Price
 from ._provider import (
     BearerKey,
     ErrorCode,
@@ -85,9 +87,12 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BearerKey",
+    "Candle",
     "Client",
     "CoinguardError",
     "ConfigurationError",
+    "Endpoint",
+    "Endpoints",
     "EnvelopeError",
     "ErrorCode",
     "HeaderKey",
@@ -101,11 +106,15 @@ __all__ = [
     "KeySource",
     "MemoryStore",
     "MissingKeyError",
+    "Model",
     "NotFoundError",
     "OrderOutcomeUnknownError",
     "OverPrivilegedKeyError",
+    "Pager",
+    "Param",
     "PermissionDeniedError",
     "Plan",
+    "Price",
     "Provider",
     "QueryKey",
     "Quota",
@@ -117,6 +126,7 @@ __all__ = [
     "RateLimitError",
     "RedisStore",
     "Reservation",
+    "Response",
     "ResponseDecodeError",
     "RetryDetails",
     "RetryPolicy",

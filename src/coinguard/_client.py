@@ -6,6 +6,7 @@ configured by :func:`coinguard._retry.make_retrying_kwargs`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import time
@@ -120,10 +121,16 @@ class Client(Base):
         content: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        raw: bool = False,
     ) -> Any:
         """Send a request and return the decoded JSON body.
 
-        Read requests carry only the read key, trade requests only the trade key.
+        Read requests carry only the read key, trade requests only the trade key. ``raw=True``
+        returns a :class:`Response` with the status and headers beside the body.
+
+        >>> r = client.request("GET", "/price", raw=True)  # doctest: +SKIP
+        >>> r.status_code, r.headers["ratelimit"]  # doctest: +SKIP
+        (200, '"w1";r=49;t=1')
         """
         call = self._core.prepare(
             method,
@@ -134,7 +141,20 @@ class Client(Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
+        if raw:
+            call = dataclasses.replace(call, raw=True)
         return self._run(call, self._core.slot(call))
+
+    def call(self, endpoint: str, /, **params: Any) -> list[Any]:
+        """Call the typed endpoint ``endpoint`` once; return its rows as validated models.
+
+        One request, one page: :meth:`paginate` walks every page and time range.
+
+        >>> client.call("price", symbol="BTC,ETH")[0].price  # doctest: +SKIP
+        91234.5
+        """
+        ep, path, query = self._typed(endpoint, params)
+        return ep.parse(self.request(ep.method, path, params=query))
 
     def verify_key(
         self,
@@ -334,6 +354,7 @@ class AsyncClient(Base):
         content: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        raw: bool = False,
     ) -> Any:
         """Send a request and return the decoded JSON body (see :meth:`Client.request`)."""
         if self._verify_pending:
@@ -347,7 +368,14 @@ class AsyncClient(Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
+        if raw:
+            call = dataclasses.replace(call, raw=True)
         return await self._run(call, self._core.slot(call))
+
+    async def call(self, endpoint: str, /, **params: Any) -> list[Any]:
+        """Call the typed endpoint ``endpoint`` once (see :meth:`Client.call`)."""
+        ep, path, query = self._typed(endpoint, params)
+        return ep.parse(await self.request(ep.method, path, params=query))
 
     async def verify_key(
         self,

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
+from ._endpoints import Endpoint, Endpoints, Response
 from ._exceptions import (
     CoinguardError,
     ConfigurationError,
@@ -166,6 +167,21 @@ class Base:
     def provider(self) -> Provider:
         """The provider profile this client talks to."""
         return self._core.provider
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """The provider's typed endpoints, by name: route, scope, cost, parameters, model.
+
+        >>> print(client.endpoints["daily_ohlcv"].route)  # doctest: +SKIP
+        /daily-ohlcv
+        """
+        provider = self._core.provider
+        return Endpoints(provider.name, provider.endpoints)
+
+    def _typed(self, name: str, params: Mapping[str, Any]) -> tuple[Endpoint, str, dict[str, Any]]:
+        endpoint = self.endpoints[name]
+        path, query = endpoint.request(params)
+        return endpoint, path, query
 
     @property
     def allow_trading(self) -> bool:
@@ -334,7 +350,7 @@ class Base:
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
             yield self._observe(observer, response, reservation, value)
-        return value
+        return Response.of(response, value) if call.raw else value
 
     @staticmethod
     def _observe(

@@ -8,12 +8,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ConfigurationError
 from ._origin import canonical_path
 from ._quota import QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
+
+if TYPE_CHECKING:
+    from ._endpoints import Endpoint
 
 __all__ = [
     "AuthStyle",
@@ -209,6 +212,8 @@ class Provider:
     error_code_at: tuple[tuple[str, ...], ...] = ()
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     success_codes: frozenset[str] = frozenset({"0"})
+    endpoints: tuple[Endpoint, ...] = ()
+    symbols: Mapping[str, str] = field(default_factory=dict)
     unplanned: Provider | None = field(default=None, repr=False, compare=False)
     _read: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _trade: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
@@ -243,10 +248,27 @@ class Provider:
             self, "_idempotent", _routes(self.idempotent_routes, f"{self.name}.idempotent_routes")
         )
         object.__setattr__(self, "plans", MappingProxyType(dict(self.plans)))
+        object.__setattr__(self, "endpoints", tuple(self.endpoints))
+        object.__setattr__(self, "symbols", MappingProxyType(dict(self.symbols)))
         codes = {str(code): meaning for code, meaning in self.error_codes.items()}
         object.__setattr__(self, "error_codes", MappingProxyType(codes))
         if self.plan is not None and self.plan not in self.plans:
             raise ConfigurationError(self._unknown_plan(self.plan))
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The typed endpoint called ``name`` (see :attr:`endpoints`).
+
+        >>> from coinguard import get_provider
+        >>> get_provider("coingecko").endpoint("simple_price").route
+        '/simple/price'
+        """
+        for ep in self.endpoints:
+            if ep.name == name:
+                return ep
+        known = ", ".join(ep.name for ep in self.endpoints) or "none"
+        raise ConfigurationError(
+            f"provider {self.name!r} declares no endpoint {name!r}; its endpoints: {known}"
+        )
 
     def _statuses(self, attr: str) -> frozenset[int]:
         value = getattr(self, attr)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._endpoints import Endpoint, Pager, Param
+from .._models import CmcCoin
 from .._provider import ErrorCode, HeaderKey, Plan, Provider
 from .._quota import MONTH, QuotaPolicy, Window
 from .._verify import KeyCheck, KeyPermissions, Usage, parse_time
@@ -113,6 +115,23 @@ def key_info(body: Any) -> KeyPermissions:
     return KeyPermissions(can_read=True, can_trade=False, can_withdraw=False, usage=tuple(windows))
 
 
+_CONVERT = Param("convert", str, doc="comma-separated currencies (USD when absent)")
+_BY_POINTS = "1 per 100 coins, +1 per extra convert"
+ENDPOINTS = (
+    Endpoint("quotes_latest", "/v1/cryptocurrency/quotes/latest", CmcCoin, rows=("data",),
+             shape="mapping", key_field="symbol", cost_note=_BY_POINTS,
+             params=(Param("symbol", str, doc="comma-separated symbols"),
+                     Param("id", str, doc="comma-separated CoinMarketCap ids"), _CONVERT),
+             doc="latest quotes by symbol or id"),
+    Endpoint("listings_latest", "/v1/cryptocurrency/listings/latest", CmcCoin, rows=("data",),
+             cost_note=_BY_POINTS,
+             params=(Param("start", int, doc="1-based rank to start at"),
+                     Param("limit", int, doc="coins per page"), _CONVERT),
+             paging=Pager("offset", page_param="start", max_limit=5000,
+                          total_at=("status", "total_count")),
+             doc="coins by market cap"),
+)  # fmt: skip
+
 PROFILE = Provider(
     name="coinmarketcap",
     base_url="https://pro-api.coinmarketcap.com",
@@ -122,4 +141,5 @@ PROFILE = Provider(
     error_code_at=(("status", "error_code"),),
     error_codes=ERROR_CODES,
     key_check=KeyCheck("GET", "/v1/key/info", key_info),
+    endpoints=ENDPOINTS,
 ).with_plan("basic")
