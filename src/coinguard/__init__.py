@@ -39,6 +39,7 @@ from ._exceptions import (
 )
 from ._keys import KeyMetadata, KeySource
 from ._models import Candle, Model, Price
+from ._paging import PageFailure, PaginationError, Resume, Rows
 from ._provider import (
     BearerKey,
     ErrorCode,
@@ -110,7 +111,9 @@ __all__ = [
     "NotFoundError",
     "OrderOutcomeUnknownError",
     "OverPrivilegedKeyError",
+    "PageFailure",
     "Pager",
+    "PaginationError",
     "Param",
     "PermissionDeniedError",
     "Plan",
@@ -128,8 +131,10 @@ __all__ = [
     "Reservation",
     "Response",
     "ResponseDecodeError",
+    "Resume",
     "RetryDetails",
     "RetryPolicy",
+    "Rows",
     "SQLiteStore",
     "Scope",
     "ScopeError",

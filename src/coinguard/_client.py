@@ -11,7 +11,7 @@ import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from ._core import Call
 from ._exceptions import CoinguardError
 from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
+from ._paging import Failed, OnError, Resume, Rows
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
@@ -155,6 +156,50 @@ class Client(Base):
         """
         ep, path, query = self._typed(endpoint, params)
         return ep.parse(self.request(ep.method, path, params=query))
+
+    def paginate(
+        self,
+        endpoint: str,
+        /,
+        *,
+        start: date | datetime | str | None = None,
+        end: date | datetime | str | None = None,
+        span: timedelta | None = None,
+        limit: int | None = None,
+        on_error: OnError = "raise",
+        progress: bool | None = None,
+        resume: Resume | None = None,
+        **params: Any,
+    ) -> Rows:
+        """Fetch every page of ``endpoint`` (and every chunk of ``start``..``end``).
+
+        The quota paces each page. A page that still fails after the client's retries raises
+        :class:`PaginationError` with the rows so far and ``resume`` (pass it back as
+        ``resume=``); ``on_error="skip"`` records it in ``Rows.skipped`` instead. Rows are
+        de-duplicated and, when timed, sorted by time then symbol.
+
+        >>> rows = client.paginate("daily_ohlcv", symbol="BTC,ETH",  # doctest: +SKIP
+        ...                        start="2026-08-01", end="2026-10-29")
+        >>> len(rows), rows.complete  # doctest: +SKIP
+        (180, True)
+        """
+        ep, walker = self._paging(
+            endpoint, params, start=start, end=end, span=span, limit=limit,
+            on_error=on_error, resume=resume,
+        )  # fmt: skip
+        answer: Any = None
+        with self._progress(progress, ep.name) as bar:
+            while True:
+                try:
+                    page = walker.send(answer)
+                except StopIteration as done:
+                    rows: Rows = done.value
+                    return rows
+                try:
+                    answer = self.request(ep.method, page.path, params=page.params)
+                except CoinguardError as exc:
+                    answer = Failed(exc)
+                bar.page(0 if isinstance(answer, Failed) else 1)
 
     def verify_key(
         self,
@@ -376,6 +421,39 @@ class AsyncClient(Base):
         """Call the typed endpoint ``endpoint`` once (see :meth:`Client.call`)."""
         ep, path, query = self._typed(endpoint, params)
         return ep.parse(await self.request(ep.method, path, params=query))
+
+    async def paginate(
+        self,
+        endpoint: str,
+        /,
+        *,
+        start: date | datetime | str | None = None,
+        end: date | datetime | str | None = None,
+        span: timedelta | None = None,
+        limit: int | None = None,
+        on_error: OnError = "raise",
+        progress: bool | None = None,
+        resume: Resume | None = None,
+        **params: Any,
+    ) -> Rows:
+        """Fetch every page of ``endpoint`` (see :meth:`Client.paginate`)."""
+        ep, walker = self._paging(
+            endpoint, params, start=start, end=end, span=span, limit=limit,
+            on_error=on_error, resume=resume,
+        )  # fmt: skip
+        answer: Any = None
+        with self._progress(progress, ep.name) as bar:
+            while True:
+                try:
+                    page = walker.send(answer)
+                except StopIteration as done:
+                    rows: Rows = done.value
+                    return rows
+                try:
+                    answer = await self.request(ep.method, page.path, params=page.params)
+                except CoinguardError as exc:
+                    answer = Failed(exc)
+                bar.page(0 if isinstance(answer, Failed) else 1)
 
     async def verify_key(
         self,

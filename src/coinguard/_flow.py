@@ -8,9 +8,11 @@ steps, with blocking calls and awaits respectively.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -39,6 +41,8 @@ from ._keys import (
     ValueSource,
     as_secret,
 )
+from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
+from ._progress import Progress
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import (
@@ -57,6 +61,9 @@ __all__ = ["MAX_AGE", "MISSING", "Base", "Run", "Send", "Sleep", "Step", "wrap_k
 
 MISSING: Any = object()
 MAX_AGE = timedelta(days=90)
+#: Quota waits longer than this many seconds are logged at INFO and shown on progress bars.
+VISIBLE_WAIT = 1.0
+_quota_log = logging.getLogger("coinguard.quota")
 
 
 # Steps are tuples: one or more is built per request, and tuples are the cheapest to build.
@@ -162,6 +169,7 @@ class Base:
         self._quota_account = quota_account
         self._quotas: dict[str, Quota] = {}  # by key slot
         self._quota_lock = threading.Lock()
+        self._wait_listeners: list[Callable[[str], None]] = []
 
     @property
     def provider(self) -> Provider:
@@ -390,6 +398,8 @@ class Base:
         held: Reservation | None = reservation  # what an interruption must give back
         try:
             while True:
+                if reservation.wait > VISIBLE_WAIT:
+                    self._announce_wait(quota, reservation.wait)
                 if reservation.wait > 0:
                     yield Sleep(reservation.wait)
                 # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
@@ -412,6 +422,55 @@ class Base:
                 elif not isinstance(exc, GeneratorExit):  # a closing generator cannot yield
                     yield Run(quota.release, (held,), True)
             raise
+
+    @contextlib.contextmanager
+    def _progress(
+        self, progress: bool | None, desc: str, total: int | None = None
+    ) -> Iterator[Progress]:
+        """A progress bar that also shows this client's quota waits while it is open."""
+        with Progress(progress, desc, total) as bar:
+            self._wait_listeners.append(bar.waiting)
+            try:
+                yield bar
+            finally:
+                self._wait_listeners.remove(bar.waiting)
+
+    def _announce_wait(self, quota: Quota, seconds: float) -> None:
+        """Say that a call waits for the quota: an INFO line, and any progress bar."""
+        window = ""
+        if not quota.blocking:  # naming the full window costs store I/O elsewhere
+            full = [w for w in quota.status().windows if w.remaining <= 0]
+            window = f" for the {full[-1].name} window" if full else ""
+        text = f"waiting {seconds:.1f} s{window}"
+        _quota_log.info("%s: %s", self._core.provider.name, text)
+        for listener in list(self._wait_listeners):
+            listener(text)
+
+    def _paging(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        *,
+        start: Any,
+        end: Any,
+        span: timedelta | None,
+        limit: int | None,
+        on_error: OnError,
+        resume: Resume | None,
+    ) -> tuple[Endpoint, Generator[PageRequest, Any, Rows]]:
+        """The endpoint and the sans-I/O walk of a ``paginate`` call (resumed if asked)."""
+        ep = self.endpoints[endpoint]
+        if resume is not None:
+            if not isinstance(resume, Resume) or resume.endpoint != ep.name:
+                raise ConfigurationError(f"resume= must be the Resume of a {ep.name!r} walk")
+            walker = walk(
+                ep, resume.params, start=resume.start, end=resume.end, span=resume.span,
+                limit=resume.limit, on_error=on_error, resume=resume,
+            )  # fmt: skip
+            return ep, walker
+        first, last = as_day(start, "start"), as_day(end, "end")
+        walker = walk(ep, params, start=first, end=last, span=span, limit=limit, on_error=on_error)
+        return ep, walker
 
     def _answered(
         self, quota: Quota | None, reservation: Reservation | None

@@ -1,0 +1,62 @@
+"""Progress for long fetches: a ``tqdm.auto`` bar (an optional extra) and visible quota waits.
+
+``progress=None`` shows a bar when tqdm is installed, ``True`` insists on one (an error names
+the extra when tqdm is missing), ``False`` shows none. A quota wait longer than a second is
+logged at INFO on ``coinguard.quota`` by the client whatever the bar; the bar shows it as its
+postfix too ("waiting 4.0 s for the 100/min window").
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """A bar, or nothing; ``page()``/``item()`` advance it, ``waiting()`` sets its postfix."""
+
+    def __init__(self, progress: bool | None, desc: str, total: int | None = None) -> None:
+        if progress not in (None, True, False):
+            raise ConfigurationError(f"progress must be True, False or None, got {progress!r}")
+        self._bar: Any = None
+        if progress is False:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            if progress:
+                raise ConfigurationError(
+                    "a progress bar needs tqdm: pip install 'coinguard[progress]' "
+                    "(or pass progress=False)"
+                ) from None
+            return
+        self._bar = tqdm(total=total, desc=desc, unit="page", leave=False)
+        self.rows = 0
+
+    def page(self, rows: int) -> None:
+        """One page (or item) done, with ``rows`` rows."""
+        if self._bar is not None:
+            self.rows += rows
+            self._bar.set_postfix_str(f"{self.rows} rows", refresh=False)
+            self._bar.update(1)
+
+    def waiting(self, text: str) -> None:
+        """A quota wait is starting: say so on the bar."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
