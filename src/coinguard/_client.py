@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -24,11 +24,12 @@ from ._core import Call
 from ._exceptions import CoinguardError
 from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
-from ._paging import Failed, OnError, Resume, Rows
+from ._paging import Failed, OnError, Resume, Rows, tidy
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
 from ._settings import Settings
+from ._unified import Fetch
 from ._verify import KeyReport, judge
 
 __all__ = ["AsyncClient", "Client"]
@@ -200,6 +201,50 @@ class Client(Base):
                 except CoinguardError as exc:
                     answer = Failed(exc)
                 bar.page(0 if isinstance(answer, Failed) else 1)
+
+    def prices(
+        self, symbols: str | Sequence[str], /, *, mapping: Mapping[str, str] | None = None
+    ) -> Rows:
+        """Current USD prices of ``symbols``, as :class:`Price` rows, whatever the provider.
+
+        ``mapping`` adds symbol -> provider id entries to :attr:`symbol_map`.
+
+        >>> [p.symbol for p in client.prices(["BTC", "ETH"])]  # doctest: +SKIP
+        ['BTC', 'ETH']
+        """
+        return self._unified("prices", self._adapter().price_fetches(symbols, mapping), False)
+
+    def ohlcv(
+        self,
+        symbols: str | Sequence[str],
+        /,
+        *,
+        interval: str = "1d",
+        start: date | datetime | str,
+        end: date | datetime | str | None = None,
+        mapping: Mapping[str, str] | None = None,
+        progress: bool | None = None,
+    ) -> Rows:
+        """OHLCV :class:`Candle` rows of ``symbols`` from ``start`` to ``end`` (inclusive UTC
+        days; today when ``end`` is None), every page fetched, the same for every provider.
+
+        >>> client.ohlcv("BTC", start="2026-11-01", end="2026-11-07").df.close  # doctest: +SKIP
+        """
+        fetches = self._unified_ohlcv(symbols, interval, start, end, mapping)
+        return self._unified("ohlcv", fetches, progress)
+
+    def _unified(self, name: str, fetches: list[Fetch], progress: bool | None) -> Rows:
+        rows: list[Any] = []
+        for fetch in fetches:
+            if fetch.paginate:
+                got: Sequence[Any] = self.paginate(
+                    fetch.endpoint, start=fetch.start, end=fetch.end, progress=progress,
+                    **fetch.params,
+                )  # fmt: skip
+            else:
+                got = self.call(fetch.endpoint, **fetch.params)
+            rows.extend(fetch.convert(got))
+        return Rows(name, tidy(rows) if name == "ohlcv" else rows, pages=len(fetches))
 
     def verify_key(
         self,
@@ -454,6 +499,40 @@ class AsyncClient(Base):
                 except CoinguardError as exc:
                     answer = Failed(exc)
                 bar.page(0 if isinstance(answer, Failed) else 1)
+
+    async def prices(
+        self, symbols: str | Sequence[str], /, *, mapping: Mapping[str, str] | None = None
+    ) -> Rows:
+        """Current USD prices of ``symbols`` (see :meth:`Client.prices`)."""
+        return await self._unified("prices", self._adapter().price_fetches(symbols, mapping), False)
+
+    async def ohlcv(
+        self,
+        symbols: str | Sequence[str],
+        /,
+        *,
+        interval: str = "1d",
+        start: date | datetime | str,
+        end: date | datetime | str | None = None,
+        mapping: Mapping[str, str] | None = None,
+        progress: bool | None = None,
+    ) -> Rows:
+        """OHLCV candles of ``symbols`` (see :meth:`Client.ohlcv`)."""
+        fetches = self._unified_ohlcv(symbols, interval, start, end, mapping)
+        return await self._unified("ohlcv", fetches, progress)
+
+    async def _unified(self, name: str, fetches: list[Fetch], progress: bool | None) -> Rows:
+        rows: list[Any] = []
+        for fetch in fetches:
+            if fetch.paginate:
+                got: Sequence[Any] = await self.paginate(
+                    fetch.endpoint, start=fetch.start, end=fetch.end, progress=progress,
+                    **fetch.params,
+                )  # fmt: skip
+            else:
+                got = await self.call(fetch.endpoint, **fetch.params)
+            rows.extend(fetch.convert(got))
+        return Rows(name, tidy(rows) if name == "ohlcv" else rows, pages=len(fetches))
 
     async def verify_key(
         self,

@@ -12,8 +12,8 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, NoReturn
@@ -55,6 +55,7 @@ from ._retry import (
 from ._secret import Secret
 from ._secrets import SecretRef
 from ._settings import Settings
+from ._unified import Adapter, Fetch, SymbolMap, adapter_for
 from ._verify import KeyReport
 
 __all__ = ["MAX_AGE", "MISSING", "Base", "Run", "Send", "Sleep", "Step", "wrap_keys"]
@@ -185,6 +186,34 @@ class Base:
         """
         provider = self._core.provider
         return Endpoints(provider.name, provider.endpoints)
+
+    @property
+    def symbol_map(self) -> SymbolMap:
+        """The symbol -> provider id table the unified :meth:`prices`/:meth:`ohlcv` use.
+
+        >>> client.symbol_map["BTC"]  # doctest: +SKIP
+        'bitcoin'
+        """
+        return self._adapter().symbol_map
+
+    def _adapter(self) -> Adapter:
+        provider = self._core.provider
+        return adapter_for(provider.name, provider.symbols)
+
+    def _unified_ohlcv(
+        self,
+        symbols: str | Sequence[str],
+        interval: str,
+        start: Any,
+        end: Any,
+        mapping: Mapping[str, str] | None,
+    ) -> list[Fetch]:
+        first = as_day(start, "start")
+        if first is None:
+            raise ConfigurationError("ohlcv() needs start= (a date, a datetime or 'YYYY-MM-DD')")
+        today = datetime.fromtimestamp(self._clock(), tz=timezone.utc).date()
+        last = as_day(end, "end")
+        return self._adapter().ohlcv_fetches(symbols, interval, first, last, mapping, today)
 
     def _typed(self, name: str, params: Mapping[str, Any]) -> tuple[Endpoint, str, dict[str, Any]]:
         endpoint = self.endpoints[name]

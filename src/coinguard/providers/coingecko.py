@@ -131,13 +131,23 @@ ENDPOINTS = (
              params=(_ID, _CURRENCY, _DAYS), doc="price, market cap and volume series"),
 )  # fmt: skip
 
-#: CoinGecko prices coins by id: the symbols the unified calls accept, and the id each means.
-#: Written out, never guessed (several coins share a ticker); pass ``symbols=`` to add more.
+#: CoinGecko keys coins by id, not ticker: the symbols the unified calls accept and the
+#: CoinGecko id each one means. Written out, never guessed (several coins share a ticker);
+#: ``client.prices(..., mapping={"PEPE": "pepe"})`` adds more.
 SYMBOLS = {
-    "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "BNB": "bnb", "XRP": "xrp",
-    "ADA": "cardano", "DOGE": "dogecoin", "AVAX": "avalanche", "DOT": "polkadot",
-    "MATIC": "polygon", "LINK": "chainlink", "LTC": "litecoin", "TRX": "tron",
-    "ATOM": "cosmos", "UNI": "uniswap", "XLM": "stellar", "ETC": "ethereum-classic",
+    "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "BNB": "binancecoin",
+    "XRP": "ripple", "ADA": "cardano", "DOGE": "dogecoin", "AVAX": "avalanche-2",
+    "DOT": "polkadot", "MATIC": "matic-network", "LINK": "chainlink", "LTC": "litecoin",
+    "TRX": "tron", "ATOM": "cosmos", "UNI": "uniswap", "XLM": "stellar",
+    "ETC": "ethereum-classic", "FIL": "filecoin", "APT": "aptos", "ARB": "arbitrum",
+    "OP": "optimism", "NEAR": "near", "ICP": "internet-computer", "HBAR": "hedera-hashgraph",
+    "VET": "vechain", "ALGO": "algorand", "AAVE": "aave", "MKR": "maker", "SNX": "havven",
+    "GRT": "the-graph", "SAND": "the-sandbox", "MANA": "decentraland", "AXS": "axie-infinity",
+    "EGLD": "elrond-erd-2", "XTZ": "tezos", "THETA": "theta-token", "FTM": "fantom",
+    "EOS": "eos", "FLOW": "flow", "CHZ": "chiliz", "KAVA": "kava", "ZEC": "zcash",
+    "DASH": "dash", "NEO": "neo", "COMP": "compound-governance-token",
+    "CRV": "curve-dao-token", "SUSHI": "sushi", "YFI": "yearn-finance",
+    "BAT": "basic-attention-token", "ENJ": "enjincoin",
 }  # fmt: skip
 
 

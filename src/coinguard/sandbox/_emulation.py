@@ -278,9 +278,12 @@ class EmulatorBase:
 
 
 def coin_id(token: Token) -> str:
-    """A CoinGecko-style id: the name's slug (``bitcoin``, ``the-graph``)."""
+    """The token's CoinGecko id, from the client's own table (``BNB`` is ``binancecoin``);
+    the name's slug for a token the table does not list."""
+    from ..providers.coingecko import SYMBOLS
+
     slug: str = token.as_json()["slug"]
-    return slug
+    return SYMBOLS.get(token.symbol, slug)
 
 
 def supply(market: Market, token: Token) -> float:
