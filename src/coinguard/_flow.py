@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -521,6 +522,31 @@ class Base:
         first_401 = response.status_code == 401 and not state.reloaded_key
         state.reload_pending = first_401 and slot.source.reloadable
         state.reloaded_key = state.reloaded_key or state.reload_pending
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """What a notebook shows of the client: provider, keys by fingerprint, trading."""
+        core = self._core
+        plan = f" ({core.provider.plan})" if core.provider.plan else ""
+        rows = [("provider", core.provider.name + plan), ("base URL", str(core.base_url))]
+        for slot in (core.read, core.trade):
+            if slot is None:
+                continue
+            loaded = slot.loaded
+            state = loaded.fingerprint if loaded is not None else "not loaded yet"
+            rows.append((f"{slot.scope_name} key", f"{state}, from {slot.source.description}"))
+        rows.append(("trading", "on" if core.allow_trading else "off"))
+        rows.append(("endpoints", ", ".join(ep.name for ep in core.provider.endpoints) or "-"))
+        return rows
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self) if cycle else "\n".join(f"{k}: {v}" for k, v in self._summary()))
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        return f"<table><caption>{type(self).__name__}</caption>{cells}</table>"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("coinguard clients cannot be pickled: they hold keys and connections")
