@@ -8,6 +8,7 @@ that never duplicate an order.
 ...     btc = tm.get("/price", params={"symbol": "BTC"})
 """
 
+from ._batch import BatchResult
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
 from ._endpoints import Endpoint, Endpoints, Pager, Param, Response
@@ -87,6 +88,7 @@ __all__ = [
     "ArgumentTypeError",
     "AsyncClient",
     "AuthenticationError",
+    "BatchResult",
     "BearerKey",
     "Candle",
     "Client",

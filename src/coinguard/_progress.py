@@ -44,6 +44,11 @@ class Progress:
             self._bar.set_postfix_str(f"{self.rows} rows", refresh=False)
             self._bar.update(1)
 
+    def advance(self, count: int) -> None:
+        """``count`` items done at once (taken from a checkpoint)."""
+        if self._bar is not None and count:
+            self._bar.update(count)
+
     def waiting(self, text: str) -> None:
         """A quota wait is starting: say so on the bar."""
         if self._bar is not None:
