@@ -287,6 +287,7 @@ class Client(Base):
 
     def _unified(self, name: str, fetches: list[Fetch], progress: bool | None) -> Rows:
         rows: list[Any] = []
+        pages = 0
         for fetch in fetches:
             if fetch.paginate:
                 got: Sequence[Any] = self.paginate(
@@ -296,7 +297,8 @@ class Client(Base):
             else:
                 got = self.call(fetch.endpoint, **fetch.params)
             rows.extend(fetch.convert(got))
-        return Rows(name, tidy(rows) if name == "ohlcv" else rows, pages=len(fetches))
+            pages += got.pages if isinstance(got, Rows) else 1
+        return Rows(name, tidy(rows) if name == "ohlcv" else rows, pages=pages)
 
     def batch(
         self,
@@ -623,6 +625,7 @@ class AsyncClient(Base):
 
     async def _unified(self, name: str, fetches: list[Fetch], progress: bool | None) -> Rows:
         rows: list[Any] = []
+        pages = 0
         for fetch in fetches:
             if fetch.paginate:
                 got: Sequence[Any] = await self.paginate(
@@ -632,7 +635,8 @@ class AsyncClient(Base):
             else:
                 got = await self.call(fetch.endpoint, **fetch.params)
             rows.extend(fetch.convert(got))
-        return Rows(name, tidy(rows) if name == "ohlcv" else rows, pages=len(fetches))
+            pages += got.pages if isinstance(got, Rows) else 1
+        return Rows(name, tidy(rows) if name == "ohlcv" else rows, pages=pages)
 
     async def batch(
         self,
