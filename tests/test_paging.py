@@ -84,7 +84,7 @@ def test_a_failed_page_raises_with_what_was_fetched_and_resumes_there() -> None:
         gen.send(Failed(ServerError("HTTP 503", status_code=503)))
     error = info.value
     assert len(error.rows) == 1
-    assert isinstance(error.__cause__, ServerError)
+    assert isinstance(error.error, ServerError)
     again = walk(DAILY, {"symbol": "BTC"}, limit=1, resume=error.resume)
     assert again.send(None).params["page"] == 2
     assert again.send({"data": [_candle("BTC", day + timedelta(days=1))]}).params["page"] == 3

@@ -90,15 +90,25 @@ class PaginationError(CoinguardError):
     """A page failed after the client's retries; nothing fetched is lost.
 
     ``rows`` are the rows fetched before it, ``resume`` continues from the failed page
-    (``client.paginate(..., resume=err.resume)``), ``pages`` counts the pages done, and the
-    failure itself is ``__cause__``.
+    (``client.paginate(..., resume=err.resume)``), ``pages`` counts the pages done, and
+    ``error`` is the page's own coinguard error (an attribute, not a chained cause: no error
+    is chained in coinguard).
     """
 
-    def __init__(self, message: str, *, rows: tuple[Any, ...], resume: Resume, pages: int):
+    def __init__(
+        self,
+        message: str,
+        *,
+        rows: tuple[Any, ...],
+        resume: Resume,
+        pages: int,
+        error: CoinguardError,
+    ):
         super().__init__(message)
         self.rows = rows
         self.resume = resume
         self.pages = pages
+        self.error = error
 
 
 class Rows(Sequence[Any]):
@@ -266,7 +276,8 @@ def walk(
                     rows=tuple(state.rows),
                     resume=where,
                     pages=state.pages,
-                ) from outcome.error
+                    error=outcome.error,
+                ) from None
             got = endpoint.parse(outcome)
             state.rows.extend(got)
             state.pages += 1

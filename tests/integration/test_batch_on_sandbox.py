@@ -41,7 +41,7 @@ def test_results_in_input_order_and_errors_collected_per_item(sb: Sandbox) -> No
     assert not done.ok
     assert list(done.errors) == [25]
     assert isinstance(done.errors[25], PaginationError)
-    assert isinstance(done.errors[25].__cause__, APIStatusError)
+    assert isinstance(done.errors[25].error, APIStatusError)
     assert done[25] is None
     for symbol, rows in zip(items, done, strict=True):
         if symbol != "NOPE":

@@ -95,7 +95,7 @@ def test_a_long_range_is_split_into_chunks_and_stays_whole(sb: Sandbox) -> None:
         )  # fmt: skip
     expected = _expected(symbols)
     assert {(r.symbol, r.time.date()): r.close for r in rows} == expected
-    assert rows.pages == 3
+    assert rows.pages == 3 * 2  # 150 rows a chunk: a page of 100 and one of 50
 
 
 def test_a_failed_page_raises_with_rows_and_resumes_without_refetching(sb: Sandbox) -> None:

@@ -56,12 +56,12 @@ _RANGE = (
 
 
 def _paged(max_span: timedelta | None = None) -> Pager:
-    # The row cap per page is not documented; 1,000 is what the sandbox emulation allows. The
-    # range per call is coinguard's own chunk: a long range is fetched a chunk at a time.
+    # "limit: default 50, maximum 100" (Token Metrics' own MCP server's tool schema). The range
+    # per call is coinguard's own chunk: a long range is fetched a chunk at a time.
     if max_span is None:
-        return Pager("page", max_limit=1000)
+        return Pager("page", max_limit=100)
     return Pager(
-        "page", max_limit=1000, start_param="startDate", end_param="endDate", max_span=max_span
+        "page", max_limit=100, start_param="startDate", end_param="endDate", max_span=max_span
     )
 
 
