@@ -252,7 +252,7 @@ class Client(Base):
                     answer = self.request(ep.method, page.path, params=page.params)
                 except CoinguardError as exc:
                     answer = Failed(exc)
-                bar.page(0 if isinstance(answer, Failed) else 1)
+                bar.page()
 
     def prices(
         self, symbols: str | Sequence[str], /, *, mapping: Mapping[str, str] | None = None
@@ -333,7 +333,7 @@ class Client(Base):
             try:
                 for future in as_completed(futures):
                     _settle(future, futures[future], keys, store, results, errors)
-                    bar.page(1)
+                    bar.page()
             except BaseException:
                 # a crash (Ctrl+C, a worker's SystemExit): start nothing new, and keep what
                 # the running items fetch, so a re-run spends nothing on them again
@@ -600,7 +600,7 @@ class AsyncClient(Base):
                     answer = await self.request(ep.method, page.path, params=page.params)
                 except CoinguardError as exc:
                     answer = Failed(exc)
-                bar.page(0 if isinstance(answer, Failed) else 1)
+                bar.page()
 
     async def prices(
         self, symbols: str | Sequence[str], /, *, mapping: Mapping[str, str] | None = None
@@ -665,7 +665,7 @@ class AsyncClient(Base):
                     results[index] = value
                     if store is not None:  # file I/O: off the event loop
                         await anyio.to_thread.run_sync(store.add, keys[index], value)
-                bar.page(1)
+                bar.page()
 
         with self._progress(progress, "batch", len(items)) as bar:
             bar.advance(len(items) - len(todo))

@@ -17,7 +17,7 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    """A bar, or nothing; ``page()``/``item()`` advance it, ``waiting()`` sets its postfix."""
+    """A bar, or nothing; ``page()`` advances it, ``waiting()`` sets its postfix."""
 
     def __init__(self, progress: bool | None, desc: str, total: int | None = None) -> None:
         if progress not in (None, True, False):
@@ -34,14 +34,13 @@ class Progress:
                     "(or pass progress=False)"
                 ) from None
             return
-        self._bar = tqdm(total=total, desc=desc, unit="page", leave=False)
-        self.rows = 0
+        self._bar = tqdm(
+            total=total, desc=desc, unit="page" if total is None else "item", leave=False
+        )
 
-    def page(self, rows: int) -> None:
-        """One page (or item) done, with ``rows`` rows."""
+    def page(self) -> None:
+        """One page (or batch item) done."""
         if self._bar is not None:
-            self.rows += rows
-            self._bar.set_postfix_str(f"{self.rows} rows", refresh=False)
             self._bar.update(1)
 
     def advance(self, count: int) -> None:

@@ -21,6 +21,7 @@ FIRST_DAY = date(2018, 1, 1)
 #: near the present stay near real orders of magnitude however far the walk has come since 2018.
 ANCHOR_DAY = date(2026, 6, 1)
 _WALK_BLOCK = 256  # days of the walk drawn from one seeded generator
+_BAND = 8.0  # a price stays within this factor of its reference price
 
 # (symbol, name, reference USD price near ANCHOR_DAY: each token's real order of magnitude),
 # largest market cap first
@@ -134,11 +135,15 @@ class Market:
         self._hours: dict[tuple[str, date], tuple[Candle, ...]] = {}
 
     def _close(self, token: Token, day: date) -> float:
-        """Close of ``day``: the walk, scaled to close ``ANCHOR_DAY`` at the reference price."""
-        scale = self._scale.get(token.symbol)
-        if scale is None:
-            scale = self._scale[token.symbol] = token.base_price / self._walk(token, ANCHOR_DAY)
-        return self._walk(token, day) * scale
+        """Close of ``day``: the walk relative to its ``ANCHOR_DAY`` close, softly bounded to
+        within ``_BAND`` times the reference price either way (a monotone squash, so the
+        walk's ups and downs keep their order and the candles stay consistent)."""
+        anchor = self._scale.get(token.symbol)
+        if anchor is None:
+            anchor = self._scale[token.symbol] = self._walk(token, ANCHOR_DAY)
+        spread = math.log(self._walk(token, day) / anchor)
+        limit = math.log(_BAND)
+        return token.base_price * math.exp(limit * math.tanh(spread / limit))
 
     def _walk(self, token: Token, day: date) -> float:
         """The unscaled walk's close of ``day`` (the open of ``day`` is the close before).
