@@ -97,3 +97,20 @@ def test_time_range_on_an_endpoint_without_one_is_refused() -> None:
     """A range for an endpoint that takes none is a clear error, not a silent full fetch."""
     with pytest.raises(ConfigurationError, match="takes no time range"):
         walk(LISTINGS, {}, start=date(2026, 1, 1), end=date(2026, 1, 2)).send(None)
+
+
+def test_skip_stops_a_chunk_after_three_failed_pages_in_a_row_and_says_so() -> None:
+    """on_error="skip" against pages that keep failing ends, and records what it gave up."""
+    gen = walk(DAILY, {"symbol": "BTC"}, limit=1, on_error="skip")
+    pages, rows = _drive(
+        gen,
+        lambda page: (
+            {"data": [_candle("BTC", date(2026, 1, 1))]}
+            if page.params["page"] == 1
+            else Failed(ServerError("HTTP 503", status_code=503))
+        ),
+    )
+    assert [p.params["page"] for p in pages] == [1, 2, 3, 4]
+    assert len(rows) == 1
+    assert not rows.complete
+    assert rows.skipped[-1].label.endswith("page=4 and any page after it")

@@ -10,7 +10,8 @@ walk follows pages until a short page (or the provider's total). Rows seen twice
 pages that overlap) are kept once, and rows with a time are returned sorted by time, then
 symbol. A page that fails raises :class:`PaginationError`, which carries the rows fetched so
 far and a :class:`Resume` point; with ``on_error="skip"`` it is recorded in
-:attr:`Rows.skipped` instead and :attr:`Rows.complete` is False.
+:attr:`Rows.skipped` instead and :attr:`Rows.complete` is False (after
+``MAX_FAILED_IN_A_ROW`` failed pages in a row the rest of that chunk is skipped, and recorded).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 OnError = Literal["raise", "skip"]
+#: With ``on_error="skip"``, this many failed pages in a row end a chunk (recorded as skipped):
+#: a failed page cannot tell whether more pages follow it.
+MAX_FAILED_IN_A_ROW = 3
 
 
 class PageRequest(NamedTuple):
@@ -246,6 +250,7 @@ def walk(
     for index in range(first_chunk, len(pieces)):
         lo, hi = pieces[index]
         position = first_position if index == first_chunk else (pager.first if pager else 1)
+        failed_in_a_row = 0
         while True:
             query = dict(params)
             if pager is not None:
@@ -261,7 +266,17 @@ def walk(
             if isinstance(outcome, Failed):
                 if on_error == "skip":
                     state.skipped.append(PageFailure(label, str(outcome.error)))
+                    failed_in_a_row += 1
                     if pager is None or pager.style == "none":
+                        break
+                    if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                        # a failed page cannot say whether more follow: stop, and say so
+                        state.skipped.append(
+                            PageFailure(
+                                f"{label} and any page after it",
+                                f"not fetched: {failed_in_a_row} pages in a row failed",
+                            )
+                        )
                         break
                     position = _next(pager, position, size)
                     continue
@@ -278,6 +293,7 @@ def walk(
                     pages=state.pages,
                     error=outcome.error,
                 ) from None
+            failed_in_a_row = 0
             got = endpoint.parse(outcome)
             state.rows.extend(got)
             state.pages += 1
