@@ -19,6 +19,8 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 __all__ = [
     "Candle",
     "CmcCoin",
+    "CmcOhlcv",
+    "CmcOhlcvQuote",
     "CmcQuote",
     "Grade",
     "Market",
@@ -166,3 +168,22 @@ class CmcCoin(Model):
     cmc_rank: int | None = None
     last_updated: UTCDateTime | None = None
     quote: dict[str, CmcQuote]
+
+
+class CmcOhlcvQuote(Model):
+    """One CoinMarketCap OHLCV period's values in one currency."""
+
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = None
+    market_cap: float | None = None
+
+
+class CmcOhlcv(Model):
+    """One period of CoinMarketCap ``/v2/cryptocurrency/ohlcv/historical``."""
+
+    time_open: UTCDateTime
+    time_close: UTCDateTime | None = None
+    quote: dict[str, CmcOhlcvQuote]

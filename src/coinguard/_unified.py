@@ -221,11 +221,26 @@ def _cmc_prices(symbols: list[str], table: SymbolMap) -> list[Fetch]:
     return [Fetch("quotes_latest", {"symbol": ",".join(symbols)}, convert)]
 
 
-def _cmc_ohlcv(*args: Any) -> list[Fetch]:
-    raise ConfigurationError(
-        "coinmarketcap: OHLCV is not declared for this provider yet "
-        "(its /v2/cryptocurrency/ohlcv/historical route is a paid-plan route)"
-    )
+def _cmc_ohlcv(
+    symbols: list[str], interval: str, start: date, end: date, table: SymbolMap, today: date
+) -> list[Fetch]:
+    period = "daily" if interval == "1d" else "hourly"
+    fetches = []
+    for symbol in symbols:
+
+        def convert(rows: Sequence[Any], symbol: str = symbol) -> list[Any]:
+            out = []
+            for r in rows:
+                q = r.quote["USD"]
+                out.append(Candle(time=r.time_open, open=q.open, high=q.high, low=q.low,
+                                  close=q.close, volume=q.volume, symbol=symbol))  # fmt: skip
+            return out
+
+        params = {"id": table[symbol], "time_period": period}
+        fetches.append(
+            Fetch("ohlcv_historical", params, convert, paginate=True, start=start, end=end)
+        )
+    return fetches
 
 
 _TM = (_tm_prices, _tm_ohlcv)

@@ -8,6 +8,8 @@
 from ._models import (
     Candle,
     CmcCoin,
+    CmcOhlcv,
+    CmcOhlcvQuote,
     CmcQuote,
     Grade,
     Market,
@@ -23,6 +25,8 @@ from ._models import (
 __all__ = [
     "Candle",
     "CmcCoin",
+    "CmcOhlcv",
+    "CmcOhlcvQuote",
     "CmcQuote",
     "Grade",
     "Market",

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 import coinguard
-from coinguard import Candle, ConfigurationError, Price
-from coinguard.sandbox import Sandbox
+from coinguard import Candle, ConfigurationError, PaginationError, PermissionDeniedError, Price
+from coinguard.sandbox import Sandbox, SandboxConfig
 
 # (sandbox profile, client provider): the same synthetic market behind three API shapes
 SETUPS = (
@@ -36,13 +36,17 @@ def test_prices_are_the_same_model_in_the_callers_order(client: coinguard.Client
     assert all(r.price > 0 and r.time is not None and r.time.utcoffset() is not None for r in rows)
 
 
-def test_ohlcv_is_the_same_call_and_result_on_every_provider_that_has_candles() -> None:
-    """ohlcv() through the Token Metrics and CoinGecko shapes: equal candles, sorted."""
+def test_ohlcv_is_the_same_call_and_result_on_every_provider() -> None:
+    """ohlcv() through the Token Metrics, CoinGecko and CoinMarketCap shapes: equal candles,
+    sorted by time then symbol."""
     closes = []
-    for profile, provider in SETUPS[:2]:
+    for profile, provider in SETUPS:
+        plan = "startup" if profile == "coinmarketcap" else None  # OHLCV is not on Basic
         with (
-            Sandbox(profile=profile) as sb,
-            coinguard.Client(provider=provider, base_url=sb.base_url, read_key=sb.keys.read) as c,
+            Sandbox(SandboxConfig(profile=profile, plan=plan)) as sb,
+            coinguard.Client(
+                provider=provider, plan=plan, base_url=sb.base_url, read_key=sb.keys.read
+            ) as c,
         ):
             rows = c.ohlcv(["BTC", "ETH"], start="2026-11-20", end="2026-11-22", progress=False)
         assert all(isinstance(r, Candle) for r in rows)
@@ -50,19 +54,21 @@ def test_ohlcv_is_the_same_call_and_result_on_every_provider_that_has_candles() 
             (d, s) for d in (20, 21, 22) for s in ("BTC", "ETH")
         ]
         closes.append([round(r.close, 2) for r in rows])
-    assert closes[0] == closes[1]
+    assert closes[0] == closes[1] == closes[2]
 
 
-def test_coinmarketcap_says_it_has_no_declared_ohlcv() -> None:
-    """A provider without candles says so instead of answering something else."""
+def test_coinmarketcap_basic_plan_ohlcv_is_refused_by_the_provider_with_its_reason() -> None:
+    """On the Basic plan the emulation answers 1006: the error says the plan lacks the route."""
     with (
         Sandbox(profile="coinmarketcap") as sb,
         coinguard.Client(
             provider="coinmarketcap", base_url=sb.base_url, read_key=sb.keys.read
         ) as c,
-        pytest.raises(ConfigurationError, match="OHLCV is not declared"),
+        pytest.raises(PaginationError) as info,
     ):
-        c.ohlcv("BTC", start="2026-11-01")
+        c.ohlcv("BTC", start="2026-11-01", progress=False)
+    assert isinstance(info.value.error, PermissionDeniedError)
+    assert "1006" in str(info.value.error)
 
 
 def test_symbol_mapping_is_explicit_inspectable_and_extendable() -> None:
