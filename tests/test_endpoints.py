@@ -126,8 +126,12 @@ def test_unknown_endpoint_and_parameter_are_clear_errors(sb: Sandbox) -> None:
             c.call("daily_ohlcv", start="2026-01-01")
     with pytest.raises(ConfigurationError, match="needs the parameter 'id'"):
         coinguard.get_provider("coingecko").endpoint("ohlc").request({})
+    ohlc = coinguard.get_provider("coingecko").endpoint("ohlc")
     with pytest.raises(ConfigurationError, match="not a path segment"):
-        coinguard.get_provider("coingecko").endpoint("ohlc").request({"id": "../key"})
+        ohlc.request({"id": "../key"})
+    path, query = ohlc.request({"id": "bitcoin?days=9#x"})
+    assert path == "/coins/bitcoin%3Fdays%3D9%23x/ohlc"
+    assert query["days"] == 1
     assert sb.ledger.entries() == [] or all(e.path != "/v2/candles" for e in sb.ledger.entries())
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -120,7 +121,8 @@ class Endpoint:
                 raise ConfigurationError(
                     f"endpoint {self.name!r}: {name}={piece[:40]!r} is not a path segment"
                 )
-            path = path.replace("{" + name + "}", piece)
+            # encoded whole: a "?" or "#" in an id must not start a query or a fragment
+            path = path.replace("{" + name + "}", quote(piece, safe=""))
         return path, values
 
     def defaults(self) -> dict[str, Any]:
