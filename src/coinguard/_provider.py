@@ -185,6 +185,11 @@ class Provider:
     its own error code (``("status", "error_code")``), ``error_codes`` what each code means
     (:class:`ErrorCode`); a code outside ``success_codes`` is an error even on HTTP 200.
 
+    ``endpoints`` declares the typed read endpoints (:class:`coinguard.Endpoint`) that
+    ``client.endpoints``, ``client.call()`` and ``client.paginate()`` use; ``symbols`` maps a
+    ticker to the provider's own id for the unified ``prices()``/``ohlcv()`` (empty: tickers are
+    sent as they are).
+
     >>> p = Provider(name="example", base_url="https://api.example.com/v2",
     ...              auth=HeaderKey("x-api-key"), trade_routes=["GET /orders*"])
     >>> p.scope_of("GET", "/orders/7")
