@@ -748,6 +748,8 @@ def test_the_data_surfaces_never_show_the_key(
 
     def route(seen: Any) -> Any:
         page = dict(seen.query).get("page", "1")
+        if seen.path.endswith("/price"):
+            return {"body": {"success": True, "data": []}, "headers": {"x-echo": canary.value}}
         if page == "1":
             return {"body": {"success": True, "data": [row]}}
         return {"status": 500, "body": {"success": False, "message": f"bad key {canary.value}"}}
@@ -764,7 +766,8 @@ def test_the_data_surfaces_never_show_the_key(
         provider=provider, read_key=canary.value, retry=coinguard.RetryPolicy(max_retries=0)
     ) as client:
         response = client.request("GET", "/price", raw=True)
-        texts.append(("raw response", repr(response)))
+        texts.append(("raw response", repr(response) + repr(list(response.headers.items()))))
+        assert "x-echo" in response.headers
         with pytest.raises(coinguard.PaginationError) as info:
             client.paginate("daily_ohlcv", limit=1, progress=False)
         texts += list(_exception_texts(info.value))

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._exceptions import ConfigurationError, ResponseDecodeError
 from ._provider import Scope
+from ._redact import redact
 
 __all__ = ["Endpoint", "Endpoints", "Pager", "Param", "Response"]
 
@@ -219,8 +220,9 @@ class Endpoints(Mapping[str, Endpoint]):
 class Response:
     """An answer with its status and headers, from ``client.request(..., raw=True)``.
 
-    ``headers`` are the response's headers (a provider never echoes the key in them; any
-    ``set-cookie`` is left out); ``body`` is the decoded JSON.
+    ``headers`` are the response's headers, every value through :func:`coinguard.redact` (a
+    server that echoes the key shows its fingerprint) and any ``set-cookie`` left out;
+    ``body`` is the decoded JSON, as ``client.get()`` returns it.
     """
 
     status_code: int
@@ -230,5 +232,7 @@ class Response:
     @classmethod
     def of(cls, response: httpx.Response, body: Any) -> Response:
         """From an httpx response and its decoded body."""
-        headers = httpx.Headers([(k, v) for k, v in response.headers.items() if k != "set-cookie"])
+        headers = httpx.Headers(
+            [(k, redact(v)) for k, v in response.headers.items() if k != "set-cookie"]
+        )
         return cls(response.status_code, headers, body)
