@@ -120,6 +120,10 @@ def test_quota_status_client_and_rows_render_for_notebooks(sb: Sandbox) -> None:
     assert sb.keys.read not in client_html + client_text[0]
     assert "<table" in rows._repr_html_()
     assert "BTC" in rows._repr_html_()
+    with _client(sb) as c:
+        done = c.batch(["BTC", "NOPE"], lambda s: c.prices(s), progress=False)
+    assert "1 failed" in done._repr_html_()
+    assert "NOPE" in done._repr_html_()
 
 
 def test_sync_client_works_inside_a_running_event_loop(sb: Sandbox) -> None:

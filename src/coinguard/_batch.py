@@ -21,7 +21,7 @@ from pydantic_core import to_jsonable_python
 
 from . import _models
 from ._exceptions import ConfigurationError
-from ._frames import frame_of, require_pandas
+from ._frames import frame_of, html_table, require_pandas
 
 __all__ = ["BatchResult", "Checkpoint", "item_keys"]
 
@@ -145,6 +145,14 @@ class BatchResult(Sequence[Any]):
     def __repr__(self) -> str:
         failed = f", {len(self.errors)} failed" if self.errors else ""
         return f"BatchResult({len(self.items)} items{failed}, {self.resumed} from the checkpoint)"
+
+    def _repr_html_(self) -> str:
+        """The counts, and a table of the first failed items (redacted error texts)."""
+        rows = [
+            {"item": self.items[index], "error": f"{type(error).__name__}: {error}"}
+            for index, error in list(self.errors.items())[:10]
+        ]
+        return html_table(repr(self), rows)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         lines = [repr(self)]
