@@ -732,3 +732,53 @@ async def test_a_cancelled_send_leaves_no_keyed_request_in_its_frames(
     assert started.is_set()
     assert any(isinstance(e, asyncio.CancelledError) for e in _chain(info.value))
     assert _leaks([canary], _exception_texts(info.value)) == []
+
+
+def test_the_data_surfaces_never_show_the_key(
+    http_server: Callable[[Any], Any],
+    make_canary: Callable[[str], Canary],
+    log_capture: Any,
+) -> None:
+    """Typed calls, raw responses, a failed page (raised and skipped), rows, reprs for
+    notebooks and batch errors: the key a server echoes on page 2 appears in none of them."""
+    from coinguard.providers import tokenmetrics
+
+    canary = make_canary("READ")
+    row = {"symbol": "BTC", "date": "2026-11-01", "open": 1, "high": 2, "low": 1, "close": 1}
+
+    def route(seen: Any) -> Any:
+        page = dict(seen.query).get("page", "1")
+        if seen.path.endswith("/price"):
+            return {"body": {"success": True, "data": []}, "headers": {"x-echo": canary.value}}
+        if page == "1":
+            return {"body": {"success": True, "data": [row]}}
+        return {"status": 500, "body": {"success": False, "message": f"bad key {canary.value}"}}
+
+    server = http_server(route)
+    provider = coinguard.Provider(
+        name="p",
+        base_url=server.url("/v2"),
+        endpoints=tokenmetrics.endpoints(),
+        envelope=True,
+    )
+    texts: list[tuple[str, str]] = []
+    with coinguard.Client(
+        provider=provider, read_key=canary.value, retry=coinguard.RetryPolicy(max_retries=0)
+    ) as client:
+        response = client.request("GET", "/price", raw=True)
+        texts.append(("raw response", repr(response) + repr(list(response.headers.items()))))
+        assert "x-echo" in response.headers
+        with pytest.raises(coinguard.PaginationError) as info:
+            client.paginate("daily_ohlcv", limit=1, progress=False)
+        texts += list(_exception_texts(info.value))
+        texts.append(("page error", repr(vars(info.value.error))))
+        texts.append(("resume", repr(info.value.resume) + repr(vars(info.value.resume))))
+        skipped = client.paginate("daily_ohlcv", limit=1, progress=False, on_error="skip")
+        texts.append(("skipped", repr(skipped.skipped) + repr(skipped) + skipped._repr_html_()))
+        done = client.batch([1], lambda _: client.paginate("daily_ohlcv", limit=1, progress=False))
+        texts.append(("batch", repr(done) + repr(done.errors)))
+        texts.append(("client html", client._repr_html_()))
+        texts += list(_client_texts(client))
+    texts.append(("logs", log_capture.text))
+    assert not skipped.complete
+    assert _leaks([canary], texts) == []

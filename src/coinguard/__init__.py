@@ -8,8 +8,10 @@ that never duplicate an order.
 ...     btc = tm.get("/price", params={"symbol": "BTC"})
 """
 
+from ._batch import BatchResult
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
+from ._endpoints import Endpoint, Endpoints, Pager, Param, Response
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -37,6 +39,8 @@ from ._exceptions import (
     ServerError,
 )
 from ._keys import KeyMetadata, KeySource
+from ._models import Candle, Model, Price
+from ._paging import PageFailure, PaginationError, Resume, Rows
 from ._provider import (
     BearerKey,
     ErrorCode,
@@ -84,10 +88,14 @@ __all__ = [
     "ArgumentTypeError",
     "AsyncClient",
     "AuthenticationError",
+    "BatchResult",
     "BearerKey",
+    "Candle",
     "Client",
     "CoinguardError",
     "ConfigurationError",
+    "Endpoint",
+    "Endpoints",
     "EnvelopeError",
     "ErrorCode",
     "HeaderKey",
@@ -101,11 +109,17 @@ __all__ = [
     "KeySource",
     "MemoryStore",
     "MissingKeyError",
+    "Model",
     "NotFoundError",
     "OrderOutcomeUnknownError",
     "OverPrivilegedKeyError",
+    "PageFailure",
+    "Pager",
+    "PaginationError",
+    "Param",
     "PermissionDeniedError",
     "Plan",
+    "Price",
     "Provider",
     "QueryKey",
     "Quota",
@@ -117,9 +131,12 @@ __all__ = [
     "RateLimitError",
     "RedisStore",
     "Reservation",
+    "Response",
     "ResponseDecodeError",
+    "Resume",
     "RetryDetails",
     "RetryPolicy",
+    "Rows",
     "SQLiteStore",
     "Scope",
     "ScopeError",

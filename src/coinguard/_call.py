@@ -33,6 +33,7 @@ class Call:
     idempotent: bool
     sent_at: datetime
     probe: bool = False  # a key check: sent with a scope's key, never an order
+    raw: bool = False  # answer a Response (status, headers, body), not the body alone
 
     def describe(self) -> str:
         # the path may hold a live key (a caller put it there, or a server echoed it)

@@ -6,6 +6,7 @@ configured by :func:`coinguard._retry.make_retrying_kwargs`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import time
@@ -20,8 +21,9 @@ import httpx
 import tenacity
 
 from ._core import Call
+from ._data_calls import AsyncDataCalls, DataCalls
 from ._exceptions import CoinguardError
-from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
+from ._flow import MAX_AGE, MISSING, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
@@ -32,7 +34,7 @@ from ._verify import KeyReport, judge
 __all__ = ["AsyncClient", "Client"]
 
 
-class Client(Base):
+class Client(DataCalls):
     """A synchronous client with scoped keys, origin-pinned auth, quotas and safe retries.
 
     The quota is counted per key slot (read, trade), so a rotated key keeps spending the same
@@ -120,10 +122,16 @@ class Client(Base):
         content: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        raw: bool = False,
     ) -> Any:
         """Send a request and return the decoded JSON body.
 
-        Read requests carry only the read key, trade requests only the trade key.
+        Read requests carry only the read key, trade requests only the trade key. ``raw=True``
+        returns a :class:`Response` with the status and headers beside the body.
+
+        >>> r = client.request("GET", "/price", raw=True)  # doctest: +SKIP
+        >>> r.status_code, r.headers["ratelimit"]  # doctest: +SKIP
+        (200, '"w1";r=49;t=1')
         """
         call = self._core.prepare(
             method,
@@ -134,6 +142,8 @@ class Client(Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
+        if raw:
+            call = dataclasses.replace(call, raw=True)
         return self._run(call, self._core.slot(call))
 
     def verify_key(
@@ -253,7 +263,7 @@ class Client(Base):
         self.close()
 
 
-class AsyncClient(Base):
+class AsyncClient(AsyncDataCalls):
     """The asyncio twin of :class:`Client`: same arguments, same behaviour.
 
     >>> async with AsyncClient(provider="tokenmetrics") as tm:  # doctest: +SKIP
@@ -334,6 +344,7 @@ class AsyncClient(Base):
         content: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        raw: bool = False,
     ) -> Any:
         """Send a request and return the decoded JSON body (see :meth:`Client.request`)."""
         if self._verify_pending:
@@ -347,6 +358,8 @@ class AsyncClient(Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
+        if raw:
+            call = dataclasses.replace(call, raw=True)
         return await self._run(call, self._core.slot(call))
 
     async def verify_key(

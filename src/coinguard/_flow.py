@@ -8,10 +8,13 @@ steps, with blocking calls and awaits respectively.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import html
+import logging
 import threading
-from collections.abc import Callable, Generator, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, NoReturn
@@ -21,6 +24,7 @@ from pydantic import SecretStr
 
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
+from ._endpoints import Endpoint, Endpoints, Response
 from ._exceptions import (
     CoinguardError,
     ConfigurationError,
@@ -38,6 +42,8 @@ from ._keys import (
     ValueSource,
     as_secret,
 )
+from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
+from ._progress import Progress
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
 from ._retry import (
@@ -50,12 +56,16 @@ from ._retry import (
 from ._secret import Secret
 from ._secrets import SecretRef
 from ._settings import Settings
+from ._unified import Adapter, Fetch, SymbolMap, adapter_for
 from ._verify import KeyReport
 
 __all__ = ["MAX_AGE", "MISSING", "Base", "Run", "Send", "Sleep", "Step", "wrap_keys"]
 
 MISSING: Any = object()
 MAX_AGE = timedelta(days=90)
+#: Quota waits longer than this many seconds are logged at INFO and shown on progress bars.
+VISIBLE_WAIT = 1.0
+_quota_log = logging.getLogger("coinguard.quota")
 
 
 # Steps are tuples: one or more is built per request, and tuples are the cheapest to build.
@@ -166,11 +176,55 @@ class Base:
         self._quota_account = quota_account
         self._quotas: dict[str, Quota] = {}  # by key slot
         self._quota_lock = threading.Lock()
+        self._wait_listeners: list[Callable[[str], None]] = []
 
     @property
     def provider(self) -> Provider:
         """The provider profile this client talks to."""
         return self._core.provider
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """The provider's typed endpoints, by name: route, scope, cost, parameters, model.
+
+        >>> print(client.endpoints["daily_ohlcv"].route)  # doctest: +SKIP
+        /daily-ohlcv
+        """
+        provider = self._core.provider
+        return Endpoints(provider.name, provider.endpoints)
+
+    @property
+    def symbol_map(self) -> SymbolMap:
+        """The symbol -> provider id table the unified :meth:`prices`/:meth:`ohlcv` use.
+
+        >>> client.symbol_map["BTC"]  # doctest: +SKIP
+        'bitcoin'
+        """
+        return self._adapter().symbol_map
+
+    def _adapter(self) -> Adapter:
+        provider = self._core.provider
+        return adapter_for(provider.name, provider.symbols)
+
+    def _unified_ohlcv(
+        self,
+        symbols: str | Sequence[str],
+        interval: str,
+        start: Any,
+        end: Any,
+        mapping: Mapping[str, str] | None,
+    ) -> list[Fetch]:
+        first = as_day(start, "start")
+        if first is None:
+            raise ConfigurationError("ohlcv() needs start= (a date, a datetime or 'YYYY-MM-DD')")
+        today = datetime.fromtimestamp(self._clock(), tz=timezone.utc).date()
+        last = as_day(end, "end")
+        return self._adapter().ohlcv_fetches(symbols, interval, first, last, mapping, today)
+
+    def _typed(self, name: str, params: Mapping[str, Any]) -> tuple[Endpoint, str, dict[str, Any]]:
+        endpoint = self.endpoints[name]
+        path, query = endpoint.request(params)
+        return endpoint, path, query
 
     @property
     def allow_trading(self) -> bool:
@@ -339,7 +393,7 @@ class Base:
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
             yield self._observe(observer, response, reservation, value)
-        return value
+        return Response.of(response, value) if call.raw else value
 
     @staticmethod
     def _observe(
@@ -379,6 +433,8 @@ class Base:
         held: Reservation | None = reservation  # what an interruption must give back
         try:
             while True:
+                if reservation.wait > VISIBLE_WAIT:
+                    self._announce_wait(quota, reservation.wait)
                 if reservation.wait > 0:
                     yield Sleep(reservation.wait)
                 # re-checked as it leaves: calls ahead of it may have been recounted meanwhile
@@ -401,6 +457,55 @@ class Base:
                 elif not isinstance(exc, GeneratorExit):  # a closing generator cannot yield
                     yield Run(quota.release, (held,), True)
             raise
+
+    @contextlib.contextmanager
+    def _progress(
+        self, progress: bool | None, desc: str, total: int | None = None
+    ) -> Iterator[Progress]:
+        """A progress bar that also shows this client's quota waits while it is open."""
+        with Progress(progress, desc, total) as bar:
+            self._wait_listeners.append(bar.waiting)
+            try:
+                yield bar
+            finally:
+                self._wait_listeners.remove(bar.waiting)
+
+    def _announce_wait(self, quota: Quota, seconds: float) -> None:
+        """Say that a call waits for the quota: an INFO line, and any progress bar."""
+        window = ""
+        if not quota.blocking:  # naming the full window costs store I/O elsewhere
+            full = [w for w in quota.status().windows if w.remaining <= 0]
+            window = f" for the {full[-1].name} window" if full else ""
+        text = f"waiting {seconds:.1f} s{window}"
+        _quota_log.info("%s: %s", self._core.provider.name, text)
+        for listener in list(self._wait_listeners):
+            listener(text)
+
+    def _paging(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        *,
+        start: Any,
+        end: Any,
+        span: timedelta | None,
+        limit: int | None,
+        on_error: OnError,
+        resume: Resume | None,
+    ) -> tuple[Endpoint, Generator[PageRequest, Any, Rows]]:
+        """The endpoint and the sans-I/O walk of a ``paginate`` call (resumed if asked)."""
+        ep = self.endpoints[endpoint]
+        if resume is not None:
+            if not isinstance(resume, Resume) or resume.endpoint != ep.name:
+                raise ConfigurationError(f"resume= must be the Resume of a {ep.name!r} walk")
+            walker = walk(
+                ep, resume.params, start=resume.start, end=resume.end, span=resume.span,
+                limit=resume.limit, on_error=on_error, resume=resume,
+            )  # fmt: skip
+            return ep, walker
+        first, last = as_day(start, "start"), as_day(end, "end")
+        walker = walk(ep, params, start=first, end=last, span=span, limit=limit, on_error=on_error)
+        return ep, walker
 
     def _answered(
         self, quota: Quota | None, reservation: Reservation | None
@@ -425,6 +530,31 @@ class Base:
         first_401 = response.status_code == 401 and not state.reloaded_key
         state.reload_pending = first_401 and slot.source.reloadable
         state.reloaded_key = state.reloaded_key or state.reload_pending
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """What a notebook shows of the client: provider, keys by fingerprint, trading."""
+        core = self._core
+        plan = f" ({core.provider.plan})" if core.provider.plan else ""
+        rows = [("provider", core.provider.name + plan), ("base URL", str(core.base_url))]
+        for slot in (core.read, core.trade):
+            if slot is None:
+                continue
+            loaded = slot.loaded
+            state = loaded.fingerprint if loaded is not None else "not loaded yet"
+            rows.append((f"{slot.scope_name} key", f"{state}, from {slot.source.description}"))
+        rows.append(("trading", "on" if core.allow_trading else "off"))
+        rows.append(("endpoints", ", ".join(ep.name for ep in core.provider.endpoints) or "-"))
+        return rows
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self) if cycle else "\n".join(f"{k}: {v}" for k, v in self._summary()))
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        return f"<table><caption>{type(self).__name__}</caption>{cells}</table>"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("coinguard clients cannot be pickled: they hold keys and connections")

@@ -8,12 +8,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ConfigurationError
 from ._origin import canonical_path
 from ._quota import QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
+
+if TYPE_CHECKING:
+    from ._endpoints import Endpoint
 
 __all__ = [
     "AuthStyle",
@@ -182,6 +185,11 @@ class Provider:
     its own error code (``("status", "error_code")``), ``error_codes`` what each code means
     (:class:`ErrorCode`); a code outside ``success_codes`` is an error even on HTTP 200.
 
+    ``endpoints`` declares the typed read endpoints (:class:`coinguard.Endpoint`) that
+    ``client.endpoints``, ``client.call()`` and ``client.paginate()`` use; ``symbols`` maps a
+    ticker to the provider's own id for the unified ``prices()``/``ohlcv()`` (empty: tickers are
+    sent as they are).
+
     >>> p = Provider(name="example", base_url="https://api.example.com/v2",
     ...              auth=HeaderKey("x-api-key"), trade_routes=["GET /orders*"])
     >>> p.scope_of("GET", "/orders/7")
@@ -209,6 +217,8 @@ class Provider:
     error_code_at: tuple[tuple[str, ...], ...] = ()
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     success_codes: frozenset[str] = frozenset({"0"})
+    endpoints: tuple[Endpoint, ...] = ()
+    symbols: Mapping[str, str] = field(default_factory=dict)
     unplanned: Provider | None = field(default=None, repr=False, compare=False)
     _read: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _trade: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
@@ -243,10 +253,27 @@ class Provider:
             self, "_idempotent", _routes(self.idempotent_routes, f"{self.name}.idempotent_routes")
         )
         object.__setattr__(self, "plans", MappingProxyType(dict(self.plans)))
+        object.__setattr__(self, "endpoints", tuple(self.endpoints))
+        object.__setattr__(self, "symbols", MappingProxyType(dict(self.symbols)))
         codes = {str(code): meaning for code, meaning in self.error_codes.items()}
         object.__setattr__(self, "error_codes", MappingProxyType(codes))
         if self.plan is not None and self.plan not in self.plans:
             raise ConfigurationError(self._unknown_plan(self.plan))
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The typed endpoint called ``name`` (see :attr:`endpoints`).
+
+        >>> from coinguard import get_provider
+        >>> get_provider("coingecko").endpoint("simple_price").route
+        '/simple/price'
+        """
+        for ep in self.endpoints:
+            if ep.name == name:
+                return ep
+        known = ", ".join(ep.name for ep in self.endpoints) or "none"
+        raise ConfigurationError(
+            f"provider {self.name!r} declares no endpoint {name!r}; its endpoints: {known}"
+        )
 
     def _statuses(self, attr: str) -> frozenset[int]:
         value = getattr(self, attr)

@@ -162,3 +162,36 @@ def test_a_candle_does_not_depend_on_what_was_asked_before() -> None:
     warmed.hourly(token, date(2019, 6, 30))
     assert warmed.daily(token, date(2024, 1, 1)) == fresh.daily(token, date(2024, 1, 1))
     assert warmed.hourly(token, date(2020, 2, 2)) == fresh.hourly(token, date(2020, 2, 2))
+
+
+def test_prices_sit_near_each_tokens_real_order_of_magnitude() -> None:
+    """On the anchor day every token closes at its reference price; a year on, every price is
+    still within a factor of ten of it (no SOL at 1.60 USD, no ETC at 0.017)."""
+    from datetime import date, timedelta
+
+    from coinguard.sandbox._data import ANCHOR_DAY, Market
+
+    market = Market(7)
+    for token in market.tokens:
+        assert market.daily(token, ANCHOR_DAY).close == pytest.approx(token.base_price)
+        for offset in (-180, 90, 365):
+            close = market.daily(token, ANCHOR_DAY + timedelta(days=offset)).close
+            assert token.base_price / 10 < close < token.base_price * 10, token.symbol
+    assert market.by_symbol["BTC"].base_price > 10_000 > market.by_symbol["ETH"].base_price
+    assert date(2018, 1, 1) <= ANCHOR_DAY
+
+
+def test_spot_price_lies_inside_the_current_candles() -> None:
+    """The spot price is inside the current hourly candle and the day's candle."""
+    from datetime import datetime, timezone
+
+    from coinguard.sandbox._data import Market
+
+    market = Market(7)
+    now = datetime(2026, 11, 29, 13, 20, tzinfo=timezone.utc)
+    for token in market.tokens:
+        spot = market.price(token, now.timestamp())
+        hour = market.hourly(token, now.date())[now.hour]
+        day = market.daily(token, now.date())
+        assert hour.low <= spot <= hour.high
+        assert day.low <= spot <= day.high

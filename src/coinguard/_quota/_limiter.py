@@ -3,6 +3,7 @@ say when it was answered, observe the response."""
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import sqlite3
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -112,6 +113,39 @@ class QuotaStatus:
                 f"blocked until {self.blocked_until:%Y-%m-%d %H:%M:%S} ({self.blocked_by})"
             )
         return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """A small table with a bar per window (used / limit), for notebooks."""
+        rows = []
+        for w in self.windows:
+            share = min(1.0, w.used / w.limit) if w.limit else 0.0
+            colour = "#c0392b" if share >= 0.9 else "#e67e22" if share >= 0.6 else "#27ae60"
+            bar = (
+                f'<div style="width:120px;background:#eee"><div style="width:{share * 100:.0f}%;'
+                f'height:10px;background:{colour}"></div></div>'
+            )
+            when = w.resets_at.strftime("%Y-%m-%d %H:%M:%S") if w.resets_at else "-"
+            rows.append(
+                f"<tr><td>{html.escape(w.name)}</td><td>{bar}</td><td>{w.used}</td>"
+                f"<td>{w.remaining}</td><td>{w.limit}</td><td>{when}</td></tr>"
+            )
+        blocked = ""
+        if self.blocked_until is not None:
+            blocked = (
+                f"<p>blocked until {self.blocked_until:%Y-%m-%d %H:%M:%S} "
+                f"({html.escape(self.blocked_by)})</p>"
+            )
+        return (
+            f"<table><caption>quota {html.escape(self.key_id)}</caption><thead><tr>"
+            "<th>window</th><th>use</th><th>used</th><th>remaining</th><th>limit</th>"
+            "<th>resets at (UTC)</th></tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table>"
+            + blocked
+        )
 
 
 def shared_memory_store() -> MemoryStore:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from .._endpoints import Endpoint, Pager, Param
+from .._models import Candle, Market, MarketChart, SimplePrice
 from .._provider import ErrorCode, HeaderKey, Plan, Provider
 from .._quota import MONTH, QuotaPolicy, Window
 from .._verify import KeyCheck, KeyPermissions, Usage
@@ -111,6 +113,45 @@ ERROR_CODES = {
     ),
 }
 
+_CURRENCY = Param("vs_currency", str, default="usd", doc="quote currency, e.g. 'usd'")
+_DAYS = Param("days", int, default=1, doc="days back from now")
+_ID = Param("id", str, required=True, doc="coin id, e.g. 'bitcoin'")
+
+ENDPOINTS = (
+    Endpoint("simple_price", "/simple/price", SimplePrice, shape="mapping", value_field="prices",
+             params=(Param("ids", str, required=True, doc="comma-separated coin ids"),
+                     Param("vs_currencies", str, default="usd", doc="comma-separated")),
+             doc="current prices by coin id"),
+    Endpoint("markets", "/coins/markets", Market,
+             params=(_CURRENCY, Param("ids", str), Param("per_page", int), Param("page", int)),
+             paging=Pager("page", limit_param="per_page", max_limit=250),
+             doc="coins by market cap, with prices and volumes"),
+    Endpoint("ohlc", "/coins/{id}/ohlc", Candle, shape="arrays",
+             columns=("time", "open", "high", "low", "close"), params=(_ID, _CURRENCY, _DAYS),
+             doc="candles: hourly for days <= 2, daily beyond; no volume"),
+    Endpoint("market_chart", "/coins/{id}/market_chart", MarketChart, shape="object",
+             params=(_ID, _CURRENCY, _DAYS), doc="price, market cap and volume series"),
+)  # fmt: skip
+
+#: CoinGecko keys coins by id, not ticker: the symbols the unified calls accept and the
+#: CoinGecko id each one means. Written out, never guessed (several coins share a ticker);
+#: ``client.prices(..., mapping={"PEPE": "pepe"})`` adds more.
+SYMBOLS = {
+    "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "BNB": "binancecoin",
+    "XRP": "ripple", "ADA": "cardano", "DOGE": "dogecoin", "AVAX": "avalanche-2",
+    "DOT": "polkadot", "MATIC": "matic-network", "LINK": "chainlink", "LTC": "litecoin",
+    "TRX": "tron", "ATOM": "cosmos", "UNI": "uniswap", "XLM": "stellar",
+    "ETC": "ethereum-classic", "FIL": "filecoin", "APT": "aptos", "ARB": "arbitrum",
+    "OP": "optimism", "NEAR": "near", "ICP": "internet-computer", "HBAR": "hedera-hashgraph",
+    "VET": "vechain", "ALGO": "algorand", "AAVE": "aave", "MKR": "maker", "SNX": "havven",
+    "GRT": "the-graph", "SAND": "the-sandbox", "MANA": "decentraland", "AXS": "axie-infinity",
+    "EGLD": "elrond-erd-2", "XTZ": "tezos", "THETA": "theta-token", "FTM": "fantom",
+    "EOS": "eos", "FLOW": "flow", "CHZ": "chiliz", "KAVA": "kava", "ZEC": "zcash",
+    "DASH": "dash", "NEO": "neo", "COMP": "compound-governance-token",
+    "CRV": "curve-dao-token", "SUSHI": "sushi", "YFI": "yearn-finance",
+    "BAT": "basic-attention-token", "ENJ": "enjincoin",
+}  # fmt: skip
+
 
 PROFILE = Provider(
     name="coingecko",
@@ -124,6 +165,8 @@ PROFILE = Provider(
     key_check=KeyCheck(
         "GET", "/simple/price", authenticates, (("ids", "bitcoin"), ("vs_currencies", "usd"))
     ),
+    endpoints=ENDPOINTS,
+    symbols=SYMBOLS,
 ).with_plan("demo")
 
 PRO = Provider(
@@ -136,4 +179,6 @@ PRO = Provider(
     error_code_at=PROFILE.error_code_at,
     error_codes=ERROR_CODES,
     key_check=PLANS["basic"].key_check,
+    endpoints=ENDPOINTS,
+    symbols=SYMBOLS,
 ).with_plan("basic")

@@ -18,8 +18,11 @@ the paid plans' per-minute floors, and no monthly figure where the sources agree
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from .._endpoints import Endpoint, Pager, Param
+from .._models import CmcCoin, CmcOhlcv
 from .._provider import ErrorCode, HeaderKey, Plan, Provider
 from .._quota import MONTH, QuotaPolicy, Window
 from .._verify import KeyCheck, KeyPermissions, Usage, parse_time
@@ -114,6 +117,47 @@ def key_info(body: Any) -> KeyPermissions:
     return KeyPermissions(can_read=True, can_trade=False, can_withdraw=False, usage=tuple(windows))
 
 
+_CONVERT = Param("convert", str, doc="comma-separated currencies (USD when absent)")
+_BY_POINTS = "1 per 100 coins, +1 per extra convert"
+ENDPOINTS = (
+    Endpoint("quotes_latest", "/v1/cryptocurrency/quotes/latest", CmcCoin, rows=("data",),
+             shape="mapping", key_field="symbol", cost_note=_BY_POINTS,
+             params=(Param("symbol", str, doc="comma-separated symbols"),
+                     Param("id", str, doc="comma-separated CoinMarketCap ids"), _CONVERT),
+             doc="latest quotes by symbol or id"),
+    Endpoint("listings_latest", "/v1/cryptocurrency/listings/latest", CmcCoin, rows=("data",),
+             cost_note=_BY_POINTS,
+             params=(Param("start", int, doc="1-based rank to start at"),
+                     Param("limit", int, doc="coins per page"), _CONVERT),
+             paging=Pager("offset", page_param="start", max_limit=5000,
+                          total_at=("status", "total_count")),
+             doc="coins by market cap"),
+    Endpoint("ohlcv_historical", "/v2/cryptocurrency/ohlcv/historical", CmcOhlcv,
+             rows=("data", "quotes"), cost_note=_BY_POINTS,
+             params=(Param("id", str, required=True, doc="one CoinMarketCap id"),
+                     Param("time_period", str, default="daily", doc="'daily' or 'hourly'"),
+                     Param("time_start", str, doc="first period, ISO 8601 or YYYY-MM-DD"),
+                     Param("time_end", str, doc="last period, ISO 8601 or YYYY-MM-DD"),
+                     Param("count", int, doc="periods, when no time_start"), _CONVERT),
+             paging=Pager("none", start_param="time_start", end_param="time_end",
+                          max_span=timedelta(days=365)),
+             doc="daily or hourly OHLCV periods of one coin (not on the Basic plan)"),
+)  # fmt: skip
+
+#: CoinMarketCap's own ids for the tickers the unified ``ohlcv()`` accepts (its OHLCV route
+#: takes ids; quotes take tickers as they are). Written out, never guessed.
+IDS = {
+    "BTC": "1", "ETH": "1027", "SOL": "5426", "BNB": "1839", "XRP": "52", "ADA": "2010",
+    "DOGE": "74", "AVAX": "5805", "DOT": "6636", "MATIC": "3890", "LINK": "1975", "LTC": "2",
+    "TRX": "1958", "ATOM": "3794", "UNI": "7083", "XLM": "512", "ETC": "1321", "FIL": "2280",
+    "APT": "21794", "ARB": "11841", "OP": "11840", "NEAR": "6535", "ICP": "8916",
+    "HBAR": "4642", "VET": "3077", "ALGO": "4030", "AAVE": "7278", "MKR": "1518",
+    "SNX": "2586", "GRT": "6719", "SAND": "6210", "MANA": "1966", "AXS": "6783",
+    "EGLD": "6892", "XTZ": "2011", "THETA": "2416", "FTM": "3513", "EOS": "1765",
+    "FLOW": "4558", "CHZ": "4066", "KAVA": "4846", "ZEC": "1437", "DASH": "131", "NEO": "1376",
+    "COMP": "5692", "CRV": "6538", "SUSHI": "6758", "YFI": "5864", "BAT": "1697", "ENJ": "2130",
+}  # fmt: skip
+
 PROFILE = Provider(
     name="coinmarketcap",
     base_url="https://pro-api.coinmarketcap.com",
@@ -123,4 +167,6 @@ PROFILE = Provider(
     error_code_at=(("status", "error_code"),),
     error_codes=ERROR_CODES,
     key_check=KeyCheck("GET", "/v1/key/info", key_info),
+    endpoints=ENDPOINTS,
+    symbols=IDS,
 ).with_plan("basic")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from .._provider import HeaderKey, Provider
 from .._quota import QuotaPolicy, Window
 from .._verify import KeyCheck, sandbox_key_info
+from .tokenmetrics import endpoints
 
 PROFILE = Provider(
     name="sandbox",
@@ -30,4 +31,6 @@ PROFILE = Provider(
         (Window.per_second(50), Window.per_minute(1000)),
         costs={"GET /daily-ohlcv*": 2, "GET /hourly-ohlcv*": 2},
     ),
+    # the sandbox emulates Token Metrics' routes, with OHLCV at 2 units a call
+    endpoints=endpoints(ohlcv_cost=2),
 )

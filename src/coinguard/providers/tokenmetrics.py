@@ -15,8 +15,11 @@ the key authenticates with one cheap read, and says the scopes were not checked)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from .._endpoints import Endpoint, Pager, Param
+from .._models import Candle, Grade, Price, Signal, Token
 from .._provider import HeaderKey, Plan, Provider
 from .._quota import QuotaPolicy, Window
 from .._verify import KeyCheck, KeyPermissions
@@ -41,6 +44,50 @@ def authenticates(body: Any) -> KeyPermissions:
     )
 
 
+_SELECT = (
+    Param("symbol", str, doc="comma-separated symbols, e.g. 'BTC,ETH'"),
+    Param("token_id", str, doc="comma-separated token ids"),
+)
+_PAGE = (Param("limit", int, doc="rows per page"), Param("page", int, doc="page number, from 1"))
+_RANGE = (
+    Param("startDate", str, doc="first day, YYYY-MM-DD"),
+    Param("endDate", str, doc="last day, YYYY-MM-DD"),
+)
+
+
+def _paged(max_span: timedelta | None = None) -> Pager:
+    # "limit: default 50, maximum 100" (Token Metrics' own MCP server's tool schema). The range
+    # per call is coinguard's own chunk: a long range is fetched a chunk at a time.
+    if max_span is None:
+        return Pager("page", max_limit=100)
+    return Pager(
+        "page", max_limit=100, start_param="startDate", end_param="endDate", max_span=max_span
+    )
+
+
+def endpoints(ohlcv_cost: int = 1) -> tuple[Endpoint, ...]:
+    """The main read endpoints (``ohlcv_cost``: credits of an OHLCV call, 1 on Token Metrics)."""
+    data = ("data",)
+    return (
+        Endpoint("tokens", "/tokens", Token, params=(*_SELECT, *_PAGE), rows=data,
+                 paging=_paged(), doc="listed tokens"),
+        Endpoint("price", "/price", Price, params=(*_SELECT, *_PAGE), rows=data,
+                 paging=_paged(), doc="current prices in USD"),
+        Endpoint("daily_ohlcv", "/daily-ohlcv", Candle, cost=ohlcv_cost,
+                 params=(*_SELECT, *_RANGE, *_PAGE), rows=data,
+                 paging=_paged(timedelta(days=365)), doc="daily candles, days ascending"),
+        Endpoint("hourly_ohlcv", "/hourly-ohlcv", Candle, cost=ohlcv_cost,
+                 params=(*_SELECT, *_RANGE, *_PAGE), rows=data,
+                 paging=_paged(timedelta(days=30)), doc="hourly candles, hours ascending"),
+        Endpoint("trader_grades", "/trader-grades", Grade,
+                 params=(*_SELECT, *_RANGE, *_PAGE), rows=data,
+                 paging=_paged(timedelta(days=365)), doc="daily trader grades"),
+        Endpoint("trading_signals", "/trading-signals", Signal,
+                 params=(*_SELECT, *_RANGE, *_PAGE), rows=data,
+                 paging=_paged(timedelta(days=365)), doc="daily trading signals"),
+    )  # fmt: skip
+
+
 PROFILE = Provider(
     name="tokenmetrics",
     base_url="https://api.tokenmetrics.com/v2",
@@ -49,4 +96,5 @@ PROFILE = Provider(
     envelope=True,
     plans={"advanced": _monthly(10_000), "premium": _monthly(50_000), "vip": _monthly(250_000)},
     key_check=KeyCheck("GET", "/tokens", authenticates, params=(("limit", "1"),)),
+    endpoints=endpoints(),
 ).with_plan("advanced")

@@ -22,12 +22,13 @@ import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..providers import coinmarketcap
 from ._accounts import KeyRecord, Keys, KeyStore
 from ._config import Faults, SandboxConfig
-from ._data import Market
+from ._data import Candle, Market, Token
 from ._emulation import (
     FIAT,
     Call,
@@ -71,7 +72,9 @@ _HEADER = header_name(coinmarketcap.PROFILE.auth)
 _QUERY = "CMC_PRO_API_KEY"
 UNIVERSE = 2000  # the synthetic market's tokens first, then small filler coins
 MAX_LIMIT = 5000
-_NOT_ON_BASIC = frozenset({"/v1/cryptocurrency/listings/historical"})
+_NOT_ON_BASIC = frozenset(
+    {"/v1/cryptocurrency/listings/historical", "/v2/cryptocurrency/ohlcv/historical"}
+)
 
 
 class ApiError(Exception):
@@ -243,7 +246,7 @@ class CoinMarketCap(EmulatorBase):
     def coins(self, now: float) -> list[Coin]:
         """Every listed coin at ``now``, largest market cap first."""
         ranked = [
-            Coin(i + 1, t.name, t.symbol, price, supply(self.market, t))
+            Coin(_cmc_id(t, i), t.name, t.symbol, price, supply(self.market, t))
             for i, (t, price, _cap) in enumerate(by_market_cap(self.market, now))
         ]
         smallest = ranked[-1].price * ranked[-1].supply
@@ -252,9 +255,14 @@ class CoinMarketCap(EmulatorBase):
             price = 0.01 + (n * 7919 % 1000) / 1000
             cap = smallest * 0.9 * (UNIVERSE - n) / UNIVERSE
             ranked.append(
-                Coin(10_000 + n, f"Synthetic {n:04d}", f"SYN{n:04d}", price, round(cap / price))
+                Coin(100_000 + n, f"Synthetic {n:04d}", f"SYN{n:04d}", price, round(cap / price))
             )
         return ranked
+
+
+def _cmc_id(token: Token, rank: int) -> int:
+    """The coin's CoinMarketCap id, from the client's own table (a rank-based one if absent)."""
+    return int(coinmarketcap.IDS.get(token.symbol, str(50_000 + rank)))
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -331,6 +339,77 @@ def _quotes(emu: CoinMarketCap, call: Call, record: KeyRecord) -> Handled:
     return data, credits_for(len(data), len(converts)), {}
 
 
+def _moment(call: Call, name: str) -> datetime | None:
+    raw = call.params.get(name)
+    if raw is None:
+        return None
+    try:
+        text = raw.strip()
+        if len(text) == 10:
+            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f'Invalid value for "{name}": "{raw[:40]}"') from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _ohlcv(emu: CoinMarketCap, call: Call, record: KeyRecord) -> Handled:
+    """``/v2/cryptocurrency/ohlcv/historical`` for one ``id``: daily or hourly periods, oldest
+    first, from ``time_start`` to ``time_end`` (the last ``count`` periods without a start)."""
+    wanted = call.params.get("id", "").strip()
+    token = next((t for i, t in enumerate(emu.market.tokens) if str(_cmc_id(t, i)) == wanted), None)
+    if token is None:
+        raise ApiError(400, f'Invalid value for "id": "{wanted[:40]}"')
+    period = call.params.get("time_period", "daily")
+    if period not in ("daily", "hourly"):
+        raise ApiError(400, f'Invalid value for "time_period": "{period[:40]}"')
+    step = timedelta(days=1) if period == "daily" else timedelta(hours=1)
+    converts = _converts(call)
+    count = _int(call, "count", 10, 1, 10_000)
+    now = datetime.fromtimestamp(call.now, tz=timezone.utc)
+    end = _moment(call, "time_end") or now
+    if period == "daily" and len(call.params.get("time_end", "").strip()) == 10:
+        end += timedelta(days=1) - timedelta(microseconds=1)  # a date ends with its day
+    end = min(end, now)
+    start = _moment(call, "time_start")
+    first = _floor(start, period) if start else _floor(end, period) - step * (count - 1)
+    quotes: list[dict[str, Any]] = []
+    moment = first
+    while moment <= end and len(quotes) < 10_000:
+        if period == "daily":
+            candle = emu.market.daily(token, moment.date())
+        else:
+            candle = emu.market.hourly(token, moment.date())[moment.hour]
+        quotes.append(_period(candle, step, converts))
+        moment += step
+    data = {"id": int(wanted), "name": token.name, "symbol": token.symbol, "quotes": quotes}
+    return data, credits_for(len(quotes), len(converts)), {}
+
+
+def _floor(moment: datetime, period: str) -> datetime:
+    if period == "daily":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _period(candle: Candle, step: timedelta, converts: list[str]) -> dict[str, Any]:
+    close_at = candle.start + step - timedelta(milliseconds=1)
+    quote = {}
+    for currency in converts:
+        rate = FIAT.get(currency.lower()) or 1.0
+        values = (candle.open, candle.high, candle.low, candle.close)
+        o, h, low, c = (float(f"{v * rate:.8g}") for v in values)
+        quote[currency] = {
+            "open": o, "high": h, "low": low, "close": c,
+            "volume": round(candle.volume * rate, 2), "timestamp": iso(close_at.timestamp()),
+        }  # fmt: skip
+    return {
+        "time_open": iso(candle.start.timestamp()),
+        "time_close": iso(close_at.timestamp()),
+        "quote": quote,
+    }
+
+
 def _key_info(emu: CoinMarketCap, call: Call, record: KeyRecord) -> Handled:
     return emu.key_info(call, record), 0, {}
 
@@ -339,5 +418,6 @@ _ROUTES: Mapping[str, Callable[[CoinMarketCap, Call, KeyRecord], Handled]] = {
     "/v1/cryptocurrency/listings/latest": _listings,
     "/v1/cryptocurrency/listings/historical": _listings,
     "/v1/cryptocurrency/quotes/latest": _quotes,
+    "/v2/cryptocurrency/ohlcv/historical": _ohlcv,
     "/v1/key/info": _key_info,
 }

@@ -1,6 +1,7 @@
 """Deterministic, plausible synthetic market data derived from a seed.
 
-Each token has a daily random walk (log-normal steps) starting at ``FIRST_DAY``; each day is
+Each token has a daily random walk (log-normal steps) starting at ``FIRST_DAY``, scaled so it
+closes ``ANCHOR_DAY`` at the token's reference price (its real order of magnitude); each day is
 split into 24 hourly candles by a Brownian bridge from the day's open to its close, and the
 daily high/low are the extremes of those hours, so every candle is OHLC-consistent.
 """
@@ -13,63 +14,68 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["FIRST_DAY", "Candle", "Market", "Token", "candle_json"]
+__all__ = ["ANCHOR_DAY", "FIRST_DAY", "Candle", "Market", "Token", "candle_json"]
 
 FIRST_DAY = date(2018, 1, 1)
+#: The walk is scaled so that each token closes this day at its reference price below: prices
+#: near the present stay near real orders of magnitude however far the walk has come since 2018.
+ANCHOR_DAY = date(2026, 6, 1)
 _WALK_BLOCK = 256  # days of the walk drawn from one seeded generator
+_BAND = 8.0  # a price stays within this factor of its reference price
 
-# (symbol, name, rough price on FIRST_DAY in USD)
+# (symbol, name, reference USD price near ANCHOR_DAY: each token's real order of magnitude),
+# largest market cap first
 _UNIVERSE: tuple[tuple[str, str, float], ...] = (
-    ("BTC", "Bitcoin", 14000.0),
-    ("ETH", "Ethereum", 750.0),
-    ("SOL", "Solana", 1.5),
-    ("BNB", "BNB", 8.0),
+    ("BTC", "Bitcoin", 90000.0),
+    ("ETH", "Ethereum", 3000.0),
+    ("SOL", "Solana", 140.0),
+    ("BNB", "BNB", 850.0),
     ("XRP", "XRP", 2.2),
-    ("ADA", "Cardano", 0.7),
-    ("DOGE", "Dogecoin", 0.009),
-    ("AVAX", "Avalanche", 4.0),
-    ("DOT", "Polkadot", 3.0),
-    ("MATIC", "Polygon", 0.01),
-    ("LINK", "Chainlink", 0.7),
-    ("LTC", "Litecoin", 230.0),
-    ("TRX", "TRON", 0.05),
-    ("ATOM", "Cosmos", 3.0),
-    ("UNI", "Uniswap", 3.0),
-    ("XLM", "Stellar", 0.4),
-    ("ETC", "Ethereum Classic", 30.0),
-    ("FIL", "Filecoin", 5.0),
-    ("APT", "Aptos", 8.0),
-    ("ARB", "Arbitrum", 1.2),
-    ("OP", "Optimism", 1.5),
-    ("NEAR", "NEAR Protocol", 1.0),
-    ("ICP", "Internet Computer", 30.0),
-    ("HBAR", "Hedera", 0.05),
-    ("VET", "VeChain", 0.01),
-    ("ALGO", "Algorand", 0.5),
-    ("AAVE", "Aave", 60.0),
-    ("MKR", "Maker", 700.0),
-    ("SNX", "Synthetix", 2.0),
-    ("GRT", "The Graph", 0.3),
-    ("SAND", "The Sandbox", 0.05),
-    ("MANA", "Decentraland", 0.1),
-    ("AXS", "Axie Infinity", 0.5),
-    ("EGLD", "MultiversX", 20.0),
-    ("XTZ", "Tezos", 4.0),
-    ("THETA", "Theta Network", 0.2),
-    ("FTM", "Fantom", 0.03),
-    ("EOS", "EOS", 9.0),
-    ("FLOW", "Flow", 5.0),
-    ("CHZ", "Chiliz", 0.02),
-    ("KAVA", "Kava", 1.0),
-    ("ZEC", "Zcash", 500.0),
-    ("DASH", "Dash", 1000.0),
-    ("NEO", "Neo", 80.0),
-    ("COMP", "Compound", 100.0),
-    ("CRV", "Curve DAO", 1.5),
-    ("SUSHI", "SushiSwap", 3.0),
-    ("YFI", "yearn.finance", 10000.0),
-    ("BAT", "Basic Attention Token", 0.3),
-    ("ENJ", "Enjin Coin", 0.2),
+    ("ADA", "Cardano", 0.45),
+    ("DOGE", "Dogecoin", 0.16),
+    ("AVAX", "Avalanche", 15.0),
+    ("DOT", "Polkadot", 2.8),
+    ("MATIC", "Polygon", 0.2),
+    ("LINK", "Chainlink", 13.0),
+    ("LTC", "Litecoin", 85.0),
+    ("TRX", "TRON", 0.28),
+    ("ATOM", "Cosmos", 2.8),
+    ("UNI", "Uniswap", 6.0),
+    ("XLM", "Stellar", 0.25),
+    ("ETC", "Ethereum Classic", 14.0),
+    ("FIL", "Filecoin", 1.7),
+    ("APT", "Aptos", 3.0),
+    ("ARB", "Arbitrum", 0.22),
+    ("OP", "Optimism", 0.35),
+    ("NEAR", "NEAR Protocol", 2.2),
+    ("ICP", "Internet Computer", 4.5),
+    ("HBAR", "Hedera", 0.15),
+    ("VET", "VeChain", 0.015),
+    ("ALGO", "Algorand", 0.15),
+    ("AAVE", "Aave", 180.0),
+    ("MKR", "Maker", 1500.0),
+    ("SNX", "Synthetix", 0.6),
+    ("GRT", "The Graph", 0.05),
+    ("SAND", "The Sandbox", 0.17),
+    ("MANA", "Decentraland", 0.17),
+    ("AXS", "Axie Infinity", 1.2),
+    ("EGLD", "MultiversX", 8.0),
+    ("XTZ", "Tezos", 0.5),
+    ("THETA", "Theta Network", 0.4),
+    ("FTM", "Fantom", 0.5),
+    ("EOS", "EOS", 0.4),
+    ("FLOW", "Flow", 0.25),
+    ("CHZ", "Chiliz", 0.035),
+    ("KAVA", "Kava", 0.15),
+    ("ZEC", "Zcash", 400.0),
+    ("DASH", "Dash", 50.0),
+    ("NEO", "Neo", 4.5),
+    ("COMP", "Compound", 30.0),
+    ("CRV", "Curve DAO", 0.45),
+    ("SUSHI", "SushiSwap", 0.45),
+    ("YFI", "yearn.finance", 4500.0),
+    ("BAT", "Basic Attention Token", 0.2),
+    ("ENJ", "Enjin Coin", 0.04),
 )
 
 
@@ -80,7 +86,7 @@ class Token:
     token_id: int
     symbol: str
     name: str
-    base_price: float
+    base_price: float  # the reference price on ANCHOR_DAY
     volatility: float
 
     def as_json(self) -> dict[str, Any]:
@@ -118,23 +124,35 @@ class Market:
         self.seed = seed
         rng = random.Random(f"{seed}:tokens")
         self.tokens = tuple(
-            Token(3375 + 17 * i, sym, name, base, rng.uniform(0.025, 0.07))
+            Token(3375 + 17 * i, sym, name, base, rng.uniform(0.02, 0.045))
             for i, (sym, name, base) in enumerate(_UNIVERSE)
         )
         self.by_symbol = {t.symbol: t for t in self.tokens}
         self.by_id = {t.token_id: t for t in self.tokens}
         self._closes: dict[str, list[float]] = {}
+        self._scale: dict[str, float] = {}
         self._walks: dict[str, random.Random] = {}  # where each token's walk left off
         self._hours: dict[tuple[str, date], tuple[Candle, ...]] = {}
 
     def _close(self, token: Token, day: date) -> float:
-        """Close of ``day`` (the open of ``day`` is the close of the day before).
+        """Close of ``day``: the walk relative to its ``ANCHOR_DAY`` close, softly bounded to
+        within ``_BAND`` times the reference price either way (a monotone squash, so the
+        walk's ups and downs keep their order and the candles stay consistent)."""
+        anchor = self._scale.get(token.symbol)
+        if anchor is None:
+            anchor = self._scale[token.symbol] = self._walk(token, ANCHOR_DAY)
+        spread = math.log(self._walk(token, day) / anchor)
+        limit = math.log(_BAND)
+        return token.base_price * math.exp(limit * math.tanh(spread / limit))
+
+    def _walk(self, token: Token, day: date) -> float:
+        """The unscaled walk's close of ``day`` (the open of ``day`` is the close before).
 
         Step ``i`` of the walk draws from the generator of its block of ``_WALK_BLOCK`` days,
         seeded by (seed, token, block) and consumed in order, so a close is the same whatever
         was asked before.
         """
-        closes = self._closes.setdefault(token.symbol, [token.base_price])
+        closes = self._closes.setdefault(token.symbol, [1.0])
         index = max(0, (day - FIRST_DAY).days + 1)
         while len(closes) <= index:
             step = len(closes)
@@ -144,7 +162,7 @@ class Market:
                     f"{self.seed}:{token.symbol}:walk:{block}"
                 )
             rng = self._walks[token.symbol]
-            drift = 0.0004 if step % 700 < 450 else -0.0006
+            drift = 0.0003 if step % 700 < 450 else -0.0005
             closes.append(closes[-1] * math.exp(rng.gauss(drift, token.volatility)))
         return closes[index]
 

@@ -278,16 +278,21 @@ class EmulatorBase:
 
 
 def coin_id(token: Token) -> str:
-    """A CoinGecko-style id: the name's slug (``bitcoin``, ``the-graph``)."""
+    """The token's CoinGecko id, from the client's own table (``BNB`` is ``binancecoin``);
+    the name's slug for a token the table does not list."""
+    from ..providers.coingecko import SYMBOLS
+
     slug: str = token.as_json()["slug"]
-    return slug
+    return SYMBOLS.get(token.symbol, slug)
 
 
 def supply(market: Market, token: Token) -> float:
     """A fixed circulating supply per token, derived from the seed."""
     rng = random.Random(f"{market.seed}:{token.symbol}:supply")
-    # the universe is listed largest first: a cap that shrinks with the position keeps that
-    cap = 3e11 * 0.85 ** market.tokens.index(token) * rng.uniform(0.8, 1.2)
+    # the universe is listed largest first: a cap (at the reference price) that shrinks with
+    # the position keeps that order, from about 1.8 trillion USD for the first
+    rank = market.tokens.index(token) + 1
+    cap = 1.8e12 * rank**-1.6 * rng.uniform(0.9, 1.1)
     return float(round(cap / token.base_price))
 
 
