@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 import pytest
@@ -162,10 +163,80 @@ def test_month_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     for _ in range(7):
         first.reserve("GET", "/x")
     first.observe(200, {"RateLimit-Policy": '"m";q=10000;w=2592000', "RateLimit": '"m";r=200'})
+    first.close()
     clock.sleep(3600)
     second = Quota(MONTHLY, store=MemoryStore(), key_id="k", clock=clock, persist=path)
     used = [w.used for w in second.status().windows]
     assert used == [0, 9800, 7]
+
+
+def test_after_a_crash_the_journal_counts_at_most_one_lease_more(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A process that dies without closing leaves its whole lease counted: the restart sees
+    at least every call made, and at most one block (1 % of the day's 2,000) more."""
+    path = tmp_path / "persist.db"
+    first = Quota(MONTHLY, store=MemoryStore(), key_id="k", clock=clock, persist=path)
+    for _ in range(47):
+        first.reserve("GET", "/x")
+        clock.sleep(0.2)
+    crashed = Quota(MONTHLY, store=MemoryStore(), key_id="k", clock=clock, persist=path)
+    _, month, day = (w.used for w in crashed.status().windows)
+    assert 47 <= day <= 47 + 20
+    assert month == day
+
+
+def test_the_journal_writes_once_per_lease_not_per_call(tmp_path: Path, clock: FakeClock) -> None:
+    """1,000 calls on a 10,000/month plan write the file 16 times (blocks of 64), and reserve
+    needs no worker thread while the lease lasts."""
+    from coinguard._quota import _limiter
+
+    path = tmp_path / "persist.db"
+    policy = QuotaPolicy([Window.per_second(10**6), Window.per_month(10_000)])
+    quota = Quota(policy, store=MemoryStore(), key_id="k", clock=clock, persist=path)
+    store = _limiter._journal_store(path)
+    transactions = 0
+    real = store.transaction
+
+    def counting() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return real()
+
+    store.transaction = counting  # type: ignore[method-assign]
+    try:
+        blocking = 0
+        for _ in range(1000):
+            blocking += quota.blocking
+            quota.reserve("GET", "/x")
+        quota.close()
+    finally:
+        del store.transaction
+    assert transactions == 1000 // 64 + 1 + 1  # the leases, and the give-back at close
+    assert blocking == transactions - 1
+    again = Quota(policy, store=MemoryStore(), key_id="k", clock=clock, persist=path)
+    assert again.status().windows[1].used == 1000
+
+
+def test_a_lease_does_not_cross_into_the_next_month(tmp_path: Path, clock: FakeClock) -> None:
+    """Calls on both sides of a month's end are journaled in their own month."""
+    from datetime import datetime, timezone
+
+    path = tmp_path / "persist.db"
+    policy = QuotaPolicy([Window.per_second(10**6), Window.per_month(10_000)], margin=0.0)
+    clock.now = datetime(2027, 2, 1, tzinfo=timezone.utc).timestamp() - 5.0
+    quota = Quota(policy, store=MemoryStore(), key_id="k", clock=clock, persist=path)
+    for _ in range(3):
+        quota.reserve("GET", "/x")
+    clock.sleep(10.0)
+    for _ in range(4):
+        quota.reserve("GET", "/x")
+    quota.close()
+    again = Quota(policy, store=MemoryStore(), key_id="k", clock=clock, persist=path)
+    assert again.status().windows[1].used == 4
+    clock.now -= 10.0  # read back in January: its own 3
+    january = Quota(policy, store=MemoryStore(), key_id="k", clock=clock, persist=path)
+    assert january.status().windows[1].used == 3
 
 
 def test_persist_env_relocates(

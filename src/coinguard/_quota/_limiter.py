@@ -300,8 +300,12 @@ class Quota:
 
     @property
     def blocking(self) -> bool:
-        """True if ``reserve`` does I/O: an async caller should run it in a worker thread."""
-        return self.store.blocking or self._journal is not None
+        """True if ``reserve`` does I/O: an async caller should run it in a worker thread.
+
+        With the memory store and a journal, only when the journal's lease is used up: one
+        call in many (see :class:`Journal`)."""
+        journal = self._journal
+        return self.store.blocking or (journal is not None and not journal.ready)
 
     def reserve(self, method: str, path: str, *, max_wait: float | None = None) -> Reservation:
         """Commit one call to ``method path`` and say how long to wait before sending it.
@@ -630,6 +634,11 @@ class Quota:
             return
         self._closed = True
         self._state = None  # every later reserve takes the checked path
+        if self._journal is not None:
+            try:
+                self._journal.close()
+            except Exception as exc:  # the journal keeps a whole lease: over, never under
+                self._degrade("give back the journal's lease", exc)
         if isinstance(self.store, MemoryStore):
             journal = self._journal
             on_disk = () if journal is None else journal.indices
