@@ -34,6 +34,7 @@ def _close_journals() -> None:  # a clean exit leaves exact counts, not whole le
         with contextlib.suppress(Exception):
             journal.close()
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quota_meta (
     key TEXT PRIMARY KEY, last REAL NOT NULL, last_why TEXT NOT NULL,
