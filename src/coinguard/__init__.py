@@ -45,6 +45,8 @@ from ._provider import (
     Provider,
     QueryKey,
     Scope,
+    ServerTime,
+    SignedKey,
     get_provider,
 )
 from ._quota import (
@@ -64,6 +66,7 @@ from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
+from ._signing import BinanceSigner, Signature, SigningInput, binance_signature
 from ._verify import (
     KeyCheck,
     KeyPermissions,
@@ -85,6 +88,7 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BearerKey",
+    "BinanceSigner",
     "Client",
     "CoinguardError",
     "ConfigurationError",
@@ -127,11 +131,16 @@ __all__ = [
     "SecretBackendError",
     "SecretRef",
     "ServerError",
+    "ServerTime",
     "Settings",
+    "Signature",
+    "SignedKey",
+    "SigningInput",
     "Usage",
     "Window",
     "WindowStatus",
     "binance_api_restrictions",
+    "binance_signature",
     "check_age",
     "coinbase_key_permissions",
     "diagnose",

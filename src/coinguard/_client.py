@@ -51,6 +51,8 @@ class Client(Base):
         provider: Provider | str = "generic",
         read_key: KeyInput | None = None,
         trade_key: KeyInput | None = None,
+        read_secret: KeyInput | None = None,
+        trade_secret: KeyInput | None = None,
         allow_trading: bool = False,
         base_url: str | None = None,
         plan: str | None = None,
@@ -75,10 +77,13 @@ class Client(Base):
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
+        read_secret, trade_secret = wrap_keys(read_secret, trade_secret, "secret")
         super().__init__(
             provider=provider,
             read_key=read_key,
             trade_key=trade_key,
+            read_secret=read_secret,
+            trade_secret=trade_secret,
             allow_trading=allow_trading,
             base_url=base_url,
             plan=plan,
@@ -268,6 +273,8 @@ class AsyncClient(Base):
         provider: Provider | str = "generic",
         read_key: KeyInput | None = None,
         trade_key: KeyInput | None = None,
+        read_secret: KeyInput | None = None,
+        trade_secret: KeyInput | None = None,
         allow_trading: bool = False,
         base_url: str | None = None,
         plan: str | None = None,
@@ -292,10 +299,13 @@ class AsyncClient(Base):
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
+        read_secret, trade_secret = wrap_keys(read_secret, trade_secret, "secret")
         super().__init__(
             provider=provider,
             read_key=read_key,
             trade_key=trade_key,
+            read_secret=read_secret,
+            trade_secret=trade_secret,
             allow_trading=allow_trading,
             base_url=base_url,
             plan=plan,

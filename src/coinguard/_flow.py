@@ -9,6 +9,7 @@ steps, with blocking calls and awaits respectively.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable, Generator, Mapping
 from datetime import timedelta
@@ -22,10 +23,12 @@ from pydantic import SecretStr
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._exceptions import (
+    APIStatusError,
     CoinguardError,
     ConfigurationError,
     OrderOutcomeUnknownError,
     RateLimitError,
+    ResponseDecodeError,
 )
 from ._headers import ServerWindow
 from ._keys import (
@@ -38,6 +41,7 @@ from ._keys import (
     ValueSource,
     as_secret,
 )
+from ._outcome import safe_url
 from ._provider import Provider
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import (
@@ -54,6 +58,8 @@ from ._verify import KeyReport
 
 __all__ = ["MAX_AGE", "MISSING", "Base", "Run", "Send", "Sleep", "Step", "wrap_keys"]
 
+log = logging.getLogger("coinguard.client")
+
 MISSING: Any = object()
 MAX_AGE = timedelta(days=90)
 
@@ -63,12 +69,12 @@ _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 def wrap_keys(
-    read_key: KeyInput | None, trade_key: KeyInput | None
+    read_key: KeyInput | None, trade_key: KeyInput | None, kind: str = "key"
 ) -> tuple[KeyInput | None, KeyInput | None]:
     """Key values given as text, as :class:`Secret`; sources and callables as they are; any
     other value replaced by a stand-in that names only its type (the error comes later)."""
     return tuple(  # type: ignore[return-value]
-        as_secret(key, f"the {scope}_key argument")
+        as_secret(key, f"the {scope}_{kind} argument")
         if isinstance(key, str | SecretStr)
         else key
         if key is None or isinstance(key, Secret | KeySource) or callable(key)
@@ -115,6 +121,8 @@ class Base:
         provider: Provider | str,
         read_key: KeyInput | None,
         trade_key: KeyInput | None,
+        read_secret: KeyInput | None,
+        trade_secret: KeyInput | None,
         allow_trading: bool,
         base_url: str | None,
         plan: str | None,
@@ -138,6 +146,8 @@ class Base:
             provider=provider,
             read_key=read_key,
             trade_key=trade_key,
+            read_secret=read_secret,
+            trade_secret=trade_secret,
             allow_trading=allow_trading,
             base_url=base_url,
             plan=plan,
@@ -160,6 +170,8 @@ class Base:
             raise ConfigurationError("quota_account must be a non-empty string (an account id)")
         self._quota_account = quota_account
         self._quotas: dict[str, Quota] = {}  # by key slot
+        # the provider's clock minus ours (ms), and when it was measured (None: never)
+        self._time_offset: tuple[float, float | None] = (0.0, None)
         self._quota_lock = threading.Lock()
 
     @property
@@ -275,8 +287,61 @@ class Base:
         """One attempt as a sequence of steps; the shells perform each step's I/O.
 
         Key, quota, send, redirects, header sync, reload arming and the outcome are decided
-        here, once, for both :class:`Client` and :class:`AsyncClient`.
+        here, once, for both :class:`Client` and :class:`AsyncClient`. A signed call first
+        makes sure the provider's clock offset is known and fresh; refused for its timestamp
+        (a code in ``ServerTime.resync_codes``), it measures the clock again and goes once more,
+        signed afresh: the provider did not execute a request it refused so.
         """
+        timing = self._core.provider.server_time
+        if timing is None or not self._core.signs(call):
+            return (yield from self._attempt_flow(call, slot, state))
+        yield from self._sync_time(state, force=False)
+        try:
+            return (yield from self._attempt_flow(call, slot, state))
+        except APIStatusError as exc:
+            code = self._core.provider.error_code(exc.body) if exc.body is not None else None
+            if state.resynced or code not in timing.resync_codes:
+                raise
+        state.resynced = True
+        log.info(
+            "%s: refused for its timestamp; measuring the server's clock again", call.describe()
+        )
+        yield from self._sync_time(state, force=True)
+        return (yield from self._attempt_flow(call, slot, state))
+
+    def _server_ms(self) -> int:
+        """Now on the provider's clock, in ms: what a signature's timestamp says."""
+        return int(self._clock() * 1000 + self._time_offset[0])
+
+    def _sync_time(self, state: CallState, *, force: bool) -> Generator[Step, Any, None]:
+        """Measure the provider's clock (``ServerTime``) when never measured, stale or forced:
+        the offset is its time minus the midpoint of our send and its answer."""
+        timing = self._core.provider.server_time
+        assert timing is not None
+        offset, measured = self._time_offset
+        if not force and measured is not None and self._clock() - measured < timing.every:
+            return
+        call = self._core.prepare("GET", timing.path)
+        before = self._clock()
+        body = yield from self._attempt_flow(call, self._core.read, state)
+        after = self._clock()
+        value = body.get(timing.field) if isinstance(body, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ResponseDecodeError(
+                f"{call.describe()}: no {timing.field!r} number in the server-time answer",
+                status_code=200,
+                content_type="application/json",
+                method=call.method,
+                url=safe_url(call.url),
+            )
+        offset = float(value) - (before + after) * 500.0
+        self._time_offset = (offset, after)
+        log.debug("server clock offset %+.0f ms", offset)
+
+    def _attempt_flow(
+        self, call: Call, slot: KeySlot, state: CallState
+    ) -> Generator[Step, Any, Any]:
+        """The steps of one attempt of ``call`` (see :meth:`_flow`)."""
         # built first: a request that cannot be built must not cost a key fetch or quota
         request = self._core.build(self._http, call, own_client=self._owns_http)
         if state.reload_pending:
@@ -288,9 +353,15 @@ class Base:
             if secret is None:
                 secret = yield Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
+        signing_slot = self._core.secrets.get(slot.scope_name)
+        signing = None
+        if signing_slot is not None:
+            signing = signing_slot.peek()
+            if signing is None:
+                signing = yield Run(signing_slot.get, (), blocking=True)
         quota = self._quota_for(slot, secret)
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
-        auth: httpx.Auth | None = self._core.auth(secret)
+        auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
         while True:

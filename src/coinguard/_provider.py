@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -14,6 +14,7 @@ from ._exceptions import ConfigurationError
 from ._origin import canonical_path
 from ._quota import QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
+from ._signing import Signature, SigningInput
 
 __all__ = [
     "AuthStyle",
@@ -26,6 +27,8 @@ __all__ = [
     "Provider",
     "QueryKey",
     "Scope",
+    "ServerTime",
+    "SignedKey",
     "get_provider",
 ]
 
@@ -74,7 +77,70 @@ class BearerKey:
     prefix: str = "Bearer"
 
 
-AuthStyle = HeaderKey | QueryKey | BearerKey
+@dataclass(frozen=True)
+class SignedKey:
+    """Send the API key in ``header`` and sign requests with a second secret.
+
+    ``sign`` turns one attempt (:class:`coinguard.SigningInput`: method, path, query, body and
+    the time to sign with, in ms) and the secret into a :class:`coinguard.Signature`; it runs
+    inside the auth flow on every attempt, so a retry is signed afresh, never replayed.
+    Requests on ``signed_routes`` (``"METHOD /path"`` patterns, ``*`` for any) are signed;
+    others carry only the key. ``secret_params`` and ``secret_headers`` name what the signer
+    adds that must never be shown: they are stripped from every request coinguard keeps and
+    masked in every text.
+
+    >>> from coinguard import BinanceSigner
+    >>> SignedKey("X-MBX-APIKEY", BinanceSigner(), signed_routes=["GET /api/v3/account"]).header
+    'X-MBX-APIKEY'
+    """
+
+    header: str
+    sign: Callable[[SigningInput, str], Signature]
+    signed_routes: Iterable[str] = ("* /*",)
+    secret_params: tuple[str, ...] = ("signature",)
+    secret_headers: tuple[str, ...] = ()
+    _signed: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name("header", self.header)
+        if not callable(self.sign):
+            raise ConfigurationError(f"SignedKey.sign must be callable, got {self.sign!r}")
+        routes = self.signed_routes
+        if isinstance(routes, str) or not isinstance(routes, Iterable):
+            raise ConfigurationError(
+                f"SignedKey.signed_routes must be a list of 'METHOD /path' strings, got {routes!r}"
+            )
+        object.__setattr__(self, "signed_routes", tuple(routes))
+        object.__setattr__(self, "_signed", _routes(self.signed_routes, "SignedKey.signed_routes"))
+        for name in self.secret_params:
+            _check_name("secret query parameter", name)
+        for name in self.secret_headers:
+            _check_name("secret header", name)
+
+    def signs(self, method: str, path: str) -> bool:
+        """True when a request to ``path`` (relative to the base URL) must be signed."""
+        method = method.upper()
+        return any(r.covers(method, canonical_path(path)) for r in self._signed)
+
+
+@dataclass(frozen=True)
+class ServerTime:
+    """Where a signed provider tells its time, so signatures carry the server's clock.
+
+    The offset is measured on the first signed request, again every ``every`` seconds, and at
+    once when an answer carries one of ``resync_codes`` (then the call is sent once more).
+
+    >>> ServerTime("/api/v3/time", "serverTime", resync_codes=frozenset({"-1021"})).every
+    300.0
+    """
+
+    path: str
+    field: str
+    resync_codes: frozenset[str] = frozenset()
+    every: float = 300.0
+
+
+AuthStyle = HeaderKey | QueryKey | BearerKey | SignedKey
 
 
 @dataclass(frozen=True)
@@ -149,7 +215,10 @@ class Plan:
 
 
 #: What a provider's error code means: the coinguard error it becomes.
-ErrorKind = Literal["auth", "permission", "payment", "rate_limit", "wrong_host", "invalid"]
+#: ``unknown`` is "execution status unknown" (an order then raises OrderOutcomeUnknownError).
+ErrorKind = Literal[
+    "auth", "permission", "payment", "rate_limit", "wrong_host", "invalid", "not_found", "unknown"
+]
 #: How long such an error lasts: retried with backoff, or not before the next minute, UTC day or
 #: UTC month (the caller gets ``retry_after`` and no retry when that is past the deadline).
 ErrorWait = Literal["backoff", "minute", "day", "month", "never"]
@@ -195,6 +264,9 @@ class Provider:
     trade_routes: Iterable[str] = ()
     read_key_env: str | None = None
     trade_key_env: str | None = None
+    read_secret_env: str | None = None
+    trade_secret_env: str | None = None
+    server_time: ServerTime | None = None
     envelope: bool = False
     request_id_headers: tuple[str, ...] = ("x-request-id",)
     idempotency_header: str | None = None
@@ -226,9 +298,9 @@ class Provider:
             raise ConfigurationError(
                 f"provider {self.name!r}: min_key_length must be a positive int, got {length!r}"
             )
-        if not isinstance(self.auth, HeaderKey | QueryKey | BearerKey):
+        if not isinstance(self.auth, HeaderKey | QueryKey | BearerKey | SignedKey):
             raise ConfigurationError(
-                f"provider {self.name!r}: auth must be HeaderKey, QueryKey or BearerKey"
+                f"provider {self.name!r}: auth must be HeaderKey, QueryKey, BearerKey or SignedKey"
             )
         for attr in ("read_routes", "trade_routes", "idempotent_routes"):
             value = getattr(self, attr)

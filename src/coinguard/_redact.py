@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import weakref
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "masked_url",
     "redact",
     "register",
+    "register_param",
 ]
 
 GRAM = 8
@@ -62,6 +64,8 @@ _refs: dict[str, int] = {}  # folded slice -> number of live keys that have it
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
 _dead: list[tuple[int, str, frozenset[str]]] = []  # collected Secrets, not yet forgotten
+_params: set[str] = set()  # query parameters that carry a signature: their value is never shown
+_param_re: re.Pattern[str] | None = None
 
 
 def _base64_runs(raw: bytes) -> set[str]:
@@ -162,6 +166,31 @@ def _spans(folded: str, first: int) -> list[tuple[int, int, str]]:
     return spans
 
 
+def register_param(name: str) -> None:
+    """Mask the value of query parameter ``name`` (e.g. a request ``signature``) in every text
+    :func:`redact` sees: a signature is new on every request, so it cannot be indexed as a key.
+
+    >>> register_param("signature")
+    >>> redact("GET /api/v3/account?timestamp=1&signature=c8db56825ae7 200")
+    'GET /api/v3/account?timestamp=1&signature=<redacted> 200'
+    """
+    global _param_re
+    with _lock:
+        if name in _params:
+            return
+        _params.add(name)
+        names = "|".join(re.escape(n) for n in sorted(_params))
+        # any spelling a URL or a repr shows: "signature=", "signature%3D", case folded
+        _param_re = re.compile(f"(?i)((?:{names})(?:=|%3D))[^&\\s\"'<>#]+")
+
+
+def _scrub_params(text: str) -> str:
+    pattern = _param_re
+    if pattern is None:
+        return text
+    return pattern.sub(r"\1<redacted>", text)
+
+
 def redact(text: str) -> str:
     """Replace every run of a live key's characters in ``text`` by the key's fingerprint.
 
@@ -173,6 +202,8 @@ def redact(text: str) -> str:
     >>> redact("invalid key ZQ8-DEMO-KEY-3F9A, try again")
     'invalid key <key fp:710e0a3e63d3>, try again'
     """
+    if _param_re is not None:
+        text = _scrub_params(text)
     index = _index
     if not index or len(text) < GRAM:
         return text
@@ -240,7 +271,7 @@ class RedactingFilter(logging.Filter):
     """Rewrites a record whose formatted message contains a key; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _index:
+        if not _index and _param_re is None:
             return True
         try:
             message = record.getMessage()
