@@ -185,26 +185,43 @@ class Base:
         return self._core.allow_trading
 
     def _quota_for(self, slot: KeySlot, secret: Secret) -> Quota | None:
-        """The quota of a key slot: one per slot, kept when its key rotates."""
-        quota = self._quotas.get(slot.scope_name)
-        policy, store, on_quota, max_wait = self._quota_args
+        """The quota of a key slot: one per slot, kept when its key rotates; one for both
+        slots when the provider counts per IP address."""
+        per_ip = self._core.provider.quota_per == "ip"
+        name = "ip" if per_ip else slot.scope_name
+        quota = self._quotas.get(name)
+        policy = self._quota_args[0]
         if quota is not None or policy is None:
             return quota
+        return self._new_quota(name, policy, lambda: self._quota_key(slot, secret))
+
+    def _order_quota_for(self, slot: KeySlot, secret: Secret) -> Quota | None:
+        """The quota only orders count (``Provider.order_quota``), per account."""
+        policy = self._core.provider.order_quota
+        quota = self._quotas.get("orders")
+        if quota is not None or policy is None or self._quota_args[0] is None:
+            return quota
+        return self._new_quota(
+            "orders", policy, lambda: self._quota_key(slot, secret, ip=False) + ":orders"
+        )
+
+    def _new_quota(self, name: str, policy: Any, key: Callable[[], str]) -> Quota:
+        _, store, on_quota, max_wait = self._quota_args
         with self._quota_lock:
-            quota = self._quotas.get(slot.scope_name)
+            quota = self._quotas.get(name)
             if quota is None:
                 quota = Quota(
                     policy,
                     store=store,
-                    key_id=self._quota_key(slot, secret),
+                    key_id=key(),
                     on_quota=on_quota,
                     max_wait=max_wait,
                     clock=self._clock,
                 )
-                self._quotas[slot.scope_name] = quota
+                self._quotas[name] = quota
         return quota
 
-    def _quota_key(self, slot: KeySlot, secret: Secret) -> str:
+    def _quota_key(self, slot: KeySlot, secret: Secret, *, ip: bool = True) -> str:
         """Who the provider counts: the account if the user named it, else the key slot.
 
         A slot whose source is a place (a variable, a file, a secret reference) is named by
@@ -214,6 +231,8 @@ class Base:
         provider = self._core.provider.name
         if self._quota_account is not None:
             return f"{provider}:account:{self._quota_account}"
+        if ip and self._core.provider.quota_per == "ip":  # every key from this address
+            return f"{provider}:ip"
         source = slot.source
         if isinstance(source, EnvSource | FileSource | SecretRef) or (
             isinstance(source, ValueSource) and source.description.startswith("settings ")
@@ -361,6 +380,10 @@ class Base:
                 signing = yield Run(signing_slot.get, (), blocking=True)
         quota = self._quota_for(slot, secret)
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
+        if call.is_order:
+            orders = self._order_quota_for(slot, secret)
+            if orders is not None:
+                yield from self._take(orders, call, state)
         auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet

@@ -228,6 +228,10 @@ ErrorWait = Literal["backoff", "minute", "day", "month", "never"]
 class ErrorCode:
     """What one of the provider's own error codes means, e.g. CoinMarketCap's 1009.
 
+    ``until`` is a regular expression whose first group finds, in the provider's message, the
+    epoch milliseconds the limit lasts until (Binance: ``"IP banned until (\\d+)"``); used
+    when the answer has no ``Retry-After``.
+
     >>> ErrorCode("rate_limit", "day", "the daily credit limit is spent").wait
     'day'
     """
@@ -235,6 +239,7 @@ class ErrorCode:
     kind: ErrorKind
     wait: ErrorWait = "never"
     hint: str = ""
+    until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,10 @@ class Provider:
     executed" (e.g. 429 when throttled orders are never placed): only those let a trade without
     an idempotency key be re-sent; by default none do. ``min_key_length`` (default 16) refuses
     keys too short to be told apart from ordinary text in logs.
+
+    ``quota_per="ip"`` says the provider counts its limits per IP address, not per key: the
+    read and trade keys then share one quota. ``order_quota`` is a second quota that only
+    orders count (Binance's ORDERS windows), per account.
 
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
@@ -267,6 +276,8 @@ class Provider:
     read_secret_env: str | None = None
     trade_secret_env: str | None = None
     server_time: ServerTime | None = None
+    quota_per: Literal["key", "ip"] = "key"
+    order_quota: QuotaPolicy | None = None
     envelope: bool = False
     request_id_headers: tuple[str, ...] = ("x-request-id",)
     idempotency_header: str | None = None
