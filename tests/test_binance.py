@@ -97,8 +97,8 @@ class Binance:
 
 
 def _client(exchange: Binance, clock: FakeClock, **kwargs: Any) -> coinguard.Client:
+    kwargs.setdefault("provider", "binance")
     return coinguard.Client(
-        provider="binance",
         read_key=READ_KEY,
         read_secret=READ_SECRET,
         http_client=httpx.Client(transport=httpx.MockTransport(exchange)),
@@ -176,19 +176,47 @@ def test_error_codes_map_onto_the_error_tree(
     ],
     ids=["-1007", "503"],
 )
-def test_unknown_execution_status_is_never_a_failure(answer: httpx.Response) -> None:
-    """-1007 and 5XX on an order raise OrderOutcomeUnknownError, and the order is not re-sent."""
+def test_unknown_execution_status_is_looked_up_not_failed(answer: httpx.Response) -> None:
+    """-1007 and 5XX on an order are never a failure: the order is looked up by its client id
+    (not re-sent), and the order the lookup finds is the call's result."""
     clock = FakeClock()
     exchange = Binance(clock)
     exchange.answers["/api/v3/order"] = [answer]
+    with _client(
+        exchange, clock, trade_key=TRADE_KEY, trade_secret=TRADE_SECRET, allow_trading=True
+    ) as client:
+        result = client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
+    sent = [(r.method, r.url.path) for r in exchange.seen if r.url.path == "/api/v3/order"]
+    assert sent == [("POST", "/api/v3/order"), ("GET", "/api/v3/order")]
+    lookup = next(r for r in exchange.seen if r.method == "GET" and r.url.path == "/api/v3/order")
+    post = next(r for r in exchange.seen if r.method == "POST")
+    assert lookup.url.params["origClientOrderId"] == post.url.params["newClientOrderId"]
+    assert lookup.url.params["symbol"] == "BTCUSDT"
+    assert lookup.headers["X-MBX-APIKEY"] == READ_KEY  # a USER_DATA read: the read pair
+    assert result == {"path": "/api/v3/order"}
+
+
+def test_order_without_reconciliation_stays_unknown() -> None:
+    """A provider that declares no ClientOrderId: a 503 order is OrderOutcomeUnknownError."""
+    import dataclasses
+
+    clock = FakeClock()
+    exchange = Binance(clock)
+    exchange.answers["/api/v3/order"] = [httpx.Response(503, json={"code": -1001, "msg": "x"})]
+    provider = dataclasses.replace(binance.PROFILE, client_order_id=None)
     with (
         _client(
-            exchange, clock, trade_key=TRADE_KEY, trade_secret=TRADE_SECRET, allow_trading=True
+            exchange,
+            clock,
+            provider=provider,
+            trade_key=TRADE_KEY,
+            trade_secret=TRADE_SECRET,
+            allow_trading=True,
         ) as client,
         pytest.raises(coinguard.OrderOutcomeUnknownError),
     ):
-        client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
-    assert [r.url.path for r in exchange.seen].count("/api/v3/order") == 1
+        client.post("/api/v3/order", params={"symbol": "BTCUSDT"})
+    assert [r.method for r in exchange.seen if r.url.path == "/api/v3/order"] == ["POST"]
 
 
 def test_read_only_client_refuses_an_order_before_any_byte() -> None:
@@ -262,3 +290,53 @@ def test_verify_key_asks_api_restrictions_signed() -> None:
     sent = [r for r in exchange.seen if r.url.path.startswith("/sapi")]
     assert len(sent) == 1
     assert "signature" in sent[0].url.params
+
+
+@pytest.mark.anyio
+async def test_async_reconciles_a_duplicate_resend_to_the_first_order() -> None:
+    """AsyncClient: the order's answer is a 503, lookups say -2013, the re-send is refused
+    as a duplicate (it was there after all), and a last lookup returns the real order."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    placed = {"orderId": 7, "clientOrderId": "", "status": "NEW"}
+    not_found = httpx.Response(400, json={"code": -2013, "msg": "Order does not exist."})
+    exchange.answers["/api/v3/order"] = [
+        httpx.Response(503, json={"code": -1001, "msg": "Internal error."}),
+        *[not_found] * 4,
+        httpx.Response(400, json={"code": -2010, "msg": "Duplicate order sent."}),
+    ]
+
+    def found(request: httpx.Request) -> httpx.Response:
+        placed["clientOrderId"] = request.url.params["origClientOrderId"]
+        return httpx.Response(200, json=placed)
+
+    inner = exchange.__call__
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        queued = exchange.answers["/api/v3/order"]
+        if request.url.path == "/api/v3/order" and not queued and request.method == "GET":
+            exchange.seen.append(request)
+            return found(request)
+        return inner(request)
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    async with coinguard.AsyncClient(
+        provider="binance",
+        read_key=READ_KEY,
+        read_secret=READ_SECRET,
+        trade_key=TRADE_KEY,
+        trade_secret=TRADE_SECRET,
+        allow_trading=True,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        clock=clock,
+        sleep=sleep,
+        jitter=lambda: 0.0,
+    ) as client:
+        order = await client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
+    posts = [r for r in exchange.seen if r.method == "POST"]
+    assert len(posts) == 2
+    ids = {r.url.params["newClientOrderId"] for r in posts}
+    assert ids == {order["clientOrderId"]}  # the re-send carried the same id
+    assert order["orderId"] == 7

@@ -39,6 +39,7 @@ from ._exceptions import (
 from ._keys import KeyMetadata, KeySource
 from ._provider import (
     BearerKey,
+    ClientOrderId,
     ErrorCode,
     HeaderKey,
     Plan,
@@ -90,6 +91,7 @@ __all__ = [
     "BearerKey",
     "BinanceSigner",
     "Client",
+    "ClientOrderId",
     "CoinguardError",
     "ConfigurationError",
     "EnvelopeError",

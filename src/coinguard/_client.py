@@ -20,11 +20,12 @@ import httpx
 import tenacity
 
 from ._core import Call
-from ._exceptions import CoinguardError
+from ._exceptions import CoinguardError, OrderOutcomeUnknownError
 from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
+from ._reconcile import reconcile
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
 from ._settings import Settings
 from ._verify import KeyReport, judge
@@ -139,7 +140,7 @@ class Client(Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
-        return self._run(call, self._core.slot(call))
+        return self._run_order(call, self._core.slot(call))
 
     def verify_key(
         self,
@@ -166,6 +167,30 @@ class Client(Base):
                 learned()
             reports.append(report)
         return judge(reports, on_finding, hook)
+
+    def _run_order(self, call: Call, slot: KeySlot) -> Any:
+        """:meth:`_run`; an order whose outcome was lost is reconciled (``_reconcile``)."""
+        try:
+            return self._run(call, slot)
+        except OrderOutcomeUnknownError as exc:
+            if call.client_order_id is None:
+                raise
+            steps = reconcile(self._core, call, slot, exc)
+        value: Any = None
+        failure: CoinguardError | None = None
+        while True:
+            try:
+                step = steps.send(value) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value
+            value, failure = None, None
+            if isinstance(step, Sleep):
+                self._sleep(step.seconds)
+                continue
+            try:
+                value = self._run(step.call, step.slot)
+            except CoinguardError as exc:
+                failure = exc
 
     def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
@@ -357,7 +382,7 @@ class AsyncClient(Base):
             headers=headers,
             idempotency_key=idempotency_key,
         )
-        return await self._run(call, self._core.slot(call))
+        return await self._run_order(call, self._core.slot(call))
 
     async def verify_key(
         self,
@@ -375,6 +400,30 @@ class AsyncClient(Base):
                 await anyio.to_thread.run_sync(learned)
             reports.append(report)
         return judge(reports, on_finding, hook)
+
+    async def _run_order(self, call: Call, slot: KeySlot) -> Any:
+        """:meth:`_run`; an order whose outcome was lost is reconciled (``_reconcile``)."""
+        try:
+            return await self._run(call, slot)
+        except OrderOutcomeUnknownError as exc:
+            if call.client_order_id is None:
+                raise
+            steps = reconcile(self._core, call, slot, exc)
+        value: Any = None
+        failure: CoinguardError | None = None
+        while True:
+            try:
+                step = steps.send(value) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value
+            value, failure = None, None
+            if isinstance(step, Sleep):
+                await self._sleep(step.seconds)
+                continue
+            try:
+                value = await self._run(step.call, step.slot)
+            except CoinguardError as exc:
+                failure = exc
 
     async def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())

@@ -22,7 +22,7 @@ import httpx
 
 from . import _redact
 from ._auth import ScopedKeyAuth, SignedKeyAuth, strip_key
-from ._call import SAFE_METHODS, Call
+from ._call import SAFE_METHODS, Call, with_client_order_id
 from ._checks import check_call, check_client_args
 from ._exceptions import (
     APIConnectionError,
@@ -268,12 +268,17 @@ class ClientCore(Outcomes):
             or idem is not None
             or self.provider.is_idempotent(method, path)
         )
+        client_id = None
+        spec = self.provider.client_order_id
+        if spec is not None and scope is Scope.TRADE and spec.applies(method, path):
+            params, client_id = with_client_order_id(params, spec)
         return Call(
             method=method,
             path=path,
             url=full,
             scope=scope,
             params=params,
+            client_order_id=client_id,
             json=json,
             content=content,
             headers=headers,

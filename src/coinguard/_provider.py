@@ -19,6 +19,7 @@ from ._signing import Signature, SigningInput
 __all__ = [
     "AuthStyle",
     "BearerKey",
+    "ClientOrderId",
     "ErrorCode",
     "ErrorKind",
     "ErrorWait",
@@ -141,6 +142,65 @@ class ServerTime:
 
 
 AuthStyle = HeaderKey | QueryKey | BearerKey | SignedKey
+
+_CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}\Z")
+
+
+@dataclass(frozen=True)
+class ClientOrderId:
+    """Orders the provider de-duplicates by a client order id sent as a parameter (not an
+    ``Idempotency-Key`` header), and the route to look an order up by that id.
+
+    coinguard puts a fresh id in ``param`` of every order on ``routes`` (unless the caller
+    set one) and keeps it across attempts. When an order's outcome is unknown it asks
+    ``lookup`` (with ``lookup_param`` set to the id, and the order's ``copy_params``) up to
+    ``polls`` times, ``poll_interval`` seconds apart, while the answer carries one of
+    ``not_found_codes``; the order found is the call's result. Only when every lookup says
+    "not found" is the order sent again, with the same id; a ``duplicate_codes`` answer to
+    that re-send means it was there after all, and it is looked up again.
+
+    >>> ClientOrderId(routes=["POST /api/v3/order"], lookup="GET /api/v3/order").param
+    'newClientOrderId'
+    """
+
+    routes: Iterable[str]
+    lookup: str
+    param: str = "newClientOrderId"
+    lookup_param: str = "origClientOrderId"
+    copy_params: tuple[str, ...] = ("symbol",)
+    not_found_codes: frozenset[str] = frozenset()
+    duplicate_codes: frozenset[str] = frozenset()
+    polls: int = 4
+    poll_interval: float = 0.25
+    max_sends: int = 3
+    _routes: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
+    _lookup: _Route = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        routes = self.routes
+        if isinstance(routes, str) or not isinstance(routes, Iterable):
+            raise ConfigurationError("ClientOrderId.routes must be a list of 'METHOD /path'")
+        object.__setattr__(self, "routes", tuple(routes))
+        object.__setattr__(self, "_routes", _routes(self.routes, "ClientOrderId.routes"))
+        object.__setattr__(self, "_lookup", _Route.parse(self.lookup, "ClientOrderId.lookup"))
+        for name in ("polls", "max_sends"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"ClientOrderId.{name} must be an int >= 1")
+
+    def applies(self, method: str, path: str) -> bool:
+        """True for an order on one of ``routes``."""
+        return any(r.covers(method.upper(), canonical_path(path)) for r in self._routes)
+
+    @property
+    def lookup_route(self) -> tuple[str, str]:
+        """``(method, path)`` of the lookup."""
+        return self._lookup.method, self._lookup.pattern.partition(" ")[2].strip()
+
+    @staticmethod
+    def valid(value: object) -> bool:
+        """``^[a-zA-Z0-9-_]{1,36}$``, the shape exchanges accept."""
+        return isinstance(value, str) and _CLIENT_ID.match(value) is not None
 
 
 @dataclass(frozen=True)
@@ -276,6 +336,7 @@ class Provider:
     read_secret_env: str | None = None
     trade_secret_env: str | None = None
     server_time: ServerTime | None = None
+    client_order_id: ClientOrderId | None = None
     quota_per: Literal["key", "ip"] = "key"
     order_quota: QuotaPolicy | None = None
     envelope: bool = False

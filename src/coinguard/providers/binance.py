@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .._provider import ErrorCode, Provider, ServerTime, SignedKey
+from .._provider import ClientOrderId, ErrorCode, Provider, ServerTime, SignedKey
 from .._quota import QuotaPolicy, Window
 from .._signing import BinanceSigner
 from .._verify import KeyCheck, binance_api_restrictions
@@ -70,6 +70,7 @@ ERROR_CODES = {
         "too much request weight; a repeat gets the IP banned (418)",
         until=r"banned until (\d{10,16})",
     ),
+    "-1015": ErrorCode("rate_limit", "backoff", "too many new orders (the ORDERS windows)"),
     "-1007": ErrorCode("unknown", hint="timeout waiting for the backend: execution status unknown"),
     "-1021": ErrorCode("invalid", hint="the timestamp is outside recvWindow of the server's time"),
     "-1022": ErrorCode("auth", hint="the signature is not valid: check the secret of this key"),
@@ -114,6 +115,12 @@ def profile(*, recv_window: int = 5000) -> Provider:
         trade_key_env="BINANCE_TRADE_API_KEY",
         trade_secret_env="BINANCE_TRADE_API_SECRET",  # noqa: S106
         server_time=ServerTime("/api/v3/time", "serverTime", resync_codes=frozenset({"-1021"})),
+        client_order_id=ClientOrderId(
+            routes=["POST /api/v3/order"],
+            lookup="GET /api/v3/order",
+            not_found_codes=frozenset({"-2013"}),
+            duplicate_codes=frozenset({"-2010"}),
+        ),
         quota_per="ip",
         quota=QUOTA,
         order_quota=ORDERS,

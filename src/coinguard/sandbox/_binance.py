@@ -133,9 +133,12 @@ class _Counts:
 class BinanceError(Exception):
     """An answer in Binance's shape, ``{"code": -XXXX, "msg": "..."}``."""
 
-    def __init__(self, status: int, code: int, msg: str, outcome: str) -> None:
+    def __init__(
+        self, status: int, code: int, msg: str, outcome: str, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(msg)
         self.status, self.code, self.msg, self.outcome = status, code, msg, outcome
+        self.retry_after = retry_after
 
 
 class Binance:
@@ -148,6 +151,7 @@ class Binance:
         self.ledger = ledger
         self.market = market
         self.weight_limit = config.weight_limit or _WEIGHT_LIMIT
+        self.orders_per_10s = config.orders_per_10s or _ORDERS_10S
         self.secrets: dict[str, BinanceKey] = {}
         self.orders: dict[int, _Order] = {}
         self._ids = itertools.count(1)
@@ -228,7 +232,8 @@ class Binance:
                     return fault, out
             body, extra = self._dispatch(call, route, record, faults)
         except BinanceError as exc:  # a failed order keeps the weight it was charged
-            return self._error(out, exc.status, exc.code, exc.msg, exc.outcome), out
+            reply = self._error(out, exc.status, exc.code, exc.msg, exc.outcome, exc.retry_after)
+            return reply, out
         if route in _ORDER_ROUTES:
             self._charge(call.now, -weight)  # a successful order or cancel weighs 0
         out.status, out.outcome = 200, "ok"
@@ -337,12 +342,14 @@ class Binance:
     def _take_order(self, account: str, now: float) -> None:
         counts = self._counts.setdefault(account, _Counts())
         ten, day = math.floor(now / 10) * 10, math.floor(now / 86_400) * 86_400
-        if counts.ten.get(ten, 0) >= _ORDERS_10S or counts.day.get(day, 0) >= _ORDERS_DAY:
+        if counts.ten.get(ten, 0) >= self.orders_per_10s or counts.day.get(day, 0) >= _ORDERS_DAY:
             raise BinanceError(
                 429,
                 -1015,
-                f"Too many new orders; current limit is {_ORDERS_10S} orders per 10 SECOND.",
+                f"Too many new orders; current limit is {self.orders_per_10s} orders per "
+                "10 SECOND.",
                 "rate-limited",
+                retry_after=ten + 10 - now,
             )
         counts.ten = {ten: counts.ten.get(ten, 0) + 1}
         counts.day = {day: counts.day.get(day, 0) + 1}
@@ -478,13 +485,22 @@ class Binance:
     def _reply(self, status: int, body: Any, extra: list[tuple[str, str]], sapi: bool) -> Reply:
         return Reply(status, [*self._headers(sapi), *extra], json.dumps(body).encode())
 
-    def _error(self, out: Outcome, status: int, code: int, msg: str, outcome: str) -> Reply:
+    def _error(
+        self,
+        out: Outcome,
+        status: int,
+        code: int,
+        msg: str,
+        outcome: str,
+        retry_after: float | None = None,
+    ) -> Reply:
         out.status, out.outcome = status, outcome
         headers = self._headers(False)
         if status in (418, 429):
-            now_ms = self._ip.banned_until if status == 418 else self._ip.minute + 60.0
-            wait = max(1, math.ceil(now_ms - self._last_now()))
-            headers.append(("retry-after", str(wait)))
+            if retry_after is None:
+                until = self._ip.banned_until if status == 418 else self._ip.minute + 60.0
+                retry_after = until - self._last_now()
+            headers.append(("retry-after", str(max(1, math.ceil(retry_after)))))
         return Reply(status, headers, json_body({"code": code, "msg": msg}))
 
     def _last_now(self) -> float:

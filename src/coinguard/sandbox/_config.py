@@ -158,7 +158,8 @@ class SandboxConfig:
     (CoinMarketCap) key, ``monthly_credits`` and ``daily_credits`` override the plan's credit
     caps. ``windows``, ``costs`` and ``header_style`` apply to the default profile only.
     ``"binance"`` emulates Binance spot (signed requests, weights, bans, orders); its
-    REQUEST_WEIGHT per minute is ``weight_limit`` (Binance's 6000 when None), and its clock is
+    REQUEST_WEIGHT per minute is ``weight_limit`` (Binance's 6000 when None), its ORDERS per
+    10 seconds ``orders_per_10s`` (Binance's 50 when None), and its clock is
     ``clock``: pass one ahead of or behind the client's to inject a skew.
 
     >>> cfg = SandboxConfig(windows=(Window(5, 1.0),), header_style="legacy")
@@ -186,6 +187,7 @@ class SandboxConfig:
     monthly_credits: int | None = None
     daily_credits: int | None = None
     weight_limit: int | None = None
+    orders_per_10s: int | None = None
 
     def __post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):
@@ -205,7 +207,7 @@ class SandboxConfig:
         names = [w.label for w in self.windows]
         if len(set(names)) != len(names):
             raise ValueError(f"window names must be unique, got {names}")
-        for name in ("monthly_credits", "daily_credits", "weight_limit"):
+        for name in ("monthly_credits", "daily_credits", "weight_limit", "orders_per_10s"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
