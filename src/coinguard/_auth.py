@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncGenerator, Callable, Generator
+from urllib.parse import unquote
 
 import httpx
 
@@ -15,8 +15,6 @@ from ._secret import Secret
 from ._signing import SigningInput
 
 __all__ = ["ScopedKeyAuth", "SignedKeyAuth", "strip_key"]
-
-_RECENT_SIGNATURES = 32
 
 
 class ScopedKeyAuth(httpx.Auth):
@@ -135,9 +133,6 @@ class SignedKeyAuth(ScopedKeyAuth):
         now_ms: Callable[[], int],
     ) -> None:
         super().__init__(secret, style, origin)
-        # the latest signatures stay redactable a while: a server may echo one in an answer
-        # that is logged or raised after this flow has ended
-        self._recent: deque[Secret] = deque(maxlen=_RECENT_SIGNATURES)
         self._signing = signing
         self._signed = style
         self._base_path = base_path.rstrip("/")
@@ -156,12 +151,13 @@ class SignedKeyAuth(ScopedKeyAuth):
             keyed.url = keyed.url.copy_with(query=signature.query.encode("ascii"))
         for name, value in signature.headers.items():
             keyed.headers[name] = value
-        shown = [v for k, v in keyed.url.params.multi_items() if k in style.secret_params]
-        shown += [keyed.headers[h] for h in style.secret_headers if h in keyed.headers]
-        for value in shown:
-            held = Secret(value, source="a request signature")
-            _redact.register(held)
-            self._recent.append(held)
+        shown = [keyed.headers[h] for h in style.secret_headers if h in keyed.headers]
+        for part in (signature.query or "").split("&"):
+            name, _, value = part.partition("=")
+            if name in style.secret_params and value:
+                shown.append(unquote(value))  # indexed raw and URL-encoded
+        for value in shown:  # a server may echo one in an answer logged or raised later
+            _redact.register_transient(value)
 
     def __repr__(self) -> str:
         return f"SignedKeyAuth({self._secret.fingerprint}, {self._signing.fingerprint})"

@@ -40,6 +40,7 @@ __all__ = [
     "redact",
     "register",
     "register_param",
+    "register_transient",
 ]
 
 GRAM = 8
@@ -64,6 +65,8 @@ _refs: dict[str, int] = {}  # folded slice -> number of live keys that have it
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
 _dead: list[tuple[int, str, frozenset[str]]] = []  # collected Secrets, not yet forgotten
+_transient: list[frozenset[str]] = []  # grams of recent one-use values, oldest first
+TRANSIENT = 256  # how many one-use values (request signatures) stay redactable
 _params: set[str] = set()  # query parameters that carry a signature: their value is never shown
 _param_re: re.Pattern[str] | None = None
 
@@ -164,6 +167,32 @@ def _spans(folded: str, first: int) -> list[tuple[int, int, str]]:
         spans.append((start, j - 1 + GRAM, fp))
         i = last = j - 1 + GRAM
     return spans
+
+
+def register_transient(value: str) -> None:
+    """Redact a one-use value (a request's signature) until :data:`TRANSIENT` newer ones came.
+
+    Cheaper than :func:`register`: only its raw and URL-encoded spellings (a signature is
+    hex or base64 already), no weak reference; the oldest is forgotten when the ring is full.
+
+    >>> register_transient("c8db56825ae71d6d79447849e617115f")
+    >>> redact("echo c8db56825ae71d6d79447849")
+    'echo <key signature>'
+    """
+    folded = {form.translate(_FOLD) for form in (value, quote(value, safe=""))}
+    grams = frozenset(form[i : i + GRAM] for form in folded for i in range(len(form) - GRAM + 1))
+    with _lock:
+        for gram in grams:
+            _refs[gram] = _refs.get(gram, 0) + 1
+            _index.setdefault(gram, "signature")
+        _transient.append(grams)
+        if len(_transient) > TRANSIENT:
+            for gram in _transient.pop(0):
+                left = _refs[gram] - 1
+                if left:
+                    _refs[gram] = left
+                else:
+                    del _refs[gram], _index[gram]
 
 
 def register_param(name: str) -> None:
