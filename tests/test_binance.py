@@ -340,3 +340,29 @@ async def test_async_reconciles_a_duplicate_resend_to_the_first_order() -> None:
     ids = {r.url.params["newClientOrderId"] for r in posts}
     assert ids == {order["clientOrderId"]}  # the re-send carried the same id
     assert order["orderId"] == 7
+
+
+def test_order_count_headers_sync_the_orders_quota() -> None:
+    """X-MBX-ORDER-COUNT-10S on an order's answer raises the ORDERS window to Binance's count:
+    with 49 of 50 counted, the next order fits and the one after waits (here: raises)."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    placed = httpx.Response(
+        200,
+        json={"orderId": 1, "status": "NEW"},
+        headers={"X-MBX-ORDER-COUNT-10S": "49", "X-MBX-ORDER-COUNT-1D": "49"},
+    )
+    exchange.answers["/api/v3/order"] = [placed, placed]
+    with _client(
+        exchange,
+        clock,
+        trade_key=TRADE_KEY,
+        trade_secret=TRADE_SECRET,
+        allow_trading=True,
+        on_quota="raise",
+    ) as client:
+        client.post("/api/v3/order", params={"symbol": "BTCUSDT"})
+        client.post("/api/v3/order", params={"symbol": "BTCUSDT"})
+        with pytest.raises(coinguard.QuotaExceededError, match="ORDERS 50/10s"):
+            client.post("/api/v3/order", params={"symbol": "BTCUSDT"})
+    assert len([r for r in exchange.seen if r.method == "POST"]) == 2

@@ -380,10 +380,8 @@ class Base:
                 signing = yield Run(signing_slot.get, (), blocking=True)
         quota = self._quota_for(slot, secret)
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
-        if call.is_order:
-            orders = self._order_quota_for(slot, secret)
-            if orders is not None:
-                yield from self._take(orders, call, state)
+        orders = self._order_quota_for(slot, secret) if call.is_order else None
+        placed = (yield from self._take(orders, call, state)) if orders is not None else None
         auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
@@ -428,6 +426,8 @@ class Base:
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
             yield self._observe(observer, response, reservation, value)
+            if orders is not None:  # Binance's X-MBX-ORDER-COUNT-10S/-1D
+                yield self._observe(orders, response, placed, None)
         return value
 
     @staticmethod
