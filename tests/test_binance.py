@@ -363,6 +363,11 @@ def test_order_count_headers_sync_the_orders_quota() -> None:
     ) as client:
         client.post("/api/v3/order", params={"symbol": "BTCUSDT"})
         client.post("/api/v3/order", params={"symbol": "BTCUSDT"})
+        weight = client.quota
         with pytest.raises(coinguard.QuotaExceededError, match="ORDERS 50/10s"):
             client.post("/api/v3/order", params={"symbol": "BTCUSDT"})
+        # the refused order gave back the request weight it had reserved
+        assert client.quota is not None
+        assert weight is not None
+        assert client.quota.windows[0].used == weight.windows[0].used
     assert len([r for r in exchange.seen if r.method == "POST"]) == 2

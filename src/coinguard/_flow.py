@@ -381,7 +381,17 @@ class Base:
         quota = self._quota_for(slot, secret)
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
         orders = self._order_quota_for(slot, secret) if call.is_order else None
-        placed = (yield from self._take(orders, call, state)) if orders is not None else None
+        placed = None
+        if orders is not None:
+            try:
+                placed = yield from self._take(orders, call, state)
+            except CoinguardError:  # no room for the order: the weight it took goes back
+                if quota is not None and reservation is not None:
+                    if quota.blocking:
+                        yield Run(quota.release, (reservation,), True)
+                    else:
+                        quota.release(reservation)
+                raise
         auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
