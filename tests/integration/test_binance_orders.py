@@ -30,8 +30,9 @@ def _provider(sb: Sandbox, **spec: Any) -> coinguard.Provider:
     )
 
 
-def _trader(sb: Sandbox, provider: coinguard.Provider) -> coinguard.Client:
+def _trader(sb: Sandbox, provider: coinguard.Provider, **kwargs: Any) -> coinguard.Client:
     return coinguard.Client(
+        **kwargs,
         provider=provider,
         read_key=sb.keys.read,
         read_secret=sb.keys.read_secret,
@@ -48,17 +49,27 @@ def _all_orders(client: coinguard.Client) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(300)
-def test_200_orders_under_20_percent_faults_give_exactly_200() -> None:
-    """20 % of orders execute and then lose their answer, new orders stay invisible to lookups
-    for 60 ms: 200 requested, 200 exist, no client id twice, each call returned its order."""
-    faults = Faults(drop_after_order_rate=0.2, invisible_seconds=0.06, seed=13)
+@pytest.mark.parametrize(
+    ("faults", "outcome"),
+    [
+        # invisible a little longer than the client's 0.5 s read timeout
+        (Faults(timeout_after_order_rate=0.2, invisible_seconds=0.55, seed=13), "stalled"),
+        (Faults(drop_after_order_rate=0.2, invisible_seconds=0.06, seed=13), "dropped"),
+    ],
+    ids=["execute-then-timeout", "execute-then-drop"],
+)
+def test_200_orders_under_20_percent_faults_give_exactly_200(faults: Faults, outcome: str) -> None:
+    """20 % of orders execute and then lose their answer (a read timeout, or a dropped
+    connection), and new orders stay invisible to lookups a moment: 200 requested, 200 exist,
+    no client id twice, and each call returned its own real order."""
     config = SandboxConfig(profile="binance", faults=faults, orders_per_10s=10_000)
-    with Sandbox(config) as sb, _trader(sb, _provider(sb)) as client:
+    with Sandbox(config) as sb, _trader(sb, _provider(sb), timeout=0.5) as client:
         returned = [client.post("/api/v3/order", params=ORDER) for _ in range(200)]
+        sb.set_faults(Faults())
         existing = _all_orders(client)
         entries = sb.ledger.entries()
-    dropped = [e for e in entries if e.outcome == "dropped-after-order"]
-    assert len(dropped) >= 20  # the faults really fired
+    lost = [e for e in entries if e.outcome == f"{outcome}-after-order"]
+    assert len(lost) >= 20  # the faults really fired
     invisible = [e for e in entries if e.method == "GET" and e.outcome == "not-found"]
     assert invisible  # and some lookups had to poll past an invisible order
     assert len(existing) == 200

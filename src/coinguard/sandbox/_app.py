@@ -182,7 +182,7 @@ class App:
             [*reply.headers, ("x-request-id", ex.request_id)],
             reply.body,
             reply.action,
-            self.faults.latency if outcome.admitted else 0.0,
+            max(reply.delay, self.faults.latency if outcome.admitted else 0.0),
         )
         self.ledger.record(ledger_entry(call, reply, outcome))
         return reply

@@ -12,6 +12,8 @@ permission for the security type (-2015) -> ORDERS windows (429 -1015) -> faults
 Weight is counted per IP (all loopback clients are one IP) and sent back in
 ``X-MBX-USED-WEIGHT-1M``; a successful order or cancel weighs 0, a failed one its weight.
 Faults on orders: ``drop_after_order_rate`` executes the order then drops the connection;
+``timeout_after_order_rate`` executes it and answers only after ``stall_seconds`` (the
+client's read timeout fires first);
 ``error_rate`` answers 503 ``-1001`` after executing the order half of the time (the
 execution status is unknown either way); ``Faults.invisible_seconds`` hides a new order from
 ``GET /api/v3/order`` (-2013) for that long after it was placed.
@@ -211,7 +213,7 @@ class Binance:
 
     def handle(self, call: Call, faults: Faults, rng: random.Random) -> tuple[Reply, Outcome]:
         """Answer one call, in the order the module docstring gives."""
-        drop, fail, executes = rng.random(), rng.random(), rng.random()
+        drop, fail, executes, stall = rng.random(), rng.random(), rng.random(), rng.random()
         route = f"{call.request.method} {call.path}"
         entry = binance.ROUTES.get(route)
         out = Outcome(0, "", route=route if entry is not None else None)
@@ -227,7 +229,8 @@ class Binance:
                 self._take_order(record.account, call.now)
             out.admitted = True
             if route in _ORDER_ROUTES and record is not None:
-                fault = self._order_fault(call, record, faults, out, drop, fail, executes)
+                draws = (drop, fail, executes, stall)
+                fault = self._order_fault(call, record, faults, out, draws)
                 if fault is not None:
                     return fault, out
             body, extra = self._dispatch(call, route, record, faults)
@@ -369,12 +372,16 @@ class Binance:
         record: KeyRecord,
         faults: Faults,
         out: Outcome,
-        drop: float,
-        fail: float,
-        executes: float,
+        draws: tuple[float, float, float, float],
     ) -> Reply | None:
+        drop, fail, executes, stall = draws
         if call.request.method != "POST":
             return None
+        if stall < faults.timeout_after_order_rate:
+            order = self._place(call, record, faults)
+            out.status, out.outcome = 200, "stalled-after-order"
+            reply = self._reply(200, order.as_json(), self._order_counts(record.account), False)
+            return Reply(reply.status, reply.headers, reply.body, "respond", faults.stall_seconds)
         if drop < faults.drop_after_order_rate:
             self._place(call, record, faults)
             out.status, out.outcome = 0, "dropped-after-order"

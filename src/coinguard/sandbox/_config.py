@@ -114,6 +114,10 @@ class Faults:
     cloudflare_429_rate: float = 0.0
     #: Binance emulation: a new order answers -2013 "does not exist" to lookups for this long.
     invisible_seconds: float = 0.0
+    #: Binance emulation: the share of orders executed and then answered only after
+    #: ``stall_seconds`` (a client's read timeout fires first).
+    timeout_after_order_rate: float = 0.0
+    stall_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -122,12 +126,15 @@ class Faults:
             "html_rate",
             "drop_after_order_rate",
             "cloudflare_429_rate",
+            "timeout_after_order_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Faults.{name} must be in [0, 1], got {value}")
         if self.latency < 0:
             raise ValueError(f"Faults.latency must be >= 0, got {self.latency}")
+        if self.stall_seconds < 0:
+            raise ValueError(f"Faults.stall_seconds must be >= 0, got {self.stall_seconds}")
         if self.invisible_seconds < 0:
             raise ValueError(f"Faults.invisible_seconds must be >= 0, got {self.invisible_seconds}")
         low, high = self.arrival_jitter
