@@ -38,6 +38,8 @@ class Client(Base):
 
     The quota is counted per key slot (read, trade), so a rotated key keeps spending the same
     budget; ``quota_account`` names the provider account instead, for keys that share one.
+    A provider that signs its requests (:class:`coinguard.SignedKey`) also needs
+    ``read_secret`` (and ``trade_secret`` to trade): each scope is a key pair.
 
     >>> with Client(provider="tokenmetrics") as tm:           # doctest: +SKIP
     ...     btc = tm.get("/price", params={"symbol": "BTC"})
