@@ -138,6 +138,8 @@ class Seen:
         if isinstance(style, coinguard.BearerKey):
             auth = [v for k, v in self.headers if k.lower() == style.header.lower()]
             return [v.removeprefix(f"{style.prefix} ") for v in auth]
+        if isinstance(style, coinguard.SignedKey):
+            return [v for k, v in self.headers if k.lower() == style.header.lower()]
         assert isinstance(style, coinguard.QueryKey)
         return [v for k, v in self.query if k == style.name]
 

@@ -65,8 +65,13 @@ def test_demo_runs_every_step_and_exits_zero() -> None:
         "keys found in them: 0",
         "windows exceeded on the server: 0",
         "<key fp:",
+        "8. Signed trading",
+        "signed read of /api/v3/account",
+        "sent 1 time, orders that exist: 1",
     ):
         assert needle in text, needle
+    signed = text.split("== 8.")[1]
+    assert "order requests that reached the server: 0" in signed  # the read-only client
 
 
 def test_quickstart_script_runs_as_a_newcomer_would() -> None:
@@ -132,7 +137,7 @@ def test_demo_with_a_real_key_and_no_network_degrades_to_one_line(closed_port: i
     assert notes[0].endswith("; showing the sandbox instead")
     assert "Traceback" not in proc.stdout
     assert "tm-demo-key-unreachable" not in proc.stdout
-    assert _sections(proc.stdout) == ["0", "1", "2", "3", "4", "5", "6", "7"]
+    assert _sections(proc.stdout) == ["0", "1", "2", "3", "4", "5", "6", "7", "8"]
 
 
 @pytest.mark.parametrize("failure", ["rejected key", "429"])
@@ -154,7 +159,7 @@ def test_demo_goes_on_when_the_api_rejects_or_limits(
     (note,) = [line for line in text.splitlines() if "could not reach Token Metrics" in line]
     assert expected in note
     assert key not in text
-    assert _sections(text) == ["0", "1", "2", "3", "4", "5", "6", "7"]
+    assert _sections(text) == ["0", "1", "2", "3", "4", "5", "6", "7", "8"]
 
 
 def test_demo_steps_explain_themselves() -> None:
@@ -196,4 +201,4 @@ def test_demo_survives_an_unexpected_answer_shape(monkeypatch: pytest.MonkeyPatc
         mock.route(host="127.0.0.1").pass_through()
         out = io.StringIO()
         assert run_demo(out) == 0
-    assert _sections(out.getvalue()) == ["0", "1", "2", "3", "4", "5", "6", "7"]
+    assert _sections(out.getvalue()) == ["0", "1", "2", "3", "4", "5", "6", "7", "8"]

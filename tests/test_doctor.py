@@ -22,10 +22,15 @@ if TYPE_CHECKING:
     from conftest import Canary
 
 VARS = [
-    f"COINGUARD_{scope}_KEY{suffix}"
+    f"COINGUARD_{scope}_{kind}{suffix}"
     for scope in ("READ", "TRADE")
+    for kind in ("KEY", "SECRET")
     for suffix in ("", "_FILE", "_REF")
 ] + [
+    "BINANCE_API_KEY",
+    "BINANCE_API_SECRET",
+    "BINANCE_TRADE_API_KEY",
+    "BINANCE_TRADE_API_SECRET",
     "COINGUARD_SANDBOX_READ_KEY",
     "COINGUARD_SANDBOX_TRADE_KEY",
     "TOKENMETRICS_API_KEY",
@@ -428,3 +433,42 @@ def test_an_unread_dotenv_is_noted_with_how_to_opt_in(
     (tmp_path / ".env").chmod(0o600)
     code, report = _report(doctor, "--provider", "sandbox", "--env-file", ".env")
     assert (code, report["notes"]) == (0, [])
+
+
+@pytest.mark.parametrize(("trade", "finding"), [("trade", None), ("unrestricted", "IP")])
+def test_doctor_verifies_binance_key_pairs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trade: str, finding: str | None
+) -> None:
+    """A signed provider: each key is verified with its own scope's secret against
+    apiRestrictions; an IP-unrestricted trade key is a finding."""
+    from coinguard.sandbox import Sandbox
+
+    with Sandbox(profile="binance") as bn:
+        keys = vars(bn.keys)
+        monkeypatch.setenv("COINGUARD_READ_KEY", keys["read"])
+        monkeypatch.setenv("COINGUARD_READ_SECRET", keys["read_secret"])
+        monkeypatch.setenv("COINGUARD_TRADE_KEY", keys[trade])
+        monkeypatch.setenv("COINGUARD_TRADE_SECRET", keys[f"{trade}_secret"])
+        report = diagnose(
+            provider="binance", base_url=bn.origin, trade=True, verify=True, cwd=tmp_path
+        )
+    codes = [(f.code, f.scope) for f in report.findings]
+    assert ("verify-failed", "read") not in codes
+    assert ("verify-failed", "trade") not in codes
+    if finding is None:
+        assert report.findings == ()
+    else:
+        assert [f.code for f in report.findings] == ["over-privileged"]
+        assert "not restricted" in report.findings[0].message
+
+
+def test_doctor_names_a_missing_signing_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make_canary: Callable[[str], Canary]
+) -> None:
+    """A signed provider with a key and no secret: a missing-secret finding naming where."""
+    monkeypatch.setenv("COINGUARD_READ_KEY", make_canary("READ").value)
+    report = diagnose(provider="binance", cwd=tmp_path)
+    missing = [f for f in report.findings if f.code == "missing-secret"]
+    assert len(missing) == 1
+    assert "COINGUARD_READ_SECRET" in missing[0].fix
+    assert "BINANCE_API_SECRET" in missing[0].fix

@@ -21,15 +21,16 @@ import respx
 from pydantic import SecretStr
 
 import coinguard
-from coinguard import BearerKey, HeaderKey, QueryKey
+from coinguard import BearerKey, BinanceSigner, HeaderKey, QueryKey, SignedKey
 
 if TYPE_CHECKING:
     from conftest import Canary, CapturedLogs, LoopbackServer, Route, Seen
 
-STYLES: dict[str, coinguard.HeaderKey | coinguard.QueryKey | coinguard.BearerKey] = {
+STYLES: dict[str, coinguard.HeaderKey | coinguard.QueryKey | coinguard.BearerKey | SignedKey] = {
     "header": HeaderKey("x-api-key"),
     "query": QueryKey("api_key"),
     "bearer": BearerKey(),
+    "signed": SignedKey("x-mbx-apikey", BinanceSigner()),
 }
 FAST = coinguard.RetryPolicy(max_retries=1, backoff_initial=0.0)
 MOCK_BASE = "https://api.leaky.test/v2"
@@ -38,8 +39,8 @@ MOCK_BASE = "https://api.leaky.test/v2"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for scope in ("READ", "TRADE"):
-        for suffix in ("", "_FILE", "_REF"):
-            monkeypatch.delenv(f"COINGUARD_{scope}_KEY{suffix}", raising=False)
+        for suffix in ("KEY", "KEY_FILE", "KEY_REF", "SECRET", "SECRET_FILE", "SECRET_REF"):
+            monkeypatch.delenv(f"COINGUARD_{scope}_{suffix}", raising=False)
 
 
 def _no_sleep(seconds: float) -> None:
@@ -55,8 +56,10 @@ async def _no_sleep_async(seconds: float) -> None:
 
 def _echo(seen: Seen) -> str:
     """Whatever looks like a key in the request, as a careless server would echo it."""
-    found = [v for k, v in seen.headers if k.lower() in ("x-api-key", "authorization")]
-    found += [v for k, v in seen.query if k == "api_key"]
+    found = [
+        v for k, v in seen.headers if k.lower() in ("x-api-key", "authorization", "x-mbx-apikey")
+    ]
+    found += [v for k, v in seen.query if k in ("api_key", "signature")]
     return " ".join(found)
 
 
@@ -108,6 +111,16 @@ def _leaky_route(landing: str) -> Route:
         return {**answer, "headers": {**headers, **answer.get("headers", {})}}
 
     return route
+
+
+def _secret_for(
+    style: object, make_canary: Callable[[str], Canary]
+) -> tuple[dict[str, Any], list[Canary]]:
+    """A signed style's read secret as client arguments, and the canary to search for."""
+    if not isinstance(style, SignedKey):
+        return {}, []
+    secret = make_canary("SECRET")
+    return {"read_secret": secret.value}, [secret]
 
 
 def _landing_route(seen: Seen) -> dict[str, Any]:
@@ -218,7 +231,7 @@ def _client_texts(client: coinguard.Client | coinguard.AsyncClient) -> Iterator[
                 )
 
 
-def _leaks(canaries: Iterable[Canary], texts: Iterable[tuple[str, str]]) -> list[str]:
+def _leaks(canaries: Iterable[Canary | Needle], texts: Iterable[tuple[str, str]]) -> list[str]:
     """``where: needle`` for every canary spelling found; empty means no leak."""
     texts = list(texts)
     return [
@@ -276,6 +289,37 @@ class Stage:
     api: LoopbackServer
     landing: LoopbackServer
     provider: coinguard.Provider
+    read_secret: Canary
+    trade_secret: Canary
+
+    @property
+    def signed(self) -> bool:
+        return isinstance(self.provider.auth, SignedKey)
+
+    def canaries(self) -> list[Canary | Needle]:
+        """The keys, the signing secrets, and every signature the provider received."""
+        found = [self.read, self.trade]
+        if self.signed:
+            found += [self.read_secret, self.trade_secret]
+            found += [_signature_canary(v) for s in self.api.seen for k, v in s.query
+                      if k == "signature"]  # fmt: skip
+        return found
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A signature the provider received: new on each request, and never to be shown (searched
+    as sent, as the canaries are: a server's upper-cased echo in its own reason phrase is the
+    server's text)."""
+
+    value: str
+
+    def found_in(self, text: str) -> list[str]:
+        return [self.value] if self.value in text else []
+
+
+def _signature_canary(value: str) -> Needle:
+    return Needle(value)
 
 
 @pytest.fixture
@@ -296,13 +340,27 @@ def stage_for(
             auth=style,  # type: ignore[arg-type]
             envelope=True,
         )
-        return Stage(make_canary("READ"), make_canary("TRADE"), api, landing, provider)
+        return Stage(
+            make_canary("READ"),
+            make_canary("TRADE"),
+            api,
+            landing,
+            provider,
+            make_canary("READSECRET"),
+            make_canary("TRADESECRET"),
+        )
 
     return build
 
 
 def _client_kwargs(stage: Stage, scenario: Scenario) -> dict[str, Any]:
+    secrets = (
+        {"read_secret": stage.read_secret.value, "trade_secret": stage.trade_secret.value}
+        if stage.signed
+        else {}
+    )
     return {
+        **secrets,
         "provider": stage.provider,
         "read_key": stage.read.value,
         "trade_key": stage.trade.value,
@@ -336,7 +394,7 @@ def _check(
         *_exception_texts(exc),
         *((f"warning {w.category.__name__}", str(w.message)) for w in caught),
     ]
-    assert _leaks([stage.read, stage.trade], texts) == []
+    assert _leaks(stage.canaries(), texts) == []
     assert _foreign_links(exc) == []
     assert any(r.name.startswith("httpcore") for r in logs.records), "DEBUG capture is not live"
     _check_wire(scenario, stage, style)
@@ -350,9 +408,13 @@ def _check_wire(scenario: Scenario, stage: Stage, style: object) -> None:
     for seen in stage.api.seen:
         assert seen.presented(style) == [right.value]
         assert wrong.found_in(seen.raw) == []
+        # a signing secret is never sent, only used
+        assert _leaks([stage.read_secret, stage.trade_secret], [("wire", seen.raw)]) == []
+        if stage.signed:
+            assert [k for k, _ in seen.query][-3:] == ["timestamp", "recvWindow", "signature"]
     assert len(stage.landing.seen) == (1 if scenario.follow_redirects else 0)
     for seen in stage.landing.seen:
-        assert _leaks([stage.read, stage.trade], [("other origin", seen.raw)]) == []
+        assert _leaks(stage.canaries(), [("other origin", seen.raw)]) == []
 
 
 @pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
@@ -531,19 +593,22 @@ def test_connection_error_chains_no_httpx_error(
 ) -> None:
     """A failed connection is reported without the httpx error (it holds the keyed request)."""
     canary = make_canary("READ")
+    signing, secrets = _secret_for(style, make_canary)
     provider = coinguard.Provider(
         name="leaky",
         base_url=f"http://127.0.0.1:{closed_port}/v2",
         auth=style,  # type: ignore[arg-type]
     )
     with (
-        coinguard.Client(provider=provider, read_key=canary.value, max_retries=0) as client,
+        coinguard.Client(
+            provider=provider, read_key=canary.value, max_retries=0, **signing
+        ) as client,
         pytest.raises(coinguard.APIConnectionError) as info,
     ):
         client.get("/ok")
     assert "ConnectError" in str(info.value)
     assert _foreign_links(info.value) == []
-    assert _leaks([canary], _exception_texts(info.value)) == []
+    assert _leaks([canary, *secrets], _exception_texts(info.value)) == []
 
 
 # -- reprs, formatting, pickling -------------------------------------------------------------
@@ -594,6 +659,7 @@ def test_settings_hide_the_key(make_canary: Callable[[str], Canary]) -> None:
 
 def _pickle_targets(canary: Canary) -> dict[str, Callable[[], object]]:
     provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE)
+    signed = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=STYLES["signed"])
     return {
         "Client": lambda: coinguard.Client(provider=provider, read_key=canary.value),
         "AsyncClient": lambda: coinguard.AsyncClient(provider=provider, read_key=canary.value),
@@ -601,12 +667,35 @@ def _pickle_targets(canary: Canary) -> dict[str, Callable[[], object]]:
         "Settings.model_dump()": lambda: coinguard.Settings(read_key=canary.value).model_dump(),
         "Secret": lambda: coinguard.Secret(canary.value),
         "key slot": lambda: coinguard.Client(provider=provider, read_key=canary.value)._core.read,
+        "signed client": lambda: coinguard.Client(
+            provider=signed, read_key=canary.value, read_secret=canary.value + "-secret"
+        ),
+        "secret slot": lambda: coinguard.Client(
+            provider=signed, read_key=canary.value, read_secret=canary.value + "-secret"
+        )._core.secrets["read"],
+        "Settings with a secret": lambda: coinguard.Settings(read_secret=canary.value),
+        "signed auth": lambda: coinguard.Client(
+            provider=signed, read_key=canary.value, read_secret=canary.value + "-secret"
+        )._core.auth(
+            coinguard.Secret(canary.value), coinguard.Secret(canary.value + "-s"), lambda: 1
+        ),
     }
 
 
 @pytest.mark.parametrize(
     "target",
-    ["Client", "AsyncClient", "Settings", "Settings.model_dump()", "Secret", "key slot"],
+    [
+        "Client",
+        "AsyncClient",
+        "Settings",
+        "Settings.model_dump()",
+        "Secret",
+        "key slot",
+        "signed client",
+        "secret slot",
+        "Settings with a secret",
+        "signed auth",
+    ],
 )
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_pickling_is_refused(
@@ -697,14 +786,17 @@ def test_an_interrupted_send_leaves_no_keyed_request_in_its_frames(
     def handler(request: httpx.Request) -> httpx.Response:
         raise KeyboardInterrupt
 
+    signing, secrets = _secret_for(style, make_canary)
     provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=style)  # type: ignore[arg-type]
     http = httpx.Client(transport=httpx.MockTransport(handler))
     with (
-        coinguard.Client(provider=provider, read_key=canary.value, http_client=http) as client,
+        coinguard.Client(
+            provider=provider, read_key=canary.value, http_client=http, **signing
+        ) as client,
         pytest.raises(KeyboardInterrupt) as info,
     ):
         client.get("/price")
-    assert _leaks([canary], _exception_texts(info.value)) == []
+    assert _leaks([canary, *secrets], _exception_texts(info.value)) == []
 
 
 @pytest.mark.anyio
@@ -722,16 +814,17 @@ async def test_a_cancelled_send_leaves_no_keyed_request_in_its_frames(
         await anyio.sleep(30)
         return httpx.Response(200, json={})
 
+    signing, secrets = _secret_for(style, make_canary)
     provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=style)  # type: ignore[arg-type]
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with coinguard.AsyncClient(
-        provider=provider, read_key=canary.value, http_client=http
+        provider=provider, read_key=canary.value, http_client=http, **signing
     ) as client:
         with pytest.raises(TimeoutError) as info:
             await asyncio.wait_for(client.get("/price"), timeout=0.2)
     assert started.is_set()
     assert any(isinstance(e, asyncio.CancelledError) for e in _chain(info.value))
-    assert _leaks([canary], _exception_texts(info.value)) == []
+    assert _leaks([canary, *secrets], _exception_texts(info.value)) == []
 
 
 def test_the_data_surfaces_never_show_the_key(

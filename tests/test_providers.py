@@ -54,6 +54,7 @@ def _client(
 def test_the_built_in_profiles() -> None:
     """Each named provider resolves, set to a plan when it has plans."""
     assert names() == [
+        "binance",
         "coingecko",
         "coingecko-pro",
         "coinmarketcap",
@@ -63,6 +64,7 @@ def test_the_built_in_profiles() -> None:
     ]
     plans = {name: coinguard.get_provider(name).plan for name in names()}
     assert plans == {
+        "binance": None,
         "coingecko": "demo",
         "coingecko-pro": "basic",
         "coinmarketcap": "basic",

@@ -43,12 +43,15 @@ from ._models import Candle, Model, Price
 from ._paging import PageFailure, PaginationError, Resume, Rows
 from ._provider import (
     BearerKey,
+    ClientOrderId,
     ErrorCode,
     HeaderKey,
     Plan,
     Provider,
     QueryKey,
     Scope,
+    ServerTime,
+    SignedKey,
     get_provider,
 )
 from ._quota import (
@@ -68,6 +71,7 @@ from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
+from ._signing import BinanceSigner, Signature, SigningInput, binance_signature
 from ._verify import (
     KeyCheck,
     KeyPermissions,
@@ -91,7 +95,9 @@ __all__ = [
     "BatchResult",
     "BearerKey",
     "Candle",
+    "BinanceSigner",
     "Client",
+    "ClientOrderId",
     "CoinguardError",
     "ConfigurationError",
     "Endpoint",
@@ -144,11 +150,16 @@ __all__ = [
     "SecretBackendError",
     "SecretRef",
     "ServerError",
+    "ServerTime",
     "Settings",
+    "Signature",
+    "SignedKey",
+    "SigningInput",
     "Usage",
     "Window",
     "WindowStatus",
     "binance_api_restrictions",
+    "binance_signature",
     "check_age",
     "coinbase_key_permissions",
     "diagnose",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
+from urllib.parse import unquote
 
 import httpx
 
+from . import _redact
 from ._exceptions import InsecureTransportError
 from ._origin import Origin, origin_of
-from ._provider import AuthStyle, BearerKey, HeaderKey, QueryKey
+from ._provider import AuthStyle, BearerKey, HeaderKey, QueryKey, SignedKey
 from ._secret import Secret
+from ._signing import SigningInput
 
-__all__ = ["ScopedKeyAuth", "strip_key"]
+__all__ = ["ScopedKeyAuth", "SignedKeyAuth", "strip_key"]
 
 
 class ScopedKeyAuth(httpx.Auth):
@@ -54,9 +57,15 @@ class ScopedKeyAuth(httpx.Auth):
         keyed.headers = request.headers.copy()
         if isinstance(style, HeaderKey):
             keyed.headers[style.name] = self._secret.reveal()
+        elif isinstance(style, SignedKey):
+            keyed.headers[style.header] = self._secret.reveal()
+            self._sign(keyed)
         else:
             keyed.headers[style.header] = f"{style.prefix} {self._secret.reveal()}".strip()
         return keyed
+
+    def _sign(self, keyed: httpx.Request) -> None:
+        """Overridden by :class:`SignedKeyAuth`; an unsigned flow has nothing to add."""
 
     def _done(
         self, request: httpx.Request, keyed: httpx.Request, response: httpx.Response | None
@@ -98,9 +107,72 @@ class ScopedKeyAuth(httpx.Auth):
         return f"ScopedKeyAuth({self._secret.fingerprint})"
 
 
+class SignedKeyAuth(ScopedKeyAuth):
+    """:class:`ScopedKeyAuth` for a :class:`SignedKey` style: the key in its header and, on a
+    signed route, the signature the style's signer computes from the request, the signing
+    secret and ``now_ms()`` (the provider's clock). It runs on every attempt, so each one is
+    signed with a fresh timestamp; the signature, like the key, lives only on the copy sent.
+
+    >>> from coinguard import BinanceSigner
+    >>> style = SignedKey("X-MBX-APIKEY", BinanceSigner())
+    >>> auth = SignedKeyAuth(Secret("k3y-demo"), Secret("s" * 64), style,
+    ...                      ("https", "api.binance.com", 443), "", lambda: 1499827319559)
+    >>> flow = auth.sync_auth_flow(httpx.Request("GET", "https://api.binance.com/x"))
+    >>> sent = next(flow)
+    >>> sent.url.params["timestamp"], sent.headers["X-MBX-APIKEY"]
+    ('1499827319559', 'k3y-demo')
+    """
+
+    def __init__(
+        self,
+        secret: Secret,
+        signing: Secret,
+        style: SignedKey,
+        origin: Origin,
+        base_path: str,
+        now_ms: Callable[[], int],
+    ) -> None:
+        super().__init__(secret, style, origin)
+        self._signing = signing
+        self._signed = style
+        self._base_path = base_path.rstrip("/")
+        self._now_ms = now_ms
+
+    def _sign(self, keyed: httpx.Request) -> None:
+        style = self._signed
+        path = keyed.url.path
+        relative = path[len(self._base_path) :] if path.startswith(self._base_path) else path
+        if not style.signs(keyed.method, relative or "/"):
+            return
+        query = keyed.url.query.decode("ascii")
+        attempt = SigningInput(keyed.method, path, query, keyed.content, self._now_ms())
+        signature = style.sign(attempt, self._signing.reveal())
+        if signature.query is not None:
+            keyed.url = keyed.url.copy_with(query=signature.query.encode("ascii"))
+        for name, value in signature.headers.items():
+            keyed.headers[name] = value
+        shown = [keyed.headers[h] for h in style.secret_headers if h in keyed.headers]
+        for part in (signature.query or "").split("&"):
+            name, _, value = part.partition("=")
+            if name in style.secret_params and value:
+                shown.append(unquote(value))  # indexed raw and URL-encoded
+        for value in shown:  # a server may echo one in an answer logged or raised later
+            _redact.register_transient(value)
+
+    def __repr__(self) -> str:
+        return f"SignedKeyAuth({self._secret.fingerprint}, {self._signing.fingerprint})"
+
+
 def strip_key(request: httpx.Request, style: AuthStyle) -> None:
-    """Remove the key (header or query parameter) from a request."""
-    if isinstance(style, HeaderKey):
+    """Remove the key (header or query parameter), and any signature, from a request."""
+    if isinstance(style, SignedKey):
+        request.headers.pop(style.header, None)
+        for name in style.secret_headers:
+            request.headers.pop(name, None)
+        for name in style.secret_params:
+            if name in request.url.params:
+                request.url = request.url.copy_remove_param(name)
+    elif isinstance(style, HeaderKey):
         request.headers.pop(style.name, None)
     elif isinstance(style, BearerKey):
         request.headers.pop(style.header, None)

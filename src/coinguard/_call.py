@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,9 +11,10 @@ from typing import Any
 import httpx
 
 from . import _redact
-from ._provider import Scope
+from ._exceptions import ConfigurationError
+from ._provider import ClientOrderId, Scope
 
-__all__ = ["SAFE_METHODS", "Call"]
+__all__ = ["SAFE_METHODS", "Call", "with_client_order_id"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -34,6 +36,7 @@ class Call:
     sent_at: datetime
     probe: bool = False  # a key check: sent with a scope's key, never an order
     raw: bool = False  # answer a Response (status, headers, body), not the body alone
+    client_order_id: str | None = None  # kept across attempts; the order's lookup key
 
     def describe(self) -> str:
         # the path may hold a live key (a caller put it there, or a server echoed it)
@@ -43,3 +46,32 @@ class Call:
     def is_order(self) -> bool:
         """A trade by an unsafe method: its outcome matters when the answer is lost."""
         return self.scope is Scope.TRADE and self.method not in SAFE_METHODS and not self.probe
+
+
+def with_client_order_id(params: Any, spec: ClientOrderId) -> tuple[Any, str]:
+    """``params`` with the order's client id: the caller's if it set one (checked), else a
+    fresh one; the same id then goes with every attempt and every lookup."""
+    if params is None:
+        params = {}
+    if isinstance(params, Mapping):
+        given = params.get(spec.param)
+        items = dict(params)
+    elif isinstance(params, list | tuple):
+        pairs = [tuple(p) for p in params]
+        given = next((v for k, v in pairs if k == spec.param), None)
+        items = None
+    else:
+        raise ConfigurationError(
+            f"params= of an order must be a dict or a list of pairs, so coinguard can add "
+            f"{spec.param}; got {type(params).__name__}"
+        )
+    if given is not None:
+        if not ClientOrderId.valid(given):
+            shown = _redact.redact(str(given))
+            raise ConfigurationError(f"{spec.param} must match ^[a-zA-Z0-9-_]{{1,36}}$: {shown!r}")
+        return params, str(given)
+    client_id = "cg" + uuid.uuid4().hex[:30]
+    if items is not None:
+        items[spec.param] = client_id
+        return items, client_id
+    return [*pairs, (spec.param, client_id)], client_id

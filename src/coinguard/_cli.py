@@ -83,11 +83,12 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument(
         "--profile",
-        choices=("tokenmetrics", "coingecko", "coinmarketcap"),
+        choices=("tokenmetrics", "coingecko", "coinmarketcap", "binance"),
         default="tokenmetrics",
         help="the API to serve: the Token-Metrics-style API under /v2, or an emulation of "
         "CoinGecko (Demo and Pro roots) or CoinMarketCap, with their headers, error bodies, "
-        "limits, credits and usage routes (default tokenmetrics)",
+        "limits, credits and usage routes, or of Binance spot (signed requests, weights, "
+        "bans, orders) (default tokenmetrics)",
     )
     p.add_argument(
         "--limit",
@@ -320,12 +321,19 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
     return config
 
 
+def _root(sandbox: Sandbox) -> str:
+    """Where a client points: Binance's paths start at the origin (``/api/v3/...``)."""
+    return sandbox.origin if sandbox.config.profile == "binance" else sandbox.base_url
+
+
 def _exports(sandbox: Sandbox) -> list[str]:
     """The settings a client reads (``COINGUARD_*``), as lines a shell and python-dotenv read."""
     values = {
-        "COINGUARD_BASE_URL": sandbox.base_url,
+        "COINGUARD_BASE_URL": _root(sandbox),
         "COINGUARD_READ_KEY": sandbox.keys.read,
+        "COINGUARD_READ_SECRET": sandbox.keys.read_secret,
         "COINGUARD_TRADE_KEY": sandbox.keys.trade,
+        "COINGUARD_TRADE_SECRET": sandbox.keys.trade_secret,
     }
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items() if value]
 
@@ -340,6 +348,7 @@ _READS = {
         "coinmarketcap",
         '"/v1/cryptocurrency/quotes/latest", params={"symbol": "BTC"}',
     ),
+    "binance": ("binance", '"/api/v3/account"'),
 }
 
 
@@ -366,7 +375,7 @@ def _example(auth: str, profile: str = "tokenmetrics") -> str:
 
 def _announce(sandbox: Sandbox, args: argparse.Namespace, out: TextIO) -> None:
     keys = {name: value for name, value in vars(sandbox.keys).items() if value}
-    roots = {"base_url": sandbox.base_url}
+    roots = {"base_url": _root(sandbox)}
     if sandbox.config.profile == "coingecko":
         roots["pro_base_url"] = sandbox.pro_base_url
     exports = _exports(sandbox)
@@ -377,14 +386,15 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace, out: TextIO) -> None:
         out.write("\n".join(exports) + "\n")
         out.write(f"# then: {example}\n")
     else:
-        out.write(f"coinguard sandbox serving at {sandbox.base_url}\n")
+        out.write(f"coinguard sandbox serving at {roots['base_url']}\n")
         if "pro_base_url" in roots:
             out.write(f"CoinGecko Pro root at {roots['pro_base_url']} (the 'pro' key)\n")
         out.write(
             "These are throwaway keys of this local sandbox run; printing them is intended.\n"
         )
         for name, value in keys.items():
-            out.write(f"  {name:<15} {value}\n")
+            shown = "(an Ed25519 private key in PEM: see --json)" if "\n" in value else value
+            out.write(f"  {name:<15} {shown}\n")
         out.write("Point a client at it: in another shell, run\n")
         out.write("".join(f"  {line}\n" for line in exports))
         out.write(f"  {example}\n")

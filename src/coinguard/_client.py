@@ -22,11 +22,12 @@ import tenacity
 
 from ._core import Call
 from ._data_calls import AsyncDataCalls, DataCalls
-from ._exceptions import CoinguardError
+from ._exceptions import CoinguardError, OrderOutcomeUnknownError
 from ._flow import MAX_AGE, MISSING, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
+from ._reconcile import reconcile
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
 from ._settings import Settings
 from ._verify import KeyReport, judge
@@ -39,6 +40,8 @@ class Client(DataCalls):
 
     The quota is counted per key slot (read, trade), so a rotated key keeps spending the same
     budget; ``quota_account`` names the provider account instead, for keys that share one.
+    A provider that signs its requests (:class:`coinguard.SignedKey`) also needs
+    ``read_secret`` (and ``trade_secret`` to trade): each scope is a key pair.
 
     >>> with Client(provider="tokenmetrics") as tm:           # doctest: +SKIP
     ...     btc = tm.get("/price", params={"symbol": "BTC"})
@@ -53,6 +56,8 @@ class Client(DataCalls):
         provider: Provider | str = "generic",
         read_key: KeyInput | None = None,
         trade_key: KeyInput | None = None,
+        read_secret: KeyInput | None = None,
+        trade_secret: KeyInput | None = None,
         allow_trading: bool = False,
         base_url: str | None = None,
         plan: str | None = None,
@@ -77,10 +82,13 @@ class Client(DataCalls):
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
+        read_secret, trade_secret = wrap_keys(read_secret, trade_secret, "secret")
         super().__init__(
             provider=provider,
             read_key=read_key,
             trade_key=trade_key,
+            read_secret=read_secret,
+            trade_secret=trade_secret,
             allow_trading=allow_trading,
             base_url=base_url,
             plan=plan,
@@ -144,7 +152,7 @@ class Client(DataCalls):
         )
         if raw:
             call = dataclasses.replace(call, raw=True)
-        return self._run(call, self._core.slot(call))
+        return self._run_order(call, self._core.slot(call))
 
     def verify_key(
         self,
@@ -171,6 +179,30 @@ class Client(DataCalls):
                 learned()
             reports.append(report)
         return judge(reports, on_finding, hook)
+
+    def _run_order(self, call: Call, slot: KeySlot) -> Any:
+        """:meth:`_run`; an order whose outcome was lost is reconciled (``_reconcile``)."""
+        try:
+            return self._run(call, slot)
+        except OrderOutcomeUnknownError as exc:
+            if call.client_order_id is None:
+                raise
+            steps = reconcile(self._core, call, slot, exc)
+        value: Any = None
+        failure: CoinguardError | None = None
+        while True:
+            try:
+                step = steps.send(value) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value
+            value, failure = None, None
+            if isinstance(step, Sleep):
+                self._sleep(step.seconds)
+                continue
+            try:
+                value = self._run(step.call, step.slot)
+            except CoinguardError as exc:
+                failure = exc
 
     def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
@@ -278,6 +310,8 @@ class AsyncClient(AsyncDataCalls):
         provider: Provider | str = "generic",
         read_key: KeyInput | None = None,
         trade_key: KeyInput | None = None,
+        read_secret: KeyInput | None = None,
+        trade_secret: KeyInput | None = None,
         allow_trading: bool = False,
         base_url: str | None = None,
         plan: str | None = None,
@@ -302,10 +336,13 @@ class AsyncClient(AsyncDataCalls):
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
+        read_secret, trade_secret = wrap_keys(read_secret, trade_secret, "secret")
         super().__init__(
             provider=provider,
             read_key=read_key,
             trade_key=trade_key,
+            read_secret=read_secret,
+            trade_secret=trade_secret,
             allow_trading=allow_trading,
             base_url=base_url,
             plan=plan,
@@ -360,7 +397,7 @@ class AsyncClient(AsyncDataCalls):
         )
         if raw:
             call = dataclasses.replace(call, raw=True)
-        return await self._run(call, self._core.slot(call))
+        return await self._run_order(call, self._core.slot(call))
 
     async def verify_key(
         self,
@@ -378,6 +415,30 @@ class AsyncClient(AsyncDataCalls):
                 await anyio.to_thread.run_sync(learned)
             reports.append(report)
         return judge(reports, on_finding, hook)
+
+    async def _run_order(self, call: Call, slot: KeySlot) -> Any:
+        """:meth:`_run`; an order whose outcome was lost is reconciled (``_reconcile``)."""
+        try:
+            return await self._run(call, slot)
+        except OrderOutcomeUnknownError as exc:
+            if call.client_order_id is None:
+                raise
+            steps = reconcile(self._core, call, slot, exc)
+        value: Any = None
+        failure: CoinguardError | None = None
+        while True:
+            try:
+                step = steps.send(value) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value
+            value, failure = None, None
+            if isinstance(step, Sleep):
+                await self._sleep(step.seconds)
+                continue
+            try:
+                value = await self._run(step.call, step.slot)
+            except CoinguardError as exc:
+                failure = exc
 
     async def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())

@@ -10,6 +10,7 @@ the call fails at once with the time it may try again.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,6 +19,7 @@ from ._exceptions import (
     AuthenticationError,
     CoinguardError,
     ConfigurationError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -31,6 +33,7 @@ _CLASSES: dict[str, type[APIStatusError]] = {
     "payment": PermissionDeniedError,
     "rate_limit": RateLimitError,
     "invalid": APIStatusError,
+    "not_found": NotFoundError,
 }
 
 
@@ -71,6 +74,10 @@ def coded_error(
     ``text`` is the provider's own (redacted) message, ``announced`` a ``Retry-After`` if the
     answer carried one; ``common`` holds ``body``, ``request_id``, ``method``, ``url``.
     """
+    if announced is None and meaning.until is not None:  # "IP banned until 1660090423228"
+        found = re.search(meaning.until, text)
+        if found is not None:
+            announced = max(0.0, int(found.group(1)) / 1000 - now)
     said = f" ({text})" if text else ""
     message = f"{where}: HTTP {status}, {provider} error {code}{said}"
     if meaning.hint:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from importlib.metadata import version as _version
@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from . import _redact
-from ._auth import ScopedKeyAuth, strip_key
-from ._call import SAFE_METHODS, Call
+from ._auth import ScopedKeyAuth, SignedKeyAuth, strip_key
+from ._call import SAFE_METHODS, Call, with_client_order_id
 from ._checks import check_call, check_client_args
 from ._exceptions import (
     APIConnectionError,
@@ -44,7 +44,7 @@ from ._origin import (
     shown,
 )
 from ._outcome import Outcomes, safe_url
-from ._provider import Provider, Scope, get_provider
+from ._provider import Provider, Scope, SignedKey, get_provider
 from ._retry import RetryPolicy
 from ._secret import Secret
 from ._settings import (
@@ -74,6 +74,8 @@ class ClientCore(Outcomes):
         provider: Provider | str,
         read_key: KeyInput | None,
         trade_key: KeyInput | None,
+        read_secret: KeyInput | None,
+        trade_secret: KeyInput | None,
         allow_trading: bool,
         base_url: str | None,
         plan: str | None,
@@ -130,15 +132,40 @@ class ClientCore(Outcomes):
         self.retry = policy
         self.follow_redirects = follow_redirects
         self._urls: dict[str, tuple[httpx.URL, str]] = {}
-        self._auths: dict[str, tuple[Secret, ScopedKeyAuth]] = {}
+        self._auths: dict[tuple[str, str], tuple[Secret, ScopedKeyAuth]] = {}
         self.max_redirects = max_redirects
         self.read = self._slot("read", read_key, settings, env_file, self.provider)
         self.trade: KeySlot | None = None
+        self.secrets: dict[str, KeySlot] = {}  # a signed provider's signing secret per scope
+        signed = isinstance(self.provider.auth, SignedKey)
+        if not signed and (read_secret is not None or trade_secret is not None):
+            raise ConfigurationError(
+                f"provider {self.provider.name!r} does not sign requests, so read_secret= and "
+                "trade_secret= have no use; pass them only for a SignedKey provider"
+            )
+        if trade_secret is not None and not allow_trading:
+            raise ConfigurationError(
+                "trade_secret was given but allow_trading is False, so it would never be used"
+            )
+        if signed:
+            for name in self.provider.auth.secret_params:  # type: ignore[union-attr]
+                _redact.register_param(name)
+            self.secrets["read"] = self._slot(
+                "read", read_secret, settings, env_file, self.provider, kind="secret"
+            )
         if allow_trading:
             self.trade = self._slot("trade", trade_key, settings, env_file, self.provider)
             self.trade.peer, self.read.peer = self.read, self.trade
+            if signed:
+                trade = self._slot(
+                    "trade", trade_secret, settings, env_file, self.provider, kind="secret"
+                )
+                trade.peer, self.secrets["read"].peer = self.secrets["read"], trade
+                self.secrets["trade"] = trade
+                self._eager(trade)
             self._eager(self.trade)
-        self._eager(self.read)
+        for slot in (self.read, *self.secrets.values()):
+            self._eager(slot)
         _redact.install()
 
     @staticmethod
@@ -148,17 +175,19 @@ class ClientCore(Outcomes):
         settings: Settings | None,
         env_file: str | Path | None,
         provider: Provider,
+        kind: str = "key",
     ) -> KeySlot:
         source_settings: BaseSettings = settings or load_scope_settings(scope, env_file)
-        env = provider.read_key_env if scope == "read" else provider.trade_key_env
+        env = getattr(provider, f"{scope}_{kind}_env")
+        fields = key_fields(source_settings, scope, kind)
         try:
-            source = resolve_source(scope, explicit, key_fields(source_settings, scope), env)
+            source = resolve_source(scope, explicit, fields, env, kind)
         except MissingKeyError as exc:
             note = None if settings else unread_dotenv(env_file, 'pass env_file=".env" to read it')
             if note is None:
                 raise
             raise MissingKeyError(f"{exc}; {note}") from None
-        return KeySlot(scope, source, min_length=provider.min_key_length)
+        return KeySlot(scope, source, min_length=provider.min_key_length, kind=kind)
 
     @staticmethod
     def _eager(slot: KeySlot) -> None:
@@ -239,12 +268,17 @@ class ClientCore(Outcomes):
             or idem is not None
             or self.provider.is_idempotent(method, path)
         )
+        client_id = None
+        spec = self.provider.client_order_id
+        if spec is not None and scope is Scope.TRADE and spec.applies(method, path):
+            params, client_id = with_client_order_id(params, spec)
         return Call(
             method=method,
             path=path,
             url=full,
             scope=scope,
             params=params,
+            client_order_id=client_id,
             json=json,
             content=content,
             headers=headers,
@@ -439,15 +473,36 @@ class ClientCore(Outcomes):
 
         return acheck if isinstance(http, httpx.AsyncClient) else check
 
-    def auth(self, secret: Secret) -> ScopedKeyAuth:
-        """The auth flow for this key (one per key value, reused across requests)."""
-        cached = self._auths.get(secret.fingerprint)
+    def auth(
+        self,
+        secret: Secret,
+        signing: Secret | None = None,
+        now_ms: Callable[[], int] | None = None,
+    ) -> ScopedKeyAuth:
+        """The auth flow for this key (one per key value, reused across requests); for a
+        signed provider, for this key and signing secret, signing with ``now_ms()``."""
+        ident = (secret.fingerprint, signing.fingerprint if signing is not None else "")
+        cached = self._auths.get(ident)
         if cached is not None and cached[0] is secret:
             return cached[1]
         _redact.register(secret)
-        auth = ScopedKeyAuth(secret, self.provider.auth, self.origin)
-        self._auths[secret.fingerprint] = (secret, auth)
+        style = self.provider.auth
+        auth: ScopedKeyAuth
+        if isinstance(style, SignedKey):
+            if signing is None or now_ms is None:
+                raise ConfigurationError(f"provider {self.provider.name!r} signs: no secret")
+            _redact.register(signing)
+            base_path = self.base_url.path
+            auth = SignedKeyAuth(secret, signing, style, self.origin, base_path, now_ms)
+        else:
+            auth = ScopedKeyAuth(secret, style, self.origin)
+        self._auths[ident] = (secret, auth)
         return auth
+
+    def signs(self, call: Call) -> bool:
+        """True when this call goes out signed (a signed provider's signed route)."""
+        style = self.provider.auth
+        return isinstance(style, SignedKey) and style.signs(call.method, call.path)
 
     def next_hop(
         self, call: Call, response: httpx.Response, hops: int

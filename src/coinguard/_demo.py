@@ -193,6 +193,7 @@ def run_demo(out: TextIO) -> int:
         violations = sb.ledger.violations()
         print(f"   rate-limit windows exceeded on the server: {len(violations)}", file=out)
     violations += _two_providers(out)
+    violations += _signed_trading(out)
     return 1 if leaked or violations else 0
 
 
@@ -230,4 +231,49 @@ def _two_providers(out: TextIO) -> list[Any]:
     width = max(len(line) for line in tables[0]) + 3
     for left, right in zip(*tables, strict=False):
         print(f"   {left:<{width}}{right}", file=out)
+    return violations
+
+
+def _signed_trading(out: TextIO) -> list[Any]:
+    """Step 8: signed requests and a reconciled order, against the Binance emulation."""
+    from .providers import binance
+    from .sandbox import Faults, Sandbox
+
+    _section(out, "8. Signed trading (the Binance spot emulation): HMAC-signed key pairs")
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "1", "price": "9"}
+    with Sandbox(profile="binance") as sb:
+        keys = sb.keys
+        provider = binance.PROFILE
+        pair: dict[str, Any] = {
+            "read_key": keys.read,
+            "read_secret": keys.read_secret,
+            "base_url": sb.origin,  # Binance's paths start at the root
+        }
+        with Client(provider=provider, quota_store=MemoryStore(), **pair) as reader:
+            account = reader.get("/api/v3/account")
+            print(f"   signed read of /api/v3/account: canTrade={account['canTrade']}", file=out)
+            try:
+                reader.post("/api/v3/order", params=order)
+            except ScopeError as exc:
+                print(f"   ScopeError: {exc}", file=out)
+        sent = sb.ledger.count(path="/api/v3/order")
+        print(f"   order requests that reached the server: {sent}", file=out)
+        # the order executes, then its answer is lost; it stays invisible to lookups a moment
+        sb.set_faults(Faults(drop_after_order_rate=1.0, invisible_seconds=0.05))
+        trade: dict[str, Any] = {"trade_key": keys.trade, "trade_secret": keys.trade_secret}
+        with Client(
+            provider=provider, quota_store=MemoryStore(), allow_trading=True, **pair, **trade
+        ) as trader:
+            placed = trader.post("/api/v3/order", params=order)
+            sb.set_faults(Faults())
+            existing = trader.get("/api/v3/allOrders", params={"symbol": "BTCUSDT"})
+        posts = sb.ledger.count(path="/api/v3/order", method="POST")
+        lookups = sb.ledger.count(path="/api/v3/order", method="GET")
+        print(
+            f"   order {placed['orderId']} {placed['status']}: its answer was lost, so coinguard "
+            f"looked it up by its client order id ({lookups} lookups) instead of re-sending it",
+            file=out,
+        )
+        print(f"   sent {posts} time, orders that exist: {len(existing)}", file=out)
+        violations = sb.ledger.violations()
     return violations

@@ -36,7 +36,7 @@ from ._exceptions import (
 )
 from ._keys import EnvSource, FileSource, KeyMetadata, KeySource, ValueSource, resolve_source
 from ._origin import check_base_url
-from ._provider import Provider, get_provider
+from ._provider import Provider, SignedKey, get_provider
 from ._secret import Secret
 from ._secrets import SecretRef, check_age
 from ._secrets._base import parse_ref
@@ -132,6 +132,7 @@ class _Key:
     meta: KeyMetadata | None = None
     perms: KeyPermissions | None = None
     note: str | None = None
+    signing: KeySource | None = None  # a signed provider's secret of this scope
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,27 @@ def _examine(
         with suppress(CoinguardError):
             key.meta = key.source.metadata()
         found += _age(scope, key.meta, policy, "secret store")
+    if isinstance(prov.auth, SignedKey):
+        key.signing = _signing_source(scope, prov, env_file, found)
     return key
+
+
+def _signing_source(
+    scope: str, prov: Provider, env_file: str | Path | None, found: list[Finding]
+) -> KeySource | None:
+    """Where a signed provider's secret of ``scope`` comes from; a finding when nowhere."""
+    var = f"COINGUARD_{scope.upper()}_SECRET"
+    env = getattr(prov, f"{scope}_secret_env")
+    try:
+        fields = key_fields(load_scope_settings(scope, env_file), scope, "secret")
+        return resolve_source(scope, None, fields, env, "secret")
+    except MissingKeyError as exc:
+        fix = f"set {var}, {var}_FILE or {var}_REF" + (f" (or {env})" if env else "")
+        message = str(exc).replace(f"the {scope}_secret argument, ", "")
+        found.append(Finding("missing-secret", "high", message, fix, scope))
+    except CoinguardError as exc:
+        found.append(Finding("unreadable-key", "high", str(exc), "fix the secret source", scope))
+    return None
 
 
 def _age(scope: str, meta: KeyMetadata | None, policy: _Policy, by: str) -> list[Finding]:
@@ -293,11 +314,19 @@ def _verify(
 ) -> None:
     if key.source is None or key.secret is None:
         return
+    if isinstance(prov.auth, SignedKey) and key.signing is None:
+        return  # the missing secret is a finding already
     # One read-only client per key: the key-info route takes any key, a trade key is never put
-    # in a trading client, and a read key equal to the trade key cannot stop the check.
+    # in a trading client, and a read key equal to the trade key cannot stop the check. A
+    # signed provider's key goes with its own scope's secret.
     try:
         with Client(
-            provider=prov, base_url=url, read_key=key.source, max_retries=0, timeout=10.0
+            provider=prov,
+            base_url=url,
+            read_key=key.source,
+            read_secret=key.signing,
+            max_retries=0,
+            timeout=10.0,
         ) as client:
             (result,) = client.verify_key(on_finding="ignore", max_age=policy.max_age)
     except CoinguardError as exc:

@@ -275,6 +275,10 @@ class OrderOutcomeUnknownError(APIConnectionError):
     (they are None when there was none). coinguard never re-sends such a request on its own
     unless the provider de-duplicates it (an idempotency key). Reconcile with the provider
     (e.g. list open orders, or query by ``idempotency_key``) before trying again.
+
+    For a provider that declares :class:`coinguard.ClientOrderId`, coinguard reconciles by
+    itself and raises this only when it still cannot tell: ``client_order_id`` is the id the
+    order carried, ``tried`` what was done to find out (each lookup, each re-send).
     """
 
     def __init__(
@@ -288,9 +292,13 @@ class OrderOutcomeUnknownError(APIConnectionError):
         request_id: str | None = None,
         method: str = "",
         url: str = "",
+        client_order_id: str | None = None,
+        tried: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message, request_sent=True, method=method, url=url)
         self.idempotency_key = idempotency_key
+        self.client_order_id = client_order_id
+        self.tried = tried
         self.sent_at = sent_at
         self.status_code = status_code
         self.body = body

@@ -26,10 +26,12 @@ from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._endpoints import Endpoint, Endpoints, Response
 from ._exceptions import (
+    APIStatusError,
     CoinguardError,
     ConfigurationError,
     OrderOutcomeUnknownError,
     RateLimitError,
+    ResponseDecodeError,
 )
 from ._headers import ServerWindow
 from ._keys import (
@@ -42,6 +44,7 @@ from ._keys import (
     ValueSource,
     as_secret,
 )
+from ._outcome import safe_url
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
 from ._progress import Progress
 from ._provider import Provider
@@ -61,6 +64,8 @@ from ._verify import KeyReport
 
 __all__ = ["MAX_AGE", "MISSING", "Base", "Run", "Send", "Sleep", "Step", "wrap_keys"]
 
+log = logging.getLogger("coinguard.client")
+
 MISSING: Any = object()
 MAX_AGE = timedelta(days=90)
 #: Quota waits longer than this many seconds are logged at INFO and shown on progress bars.
@@ -73,12 +78,12 @@ _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 def wrap_keys(
-    read_key: KeyInput | None, trade_key: KeyInput | None
+    read_key: KeyInput | None, trade_key: KeyInput | None, kind: str = "key"
 ) -> tuple[KeyInput | None, KeyInput | None]:
     """Key values given as text, as :class:`Secret`; sources and callables as they are; any
     other value replaced by a stand-in that names only its type (the error comes later)."""
     return tuple(  # type: ignore[return-value]
-        as_secret(key, f"the {scope}_key argument")
+        as_secret(key, f"the {scope}_{kind} argument")
         if isinstance(key, str | SecretStr)
         else key
         if key is None or isinstance(key, Secret | KeySource) or callable(key)
@@ -125,6 +130,8 @@ class Base:
         provider: Provider | str,
         read_key: KeyInput | None,
         trade_key: KeyInput | None,
+        read_secret: KeyInput | None,
+        trade_secret: KeyInput | None,
         allow_trading: bool,
         base_url: str | None,
         plan: str | None,
@@ -148,6 +155,8 @@ class Base:
             provider=provider,
             read_key=read_key,
             trade_key=trade_key,
+            read_secret=read_secret,
+            trade_secret=trade_secret,
             allow_trading=allow_trading,
             base_url=base_url,
             plan=plan,
@@ -175,6 +184,8 @@ class Base:
             raise ConfigurationError("quota_account must be a non-empty string (an account id)")
         self._quota_account = quota_account
         self._quotas: dict[str, Quota] = {}  # by key slot
+        # the provider's clock minus ours (ms), and when it was measured (None: never)
+        self._time_offset: tuple[float, float | None] = (0.0, None)
         self._quota_lock = threading.Lock()
         self._wait_listeners: list[Callable[[str], None]] = []
 
@@ -232,26 +243,43 @@ class Base:
         return self._core.allow_trading
 
     def _quota_for(self, slot: KeySlot, secret: Secret) -> Quota | None:
-        """The quota of a key slot: one per slot, kept when its key rotates."""
-        quota = self._quotas.get(slot.scope_name)
-        policy, store, on_quota, max_wait = self._quota_args
+        """The quota of a key slot: one per slot, kept when its key rotates; one for both
+        slots when the provider counts per IP address."""
+        per_ip = self._core.provider.quota_per == "ip"
+        name = "ip" if per_ip else slot.scope_name
+        quota = self._quotas.get(name)
+        policy = self._quota_args[0]
         if quota is not None or policy is None:
             return quota
+        return self._new_quota(name, policy, lambda: self._quota_key(slot, secret))
+
+    def _order_quota_for(self, slot: KeySlot, secret: Secret) -> Quota | None:
+        """The quota only orders count (``Provider.order_quota``), per account."""
+        policy = self._core.provider.order_quota
+        quota = self._quotas.get("orders")
+        if quota is not None or policy is None or self._quota_args[0] is None:
+            return quota
+        return self._new_quota(
+            "orders", policy, lambda: self._quota_key(slot, secret, ip=False) + ":orders"
+        )
+
+    def _new_quota(self, name: str, policy: Any, key: Callable[[], str]) -> Quota:
+        _, store, on_quota, max_wait = self._quota_args
         with self._quota_lock:
-            quota = self._quotas.get(slot.scope_name)
+            quota = self._quotas.get(name)
             if quota is None:
                 quota = Quota(
                     policy,
                     store=store,
-                    key_id=self._quota_key(slot, secret),
+                    key_id=key(),
                     on_quota=on_quota,
                     max_wait=max_wait,
                     clock=self._clock,
                 )
-                self._quotas[slot.scope_name] = quota
+                self._quotas[name] = quota
         return quota
 
-    def _quota_key(self, slot: KeySlot, secret: Secret) -> str:
+    def _quota_key(self, slot: KeySlot, secret: Secret, *, ip: bool = True) -> str:
         """Who the provider counts: the account if the user named it, else the key slot.
 
         A slot whose source is a place (a variable, a file, a secret reference) is named by
@@ -261,6 +289,8 @@ class Base:
         provider = self._core.provider.name
         if self._quota_account is not None:
             return f"{provider}:account:{self._quota_account}"
+        if ip and self._core.provider.quota_per == "ip":  # every key from this address
+            return f"{provider}:ip"
         source = slot.source
         if isinstance(source, EnvSource | FileSource | SecretRef) or (
             isinstance(source, ValueSource) and source.description.startswith("settings ")
@@ -334,8 +364,61 @@ class Base:
         """One attempt as a sequence of steps; the shells perform each step's I/O.
 
         Key, quota, send, redirects, header sync, reload arming and the outcome are decided
-        here, once, for both :class:`Client` and :class:`AsyncClient`.
+        here, once, for both :class:`Client` and :class:`AsyncClient`. A signed call first
+        makes sure the provider's clock offset is known and fresh; refused for its timestamp
+        (a code in ``ServerTime.resync_codes``), it measures the clock again and goes once more,
+        signed afresh: the provider did not execute a request it refused so.
         """
+        timing = self._core.provider.server_time
+        if timing is None or not self._core.signs(call):
+            return (yield from self._attempt_flow(call, slot, state))
+        yield from self._sync_time(state, force=False)
+        try:
+            return (yield from self._attempt_flow(call, slot, state))
+        except APIStatusError as exc:
+            code = self._core.provider.error_code(exc.body) if exc.body is not None else None
+            if state.resynced or code not in timing.resync_codes:
+                raise
+        state.resynced = True
+        log.info(
+            "%s: refused for its timestamp; measuring the server's clock again", call.describe()
+        )
+        yield from self._sync_time(state, force=True)
+        return (yield from self._attempt_flow(call, slot, state))
+
+    def _server_ms(self) -> int:
+        """Now on the provider's clock, in ms: what a signature's timestamp says."""
+        return int(self._clock() * 1000 + self._time_offset[0])
+
+    def _sync_time(self, state: CallState, *, force: bool) -> Generator[Step, Any, None]:
+        """Measure the provider's clock (``ServerTime``) when never measured, stale or forced:
+        the offset is its time minus the midpoint of our send and its answer."""
+        timing = self._core.provider.server_time
+        assert timing is not None
+        offset, measured = self._time_offset
+        if not force and measured is not None and self._clock() - measured < timing.every:
+            return
+        call = self._core.prepare("GET", timing.path)
+        before = self._clock()
+        body = yield from self._attempt_flow(call, self._core.read, state)
+        after = self._clock()
+        value = body.get(timing.field) if isinstance(body, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ResponseDecodeError(
+                f"{call.describe()}: no {timing.field!r} number in the server-time answer",
+                status_code=200,
+                content_type="application/json",
+                method=call.method,
+                url=safe_url(call.url),
+            )
+        offset = float(value) - (before + after) * 500.0
+        self._time_offset = (offset, after)
+        log.debug("server clock offset %+.0f ms", offset)
+
+    def _attempt_flow(
+        self, call: Call, slot: KeySlot, state: CallState
+    ) -> Generator[Step, Any, Any]:
+        """The steps of one attempt of ``call`` (see :meth:`_flow`)."""
         # built first: a request that cannot be built must not cost a key fetch or quota
         request = self._core.build(self._http, call, own_client=self._owns_http)
         if state.reload_pending:
@@ -347,9 +430,27 @@ class Base:
             if secret is None:
                 secret = yield Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
+        signing_slot = self._core.secrets.get(slot.scope_name)
+        signing = None
+        if signing_slot is not None:
+            signing = signing_slot.peek()
+            if signing is None:
+                signing = yield Run(signing_slot.get, (), blocking=True)
         quota = self._quota_for(slot, secret)
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
-        auth: httpx.Auth | None = self._core.auth(secret)
+        orders = self._order_quota_for(slot, secret) if call.is_order else None
+        placed = None
+        if orders is not None:
+            try:
+                placed = yield from self._take(orders, call, state)
+            except CoinguardError:  # no room for the order: the weight it took goes back
+                if quota is not None and reservation is not None:
+                    if quota.blocking:
+                        yield Run(quota.release, (reservation,), True)
+                    else:
+                        quota.release(reservation)
+                raise
+        auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
         while True:
@@ -393,6 +494,8 @@ class Base:
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
             yield self._observe(observer, response, reservation, value)
+            if orders is not None:  # Binance's X-MBX-ORDER-COUNT-10S/-1D
+                yield self._observe(orders, response, placed, None)
         return Response.of(response, value) if call.raw else value
 
     @staticmethod

@@ -43,6 +43,7 @@ __all__ = [
     "ValueSource",
     "as_secret",
     "checked",
+    "is_pem",
     "resolve_source",
     "validate_key",
 ]
@@ -95,8 +96,16 @@ def _has_bad_char(value: str) -> bool:
     return not all("!" <= ch <= "~" for ch in value)
 
 
+def is_pem(value: str) -> bool:
+    """True for a PEM block (a private key for signing), whose lines are part of the value."""
+    return value.startswith("-----BEGIN ") and value.endswith("-----")
+
+
 def validate_key(raw: str, source: str) -> Secret:
     """Strip surrounding whitespace and reject empty or malformed values, naming only the source.
+
+    A PEM block keeps its line breaks: it is a signing secret, never sent (a key slot refuses
+    one, see :func:`checked`).
 
     >>> validate_key("  abc123\\n", "file /run/secrets/tm").reveal()
     'abc123'
@@ -104,6 +113,8 @@ def validate_key(raw: str, source: str) -> Secret:
     value = raw.strip()
     if not value:
         raise MissingKeyError(f"the key from {source} is empty")
+    if is_pem(value):
+        return Secret(value, source=source)
     if _has_bad_char(value):
         raise ConfigurationError(
             f"the key from {source} contains whitespace, control or non-ASCII characters; "
@@ -112,9 +123,10 @@ def validate_key(raw: str, source: str) -> Secret:
     return Secret(value, source=source)
 
 
-def checked(secret: Secret, min_length: int) -> Secret:
+def checked(secret: Secret, min_length: int, *, pem: bool = False) -> Secret:
     """``secret`` vetted like any key: whatever a source returns, it never reaches the wire
-    malformed or too short to be told apart from ordinary text."""
+    malformed or too short to be told apart from ordinary text. A PEM block only where
+    ``pem`` (a signing secret's slot)."""
     if not isinstance(secret, Secret):
         raise ConfigurationError(
             f"a key source returned {type(secret).__name__}, not a coinguard.Secret"
@@ -122,8 +134,13 @@ def checked(secret: Secret, min_length: int) -> Secret:
     raw = secret.reveal()
     if not isinstance(raw, str):
         raise ConfigurationError(f"the key from {secret.source} is not text")
-    if raw != raw.strip() or _has_bad_char(raw):
+    if raw != raw.strip() or (_has_bad_char(raw) and not is_pem(raw)):
         secret = validate_key(raw, secret.source)
+    if not pem and is_pem(secret.reveal()):
+        raise ConfigurationError(
+            f"the key from {secret.source} is a PEM block: that is a signing secret, not an API "
+            "key (pass it as read_secret= or trade_secret=)"
+        )
     if len(secret.reveal()) < min_length:
         raise ConfigurationError(
             f"the key from {secret.source} is {len(secret.reveal())} characters long; keys "
@@ -271,9 +288,15 @@ class KeySlot:
     """
 
     def __init__(
-        self, scope_name: str, source: KeySource, *, min_length: int = MIN_KEY_LENGTH
+        self,
+        scope_name: str,
+        source: KeySource,
+        *,
+        min_length: int = MIN_KEY_LENGTH,
+        kind: str = "key",
     ) -> None:
         self.scope_name = scope_name
+        self.kind = kind
         self.source = source
         self.min_length = min_length
         self.peer: KeySlot | None = None
@@ -355,20 +378,21 @@ class KeySlot:
             return self._secret
 
     def _store(self, secret: Secret) -> None:
-        secret = checked(secret, self.min_length)
+        secret = checked(secret, self.min_length, pem=self.kind == "secret")
         peer = self.peer.loaded if self.peer is not None else None
         if peer is not None and peer == secret:
             raise ConfigurationError(
-                f"the {self.scope_name} key ({secret.source}) is the same as the "
-                f"{self.peer.scope_name if self.peer else ''} key ({peer.source}); "
-                "use two different keys so a read key cannot trade"
+                f"the {self.scope_name} {self.kind} ({secret.source}) is the same as the "
+                f"{self.peer.scope_name if self.peer else ''} {self.kind} ({peer.source}); "
+                f"use two different {self.kind}s so a read key cannot trade"
             )
         self._secret = secret
         self._generation += 1
 
     def __repr__(self) -> str:
         state = self._secret.fingerprint if self._secret else "not loaded"
-        return f"KeySlot({self.scope_name}, {self.source.description}, {state})"
+        name = self.scope_name if self.kind == "key" else f"{self.scope_name} {self.kind}"
+        return f"KeySlot({name}, {self.source.description}, {state})"
 
 
 KeyInput = str | SecretStr | Secret | KeySource | Callable[[], str | SecretStr | Secret]
@@ -386,21 +410,27 @@ def resolve_source(
     explicit: KeyInput | None,
     settings_fields: dict[str, object],
     provider_env: str | None,
+    kind: str = "key",
 ) -> KeySource:
-    """Pick the source for one scope, first match wins; name every place looked at if none."""
+    """Pick the source for one scope, first match wins; name every place looked at if none.
+
+    ``kind`` is ``"key"`` (the API key) or ``"secret"`` (a signed provider's signing secret,
+    from ``<scope>_secret=`` and ``COINGUARD_<SCOPE>_SECRET[_FILE|_REF]``).
+    """
+    arg = f"{scope_name}_{kind}"
     if explicit is not None:
         if isinstance(explicit, str | SecretStr | Secret):
-            return ValueSource(explicit, f"the {scope_name}_key argument")
+            return ValueSource(explicit, f"the {arg} argument")
         if isinstance(explicit, KeySource):
             return explicit
         if callable(explicit):
             name = getattr(explicit, "__qualname__", type(explicit).__name__)
-            return CallableSource(explicit, f"{scope_name}_key callable {name}")
-        kind = explicit.kind if isinstance(explicit, Unusable) else type(explicit).__name__
+            return CallableSource(explicit, f"{arg} callable {name}")
+        given = explicit.kind if isinstance(explicit, Unusable) else type(explicit).__name__
         raise ArgumentTypeError(
-            f"{scope_name}_key must be a str, SecretStr, callable or key source, not {kind}"
+            f"{arg} must be a str, SecretStr, callable or key source, not {given}"
         )
-    var = f"COINGUARD_{scope_name.upper()}_KEY"
+    var = f"COINGUARD_{arg.upper()}"
     key = settings_fields.get("key")
     if isinstance(key, SecretStr):
         return ValueSource(key, f"settings {var}")
@@ -412,7 +442,7 @@ def resolve_source(
         return _from_ref(ref)
     if provider_env and provider_env in os.environ:
         return EnvSource(provider_env)
-    looked = [f"the {scope_name}_key argument", var, f"{var}_FILE", f"{var}_REF"]
+    looked = [f"the {arg} argument", var, f"{var}_FILE", f"{var}_REF"]
     if provider_env:
         looked.append(provider_env)
-    raise MissingKeyError(f"no {scope_name} key found; looked in: " + ", ".join(looked))
+    raise MissingKeyError(f"no {scope_name} {kind} found; looked in: " + ", ".join(looked))

@@ -123,6 +123,8 @@ class Outcomes:
         *,
         now: float,
     ) -> CoinguardError:
+        if meaning.kind == "unknown":  # "execution status unknown": never a plain failure
+            return self._unknown_code(call, response, body, code, meaning)
         return coded_error(
             self.provider.name,
             code,
@@ -132,6 +134,35 @@ class Outcomes:
             text=_message(body),
             announced=retry_after(response.headers, now),
             now=now,
+            body=body,
+            request_id=self._request_id(response),
+            method=call.method,
+            url=safe_url(call.url),
+        )
+
+    def _unknown_code(
+        self, call: Call, response: httpx.Response, body: Any, code: str, meaning: ErrorCode
+    ) -> CoinguardError:
+        said = _message(body)
+        message = (
+            f"{call.describe()}: HTTP {response.status_code}, {self.provider.name} error {code}"
+            + (f" ({said})" if said else "")
+            + (f": {meaning.hint}" if meaning.hint else "")
+        )
+        if call.is_order:
+            return OrderOutcomeUnknownError(
+                f"{message}; the order may have been executed; {_not_resent(call)}",
+                idempotency_key=call.idempotency_key,
+                sent_at=call.sent_at,
+                status_code=response.status_code,
+                body=body,
+                request_id=self._request_id(response),
+                method=call.method,
+                url=safe_url(call.url),
+            )
+        return ServerError(
+            message,
+            status_code=response.status_code,
             body=body,
             request_id=self._request_id(response),
             method=call.method,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -14,6 +14,7 @@ from ._exceptions import ConfigurationError
 from ._origin import canonical_path
 from ._quota import QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
+from ._signing import Signature, SigningInput
 
 if TYPE_CHECKING:
     from ._endpoints import Endpoint
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthStyle",
     "BearerKey",
+    "ClientOrderId",
     "ErrorCode",
     "ErrorKind",
     "ErrorWait",
@@ -29,6 +31,8 @@ __all__ = [
     "Provider",
     "QueryKey",
     "Scope",
+    "ServerTime",
+    "SignedKey",
     "get_provider",
 ]
 
@@ -77,7 +81,129 @@ class BearerKey:
     prefix: str = "Bearer"
 
 
-AuthStyle = HeaderKey | QueryKey | BearerKey
+@dataclass(frozen=True)
+class SignedKey:
+    """Send the API key in ``header`` and sign requests with a second secret.
+
+    ``sign`` turns one attempt (:class:`coinguard.SigningInput`: method, path, query, body and
+    the time to sign with, in ms) and the secret into a :class:`coinguard.Signature`; it runs
+    inside the auth flow on every attempt, so a retry is signed afresh, never replayed.
+    Requests on ``signed_routes`` (``"METHOD /path"`` patterns, ``*`` for any) are signed;
+    others carry only the key. ``secret_params`` and ``secret_headers`` name what the signer
+    adds that must never be shown: they are stripped from every request coinguard keeps and
+    masked in every text.
+
+    >>> from coinguard import BinanceSigner
+    >>> SignedKey("X-MBX-APIKEY", BinanceSigner(), signed_routes=["GET /api/v3/account"]).header
+    'X-MBX-APIKEY'
+    """
+
+    header: str
+    sign: Callable[[SigningInput, str], Signature]
+    signed_routes: Iterable[str] = ("* /*",)
+    secret_params: tuple[str, ...] = ("signature",)
+    secret_headers: tuple[str, ...] = ()
+    _signed: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name("header", self.header)
+        if not callable(self.sign):
+            raise ConfigurationError(f"SignedKey.sign must be callable, got {self.sign!r}")
+        routes = self.signed_routes
+        if isinstance(routes, str) or not isinstance(routes, Iterable):
+            raise ConfigurationError(
+                f"SignedKey.signed_routes must be a list of 'METHOD /path' strings, got {routes!r}"
+            )
+        object.__setattr__(self, "signed_routes", tuple(routes))
+        object.__setattr__(self, "_signed", _routes(self.signed_routes, "SignedKey.signed_routes"))
+        for name in self.secret_params:
+            _check_name("secret query parameter", name)
+        for name in self.secret_headers:
+            _check_name("secret header", name)
+
+    def signs(self, method: str, path: str) -> bool:
+        """True when a request to ``path`` (relative to the base URL) must be signed."""
+        method = method.upper()
+        return any(r.covers(method, canonical_path(path)) for r in self._signed)
+
+
+@dataclass(frozen=True)
+class ServerTime:
+    """Where a signed provider tells its time, so signatures carry the server's clock.
+
+    The offset is measured on the first signed request, again every ``every`` seconds, and at
+    once when an answer carries one of ``resync_codes`` (then the call is sent once more).
+
+    >>> ServerTime("/api/v3/time", "serverTime", resync_codes=frozenset({"-1021"})).every
+    300.0
+    """
+
+    path: str
+    field: str
+    resync_codes: frozenset[str] = frozenset()
+    every: float = 300.0
+
+
+AuthStyle = HeaderKey | QueryKey | BearerKey | SignedKey
+
+_CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}\Z")
+
+
+@dataclass(frozen=True)
+class ClientOrderId:
+    """Orders the provider de-duplicates by a client order id sent as a parameter (not an
+    ``Idempotency-Key`` header), and the route to look an order up by that id.
+
+    coinguard puts a fresh id in ``param`` of every order on ``routes`` (unless the caller
+    set one) and keeps it across attempts. When an order's outcome is unknown it asks
+    ``lookup`` (with ``lookup_param`` set to the id, and the order's ``copy_params``) up to
+    ``polls`` times, ``poll_interval`` seconds apart, while the answer carries one of
+    ``not_found_codes``; the order found is the call's result. Only when every lookup says
+    "not found" is the order sent again, with the same id; a ``duplicate_codes`` answer to
+    that re-send means it was there after all, and it is looked up again.
+
+    >>> ClientOrderId(routes=["POST /api/v3/order"], lookup="GET /api/v3/order").param
+    'newClientOrderId'
+    """
+
+    routes: Iterable[str]
+    lookup: str
+    param: str = "newClientOrderId"
+    lookup_param: str = "origClientOrderId"
+    copy_params: tuple[str, ...] = ("symbol",)
+    not_found_codes: frozenset[str] = frozenset()
+    duplicate_codes: frozenset[str] = frozenset()
+    polls: int = 4
+    poll_interval: float = 0.25
+    max_sends: int = 3
+    _routes: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
+    _lookup: _Route = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        routes = self.routes
+        if isinstance(routes, str) or not isinstance(routes, Iterable):
+            raise ConfigurationError("ClientOrderId.routes must be a list of 'METHOD /path'")
+        object.__setattr__(self, "routes", tuple(routes))
+        object.__setattr__(self, "_routes", _routes(self.routes, "ClientOrderId.routes"))
+        object.__setattr__(self, "_lookup", _Route.parse(self.lookup, "ClientOrderId.lookup"))
+        for name in ("polls", "max_sends"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"ClientOrderId.{name} must be an int >= 1")
+
+    def applies(self, method: str, path: str) -> bool:
+        """True for an order on one of ``routes``."""
+        return any(r.covers(method.upper(), canonical_path(path)) for r in self._routes)
+
+    @property
+    def lookup_route(self) -> tuple[str, str]:
+        """``(method, path)`` of the lookup."""
+        return self._lookup.method, self._lookup.pattern.partition(" ")[2].strip()
+
+    @staticmethod
+    def valid(value: object) -> bool:
+        """``^[a-zA-Z0-9-_]{1,36}$``, the shape exchanges accept."""
+        return isinstance(value, str) and _CLIENT_ID.match(value) is not None
 
 
 @dataclass(frozen=True)
@@ -152,7 +278,10 @@ class Plan:
 
 
 #: What a provider's error code means: the coinguard error it becomes.
-ErrorKind = Literal["auth", "permission", "payment", "rate_limit", "wrong_host", "invalid"]
+#: ``unknown`` is "execution status unknown" (an order then raises OrderOutcomeUnknownError).
+ErrorKind = Literal[
+    "auth", "permission", "payment", "rate_limit", "wrong_host", "invalid", "not_found", "unknown"
+]
 #: How long such an error lasts: retried with backoff, or not before the next minute, UTC day or
 #: UTC month (the caller gets ``retry_after`` and no retry when that is past the deadline).
 ErrorWait = Literal["backoff", "minute", "day", "month", "never"]
@@ -162,6 +291,10 @@ ErrorWait = Literal["backoff", "minute", "day", "month", "never"]
 class ErrorCode:
     """What one of the provider's own error codes means, e.g. CoinMarketCap's 1009.
 
+    ``until`` is a regular expression whose first group finds, in the provider's message, the
+    epoch milliseconds the limit lasts until (Binance: ``"IP banned until (\\d+)"``); used
+    when the answer has no ``Retry-After``.
+
     >>> ErrorCode("rate_limit", "day", "the daily credit limit is spent").wait
     'day'
     """
@@ -169,6 +302,7 @@ class ErrorCode:
     kind: ErrorKind
     wait: ErrorWait = "never"
     hint: str = ""
+    until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +313,10 @@ class Provider:
     executed" (e.g. 429 when throttled orders are never placed): only those let a trade without
     an idempotency key be re-sent; by default none do. ``min_key_length`` (default 16) refuses
     keys too short to be told apart from ordinary text in logs.
+
+    ``quota_per="ip"`` says the provider counts its limits per IP address, not per key: the
+    read and trade keys then share one quota. ``order_quota`` is a second quota that only
+    orders count (Binance's ORDERS windows), per account.
 
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
@@ -203,6 +341,12 @@ class Provider:
     trade_routes: Iterable[str] = ()
     read_key_env: str | None = None
     trade_key_env: str | None = None
+    read_secret_env: str | None = None
+    trade_secret_env: str | None = None
+    server_time: ServerTime | None = None
+    client_order_id: ClientOrderId | None = None
+    quota_per: Literal["key", "ip"] = "key"
+    order_quota: QuotaPolicy | None = None
     envelope: bool = False
     request_id_headers: tuple[str, ...] = ("x-request-id",)
     idempotency_header: str | None = None
@@ -236,9 +380,9 @@ class Provider:
             raise ConfigurationError(
                 f"provider {self.name!r}: min_key_length must be a positive int, got {length!r}"
             )
-        if not isinstance(self.auth, HeaderKey | QueryKey | BearerKey):
+        if not isinstance(self.auth, HeaderKey | QueryKey | BearerKey | SignedKey):
             raise ConfigurationError(
-                f"provider {self.name!r}: auth must be HeaderKey, QueryKey or BearerKey"
+                f"provider {self.name!r}: auth must be HeaderKey, QueryKey, BearerKey or SignedKey"
             )
         for attr in ("read_routes", "trade_routes", "idempotent_routes"):
             value = getattr(self, attr)

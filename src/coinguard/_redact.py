@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import weakref
 from typing import Any
@@ -38,6 +39,8 @@ __all__ = [
     "masked_url",
     "redact",
     "register",
+    "register_param",
+    "register_transient",
 ]
 
 GRAM = 8
@@ -62,6 +65,10 @@ _refs: dict[str, int] = {}  # folded slice -> number of live keys that have it
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
 _dead: list[tuple[int, str, frozenset[str]]] = []  # collected Secrets, not yet forgotten
+_transient: list[frozenset[str]] = []  # grams of recent one-use values, oldest first
+TRANSIENT = 256  # how many one-use values (request signatures) stay redactable
+_params: set[str] = set()  # query parameters that carry a signature: their value is never shown
+_param_re: re.Pattern[str] | None = None
 
 
 def _base64_runs(raw: bytes) -> set[str]:
@@ -162,6 +169,57 @@ def _spans(folded: str, first: int) -> list[tuple[int, int, str]]:
     return spans
 
 
+def register_transient(value: str) -> None:
+    """Redact a one-use value (a request's signature) until :data:`TRANSIENT` newer ones came.
+
+    Cheaper than :func:`register`: only its raw and URL-encoded spellings (a signature is
+    hex or base64 already), no weak reference; the oldest is forgotten when the ring is full.
+
+    >>> register_transient("c8db56825ae71d6d79447849e617115f")
+    >>> redact("echo c8db56825ae71d6d79447849")
+    'echo <key signature>'
+    """
+    folded = {form.translate(_FOLD) for form in (value, quote(value, safe=""))}
+    grams = frozenset(form[i : i + GRAM] for form in folded for i in range(len(form) - GRAM + 1))
+    with _lock:
+        for gram in grams:
+            _refs[gram] = _refs.get(gram, 0) + 1
+            _index.setdefault(gram, "signature")
+        _transient.append(grams)
+        if len(_transient) > TRANSIENT:
+            for gram in _transient.pop(0):
+                left = _refs[gram] - 1
+                if left:
+                    _refs[gram] = left
+                else:
+                    del _refs[gram], _index[gram]
+
+
+def register_param(name: str) -> None:
+    """Mask the value of query parameter ``name`` (e.g. a request ``signature``) in every text
+    :func:`redact` sees: a signature is new on every request, so it cannot be indexed as a key.
+
+    >>> register_param("signature")
+    >>> redact("GET /api/v3/account?timestamp=1&signature=c8db56825ae7 200")
+    'GET /api/v3/account?timestamp=1&signature=<redacted> 200'
+    """
+    global _param_re
+    with _lock:
+        if name in _params:
+            return
+        _params.add(name)
+        names = "|".join(re.escape(n) for n in sorted(_params))
+        # any spelling a URL or a repr shows: "signature=", "signature%3D", case folded
+        _param_re = re.compile(f"(?i)((?:{names})(?:=|%3D))[^&\\s\"'<>#]+")
+
+
+def _scrub_params(text: str) -> str:
+    pattern = _param_re
+    if pattern is None:
+        return text
+    return pattern.sub(r"\1<redacted>", text)
+
+
 def redact(text: str) -> str:
     """Replace every run of a live key's characters in ``text`` by the key's fingerprint.
 
@@ -173,6 +231,8 @@ def redact(text: str) -> str:
     >>> redact("invalid key ZQ8-DEMO-KEY-3F9A, try again")
     'invalid key <key fp:710e0a3e63d3>, try again'
     """
+    if _param_re is not None:
+        text = _scrub_params(text)
     index = _index
     if not index or len(text) < GRAM:
         return text
@@ -240,7 +300,7 @@ class RedactingFilter(logging.Filter):
     """Rewrites a record whose formatted message contains a key; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _index:
+        if not _index and _param_re is None:
             return True
         try:
             message = record.getMessage()

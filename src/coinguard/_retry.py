@@ -88,6 +88,7 @@ class CallState:
     reload_pending: bool = False
     key_generation: int = 0
     unknown: OrderOutcomeUnknownError | None = None  # an attempt that may have executed
+    resynced: bool = False  # the provider's clock was measured again after it refused ours
 
 
 def interrupted(state: CallState) -> None:

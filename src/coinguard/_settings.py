@@ -50,6 +50,9 @@ class _ReadKeySettings(_NoPickle, BaseSettings):
     read_key: KeyStr | None = None
     read_key_file: Path | None = None
     read_key_ref: str | None = None
+    read_secret: KeyStr | None = None
+    read_secret_file: Path | None = None
+    read_secret_ref: str | None = None
 
 
 class _TradeKeySettings(_NoPickle, BaseSettings):
@@ -57,6 +60,9 @@ class _TradeKeySettings(_NoPickle, BaseSettings):
     trade_key: KeyStr | None = None
     trade_key_file: Path | None = None
     trade_key_ref: str | None = None
+    trade_secret: KeyStr | None = None
+    trade_secret_file: Path | None = None
+    trade_secret_ref: str | None = None
 
 
 class _GeneralSettings(_NoPickle, BaseSettings):
@@ -93,12 +99,12 @@ def load_general_settings(env_file: str | Path | None = None) -> _GeneralSetting
     return _GeneralSettings(_env_file=env_file)  # type: ignore[call-arg]
 
 
-def key_fields(settings: BaseSettings, scope: str) -> dict[str, Any]:
-    """The key fields of one scope, read from a settings object."""
+def key_fields(settings: BaseSettings, scope: str, kind: str = "key") -> dict[str, Any]:
+    """The key (or signing secret) fields of one scope, read from a settings object."""
     return {
-        "key": getattr(settings, f"{scope}_key", None),
-        "file": getattr(settings, f"{scope}_key_file", None),
-        "ref": getattr(settings, f"{scope}_key_ref", None),
+        "key": getattr(settings, f"{scope}_{kind}", None),
+        "file": getattr(settings, f"{scope}_{kind}_file", None),
+        "ref": getattr(settings, f"{scope}_{kind}_ref", None),
     }
 
 

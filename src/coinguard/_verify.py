@@ -72,6 +72,7 @@ class KeyPermissions:
     plan: str | None = None
     usage: tuple[Usage, ...] = ()
     note: str = ""
+    ip_restricted: bool | None = None  # None: the provider does not say
 
 
 @dataclass(frozen=True)
@@ -142,22 +143,30 @@ def binance_api_restrictions(body: Any) -> KeyPermissions:
     data = _data(body)
     trade_flags = (
         "enableSpotAndMarginTrading",
+        "enableFixApiTrade",
         "enableFutures",
         "enableMargin",
         "enableVanillaOptions",
         "enablePortfolioMarginTrading",
     )
-    created = data.get("createTime")
+    # each of these moves funds out of the spot account, which no trading needs
+    move_flags = ("enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer")
+    restricted = data.get("ipRestrict")
     return KeyPermissions(
         can_read=bool(data.get("enableReading")),
         can_trade=any(bool(data.get(flag)) for flag in trade_flags),
-        can_withdraw=bool(data.get("enableWithdrawals") or data.get("enableInternalTransfer")),
-        created_at=(
-            datetime.fromtimestamp(created / 1000, timezone.utc)
-            if isinstance(created, int | float)
-            else None
-        ),
+        can_withdraw=any(bool(data.get(flag)) for flag in move_flags),
+        created_at=_ms(data.get("createTime")),
+        expires_at=_ms(data.get("tradingAuthorityExpirationTime")),
+        ip_restricted=restricted if isinstance(restricted, bool) else None,
     )
+
+
+def _ms(value: Any) -> datetime | None:
+    """Epoch milliseconds as a UTC datetime, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return datetime.fromtimestamp(value / 1000, timezone.utc)
 
 
 def coinbase_key_permissions(body: Any) -> KeyPermissions:
@@ -178,8 +187,11 @@ def findings_for(scope: str, perms: KeyPermissions) -> tuple[str, ...]:
             found.append("the read key can trade")
         if perms.can_withdraw:
             found.append("the read key can withdraw")
-    elif perms.can_withdraw:
-        found.append("the trade key can withdraw")
+    else:
+        if perms.can_withdraw:
+            found.append("the trade key can withdraw")
+        if perms.ip_restricted is False:
+            found.append("the trade key is not restricted to trusted IP addresses")
     return tuple(found)
 
 

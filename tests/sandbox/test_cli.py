@@ -256,3 +256,38 @@ def test_profile_env_lines_point_a_client_at_the_emulation() -> None:
     assert lines[0].startswith("export COINGUARD_BASE_URL=http://127.0.0.1:")
     assert lines[1].startswith("export COINGUARD_READ_KEY=")
     assert 'provider=\\"coinmarketcap\\"' in lines[2] or 'provider="coinmarketcap"' in lines[2]
+
+
+def test_binance_profile_env_lines_run_a_signed_read(tmp_path: Path) -> None:
+    """--profile binance --env exports both key pairs and the origin; the printed example
+    makes a signed account read against the emulation."""
+    proc = _spawn("--profile", "binance", "--env")
+    try:
+        assert proc.stdout is not None
+        printed = [proc.stdout.readline() for _ in range(6)]
+        exports, example = printed[:5], printed[5]
+        assert [line.split("=")[0] for line in exports] == [
+            "export COINGUARD_BASE_URL",
+            "export COINGUARD_READ_KEY",
+            "export COINGUARD_READ_SECRET",
+            "export COINGUARD_TRADE_KEY",
+            "export COINGUARD_TRADE_SECRET",
+        ]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("COINGUARD_", "BIN"))}
+        clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
+        script = f"eval \"$(cat <<'EOF'\n{''.join(exports)}EOF\n)\"\n"
+        script += example.removeprefix("# then: ")
+        done = subprocess.run(
+            ["bash", "-c", script],
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+    finally:
+        code = _finish(proc, signal.SIGTERM)
+    assert code == 0
+    assert done.returncode == 0, done.stderr
+    assert "'balances'" in done.stdout

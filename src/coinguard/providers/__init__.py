@@ -7,14 +7,14 @@ provider is copying a form. :class:`coinguard.Provider` stays the way to describ
 
 >>> from coinguard.providers import names
 >>> names()
-['coingecko', 'coingecko-pro', 'coinmarketcap', 'generic', 'sandbox', 'tokenmetrics']
+['binance', 'coingecko', 'coingecko-pro', 'coinmarketcap', 'generic', 'sandbox', 'tokenmetrics']
 """
 
 from __future__ import annotations
 
 from .._exceptions import ConfigurationError
 from .._provider import Provider
-from . import coingecko, coinmarketcap, generic, sandbox, tokenmetrics
+from . import binance, coingecko, coinmarketcap, generic, sandbox, tokenmetrics
 
 __all__ = ["lookup", "names"]
 
@@ -25,6 +25,7 @@ _PROFILES: dict[str, Provider] = {
         coingecko.PROFILE,
         coingecko.PRO,
         coinmarketcap.PROFILE,
+        binance.PROFILE,
         sandbox.PROFILE,
         generic.PROFILE,
     )

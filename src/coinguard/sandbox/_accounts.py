@@ -21,13 +21,24 @@ class Keys:
     so a trade key on a read route gets 403; ``overprivileged`` has
     ``["read", "trade", "withdraw"]``. The provider emulations have no scopes: for
     ``coingecko`` ``read`` is the Demo key and ``pro`` the Pro key, for ``coinmarketcap``
-    ``read`` is the key; the other fields are ``None``.
+    ``read`` is the key; the other fields are ``None``. For ``binance`` every key has its
+    signing secret in ``<name>_secret``: ``read`` (reading only), ``trade`` (reading and spot
+    trading, IP-restricted), ``overprivileged`` (trading and withdrawals), ``unrestricted``
+    (trading, no IP restriction) and ``ed25519`` (a trade key whose secret is an Ed25519
+    private key in PEM).
     """
 
     read: str = field(repr=False)
     trade: str | None = field(default=None, repr=False)
     overprivileged: str | None = field(default=None, repr=False)
     pro: str | None = field(default=None, repr=False)
+    unrestricted: str | None = field(default=None, repr=False)
+    ed25519: str | None = field(default=None, repr=False)
+    read_secret: str | None = field(default=None, repr=False)
+    trade_secret: str | None = field(default=None, repr=False)
+    overprivileged_secret: str | None = field(default=None, repr=False)
+    unrestricted_secret: str | None = field(default=None, repr=False)
+    ed25519_secret: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         shown = {

@@ -22,8 +22,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .._secret import fingerprint
-from . import _coingecko, _coinmarketcap
+from . import _binance, _coingecko, _coinmarketcap
 from ._accounts import KeyRecord, Keys, KeyStore
+from ._binance import Binance
 from ._coingecko import CoinGecko
 from ._coinmarketcap import CoinMarketCap
 from ._config import Faults, SandboxConfig
@@ -41,9 +42,10 @@ __all__ = ["App", "Reply", "Request"]
 log = logging.getLogger("coinguard.sandbox")
 
 PREFIX = "/v2"
-_EMULATIONS: dict[str, Callable[[], tuple[type[CoinGecko | CoinMarketCap], KeyStore]]] = {
+_EMULATIONS: dict[str, Callable[[], tuple[type[CoinGecko | CoinMarketCap | Binance], KeyStore]]] = {
     "coingecko": lambda: (CoinGecko, _coingecko.store()),
     "coinmarketcap": lambda: (CoinMarketCap, _coinmarketcap.store()),
+    "binance": lambda: (Binance, _binance.store()),
 }
 
 
@@ -180,7 +182,7 @@ class App:
             [*reply.headers, ("x-request-id", ex.request_id)],
             reply.body,
             reply.action,
-            self.faults.latency if outcome.admitted else 0.0,
+            max(reply.delay, self.faults.latency if outcome.admitted else 0.0),
         )
         self.ledger.record(ledger_entry(call, reply, outcome))
         return reply

@@ -20,8 +20,8 @@ HeaderStyle = Literal["ietf", "legacy", "none"]
 LegacyReset = Literal["delta", "epoch", "epoch-ms", "http-date"]
 RetryAfterForm = Literal["seconds", "http-date"]
 AuthMode = Literal["header", "query"]
-Profile = Literal["tokenmetrics", "coingecko", "coinmarketcap"]
-PROFILES: tuple[str, ...] = ("tokenmetrics", "coingecko", "coinmarketcap")
+Profile = Literal["tokenmetrics", "coingecko", "coinmarketcap", "binance"]
+PROFILES: tuple[str, ...] = ("tokenmetrics", "coingecko", "coinmarketcap", "binance")
 
 _MONTH_NOMINAL_SECONDS = 30 * 86_400.0
 
@@ -112,6 +112,12 @@ class Faults:
     drop_after_order_rate: float = 0.0
     seed: int | None = None
     cloudflare_429_rate: float = 0.0
+    #: Binance emulation: a new order answers -2013 "does not exist" to lookups for this long.
+    invisible_seconds: float = 0.0
+    #: Binance emulation: the share of orders executed and then answered only after
+    #: ``stall_seconds`` (a client's read timeout fires first).
+    timeout_after_order_rate: float = 0.0
+    stall_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -120,12 +126,17 @@ class Faults:
             "html_rate",
             "drop_after_order_rate",
             "cloudflare_429_rate",
+            "timeout_after_order_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Faults.{name} must be in [0, 1], got {value}")
         if self.latency < 0:
             raise ValueError(f"Faults.latency must be >= 0, got {self.latency}")
+        if self.stall_seconds < 0:
+            raise ValueError(f"Faults.stall_seconds must be >= 0, got {self.stall_seconds}")
+        if self.invisible_seconds < 0:
+            raise ValueError(f"Faults.invisible_seconds must be >= 0, got {self.invisible_seconds}")
         low, high = self.arrival_jitter
         if not 0.0 <= low <= high:
             raise ValueError(f"Faults.arrival_jitter must be 0 <= low <= high, got {low}, {high}")
@@ -153,6 +164,10 @@ class SandboxConfig:
     (``coinguard.providers``): ``plan`` names the plan of the Pro (CoinGecko) or only
     (CoinMarketCap) key, ``monthly_credits`` and ``daily_credits`` override the plan's credit
     caps. ``windows``, ``costs`` and ``header_style`` apply to the default profile only.
+    ``"binance"`` emulates Binance spot (signed requests, weights, bans, orders); its
+    REQUEST_WEIGHT per minute is ``weight_limit`` (Binance's 6000 when None), its ORDERS per
+    10 seconds ``orders_per_10s`` (Binance's 50 when None), and its clock is
+    ``clock``: pass one ahead of or behind the client's to inject a skew.
 
     >>> cfg = SandboxConfig(windows=(Window(5, 1.0),), header_style="legacy")
     >>> cfg.host, cfg.port, cfg.auth
@@ -178,6 +193,8 @@ class SandboxConfig:
     plan: str | None = None
     monthly_credits: int | None = None
     daily_credits: int | None = None
+    weight_limit: int | None = None
+    orders_per_10s: int | None = None
 
     def __post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):
@@ -197,7 +214,7 @@ class SandboxConfig:
         names = [w.label for w in self.windows]
         if len(set(names)) != len(names):
             raise ValueError(f"window names must be unique, got {names}")
-        for name in ("monthly_credits", "daily_credits"):
+        for name in ("monthly_credits", "daily_credits", "weight_limit", "orders_per_10s"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")

@@ -1,0 +1,119 @@
+"""Orders reconciled instead of left unknown (sans-I/O): what to do after an order's outcome
+was lost, for a provider that declares :class:`coinguard.ClientOrderId`.
+
+:func:`reconcile` yields the calls to make (:class:`Nested`: a whole call, with its own retries
+and quota) and the waits between lookups (:class:`~coinguard._flow.Sleep`); the shells run
+them. It looks the order up by its client id, polling a few times while the provider says "not
+found" (a new order can be invisible for a moment); returns the order it finds; re-sends the
+order, with the same id, only when every lookup said "not found"; and raises
+:class:`OrderOutcomeUnknownError` with the id and everything it tried when it cannot tell.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Mapping
+from typing import Any, NamedTuple
+
+from ._call import Call
+from ._core import ClientCore
+from ._exceptions import APIStatusError, CoinguardError, OrderOutcomeUnknownError
+from ._flow import Sleep
+from ._keys import KeySlot
+from ._provider import ClientOrderId
+
+__all__ = ["Nested", "reconcile"]
+
+log = logging.getLogger("coinguard.orders")
+
+
+class Nested(NamedTuple):
+    """Run ``call`` as a whole call (retries, quota) with ``slot``; answer its result, or
+    have its error thrown back."""
+
+    call: Call
+    slot: KeySlot
+
+
+_ABSENT = object()  # every lookup said "not found"
+_UNSURE = object()  # a lookup failed some other way
+
+
+def reconcile(
+    core: ClientCore, call: Call, slot: KeySlot, lost: OrderOutcomeUnknownError
+) -> Generator[Sleep | Nested, Any, Any]:
+    """The steps that find out what became of ``call`` after ``lost``; returns the order."""
+    spec = core.provider.client_order_id
+    client_id = call.client_order_id
+    assert spec is not None
+    assert client_id is not None
+    tried = [f"sent: {_short(lost)}"]
+    sends = 1
+    while True:
+        found = yield from _look_up(core, call, spec, client_id, tried)
+        if found is not _ABSENT and found is not _UNSURE:
+            log.info("%s: reconciled, order %s exists", call.describe(), client_id)
+            return found
+        if found is _UNSURE or sends >= spec.max_sends:
+            break
+        sends += 1
+        tried.append("not found in any lookup: re-sent with the same client order id")
+        log.warning("%s: order %s not found; sending it again", call.describe(), client_id)
+        try:
+            return (yield Nested(call, slot))
+        except OrderOutcomeUnknownError as exc:
+            tried.append(f"re-send: {_short(exc)}")
+        except APIStatusError as exc:
+            if _code(core, exc) not in spec.duplicate_codes:
+                raise
+            tried.append("re-send: refused as a duplicate, so the first one exists")
+    raise OrderOutcomeUnknownError(
+        f"{call.describe()}: the outcome of order {client_id} is still unknown after "
+        f"{'; '.join(tried)}. Look it up by its client order id before sending it again",
+        idempotency_key=call.idempotency_key,
+        sent_at=call.sent_at,
+        method=call.method,
+        url=lost.url,
+        client_order_id=client_id,
+        tried=tuple(tried),
+    )
+
+
+def _look_up(
+    core: ClientCore, call: Call, spec: ClientOrderId, client_id: str, tried: list[str]
+) -> Generator[Sleep | Nested, Any, Any]:
+    """The order found, ``_ABSENT`` when every poll said "not found", else ``_UNSURE``."""
+    method, path = spec.lookup_route
+    params = _copied(call.params, spec.copy_params)
+    params[spec.lookup_param] = client_id
+    lookup = core.prepare(method, path, params=params)
+    for poll in range(1, spec.polls + 1):
+        try:
+            return (yield Nested(lookup, core.slot(lookup)))
+        except CoinguardError as exc:
+            code = _code(core, exc)
+            if code is None or code not in spec.not_found_codes:
+                tried.append(f"lookup {poll}: {_short(exc)}")
+                return _UNSURE
+            tried.append(f"lookup {poll}: not found")
+        if poll < spec.polls:
+            yield Sleep(spec.poll_interval)
+    return _ABSENT
+
+
+def _copied(params: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    if isinstance(params, Mapping):
+        return {n: params[n] for n in names if n in params}
+    pairs = [tuple(p) for p in params or ()]
+    return {k: v for k, v in pairs if k in names}
+
+
+def _code(core: ClientCore, exc: CoinguardError) -> str | None:
+    body = getattr(exc, "body", None)
+    return core.provider.error_code(body) if body is not None else None
+
+
+def _short(exc: CoinguardError) -> str:
+    """An error as one line of what was tried (its class and status, never a body)."""
+    status = getattr(exc, "status_code", None)
+    return type(exc).__name__ + (f" (HTTP {status})" if status else "")

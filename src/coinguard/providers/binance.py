@@ -1,0 +1,134 @@
+"""Binance spot REST API (https://developers.binance.com/docs/binance-spot-api-docs).
+
+Sourced from Binance's spot API docs (rest-api.md, errors.md, CHANGELOG.md): root
+``https://api.binance.com``; the key in ``X-MBX-APIKEY``; every security type but NONE and
+MARKET_DATA is SIGNED: ``timestamp``, ``recvWindow`` (default 5000 ms, at most 60000) and
+``signature`` over query + body, HMAC-SHA256 hex or Ed25519/RSA base64; the server's time at
+``GET /api/v3/time`` (weight 1); REQUEST_WEIGHT 6000 per clock-aligned minute per IP, synced
+from ``X-MBX-USED-WEIGHT-1M``; ORDERS 50 per 10 s and 160,000 per day per account; a
+successful order or cancel weighs 0 since 2026-04 (a failed one pays; counted as 1 here, never
+less than Binance counts); SAPI routes have their own limiter and weigh nothing on
+REQUEST_WEIGHT; errors are ``{"code": -XXXX, "msg": ...}``; 5XX and -1007 mean the execution
+status is unknown; 418 is an IP ban until the time in its ``Retry-After`` or message. The key
+check is ``GET /sapi/v1/account/apiRestrictions``.
+
+Each route is declared once below with its security type and weight: the scope (TRADE needs
+the trade key pair), which routes are signed (USER_DATA is a read signed with the read pair)
+and the quota cost all come from that table.
+
+>>> from coinguard import get_provider
+>>> p = get_provider("binance")
+>>> p.scope_of("POST", "/api/v3/order"), p.scope_of("GET", "/api/v3/account")
+(<Scope.TRADE: 'trade'>, <Scope.READ: 'read'>)
+>>> p.auth.signs("GET", "/api/v3/account"), p.auth.signs("GET", "/api/v3/depth")
+(True, False)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .._provider import ClientOrderId, ErrorCode, Provider, ServerTime, SignedKey
+from .._quota import QuotaPolicy, Window
+from .._signing import BinanceSigner
+from .._verify import KeyCheck, binance_api_restrictions
+
+__all__ = ["PROFILE", "ROUTES", "profile"]
+
+Security = Literal["NONE", "MARKET_DATA", "USER_DATA", "TRADE"]
+
+#: route -> (security type, REQUEST_WEIGHT). Weights that depend on a parameter take the
+#: documented value for the common case noted beside them.
+ROUTES: dict[str, tuple[Security, int]] = {
+    "GET /api/v3/ping": ("NONE", 1),
+    "GET /api/v3/time": ("NONE", 1),
+    "GET /api/v3/exchangeInfo": ("NONE", 20),
+    "GET /api/v3/depth": ("MARKET_DATA", 5),  # limit <= 100
+    "GET /api/v3/trades": ("MARKET_DATA", 25),
+    "GET /api/v3/klines": ("MARKET_DATA", 2),
+    "GET /api/v3/avgPrice": ("MARKET_DATA", 2),
+    "GET /api/v3/ticker/price": ("MARKET_DATA", 4),  # without a symbol; 2 with one
+    "GET /api/v3/account": ("USER_DATA", 20),
+    "GET /api/v3/order": ("USER_DATA", 4),
+    "GET /api/v3/openOrders": ("USER_DATA", 80),  # without a symbol; 6 with one
+    "GET /api/v3/allOrders": ("USER_DATA", 20),
+    "GET /api/v3/myTrades": ("USER_DATA", 20),
+    "GET /api/v3/rateLimit/order": ("USER_DATA", 40),
+    "GET /sapi/v1/account/apiRestrictions": ("USER_DATA", 0),  # SAPI: its own limiter
+    "POST /api/v3/order": ("TRADE", 1),
+    "POST /api/v3/order/test": ("TRADE", 1),
+    "DELETE /api/v3/order": ("TRADE", 1),
+    "DELETE /api/v3/openOrders": ("TRADE", 1),
+}
+
+SIGNED: tuple[Security, ...] = ("USER_DATA", "TRADE")
+
+ERROR_CODES = {
+    "-1003": ErrorCode(
+        "rate_limit",
+        "backoff",
+        "too much request weight; a repeat gets the IP banned (418)",
+        until=r"banned until (\d{10,16})",
+    ),
+    "-1015": ErrorCode("rate_limit", "backoff", "too many new orders (the ORDERS windows)"),
+    "-1007": ErrorCode("unknown", hint="timeout waiting for the backend: execution status unknown"),
+    "-1021": ErrorCode("invalid", hint="the timestamp is outside recvWindow of the server's time"),
+    "-1022": ErrorCode("auth", hint="the signature is not valid: check the secret of this key"),
+    "-2010": ErrorCode("invalid", hint="the order was rejected (a duplicate client order id too)"),
+    "-2011": ErrorCode("invalid", hint="the cancel was rejected"),
+    "-2013": ErrorCode("not_found", hint="the order does not exist (or is not visible yet)"),
+    "-2014": ErrorCode("auth", hint="the API key's format is invalid"),
+    "-2015": ErrorCode(
+        "permission", hint="invalid API key, IP address, or permissions for this action"
+    ),
+}
+
+QUOTA = QuotaPolicy(
+    [Window.per_minute(6000, calendar=True, name="REQUEST_WEIGHT 6000/min")],
+    costs={route: weight for route, (_, weight) in ROUTES.items()},
+)
+ORDERS = QuotaPolicy(
+    [
+        Window(50, 10.0, name="ORDERS 50/10s"),
+        Window.per_day(160_000, name="ORDERS 160000/day"),
+    ],
+    costs={"DELETE *": 0},  # cancels are not orders
+)
+
+
+def profile(*, recv_window: int = 5000) -> Provider:
+    """The Binance spot profile, signing with ``recv_window`` ms (at most 60000).
+
+    >>> profile(recv_window=10_000).auth.sign.recv_window
+    10000
+    """
+    return Provider(
+        name="binance",
+        base_url="https://api.binance.com",
+        auth=SignedKey(
+            "X-MBX-APIKEY",
+            BinanceSigner(recv_window=recv_window),
+            signed_routes=[r for r, (security, _) in ROUTES.items() if security in SIGNED],
+        ),
+        read_key_env="BINANCE_API_KEY",
+        read_secret_env="BINANCE_API_SECRET",  # noqa: S106 - a variable name
+        trade_key_env="BINANCE_TRADE_API_KEY",
+        trade_secret_env="BINANCE_TRADE_API_SECRET",  # noqa: S106
+        server_time=ServerTime("/api/v3/time", "serverTime", resync_codes=frozenset({"-1021"})),
+        client_order_id=ClientOrderId(
+            routes=["POST /api/v3/order"],
+            lookup="GET /api/v3/order",
+            not_found_codes=frozenset({"-2013"}),
+            duplicate_codes=frozenset({"-2010"}),
+        ),
+        quota_per="ip",
+        quota=QUOTA,
+        order_quota=ORDERS,
+        request_id_headers=(),
+        error_code_at=(("code",),),
+        error_codes=ERROR_CODES,
+        key_check=KeyCheck("GET", "/sapi/v1/account/apiRestrictions", binance_api_restrictions),
+    )
+
+
+PROFILE = profile()
