@@ -23,7 +23,7 @@ import tenacity
 from ._core import Call
 from ._data_calls import AsyncDataCalls, DataCalls
 from ._exceptions import CoinguardError, OrderOutcomeUnknownError
-from ._flow import MAX_AGE, MISSING, Run, Send, Sleep, wrap_keys
+from ._flow import MAX_AGE, MISSING, Departure, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
@@ -33,6 +33,10 @@ from ._settings import Settings
 from ._verify import KeyReport, judge
 
 __all__ = ["AsyncClient", "Client"]
+
+
+#: httpcore's trace events as it starts writing a request (HTTP/1.1 and HTTP/2)
+_WRITING = "send_request_headers.started"
 
 
 class Client(DataCalls):
@@ -242,6 +246,8 @@ class Client(DataCalls):
                 return done.value
             failure = None
             if isinstance(step, Send):
+                if step.depart is not None:
+                    self._on_departure(step.request, step.depart)
                 try:
                     value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
                 except Exception as exc:
@@ -259,6 +265,19 @@ class Client(DataCalls):
             self._sleep(step.seconds)
             return None
         return step.func(*step.args, **step.kwargs)
+
+    def _on_departure(self, request: httpx.Request, depart: Departure) -> None:
+        """Hold the request, as httpcore starts writing it, until its quota says it fits."""
+        inner = request.extensions.get("trace")
+
+        def trace(name: str, info: dict[str, Any]) -> None:
+            if inner is not None:
+                inner(name, info)
+            if name.endswith(_WRITING) and depart.late():
+                while (wait := depart.recheck()) > 0:
+                    self._sleep(wait)
+
+        request.extensions["trace"] = trace
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """``GET`` a read route and return the decoded JSON."""
@@ -486,6 +505,8 @@ class AsyncClient(AsyncDataCalls):
                     else:
                         value = await self._step(step)
                     continue
+                if step.depart is not None:
+                    self._on_departure(step.request, step.depart)
                 try:
                     value = await self._http.send(
                         step.request, auth=step.auth, follow_redirects=False
@@ -503,6 +524,21 @@ class AsyncClient(AsyncDataCalls):
             call_it = functools.partial(step.func, *step.args, **step.kwargs)
             return await anyio.to_thread.run_sync(call_it)
         return step.func(*step.args, **step.kwargs)
+
+    def _on_departure(self, request: httpx.Request, depart: Departure) -> None:
+        """Hold the request, as httpcore starts writing it, until its quota says it fits (a
+        re-check that needs store I/O runs in a worker thread, off the event loop)."""
+        inner = request.extensions.get("trace")
+        recheck = Run(depart.recheck, (), blocking=depart.quota.blocking)
+
+        async def trace(name: str, info: dict[str, Any]) -> None:
+            if inner is not None:
+                await inner(name, info)
+            if name.endswith(_WRITING) and depart.late():
+                while (wait := await self._step(recheck)) > 0:
+                    await self._sleep(wait)
+
+        request.extensions["trace"] = trace
 
     async def _verify_once(self) -> None:
         async with self._verify_lock:

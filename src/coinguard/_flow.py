@@ -30,6 +30,7 @@ from ._exceptions import (
     CoinguardError,
     ConfigurationError,
     OrderOutcomeUnknownError,
+    QuotaExceededError,
     RateLimitError,
     ResponseDecodeError,
 )
@@ -92,11 +93,55 @@ def wrap_keys(
     )
 
 
+class Departure:
+    """A call's last quota check, made as its bytes leave (httpcore's ``trace`` hook, when it
+    starts writing the request). A connect stall after the check before sending can otherwise
+    carry a call into a later window, beside that window's burst from other workers.
+
+    ``late()`` is cheap and true only when the call leaves later than its admission allows;
+    ``recheck()`` then re-admits it (``Quota.sent``) and says how long to hold it. A call that
+    no longer fits within its deadline raises :class:`QuotaExceededError` there: not a byte of
+    it was written, and its reservation is given up (``refused``).
+    """
+
+    __slots__ = ("clock", "deadline", "quota", "refused", "reservation")
+
+    def __init__(
+        self, quota: Quota, reservation: Reservation, deadline: float, clock: Callable[[], float]
+    ) -> None:
+        self.quota, self.reservation, self.deadline, self.clock = (
+            quota,
+            reservation,
+            deadline,
+            clock,
+        )
+        self.refused = False
+
+    def late(self) -> bool:
+        """True if the call leaves later than its reservation counted it."""
+        return self.quota.late(self.reservation, self.clock())
+
+    def recheck(self) -> float:
+        """Re-admit the call as it leaves now; the seconds to hold it (0: it may go)."""
+        now = self.clock()
+        try:
+            self.reservation = self.quota.sent(
+                self.reservation, at=now, max_wait=max(0.0, self.deadline - now)
+            )
+        except QuotaExceededError:
+            self.refused = True
+            raise
+        return self.reservation.wait
+
+
 class Send(NamedTuple):
-    """Send this request with this auth flow (None: without the key); answer the response."""
+    """Send this request with this auth flow (None: without the key); answer the response.
+
+    ``depart``: the quota's check to run as the request's bytes leave, if it has a quota."""
 
     request: httpx.Request
     auth: httpx.Auth | None
+    depart: Departure | None = None
 
 
 class Sleep(NamedTuple):
@@ -453,13 +498,23 @@ class Base:
         auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
+        deadline = state.started + self._core.retry.deadline
         while True:
+            depart = None
+            if quota is not None and pending is not None:
+                depart = Departure(quota, pending, deadline, self._clock)
             try:
-                response = yield Send(request, auth)
+                response = yield Send(request, auth, depart)
             except CoinguardError:
+                if depart is not None and depart.refused:  # held back: not a byte was sent
+                    raise
                 # it may have reached the server: count it as late as its failure
-                yield from self._answered(quota, pending)
+                yield from self._answered(quota, pending if depart is None else depart.reservation)
                 raise
+            if depart is not None:
+                if pending is reservation:
+                    reservation = depart.reservation
+                pending = depart.reservation
             if quota is not None and pending is not None:  # inline: every request runs it
                 answered = self._clock()
                 if quota.late(pending, answered):

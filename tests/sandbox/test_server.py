@@ -198,3 +198,20 @@ def test_stop_cuts_idle_keep_alive_connections(coinguard_sandbox_factory) -> Non
         sb.stop()
         assert sock.recv(65536) == b""
         assert time.monotonic() - started < 5
+
+
+def test_a_client_that_went_away_prints_nothing(
+    coinguard_sandbox: Sandbox, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """socketserver prints a traceback to stderr for any handler error; a broken pipe is a
+    client's timeout, not an error, and other errors are logged by type only."""
+    server = coinguard_sandbox._server
+    assert server is not None
+    for exc in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(), ValueError(CANARY)):
+        try:
+            raise exc
+        except Exception:
+            server.handle_error(None, ("127.0.0.1", 1))
+    out, err = capfd.readouterr()
+    assert out == err == ""
+    assert [r.getMessage() for r in caplog.records] == ["sandbox connection failed: ValueError"]

@@ -17,6 +17,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -58,6 +59,13 @@ class _Server(ThreadingHTTPServer):
             return 0.0
         with self.lock:
             return self.jitter.uniform(low, high)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a timeout test, a reset) is no error; anything else is
+        logged by type only, never printed: socketserver's default prints a traceback."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError | TimeoutError):
+            log.error("sandbox connection failed: %s", type(exc).__name__)
 
     def close_all(self) -> None:
         """Cut every open connection (keep-alive ones wait in ``readline``)."""
