@@ -8,6 +8,7 @@ that never duplicate an order.
 ...     btc = tm.get("/price", params={"symbol": "BTC"})
 """
 
+from ._audit import AuditLog, read_audit
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
 from ._exceptions import (
@@ -37,6 +38,7 @@ from ._exceptions import (
     ServerError,
 )
 from ._keys import KeyMetadata, KeySource
+from ._observe import SCHEMA_VERSION, Attempt, Observer
 from ._provider import (
     BearerKey,
     ErrorCode,
@@ -77,12 +79,15 @@ from ._verify import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "SCHEMA_VERSION",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
     "ArgumentTypeError",
     "AsyncClient",
+    "Attempt",
+    "AuditLog",
     "AuthenticationError",
     "BearerKey",
     "Client",
@@ -102,6 +107,7 @@ __all__ = [
     "MemoryStore",
     "MissingKeyError",
     "NotFoundError",
+    "Observer",
     "OrderOutcomeUnknownError",
     "OverPrivilegedKeyError",
     "PermissionDeniedError",
@@ -137,6 +143,7 @@ __all__ = [
     "diagnose",
     "fingerprint",
     "get_provider",
+    "read_audit",
     "redact",
     "sandbox_key_info",
     "secret",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +21,9 @@ import tenacity
 
 from ._core import Call
 from ._exceptions import CoinguardError
-from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
+from ._flow import MAX_AGE, MISSING, AuditArg, Base, Run, Send, Sleep, wrap_keys
 from ._keys import KeyInput, KeySlot
+from ._observe import Observer
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
@@ -37,6 +38,9 @@ class Client(Base):
 
     The quota is counted per key slot (read, trade), so a rotated key keeps spending the same
     budget; ``quota_account`` names the provider account instead, for keys that share one.
+    ``audit`` journals every attempt to a JSON Lines file (a path or an :class:`AuditLog`;
+    ``COINGUARD_AUDIT_LOG`` when not given, ``False`` for none); ``observers`` get every
+    attempt too (:class:`Watch`, :class:`Tracing`, :class:`Metrics`).
 
     >>> with Client(provider="tokenmetrics") as tm:           # doctest: +SKIP
     ...     btc = tm.get("/price", params={"symbol": "BTC"})
@@ -72,6 +76,8 @@ class Client(Base):
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] | None = None,
         verify_on_start: bool = False,
+        audit: AuditArg = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
@@ -97,6 +103,8 @@ class Client(Base):
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
+            audit=audit,
+            observers=observers,
         )
         self._sleep = sleep
         self._owns_http = http_client is None
@@ -289,6 +297,8 @@ class AsyncClient(Base):
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] | None = None,
         verify_on_start: bool = False,
+        audit: AuditArg = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
@@ -314,6 +324,8 @@ class AsyncClient(Base):
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
+            audit=audit,
+            observers=observers,
         )
         self._sleep = sleep
         self._owns_http = http_client is None

@@ -9,8 +9,10 @@ steps, with blocking calls and awaits respectively.
 from __future__ import annotations
 
 import functools
+import os
 import threading
-from collections.abc import Callable, Generator, Mapping
+import uuid
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -19,13 +21,24 @@ from typing import Any, Literal, NamedTuple, NoReturn
 import httpx
 from pydantic import SecretStr
 
+from . import _redact
+from ._audit import AuditLog
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
     CoinguardError,
     ConfigurationError,
+    NotFoundError,
     OrderOutcomeUnknownError,
+    PermissionDeniedError,
+    QuotaExceededError,
     RateLimitError,
+    ScopeError,
+    ServerError,
 )
 from ._headers import ServerWindow
 from ._keys import (
@@ -38,7 +51,17 @@ from ._keys import (
     ValueSource,
     as_secret,
 )
-from ._provider import Provider
+from ._observe import (
+    Attempt,
+    Observer,
+    emit,
+    iso_time,
+    order_id_of,
+    redacted_url,
+    route_template,
+    symbol_of,
+)
+from ._provider import Provider, QueryKey, Scope
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation
 from ._retry import (
     CallState,
@@ -101,6 +124,52 @@ class Run(NamedTuple):
 
 Step = Send | Sleep | Run
 
+#: The audit argument: a file path or an :class:`AuditLog`; None reads ``COINGUARD_AUDIT_LOG``,
+#: False turns the audit log off whatever the environment says.
+AuditArg = AuditLog | str | os.PathLike[str] | bool | None
+
+# the outcome word of an audit record, most specific class first
+_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
+    (OrderOutcomeUnknownError, "outcome_unknown"),
+    (APITimeoutError, "timeout"),
+    (APIConnectionError, "connection"),
+    (AuthenticationError, "auth"),
+    (PermissionDeniedError, "permission"),
+    (RateLimitError, "rate_limited"),
+    (NotFoundError, "not_found"),
+    (ServerError, "server_error"),
+    (APIStatusError, "status"),
+    (QuotaExceededError, "quota_exceeded"),
+    (ScopeError, "scope"),
+    (CoinguardError, "error"),
+    (Exception, "error"),
+)
+
+
+def _outcome_of(exc: BaseException | None) -> str:
+    if exc is None:
+        return "ok"
+    for cls, word in _OUTCOMES:
+        if isinstance(exc, cls):
+            return word
+    return "interrupted"  # KeyboardInterrupt, a cancelled task
+
+
+class _Note:
+    """What the step generator saw during one attempt, for its audit record."""
+
+    __slots__ = ("answered", "cost", "response", "secret", "sent", "started", "url", "wait")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.secret: Secret | None = None
+        self.cost: int | None = None
+        self.wait = 0.0
+        self.sent: float | None = None
+        self.answered: float | None = None
+        self.url: httpx.URL | None = None
+        self.response: httpx.Response | None = None
+
 
 class Base:
     """Construction and the per-attempt bookkeeping shared by both shells."""
@@ -133,6 +202,8 @@ class Base:
         on_retry: Callable[[RetryDetails], None] | None,
         clock: Callable[[], float],
         jitter: Callable[[], float],
+        audit: AuditArg = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._core = ClientCore(
             provider=provider,
@@ -161,6 +232,44 @@ class Base:
         self._quota_account = quota_account
         self._quotas: dict[str, Quota] = {}  # by key slot
         self._quota_lock = threading.Lock()
+        self._observers, self._own_audit = self._observers_from(audit, observers)
+        self._observers_block = any(getattr(o, "blocking", True) for o in self._observers)
+        self._routes: dict[str, str] = {}
+        core = self._core
+        patterns = (*core.provider.trade_routes, *core.provider.idempotent_routes)
+        patterns += (*core.provider.read_routes,)
+        if core.provider.quota is not None:
+            patterns += tuple(p for p, _ in core.provider.quota.costs)
+        self._route_patterns = tuple(str(p) for p in patterns)
+        auth = core.provider.auth
+        self._query_key = (auth.name,) if isinstance(auth, QueryKey) else ()
+
+    def _observers_from(
+        self, audit: AuditArg, observers: Sequence[Observer]
+    ) -> tuple[tuple[Observer, ...], AuditLog | None]:
+        """The observers of this client, its audit log first; the log it opened itself."""
+        if isinstance(observers, str) or not all(
+            callable(getattr(o, "attempt", None)) for o in observers
+        ):
+            raise ConfigurationError(
+                "observers must be a list of objects with an attempt(record) method "
+                "(AuditLog, Watch, Tracing, Metrics)"
+            )
+        if audit is None:
+            audit = self._core.audit_log or None
+        own: AuditLog | None = None
+        if audit is True:
+            raise ConfigurationError("audit=True names no file: pass audit='calls.jsonl'")
+        if isinstance(audit, str | os.PathLike):
+            if not str(audit).strip():
+                raise ConfigurationError("audit must name a file, got an empty string")
+            own = audit = AuditLog(audit)
+        elif audit is not False and audit is not None and not isinstance(audit, AuditLog):
+            raise ConfigurationError(
+                f"audit must be a file path, an AuditLog or False, got {type(audit).__name__}"
+            )
+        first = (audit,) if isinstance(audit, AuditLog) else ()
+        return (*first, *observers), own
 
     @property
     def provider(self) -> Provider:
@@ -275,8 +384,86 @@ class Base:
         """One attempt as a sequence of steps; the shells perform each step's I/O.
 
         Key, quota, send, redirects, header sync, reload arming and the outcome are decided
-        here, once, for both :class:`Client` and :class:`AsyncClient`.
+        here, once, for both :class:`Client` and :class:`AsyncClient`; with observers, the
+        attempt's record is handed to them as a last step.
         """
+        if self._observers:
+            return self._observed(call, slot, state)
+        return self._steps(call, slot, state, None)
+
+    def _observed(self, call: Call, slot: KeySlot, state: CallState) -> Generator[Step, Any, Any]:
+        note = _Note(self._clock())
+        state.attempts += 1
+        if not state.call_id:
+            state.call_id = uuid.uuid4().hex[:16]
+        try:
+            value = yield from self._steps(call, slot, state, note)
+        except GeneratorExit:  # a closing generator cannot yield
+            raise
+        except BaseException as exc:
+            record = self._record(call, slot, state, note, exc)
+            yield Run(emit, (self._observers, record), self._observers_block)
+            raise
+        record = self._record(call, slot, state, note, None)
+        yield Run(emit, (self._observers, record), self._observers_block)
+        return value
+
+    def _record(
+        self,
+        call: Call,
+        slot: KeySlot,
+        state: CallState,
+        note: _Note,
+        exc: BaseException | None,
+    ) -> Attempt:
+        """The audit record of one attempt; holds no key (see ``_observe``)."""
+        response = note.response
+        status = getattr(exc, "status_code", None) if exc is not None else None
+        if status is None and response is not None:
+            status = response.status_code
+        latency = None
+        if note.sent is not None:
+            latency = max(0.0, (note.answered or self._clock()) - note.sent)
+        secret = note.secret
+        route = self._routes.get(call.path)
+        if route is None:
+            route = route_template(call.path, self._route_patterns)
+            if len(self._routes) >= 1024:  # paths with ids in them must not grow this forever
+                self._routes.clear()
+            self._routes[call.path] = route
+        trade = call.scope is Scope.TRADE
+        url = note.url or call.url
+        return Attempt(
+            time=iso_time(note.started),
+            provider=self._core.provider.name,
+            method=call.method,
+            route=route,
+            scope=call.scope.value,
+            key_fp=secret.fingerprint if secret is not None else None,
+            key_source=_redact.redact(slot.source.description)[:200],
+            call_id=state.call_id,
+            attempt=state.attempts,
+            status=status if isinstance(status, int) else None,
+            outcome=_outcome_of(exc),
+            error=type(exc).__name__ if exc is not None else None,
+            cost=note.cost,
+            quota_wait=round(note.wait, 6),
+            latency=None if latency is None else round(latency, 6),
+            request_id=self._core._request_id(response) if response is not None else None,
+            client_order_id=order_id_of(call.json, call.params, call.idempotency_key)
+            if trade
+            else None,
+            symbol=symbol_of(call.json, call.params) if trade else None,
+            host=_redact.redact(url.host),
+            port=url.port,
+            url=redacted_url(url, self._query_key),
+            started=note.started,
+        )
+
+    def _steps(
+        self, call: Call, slot: KeySlot, state: CallState, note: _Note | None
+    ) -> Generator[Step, Any, Any]:
+        """The steps of one attempt; ``note`` (with observers) records what they did."""
         # built first: a request that cannot be built must not cost a key fetch or quota
         request = self._core.build(self._http, call, own_client=self._owns_http)
         if state.reload_pending:
@@ -289,7 +476,14 @@ class Base:
                 secret = yield Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
         quota = self._quota_for(slot, secret)
+        if note is not None:
+            note.secret = secret
+            before = self._clock()
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
+        if note is not None:
+            note.wait += self._clock() - before
+            note.cost = reservation.cost if reservation is not None else None
+            note.sent, note.url = self._clock(), request.url
         auth: httpx.Auth | None = self._core.auth(secret)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
@@ -300,6 +494,8 @@ class Base:
                 # it may have reached the server: count it as late as its failure
                 yield from self._answered(quota, pending)
                 raise
+            if note is not None:
+                note.response, note.answered = response, self._clock()
             if quota is not None and pending is not None:  # inline: every request runs it
                 answered = self._clock()
                 if quota.late(pending, answered):
@@ -315,7 +511,11 @@ class Base:
             if not self._owns_http:
                 self._core.drop_jar_cookies(request, call)
             if keyed and quota is not None:  # another request to the provider: quota
+                hop_started = self._clock()
                 reservation = pending = yield from self._take(quota, call, state)
+                if note is not None:
+                    note.wait += self._clock() - hop_started
+                    note.cost = (note.cost or 0) + reservation.cost
             elif not keyed:
                 auth = None
         self._arm_reload(slot, state, response)
@@ -410,6 +610,9 @@ class Base:
             quotas, self._quotas = list(self._quotas.values()), {}
         for quota in quotas:
             quota.close()
+        own = getattr(self, "_own_audit", None)
+        if own is not None:
+            own.close()
 
     @staticmethod
     def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:

@@ -88,6 +88,8 @@ class CallState:
     reload_pending: bool = False
     key_generation: int = 0
     unknown: OrderOutcomeUnknownError | None = None  # an attempt that may have executed
+    attempts: int = 0  # counted only when the client has observers
+    call_id: str = ""
 
 
 def interrupted(state: CallState) -> None:
