@@ -39,6 +39,8 @@ from ._exceptions import (
 )
 from ._keys import KeyMetadata, KeySource
 from ._observe import SCHEMA_VERSION, Attempt, Observer
+from ._otel import RedactingSpanProcessor, Tracing, httpx_async_request_hook, httpx_request_hook
+from ._prom import Metrics
 from ._provider import (
     BearerKey,
     ErrorCode,
@@ -105,6 +107,7 @@ __all__ = [
     "KeyReport",
     "KeySource",
     "MemoryStore",
+    "Metrics",
     "MissingKeyError",
     "NotFoundError",
     "Observer",
@@ -121,6 +124,7 @@ __all__ = [
     "QuotaStore",
     "QuotaStoreError",
     "RateLimitError",
+    "RedactingSpanProcessor",
     "RedisStore",
     "Reservation",
     "ResponseDecodeError",
@@ -134,6 +138,7 @@ __all__ = [
     "SecretRef",
     "ServerError",
     "Settings",
+    "Tracing",
     "Usage",
     "Window",
     "WindowStatus",
@@ -143,6 +148,8 @@ __all__ = [
     "diagnose",
     "fingerprint",
     "get_provider",
+    "httpx_async_request_hook",
+    "httpx_request_hook",
     "read_audit",
     "redact",
     "sandbox_key_info",

@@ -269,6 +269,10 @@ class Base:
                 f"audit must be a file path, an AuditLog or False, got {type(audit).__name__}"
             )
         first = (audit,) if isinstance(audit, AuditLog) else ()
+        for observer in observers:
+            bind = getattr(observer, "bind", None)
+            if callable(bind):  # e.g. Metrics reads the client's quota when scraped
+                bind(self)
         return (*first, *observers), own
 
     @property
@@ -455,8 +459,8 @@ class Base:
             else None,
             symbol=symbol_of(call.json, call.params) if trade else None,
             host=_redact.redact(url.host),
-            port=url.port,
-            url=redacted_url(url, self._query_key),
+            port=url.port or (443 if url.scheme == "https" else 80),
+            url=redacted_url(url, self._query_key, self._query_key if secret else ()),
             started=note.started,
         )
 

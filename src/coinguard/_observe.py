@@ -230,9 +230,10 @@ def _matches(pattern: str, path: str) -> bool:
     return re.fullmatch(body, path, re.DOTALL) is not None
 
 
-def redacted_url(url: httpx.URL, extra: Iterable[str] = ()) -> str:
+def redacted_url(url: httpx.URL, extra: Iterable[str] = (), added: Iterable[str] = ()) -> str:
     """The URL as spans may show it: no user info, the value of every sensitive query
-    parameter (:data:`SENSITIVE_PARAMS`, ``extra``) as ``REDACTED``, any key left redacted.
+    parameter (:data:`SENSITIVE_PARAMS`, ``extra``) as ``REDACTED``, any key left redacted;
+    ``added`` names parameters the auth flow adds (shown as ``REDACTED`` too).
 
     >>> redacted_url(httpx.URL("https://api.example.com/v3/x?ids=btc&x_cg_demo_api_key=CG-1"))
     'https://api.example.com/v3/x?ids=btc&x_cg_demo_api_key=REDACTED'
@@ -244,7 +245,11 @@ def redacted_url(url: httpx.URL, extra: Iterable[str] = ()) -> str:
             (k, "REDACTED" if k.lower() in names else v)
             for k, v in parse_qsl(query, keep_blank_values=True)
         ]
+        present = {k for k, _ in pairs}
+        pairs += [(name, "REDACTED") for name in added if name not in present]
         query = urlencode(pairs, safe="/:,")
+    elif added:
+        query = urlencode([(name, "REDACTED") for name in added])
     clean = url.copy_with(userinfo=b"", query=None, fragment=None)
     text = str(clean) + (f"?{query}" if query else "")
     return _redact.redact(text)
