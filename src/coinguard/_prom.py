@@ -20,12 +20,13 @@ __all__ = ["Metrics"]
 
 _WAIT_BUCKETS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _LOCK = threading.Lock()
-_FAMILIES: dict[int, dict[str, Any]] = {}  # per registry: a metric can be registered once
+# per registry (a metric can be registered once); weak, so a registry's id is never reused
+_FAMILIES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _families(prom: Any, registry: Any) -> dict[str, Any]:
     with _LOCK:
-        found = _FAMILIES.get(id(registry))
+        found = _FAMILIES.get(registry)
         if found is not None:
             return found
         made = {
@@ -69,7 +70,7 @@ def _families(prom: Any, registry: Any) -> dict[str, Any]:
             "quotas": _QuotaCollector(prom),
         }
         registry.register(made["quotas"])
-        _FAMILIES[id(registry)] = made
+        _FAMILIES[registry] = made
         return made
 
 
