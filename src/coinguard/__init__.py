@@ -8,6 +8,7 @@ that never duplicate an order.
 ...     btc = tm.get("/price", params={"symbol": "BTC"})
 """
 
+from ._alerts import Alert, AnomalyWarning, Thresholds, Watch
 from ._audit import AuditLog, read_audit
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
@@ -86,6 +87,8 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Alert",
+    "AnomalyWarning",
     "ArgumentTypeError",
     "AsyncClient",
     "Attempt",
@@ -138,8 +141,10 @@ __all__ = [
     "SecretRef",
     "ServerError",
     "Settings",
+    "Thresholds",
     "Tracing",
     "Usage",
+    "Watch",
     "Window",
     "WindowStatus",
     "binance_api_restrictions",
