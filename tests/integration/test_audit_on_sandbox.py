@@ -1,0 +1,82 @@
+"""Four worker processes against the real sandbox share one audit log: every call is in it,
+matching the sandbox's own ledger request for request, and the alert rules see a clean run
+as clean and a 401 storm as exactly that."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import coinguard
+from coinguard.sandbox import Sandbox
+
+WORKER = textwrap.dedent(
+    """
+    import os, sys
+    import coinguard
+    path, calls = sys.argv[1], int(sys.argv[2])
+    retry = coinguard.RetryPolicy(max_retries=8, backoff_initial=0.01, backoff_max=0.05)
+    with coinguard.Client(provider="sandbox", base_url=os.environ["SB_URL"],
+                          read_key=os.environ["SB_KEY"], audit=path, retry=retry) as client:
+        for i in range(calls):
+            try:
+                client.get("/price", params={"symbol": "BTC"})
+            except coinguard.AuthenticationError:
+                pass
+    """
+)
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+def _workers(sb: Sandbox, path: Path, key: str, count: int, calls: int) -> None:
+    env = {**os.environ, "SB_URL": sb.base_url, "SB_KEY": key}
+    env.pop("COINGUARD_AUDIT_LOG", None)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(path), str(calls)], env=env)
+        for _ in range(count)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * count
+
+
+def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coinguard._cli", "audit", "check", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_four_processes_write_one_consistent_log(sb: Sandbox, tmp_path: Path) -> None:
+    """4 x 30 reads: no torn line, one line per request the sandbox saw (same request ids),
+    and no alert over the clean run; then a 401 storm raises exactly ``auth_failures``."""
+    path = tmp_path / "pipeline.jsonl"
+    _workers(sb, path, sb.keys.read, count=4, calls=30)
+    lines = path.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # a torn line would not parse
+    fp = coinguard.fingerprint(sb.keys.read)
+    seen = {e.request_id for e in sb.ledger.entries() if e.fingerprint == fp}
+    journaled = {r["request_id"] for r in records if r["status"] is not None}
+    assert journaled == seen
+    assert len(records) == len(seen)  # nothing sent twice, nothing journaled twice
+    assert sum(1 for r in records if r["outcome"] == "ok") == 4 * 30
+    assert sb.keys.read not in path.read_text()
+    clean = _check(path)
+    assert (clean.returncode, clean.stdout) == (0, "")
+    _workers(sb, path, "revoked-or-stolen-key-0123456789", count=1, calls=6)
+    storm = _check(path)
+    assert storm.returncode == 1
+    assert [json.loads(line)["rule"] for line in storm.stdout.splitlines()] == ["auth_failures"]
