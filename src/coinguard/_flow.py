@@ -57,7 +57,6 @@ from ._observe import (
     emit,
     iso_time,
     order_id_of,
-    redacted_url,
     route_template,
     symbol_of,
 )
@@ -460,7 +459,7 @@ class Base:
             symbol=symbol_of(call.json, call.params) if trade else None,
             host=_redact.redact(url.host),
             port=url.port or (443 if url.scheme == "https" else 80),
-            url=redacted_url(url, self._query_key, self._query_key if secret else ()),
+            url_parts=(url, self._query_key, self._query_key if secret else ()),
             started=note.started,
         )
 

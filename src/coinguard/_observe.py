@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode
@@ -97,26 +97,34 @@ class Attempt:
     symbol: str | None
     host: str
     port: int | None
-    url: str  # the full URL with every key and signature replaced (spans need it)
-    started: float  # the client clock's reading when the attempt started
+    started: float  # the client's clock reading when the attempt started
     v: int = SCHEMA_VERSION
+    # the URL spans show: text, or what to build it from (only tracing needs it: built lazily)
+    url_parts: Any = field(default="", repr=False, compare=False)
+
+    @property
+    def url(self) -> str:
+        """The full URL with every key and signature value replaced by ``REDACTED``."""
+        parts = self.url_parts
+        if isinstance(parts, tuple):
+            parts = redacted_url(*parts)
+            object.__setattr__(self, "url_parts", parts)
+        return str(parts)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON record: everything but ``url``, ``host``, ``port`` and ``started``."""
-        record = asdict(self)
-        for name in ("url", "host", "port", "started"):
-            del record[name]
-        return {"v": record.pop("v"), **record}
+        """The JSON record: the fields of the schema, in its order (not ``host``, ``port``,
+        ``started``, the URL)."""
+        return {"v": self.v, **{name: getattr(self, name) for name in RECORD_FIELDS}}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Attempt:
         """An attempt read back from an audit line (fields it lacks are empty)."""
-        known: dict[str, Any] = {f: record.get(f) for f in cls.__dataclass_fields__}
+        known: dict[str, Any] = {f: record.get(f) for f in RECORD_FIELDS}
         started = datetime.fromisoformat(str(record["time"])).timestamp()
         known.update(
-            host=known["host"] or "",
-            port=known["port"],
-            url=known["url"] or "",
+            host=str(record.get("host") or ""),
+            port=record.get("port"),
+            url_parts=str(record.get("url") or ""),
             started=started,
             v=int(record.get("v") or SCHEMA_VERSION),
             quota_wait=float(record.get("quota_wait") or 0.0),
@@ -148,13 +156,36 @@ class Attempt:
             "symbol": None,
             "host": "127.0.0.1",
             "port": 8765,
-            "url": "http://127.0.0.1:8765/v2/price",
+            "url_parts": "http://127.0.0.1:8765/v2/price",
             "started": 1795780800.0,
         }
         values.update(changes)
         if "started" in changes and "time" not in changes:
             values["time"] = iso_time(values["started"])
         return cls(**values)
+
+
+#: The fields of an audit record after ``v``, in the order they are written.
+RECORD_FIELDS = (
+    "time",
+    "provider",
+    "method",
+    "route",
+    "scope",
+    "key_fp",
+    "key_source",
+    "call_id",
+    "attempt",
+    "status",
+    "outcome",
+    "error",
+    "cost",
+    "quota_wait",
+    "latency",
+    "request_id",
+    "client_order_id",
+    "symbol",
+)
 
 
 @runtime_checkable

@@ -123,6 +123,8 @@ class Metrics:
         self._m = _families(prom, self.registry)
         self._max_routes = max_routes
         self._routes: set[str] = set()
+        self._requests: dict[tuple[str, ...], Any] = {}
+        self._per: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def bind(self, client: Any) -> None:
         """Report this client's remaining quota on every scrape (held weakly)."""
@@ -141,13 +143,23 @@ class Metrics:
         m = self._m
         status = str(record.status) if record.status is not None else "none"
         where = (record.provider, record.scope)
-        m["requests"].labels(*where, self._route(record.route), status, record.outcome).inc()
-        m["wait"].labels(*where).observe(record.quota_wait)
+        labels = (*where, self._route(record.route), status, record.outcome)
+        requests = self._requests.get(labels)
+        if requests is None:  # labels() costs more than the increment: children are kept
+            requests = self._requests[labels] = m["requests"].labels(*labels)
+        requests.inc()
+        per = self._per.get(where)
+        if per is None:
+            per = self._per[where] = tuple(
+                m[name].labels(*where) for name in ("wait", "duration", "retries", "credits")
+            )
+        wait, duration, retries, credits = per
+        wait.observe(record.quota_wait)
         if record.latency is not None:
-            m["duration"].labels(*where).observe(record.latency)
+            duration.observe(record.latency)
         if record.attempt > 1:
-            m["retries"].labels(*where).inc()
+            retries.inc()
         if record.status in (429, 418):
             m["limited"].labels(record.provider, status).inc()
         if record.cost:
-            m["credits"].labels(*where).inc(record.cost)
+            credits.inc(record.cost)
