@@ -10,6 +10,7 @@ its behaviour can be called unusual, and one rule alerts once per key per ``cool
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -154,23 +155,27 @@ class Watch:
         self.alerts: deque[Alert] = deque(maxlen=1000)
         self._keys: dict[tuple[str, str | None], _Key] = {}
         self._fired: dict[tuple[str, str, str | None, str], float] = {}
+        self._lock = threading.Lock()  # one client may be used from many threads
 
     def attempt(self, record: Attempt) -> None:
         """Run every rule on one attempt and raise what fires."""
-        for alert in self._judge(record):
+        with self._lock:
+            alerts = self._judge(record)
+        for alert in alerts:
             self._raise(alert)
 
     def learn(self, records: Iterable[Attempt]) -> None:
         """Take in past attempts as history (e.g. yesterday's audit log), raising nothing."""
         for record in records:
-            for _ in self._judge(record):
-                pass
+            with self._lock:
+                self._judge(record)
 
     def check(self, records: Iterable[Attempt]) -> list[Alert]:
         """The alerts the rules raise over ``records``, in order (no warning, log or hook)."""
         found: list[Alert] = []
         for record in records:
-            found += self._judge(record)
+            with self._lock:
+                found += self._judge(record)
         return found
 
     def _raise(self, alert: Alert) -> None:
