@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -331,3 +332,18 @@ def test_several_processes_append_without_tearing_or_losing_a_line(tmp_path: Pat
     for w in range(workers):
         mine = [r.attempt for r in coinguard.read_audit(path) if r.call_id == f"w{w}"]
         assert mine == list(range(1, count + 1))  # each writer's lines stay in its order
+
+
+def test_a_pickled_attempt_holds_only_the_redacted_url(
+    make_canary: Callable[[str], Canary],
+) -> None:
+    """An attempt whose URL was built from a key put in the query by the caller pickles with
+    the redacted URL, and its repr shows no URL at all."""
+    canary = make_canary("READ")
+    raw = httpx.URL(f"https://api.audit.test/v2/price?api_key={canary.value}&symbol=BTC")
+    record = coinguard.Attempt.example(url_parts=(raw, (), ()))
+    assert canary.found_in(pickle.dumps(record).decode("latin-1")) == []
+    assert canary.found_in(repr(record)) == []
+    assert pickle.loads(pickle.dumps(record)).url == (  # noqa: S301 - our own bytes
+        "https://api.audit.test/v2/price?api_key=REDACTED&symbol=BTC"
+    )

@@ -111,6 +111,10 @@ class Attempt:
             object.__setattr__(self, "url_parts", parts)
         return str(parts)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a pickle holds the redacted URL, never the parts it is built from
+        return {**self.__dict__, "url_parts": self.url}
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON record: the fields of the schema, in its order (not ``host``, ``port``,
         ``started``, the URL)."""
