@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 import coinguard
+from coinguard._observe import LazyURL
 
 if TYPE_CHECKING:
     from conftest import Canary
@@ -341,7 +342,7 @@ def test_a_pickled_attempt_holds_only_the_redacted_url(
     the redacted URL, and its repr shows no URL at all."""
     canary = make_canary("READ")
     raw = httpx.URL(f"https://api.audit.test/v2/price?api_key={canary.value}&symbol=BTC")
-    record = coinguard.Attempt.example(url_parts=(raw, (), ()))
+    record = coinguard.Attempt.example(url_parts=LazyURL(raw))
     assert canary.found_in(pickle.dumps(record).decode("latin-1")) == []
     assert canary.found_in(repr(record)) == []
     assert pickle.loads(pickle.dumps(record)).url == (  # noqa: S301 - our own bytes

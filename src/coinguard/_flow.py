@@ -9,9 +9,9 @@ steps, with blocking calls and awaits respectively.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import threading
-import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +53,7 @@ from ._keys import (
 )
 from ._observe import (
     Attempt,
+    LazyURL,
     Observer,
     emit,
     iso_time,
@@ -154,6 +155,11 @@ def _outcome_of(exc: BaseException | None) -> str:
     return "interrupted"  # KeyboardInterrupt, a cancelled task
 
 
+# call ids: random per process, counted within it (unique across workers, cheap per call)
+_CALL_PREFIX = os.urandom(4).hex()
+_CALL_IDS = itertools.count(1)
+
+
 class _Note:
     """What the step generator saw during one attempt, for its audit record."""
 
@@ -234,6 +240,7 @@ class Base:
         self._observers, self._own_audit = self._observers_from(audit, observers)
         self._observers_block = any(getattr(o, "blocking", True) for o in self._observers)
         self._routes: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
         core = self._core
         patterns = (*core.provider.trade_routes, *core.provider.idempotent_routes)
         patterns += (*core.provider.read_routes,)
@@ -398,7 +405,7 @@ class Base:
         note = _Note(self._clock())
         state.attempts += 1
         if not state.call_id:
-            state.call_id = uuid.uuid4().hex[:16]
+            state.call_id = f"{_CALL_PREFIX}{next(_CALL_IDS):08x}"
         try:
             value = yield from self._steps(call, slot, state, note)
         except GeneratorExit:  # a closing generator cannot yield
@@ -443,7 +450,7 @@ class Base:
             route=route,
             scope=call.scope.value,
             key_fp=secret.fingerprint if secret is not None else None,
-            key_source=_redact.redact(slot.source.description)[:200],
+            key_source=self._shown(slot.source.description)[:200],
             call_id=state.call_id,
             attempt=state.attempts,
             status=status if isinstance(status, int) else None,
@@ -457,11 +464,20 @@ class Base:
             if trade
             else None,
             symbol=symbol_of(call.json, call.params) if trade else None,
-            host=_redact.redact(url.host),
+            host=self._shown(url.host),
             port=url.port or (443 if url.scheme == "https" else 80),
-            url_parts=(url, self._query_key, self._query_key if secret else ()),
+            url_parts=LazyURL(url, self._query_key, self._query_key if secret else ()),
             started=note.started,
         )
+
+    def _shown(self, text: str) -> str:
+        """``text`` redacted, remembered: a key source or a host is the same on every call."""
+        shown = self._texts.get(text)
+        if shown is None:
+            if len(self._texts) >= 64:
+                self._texts.clear()
+            shown = self._texts[text] = _redact.redact(text)
+        return shown
 
     def _steps(
         self, call: Call, slot: KeySlot, state: CallState, note: _Note | None
