@@ -204,3 +204,29 @@ def test_learn_takes_history_without_alerting() -> None:
     assert list(watch.alerts) == []
     watch.attempt(Attempt.example(started=START + 3800, route="/withdrawals"))
     assert [a.rule for a in watch.alerts] == ["new_route"]
+
+
+def test_an_alert_made_an_error_by_a_warnings_filter_does_not_fail_the_call(
+    log_capture: Any,
+) -> None:
+    """Under ``-W error`` the alert's warning raises inside the observer: the order still
+    returns its answer (a caller told it failed might place it again), the hook still runs and
+    the failure is logged."""
+    clock = FakeClock()
+    paged: list[coinguard.Alert] = []
+    provider = coinguard.Provider(name="watched", base_url="https://api.watched.test")
+    http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json={})))
+    watch = Watch(Thresholds(trade_symbols=frozenset({"BTC"})), hook=paged.append)
+    with coinguard.Client(
+        provider=provider,
+        read_key="watched-read-key-0123456789",
+        trade_key="watched-trade-key-0123456789",
+        allow_trading=True,
+        http_client=http,
+        clock=clock,
+        sleep=clock.sleep,
+        observers=[watch],
+    ) as client:
+        assert client.post("/orders", json={"symbol": "DOGE"}) == {}
+    assert [a.rule for a in paged] == ["trade_symbol"]
+    assert any("observer Watch failed" in line for line in log_capture.lines)

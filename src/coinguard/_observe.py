@@ -217,7 +217,8 @@ class Observer(Protocol):
 
     ``blocking`` says whether :meth:`attempt` may do I/O (an :class:`AsyncClient` then calls it
     in a worker thread). An observer that raises does not change the call's result: the error
-    is logged on ``coinguard.observe`` (warnings, such as an alert, go on as warnings).
+    is logged on ``coinguard.observe``. That holds for a warning turned into an error by a
+    warnings filter too: an order that was placed is never reported as failed.
     """
 
     blocking: bool
@@ -230,9 +231,7 @@ def emit(observers: Sequence[Observer], record: Attempt) -> None:
     for observer in observers:
         try:
             observer.attempt(record)
-        except Warning:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # a Warning made an error by a filter included
             log.error(
                 "observer %s failed on %s %s: %s: %s",
                 type(observer).__name__,
