@@ -168,6 +168,7 @@ class Client(Base):
             if learned is not None:
                 learned()
             reports.append(report)
+        self._tell_findings(reports)
         return judge(reports, on_finding, hook)
 
     def _run(self, call: Call, slot: KeySlot) -> Any:
@@ -376,6 +377,7 @@ class AsyncClient(Base):
             if learned is not None:  # a shared store is I/O: never on the event loop
                 await anyio.to_thread.run_sync(learned)
             reports.append(report)
+        self._tell_findings(reports)
         return judge(reports, on_finding, hook)
 
     async def _run(self, call: Call, slot: KeySlot) -> Any:

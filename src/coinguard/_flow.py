@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import os
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -74,6 +75,8 @@ from ._secret import Secret
 from ._secrets import SecretRef
 from ._settings import Settings
 from ._verify import KeyReport
+
+_log = logging.getLogger("coinguard.observe")
 
 __all__ = ["MAX_AGE", "MISSING", "Base", "Run", "Send", "Sleep", "Step", "wrap_keys"]
 
@@ -363,6 +366,20 @@ class Base:
         if quota is None or not windows:
             return None
         return functools.partial(quota.learn, windows)
+
+    def _tell_findings(self, reports: Sequence[KeyReport]) -> None:
+        """Hand ``verify_key()``'s reports to the observers that count findings (Metrics)."""
+        for observer in self._observers:
+            tell = getattr(observer, "key_findings", None)
+            if callable(tell):
+                try:
+                    tell(self._core.provider.name, reports)
+                except Exception as exc:
+                    _log.error(
+                        "observer %s failed on key findings: %s",
+                        type(observer).__name__,
+                        type(exc).__name__,
+                    )
 
     def _hand_over(self, exc: CoinguardError, call: Call, state: CallState) -> list[CoinguardError]:
         """After a failed first attempt: re-raise if final, else seed the tenacity loop with it.

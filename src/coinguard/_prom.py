@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._observe import Attempt
@@ -65,6 +65,12 @@ def _families(prom: Any, registry: Any) -> dict[str, Any]:
                 "coinguard_credits",
                 "Quota credits spent",
                 ["provider", "scope"],
+                registry=registry,
+            ),
+            "findings": prom.Counter(
+                "coinguard_key_findings",
+                "What verify_key() found wrong with a key (privilege or age)",
+                ["provider", "scope", "finding"],
                 registry=registry,
             ),
             "quotas": _QuotaCollector(prom),
@@ -129,6 +135,16 @@ class Metrics:
     def bind(self, client: Any) -> None:
         """Report this client's remaining quota on every scrape (held weakly)."""
         self._m["quotas"].add(client)
+
+    def key_findings(self, provider: str, reports: Sequence[Any]) -> None:
+        """Count what ``verify_key()`` found: ``can_trade``, ``can_withdraw`` or ``age``."""
+        counter = self._m["findings"]
+        for report in reports:
+            for text in report.findings:
+                kind = "can_withdraw" if "withdraw" in text else "can_trade"
+                counter.labels(provider, report.scope, kind).inc()
+            for _ in report.age_findings:
+                counter.labels(provider, report.scope, "age").inc()
 
     def _route(self, route: str) -> str:
         if route in self._routes:

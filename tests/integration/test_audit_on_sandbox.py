@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import prometheus_client
 import pytest
 
 import coinguard
@@ -80,3 +81,32 @@ def test_four_processes_write_one_consistent_log(sb: Sandbox, tmp_path: Path) ->
     storm = _check(path)
     assert storm.returncode == 1
     assert [json.loads(line)["rule"] for line in storm.stdout.splitlines()] == ["auth_failures"]
+
+
+def test_key_findings_are_counted_without_a_key_label(sb: Sandbox) -> None:
+    """verify_key() on the sandbox's over-privileged read key: Metrics counts a ``can_trade``
+    and a ``can_withdraw`` finding (and the age finding) by provider and scope only."""
+    registry = prometheus_client.CollectorRegistry()
+    key = sb.keys.overprivileged
+    assert key is not None
+    with (
+        coinguard.Client(
+            provider="sandbox",
+            base_url=sb.base_url,
+            read_key=key,
+            observers=[coinguard.Metrics(registry)],
+        ) as client,
+        pytest.warns(coinguard.KeyAgeWarning),
+        pytest.raises(coinguard.OverPrivilegedKeyError),
+    ):
+        client.verify_key()
+
+    def found(finding: str) -> float | None:
+        labels = {"provider": "sandbox", "scope": "read", "finding": finding}
+        return registry.get_sample_value("coinguard_key_findings_total", labels)
+
+    assert (found("can_trade"), found("can_withdraw")) == (1.0, 1.0)
+    assert (found("age") or 0) >= 1
+    exposition = prometheus_client.generate_latest(registry).decode()
+    assert key not in exposition
+    assert "fp:" not in exposition
