@@ -21,7 +21,8 @@ import tenacity
 
 from ._core import Call
 from ._exceptions import CoinguardError
-from ._flow import MAX_AGE, MISSING, AuditArg, Base, Run, Send, Sleep, wrap_keys
+from ._flow import MAX_AGE, MISSING, Base, Run, Send, Sleep, wrap_keys
+from ._journal import AuditArg
 from ._keys import KeyInput, KeySlot
 from ._observe import Observer
 from ._provider import Provider

@@ -9,9 +9,7 @@ steps, with blocking calls and awaits respectively.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
-import os
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import timedelta
@@ -23,25 +21,16 @@ import httpx
 from pydantic import SecretStr
 
 from . import _redact
-from ._audit import AuditLog
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
     CoinguardError,
     ConfigurationError,
-    NotFoundError,
     OrderOutcomeUnknownError,
-    PermissionDeniedError,
-    QuotaExceededError,
     RateLimitError,
-    ScopeError,
-    ServerError,
 )
 from ._headers import ServerWindow
+from ._journal import AuditArg, Note, next_call_id, observers_for, outcome_of
 from ._keys import (
     EnvSource,
     FileSource,
@@ -127,57 +116,6 @@ class Run(NamedTuple):
 
 Step = Send | Sleep | Run
 
-#: The audit argument: a file path or an :class:`AuditLog`; None reads ``COINGUARD_AUDIT_LOG``,
-#: False turns the audit log off whatever the environment says.
-AuditArg = AuditLog | str | os.PathLike[str] | bool | None
-
-# the outcome word of an audit record, most specific class first
-_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
-    (OrderOutcomeUnknownError, "outcome_unknown"),
-    (APITimeoutError, "timeout"),
-    (APIConnectionError, "connection"),
-    (AuthenticationError, "auth"),
-    (PermissionDeniedError, "permission"),
-    (RateLimitError, "rate_limited"),
-    (NotFoundError, "not_found"),
-    (ServerError, "server_error"),
-    (APIStatusError, "status"),
-    (QuotaExceededError, "quota_exceeded"),
-    (ScopeError, "scope"),
-    (CoinguardError, "error"),
-    (Exception, "error"),
-)
-
-
-def _outcome_of(exc: BaseException | None) -> str:
-    if exc is None:
-        return "ok"
-    for cls, word in _OUTCOMES:
-        if isinstance(exc, cls):
-            return word
-    return "interrupted"  # KeyboardInterrupt, a cancelled task
-
-
-# call ids: random per process, counted within it (unique across workers, cheap per call)
-_CALL_PREFIX = os.urandom(4).hex()
-_CALL_IDS = itertools.count(1)
-
-
-class _Note:
-    """What the step generator saw during one attempt, for its audit record."""
-
-    __slots__ = ("answered", "cost", "response", "secret", "sent", "started", "url", "wait")
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.secret: Secret | None = None
-        self.cost: int | None = None
-        self.wait = 0.0
-        self.sent: float | None = None
-        self.answered: float | None = None
-        self.url: httpx.URL | None = None
-        self.response: httpx.Response | None = None
-
 
 class Base:
     """Construction and the per-attempt bookkeeping shared by both shells."""
@@ -240,7 +178,9 @@ class Base:
         self._quota_account = quota_account
         self._quotas: dict[str, Quota] = {}  # by key slot
         self._quota_lock = threading.Lock()
-        self._observers, self._own_audit = self._observers_from(audit, observers)
+        self._observers, self._own_audit = observers_for(
+            audit, observers, self._core.audit_log, self
+        )
         self._observers_block = any(getattr(o, "blocking", True) for o in self._observers)
         self._routes: dict[str, str] = {}
         self._texts: dict[str, str] = {}
@@ -252,37 +192,6 @@ class Base:
         self._route_patterns = tuple(str(p) for p in patterns)
         auth = core.provider.auth
         self._query_key = (auth.name,) if isinstance(auth, QueryKey) else ()
-
-    def _observers_from(
-        self, audit: AuditArg, observers: Sequence[Observer]
-    ) -> tuple[tuple[Observer, ...], AuditLog | None]:
-        """The observers of this client, its audit log first; the log it opened itself."""
-        if isinstance(observers, str) or not all(
-            callable(getattr(o, "attempt", None)) for o in observers
-        ):
-            raise ConfigurationError(
-                "observers must be a list of objects with an attempt(record) method "
-                "(AuditLog, Watch, Tracing, Metrics)"
-            )
-        if audit is None:
-            audit = self._core.audit_log or None
-        own: AuditLog | None = None
-        if audit is True:
-            raise ConfigurationError("audit=True names no file: pass audit='calls.jsonl'")
-        if isinstance(audit, str | os.PathLike):
-            if not str(audit).strip():
-                raise ConfigurationError("audit must name a file, got an empty string")
-            own = audit = AuditLog(audit)
-        elif audit is not False and audit is not None and not isinstance(audit, AuditLog):
-            raise ConfigurationError(
-                f"audit must be a file path, an AuditLog or False, got {type(audit).__name__}"
-            )
-        first = (audit,) if isinstance(audit, AuditLog) else ()
-        for observer in observers:
-            bind = getattr(observer, "bind", None)
-            if callable(bind):  # e.g. Metrics reads the client's quota when scraped
-                bind(self)
-        return (*first, *observers), own
 
     @property
     def provider(self) -> Provider:
@@ -419,10 +328,10 @@ class Base:
         return self._steps(call, slot, state, None)
 
     def _observed(self, call: Call, slot: KeySlot, state: CallState) -> Generator[Step, Any, Any]:
-        note = _Note(self._clock())
+        note = Note(self._clock())
         state.attempts += 1
         if not state.call_id:
-            state.call_id = f"{_CALL_PREFIX}{next(_CALL_IDS):08x}"
+            state.call_id = next_call_id()
         try:
             value = yield from self._steps(call, slot, state, note)
         except GeneratorExit:  # a closing generator cannot yield
@@ -440,7 +349,7 @@ class Base:
         call: Call,
         slot: KeySlot,
         state: CallState,
-        note: _Note,
+        note: Note,
         exc: BaseException | None,
     ) -> Attempt:
         """The audit record of one attempt; holds no key (see ``_observe``)."""
@@ -471,7 +380,7 @@ class Base:
             call_id=state.call_id,
             attempt=state.attempts,
             status=status if isinstance(status, int) else None,
-            outcome=_outcome_of(exc),
+            outcome=outcome_of(exc),
             error=type(exc).__name__ if exc is not None else None,
             cost=note.cost,
             quota_wait=round(note.wait, 6),
@@ -497,7 +406,7 @@ class Base:
         return shown
 
     def _steps(
-        self, call: Call, slot: KeySlot, state: CallState, note: _Note | None
+        self, call: Call, slot: KeySlot, state: CallState, note: Note | None
     ) -> Generator[Step, Any, Any]:
         """The steps of one attempt; ``note`` (with observers) records what they did."""
         # built first: a request that cannot be built must not cost a key fetch or quota
