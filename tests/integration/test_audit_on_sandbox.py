@@ -16,7 +16,7 @@ import prometheus_client
 import pytest
 
 import coinguard
-from coinguard.sandbox import Sandbox
+from coinguard.sandbox import Sandbox, SandboxConfig, Window
 
 WORKER = textwrap.dedent(
     """
@@ -110,3 +110,44 @@ def test_key_findings_are_counted_without_a_key_label(sb: Sandbox) -> None:
     exposition = prometheus_client.generate_latest(registry).decode()
     assert key not in exposition
     assert "fp:" not in exposition
+
+
+PHASES = textwrap.dedent(
+    """
+    import os, sys
+    import coinguard
+    path = sys.argv[1]
+    now = [1_795_780_800.0]
+    with coinguard.Client(provider="sandbox", base_url=os.environ["SB_URL"],
+                          read_key=os.environ["SB_KEY"], audit=path, clock=lambda: now[0],
+                          quota=None) as client:
+        for step, calls, route in ((4.0, 1000, "/price"), (0.1, 150, "/price"),
+                                   (4.0, 1, "/daily-ohlcv")):
+            for _ in range(calls):
+                client.get(route, params={"symbol": "BTC"})
+                now[0] += step
+    """
+)
+
+
+def test_injected_anomalies_raise_exactly_their_alerts(tmp_path: Path) -> None:
+    """Against the real sandbox, with the client's clock compressed (4 s per call): 67 minutes
+    of clean reads raise nothing; then a burst (150 calls in 15 s) raises ``rate``, a route the
+    key never used raises ``new_route``, and nothing else fires."""
+    config = SandboxConfig(windows=(Window(100_000, 60.0),))
+    path = tmp_path / "phases.jsonl"
+    with Sandbox(config) as sb:
+        env = {**os.environ, "SB_URL": sb.base_url, "SB_KEY": sb.keys.read}
+        env.pop("COINGUARD_AUDIT_LOG", None)
+        done = subprocess.run(
+            [sys.executable, "-c", PHASES, str(path)], env=env, timeout=300, check=False
+        )
+        assert done.returncode == 0
+        assert sb.ledger.count(fingerprint=coinguard.fingerprint(sb.keys.read)) == 1151
+    records = list(coinguard.read_audit(path))
+    clean = coinguard.Watch(warn=False).check(records[:1000])
+    assert clean == []
+    alerts = _check(path)
+    assert alerts.returncode == 1
+    rules = [json.loads(line)["rule"] for line in alerts.stdout.splitlines()]
+    assert rules == ["rate", "new_route"]
