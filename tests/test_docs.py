@@ -234,9 +234,12 @@ def _keys(value: Any) -> Any:
 
 
 def _subparser(command: str) -> argparse.ArgumentParser:
+    """The parser of ``COMMAND`` or ``COMMAND ACTION`` (``audit check``)."""
     parser = _build_parser()
-    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return sub.choices[command]
+    for word in command.split():
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[word]
+    return parser
 
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:
@@ -253,7 +256,7 @@ def _flags(text: str) -> set[str]:
 
 
 def _usage_command(block: Block) -> str | None:
-    match = re.match(r"coinguard (\w+) \[", block.body)
+    match = re.match(r"coinguard (\w+(?: \w+)?) (?:FILE )?\[", block.body)
     return match.group(1) if match else None
 
 

@@ -1,4 +1,5 @@
-"""The canary suite: a key never shows in a repr, log line, error, traceback, warning or pickle."""
+"""The canary suite: a key never shows in a repr, log line, error, traceback, warning, pickle,
+audit line, span or metric."""
 
 from __future__ import annotations
 
@@ -16,8 +17,15 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
+import prometheus_client
 import pytest
 import respx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
 import coinguard
@@ -875,3 +883,204 @@ def test_the_data_surfaces_never_show_the_key(
     texts.append(("logs", log_capture.text))
     assert not skipped.complete
     assert _leaks([canary], texts) == []
+
+
+# -- the observability channels: audit lines, spans and metrics -------------------------------
+
+
+@dataclass
+class Telemetry:
+    """Every observability channel of one test: an audit file, coinguard's spans and the httpx
+    instrumentation's (through a tracer provider with the redacting processor first), the
+    instrumentation's metrics and a Prometheus registry."""
+
+    audit: Path
+    spans: InMemorySpanExporter
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    reader: InMemoryMetricReader
+    registry: prometheus_client.CollectorRegistry
+
+    def observers(self) -> list[Any]:
+        return [
+            coinguard.AuditLog(self.audit),
+            coinguard.Tracing(self.tracer_provider),
+            coinguard.Metrics(self.registry),
+        ]
+
+    def texts(self) -> Iterator[tuple[str, str]]:
+        yield "audit log", self.audit.read_text() if self.audit.exists() else ""
+        for span in self.spans.get_finished_spans():
+            yield f"span {span.name}", span.to_json()
+        yield "otel metrics", repr(self.reader.get_metrics_data())
+        yield "prometheus", prometheus_client.generate_latest(self.registry).decode()
+
+
+@pytest.fixture
+def telemetry(tmp_path: Path) -> Iterator[Telemetry]:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(coinguard.RedactingSpanProcessor())
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    yield Telemetry(
+        tmp_path / "audit.jsonl",
+        spans,
+        tracer_provider,
+        meter_provider,
+        reader,
+        prometheus_client.CollectorRegistry(),
+    )
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
+def _instrumented(
+    http: httpx.Client | httpx.AsyncClient, telemetry: Telemetry, **hooks: Any
+) -> None:
+    HTTPXClientInstrumentor.instrument_client(
+        http,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        **hooks,
+    )
+
+
+def _instrumentable(scenario: Scenario) -> bool:
+    """A caller's httpx client over plain http may only connect to the base URL's port (the
+    proxy guard), so the redirect to another origin runs on coinguard's own client, which
+    is not instrumented; its audit lines, spans and metrics are still scanned."""
+    return not scenario.follow_redirects
+
+
+def _check_telemetry(stage: Stage, telemetry: Telemetry, *, instrumented: bool) -> None:
+    texts = list(telemetry.texts())
+    assert _leaks([stage.read, stage.trade], texts) == []
+    spans = telemetry.spans.get_finished_spans()
+    assert any(s.instrumentation_scope.name == "coinguard" for s in spans), "no coinguard span"
+    if instrumented and stage.api.seen:
+        assert any("httpx" in s.instrumentation_scope.name for s in spans)
+    assert telemetry.audit.read_text().strip(), "no audit line"
+
+
+@pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_canary_never_leaks_into_audit_spans_or_metrics(
+    name: str,
+    style: object,
+    stage_for: Callable[[Scenario, object], Stage],
+    log_capture: CapturedLogs,
+    telemetry: Telemetry,
+) -> None:
+    """Each scenario, with an audit log, coinguard's spans and metrics and the httpx
+    instrumentation on: no channel holds a key (the instrumentation's url.full included)."""
+    scenario = SCENARIOS[name]
+    stage = stage_for(scenario, style)
+    http = httpx.Client()
+    if _instrumentable(scenario):
+        _instrumented(http, telemetry)
+    exc: Exception | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = coinguard.Client(
+            **_client_kwargs(stage, scenario),
+            sleep=_no_sleep,
+            http_client=http if _instrumentable(scenario) else None,
+            observers=telemetry.observers(),
+        )
+        with client, http:
+            try:
+                client.request(scenario.method, scenario.path, **_request_kwargs(scenario))
+            except Exception as err:  # the error itself is under test
+                exc = err
+    _check(scenario, stage, style, client, exc, log_capture, caught)
+    _check_telemetry(stage, telemetry, instrumented=_instrumentable(scenario))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("style", STYLES.values(), ids=STYLES.keys())
+@pytest.mark.parametrize("name", ASYNC_SCENARIOS)
+async def test_canary_never_leaks_into_audit_spans_or_metrics_async(
+    name: str,
+    style: object,
+    stage_for: Callable[[Scenario, object], Stage],
+    log_capture: CapturedLogs,
+    telemetry: Telemetry,
+) -> None:
+    """The same with AsyncClient and an instrumented httpx.AsyncClient."""
+    scenario = SCENARIOS[name]
+    stage = stage_for(scenario, style)
+    http = httpx.AsyncClient()
+    if _instrumentable(scenario):
+        _instrumented(http, telemetry)
+    exc: Exception | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = coinguard.AsyncClient(
+            **_client_kwargs(stage, scenario),
+            sleep=_no_sleep_async,
+            http_client=http if _instrumentable(scenario) else None,
+            observers=telemetry.observers(),
+        )
+        async with client, http:
+            try:
+                await client.request(scenario.method, scenario.path, **_request_kwargs(scenario))
+            except Exception as err:  # the error itself is under test
+                exc = err
+    _check(scenario, stage, style, client, exc, log_capture, caught)
+    _check_telemetry(stage, telemetry, instrumented=_instrumentable(scenario))
+
+
+def _instrumentation_url(
+    stage: Stage, telemetry: Telemetry, processor: bool, **hooks: Any
+) -> list[str]:
+    """The URLs the httpx instrumentation's spans hold after one read with a query key."""
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    if processor:
+        provider.add_span_processor(coinguard.RedactingSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    http = httpx.Client()
+    HTTPXClientInstrumentor.instrument_client(
+        http, tracer_provider=provider, meter_provider=telemetry.meter_provider, **hooks
+    )
+    with coinguard.Client(provider=stage.provider, read_key=stage.read.value, http_client=http):
+        pass
+    with coinguard.Client(
+        provider=stage.provider, read_key=stage.read.value, http_client=http
+    ) as client:
+        client.get("/ok", params={"signature": "0123456789abcdef0123456789abcdef"})
+    http.close()
+    provider.shutdown()
+    return [
+        str(value)
+        for span in spans.get_finished_spans()
+        for name, value in (span.attributes or {}).items()
+        if name in ("url.full", "http.url")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("processor", "hook"),
+    [(False, False), (True, False), (False, True)],
+    ids=["unprotected", "processor", "request-hook"],
+)
+def test_the_httpx_instrumentation_leak_and_its_two_fixes(
+    processor: bool,
+    hook: bool,
+    stage_for: Callable[[Scenario, object], Stage],
+    telemetry: Telemetry,
+) -> None:
+    """Unprotected, the instrumentation puts the query key and a lowercase ``signature`` in
+    url.full; the redacting processor or the request hook each leave ``REDACTED`` instead."""
+    stage = stage_for(SCENARIOS["success"], STYLES["query"])
+    hooks = {"request_hook": coinguard.httpx_request_hook} if hook else {}
+    urls = _instrumentation_url(stage, telemetry, processor, **hooks)
+    assert urls
+    if not processor and not hook:
+        assert all(stage.read.found_in(url) for url in urls)  # the leak this guards against
+        assert all("0123456789abcdef0123456789abcdef" in url for url in urls)
+    else:
+        assert _leaks([stage.read], [("url", url) for url in urls]) == []
+        assert all("api_key=REDACTED" in url and "signature=REDACTED" in url for url in urls)

@@ -8,6 +8,8 @@ that never duplicate an order.
 ...     btc = tm.get("/price", params={"symbol": "BTC"})
 """
 
+from ._alerts import Alert, AnomalyWarning, Thresholds, Watch
+from ._audit import AuditLog, read_audit
 from ._batch import BatchResult
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
@@ -40,7 +42,10 @@ from ._exceptions import (
 )
 from ._keys import KeyMetadata, KeySource
 from ._models import Candle, Model, Price
+from ._observe import SCHEMA_VERSION, Attempt, Observer
+from ._otel import RedactingSpanProcessor, Tracing, httpx_async_request_hook, httpx_request_hook
 from ._paging import PageFailure, PaginationError, Resume, Rows
+from ._prom import Metrics
 from ._provider import (
     BearerKey,
     ClientOrderId,
@@ -85,12 +90,17 @@ from ._verify import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "SCHEMA_VERSION",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Alert",
+    "AnomalyWarning",
     "ArgumentTypeError",
     "AsyncClient",
+    "Attempt",
+    "AuditLog",
     "AuthenticationError",
     "BatchResult",
     "BearerKey",
@@ -114,9 +124,11 @@ __all__ = [
     "KeyReport",
     "KeySource",
     "MemoryStore",
+    "Metrics",
     "MissingKeyError",
     "Model",
     "NotFoundError",
+    "Observer",
     "OrderOutcomeUnknownError",
     "OverPrivilegedKeyError",
     "PageFailure",
@@ -135,6 +147,7 @@ __all__ = [
     "QuotaStore",
     "QuotaStoreError",
     "RateLimitError",
+    "RedactingSpanProcessor",
     "RedisStore",
     "Reservation",
     "Response",
@@ -155,7 +168,10 @@ __all__ = [
     "Signature",
     "SignedKey",
     "SigningInput",
+    "Thresholds",
+    "Tracing",
     "Usage",
+    "Watch",
     "Window",
     "WindowStatus",
     "binance_api_restrictions",
@@ -165,6 +181,9 @@ __all__ = [
     "diagnose",
     "fingerprint",
     "get_provider",
+    "httpx_async_request_hook",
+    "httpx_request_hook",
+    "read_audit",
     "redact",
     "sandbox_key_info",
     "secret",

@@ -4,6 +4,7 @@
 ``coinguard demo`` shows what coinguard is for, against the embedded sandbox.
 ``coinguard sandbox`` runs the embedded sandbox server until SIGINT/SIGTERM.
 ``coinguard doctor`` checks where the keys come from and what is unsafe about them.
+``coinguard audit check|report`` runs the anomaly rules over an audit log, or reports usage.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ examples:
   coinguard demo
   coinguard sandbox --env-file sandbox.env
   coinguard doctor --provider tokenmetrics --verify
+  coinguard audit report calls.jsonl --html report.html
 
 Run 'coinguard COMMAND --help' for the options of a command."""
 
@@ -282,6 +284,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sandbox(commands)
     _add_doctor(commands)
+    from ._cli_audit import add_audit
+
+    add_audit(commands)
     return parser
 
 

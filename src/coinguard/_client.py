@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +24,9 @@ from ._core import Call
 from ._data_calls import AsyncDataCalls, DataCalls
 from ._exceptions import CoinguardError, OrderOutcomeUnknownError
 from ._flow import MAX_AGE, MISSING, Departure, Run, Send, Sleep, wrap_keys
+from ._journal import AuditArg
 from ._keys import KeyInput, KeySlot
+from ._observe import Observer
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
 from ._reconcile import reconcile
@@ -46,6 +48,10 @@ class Client(DataCalls):
     budget; ``quota_account`` names the provider account instead, for keys that share one.
     A provider that signs its requests (:class:`coinguard.SignedKey`) also needs
     ``read_secret`` (and ``trade_secret`` to trade): each scope is a key pair.
+
+    ``audit`` journals every attempt to a JSON Lines file (a path or an :class:`AuditLog`;
+    ``COINGUARD_AUDIT_LOG`` when not given, ``False`` for none); ``observers`` get every
+    attempt too (:class:`Watch`, :class:`Tracing`, :class:`Metrics`).
 
     >>> with Client(provider="tokenmetrics") as tm:           # doctest: +SKIP
     ...     btc = tm.get("/price", params={"symbol": "BTC"})
@@ -83,6 +89,8 @@ class Client(DataCalls):
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] | None = None,
         verify_on_start: bool = False,
+        audit: AuditArg = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
@@ -111,6 +119,8 @@ class Client(DataCalls):
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
+            audit=audit,
+            observers=observers,
         )
         self._sleep = sleep
         self._owns_http = http_client is None
@@ -182,6 +192,7 @@ class Client(DataCalls):
             if learned is not None:
                 learned()
             reports.append(report)
+        self._tell_findings(reports)
         return judge(reports, on_finding, hook)
 
     def _run_order(self, call: Call, slot: KeySlot) -> Any:
@@ -352,6 +363,8 @@ class AsyncClient(AsyncDataCalls):
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] | None = None,
         verify_on_start: bool = False,
+        audit: AuditArg = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         # wrapped first: a traceback of any failure below shows this frame's locals
         read_key, trade_key = wrap_keys(read_key, trade_key)
@@ -380,6 +393,8 @@ class AsyncClient(AsyncDataCalls):
             on_retry=on_retry,
             clock=clock,
             jitter=jitter or random.random,
+            audit=audit,
+            observers=observers,
         )
         self._sleep = sleep
         self._owns_http = http_client is None
@@ -433,6 +448,7 @@ class AsyncClient(AsyncDataCalls):
             if learned is not None:  # a shared store is I/O: never on the event loop
                 await anyio.to_thread.run_sync(learned)
             reports.append(report)
+        self._tell_findings(reports)
         return judge(reports, on_finding, hook)
 
     async def _run_order(self, call: Call, slot: KeySlot) -> Any:

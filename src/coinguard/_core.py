@@ -109,6 +109,7 @@ class ClientCore(Outcomes):
             self.provider = self.provider.with_plan(chosen)
         self._methods = _route_methods(self.provider)
         self.quota_store = general.quota_store
+        self.audit_log = general.audit_log
         url = base_url or general.base_url or self.provider.base_url
         if not url:
             raise ConfigurationError(

@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple, NoReturn
 import httpx
 from pydantic import SecretStr
 
+from . import _redact
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._endpoints import Endpoint, Endpoints, Response
@@ -35,6 +36,7 @@ from ._exceptions import (
     ResponseDecodeError,
 )
 from ._headers import ServerWindow
+from ._journal import AuditArg, Note, next_call_id, observers_for, outcome_of
 from ._keys import (
     EnvSource,
     FileSource,
@@ -45,10 +47,20 @@ from ._keys import (
     ValueSource,
     as_secret,
 )
+from ._observe import (
+    Attempt,
+    LazyURL,
+    Observer,
+    emit,
+    iso_time,
+    order_id_of,
+    route_template,
+    symbol_of,
+)
 from ._outcome import safe_url
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
 from ._progress import Progress
-from ._provider import Provider
+from ._provider import Provider, QueryKey, Scope
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
 from ._retry import (
     CallState,
@@ -62,6 +74,8 @@ from ._secrets import SecretRef
 from ._settings import Settings
 from ._unified import Adapter, Fetch, SymbolMap, adapter_for
 from ._verify import KeyReport
+
+_log = logging.getLogger("coinguard.observe")
 
 __all__ = ["MAX_AGE", "MISSING", "Base", "Run", "Send", "Sleep", "Step", "wrap_keys"]
 
@@ -195,6 +209,8 @@ class Base:
         on_retry: Callable[[RetryDetails], None] | None,
         clock: Callable[[], float],
         jitter: Callable[[], float],
+        audit: AuditArg = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._core = ClientCore(
             provider=provider,
@@ -233,6 +249,20 @@ class Base:
         self._time_offset: tuple[float, float | None] = (0.0, None)
         self._quota_lock = threading.Lock()
         self._wait_listeners: list[Callable[[str], None]] = []
+        self._observers, self._own_audit = observers_for(
+            audit, observers, self._core.audit_log, self
+        )
+        self._observers_block = any(getattr(o, "blocking", True) for o in self._observers)
+        self._routes: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+        core = self._core
+        patterns = (*core.provider.trade_routes, *core.provider.idempotent_routes)
+        patterns += (*core.provider.read_routes,)
+        if core.provider.quota is not None:
+            patterns += tuple(p for p, _ in core.provider.quota.costs)
+        self._route_patterns = tuple(str(p) for p in patterns)
+        auth = core.provider.auth
+        self._query_key = (auth.name,) if isinstance(auth, QueryKey) else ()
 
     @property
     def provider(self) -> Provider:
@@ -379,6 +409,20 @@ class Base:
             return None
         return functools.partial(quota.learn, windows)
 
+    def _tell_findings(self, reports: Sequence[KeyReport]) -> None:
+        """Hand ``verify_key()``'s reports to the observers that count findings (Metrics)."""
+        for observer in self._observers:
+            tell = getattr(observer, "key_findings", None)
+            if callable(tell):
+                try:
+                    tell(self._core.provider.name, reports)
+                except Exception as exc:
+                    _log.error(
+                        "observer %s failed on key findings: %s",
+                        type(observer).__name__,
+                        type(exc).__name__,
+                    )
+
     def _hand_over(self, exc: CoinguardError, call: Call, state: CallState) -> list[CoinguardError]:
         """After a failed first attempt: re-raise if final, else seed the tenacity loop with it.
 
@@ -412,7 +456,8 @@ class Base:
         here, once, for both :class:`Client` and :class:`AsyncClient`. A signed call first
         makes sure the provider's clock offset is known and fresh; refused for its timestamp
         (a code in ``ServerTime.resync_codes``), it measures the clock again and goes once more,
-        signed afresh: the provider did not execute a request it refused so.
+        signed afresh: the provider did not execute a request it refused so. With observers,
+        each attempt's record is handed to them as its last step.
         """
         timing = self._core.provider.server_time
         if timing is None or not self._core.signs(call):
@@ -463,7 +508,94 @@ class Base:
     def _attempt_flow(
         self, call: Call, slot: KeySlot, state: CallState
     ) -> Generator[Step, Any, Any]:
-        """The steps of one attempt of ``call`` (see :meth:`_flow`)."""
+        """The steps of one attempt of ``call`` (see :meth:`_flow`), observed if the client
+        has observers."""
+        if self._observers:
+            return self._observed(call, slot, state)
+        return self._steps(call, slot, state, None)
+
+    def _observed(self, call: Call, slot: KeySlot, state: CallState) -> Generator[Step, Any, Any]:
+        note = Note(self._clock())
+        state.attempts += 1
+        if not state.call_id:
+            state.call_id = next_call_id()
+        try:
+            value = yield from self._steps(call, slot, state, note)
+        except GeneratorExit:  # a closing generator cannot yield
+            raise
+        except BaseException as exc:
+            record = self._record(call, slot, state, note, exc)
+            yield Run(emit, (self._observers, record), self._observers_block)
+            raise
+        record = self._record(call, slot, state, note, None)
+        yield Run(emit, (self._observers, record), self._observers_block)
+        return value
+
+    def _record(
+        self,
+        call: Call,
+        slot: KeySlot,
+        state: CallState,
+        note: Note,
+        exc: BaseException | None,
+    ) -> Attempt:
+        """The audit record of one attempt; holds no key (see ``_observe``)."""
+        response = note.response
+        status = getattr(exc, "status_code", None) if exc is not None else None
+        if status is None and response is not None:
+            status = response.status_code
+        latency = None
+        if note.sent is not None:
+            latency = max(0.0, (note.answered or self._clock()) - note.sent)
+        secret = note.secret
+        route = self._routes.get(call.path)
+        if route is None:
+            route = route_template(call.path, self._route_patterns)
+            if len(self._routes) >= 1024:  # paths with ids in them must not grow this forever
+                self._routes.clear()
+            self._routes[call.path] = route
+        trade = call.scope is Scope.TRADE
+        url = note.url or call.url
+        return Attempt(
+            time=iso_time(note.started),
+            provider=self._core.provider.name,
+            method=call.method,
+            route=route,
+            scope=call.scope.value,
+            key_fp=secret.fingerprint if secret is not None else None,
+            key_source=self._shown(slot.source.description)[:200],
+            call_id=state.call_id,
+            attempt=state.attempts,
+            status=status if isinstance(status, int) else None,
+            outcome=outcome_of(exc),
+            error=type(exc).__name__ if exc is not None else None,
+            cost=note.cost,
+            quota_wait=round(note.wait, 6),
+            latency=None if latency is None else round(latency, 6),
+            request_id=self._core._request_id(response) if response is not None else None,
+            client_order_id=order_id_of(call.json, call.params, call.idempotency_key)
+            if trade
+            else None,
+            symbol=symbol_of(call.json, call.params) if trade else None,
+            host=self._shown(url.host),
+            port=url.port or (443 if url.scheme == "https" else 80),
+            url_parts=LazyURL(url, self._query_key, self._query_key if secret else ()),
+            started=note.started,
+        )
+
+    def _shown(self, text: str) -> str:
+        """``text`` redacted, remembered: a key source or a host is the same on every call."""
+        shown = self._texts.get(text)
+        if shown is None:
+            if len(self._texts) >= 64:
+                self._texts.clear()
+            shown = self._texts[text] = _redact.redact(text)
+        return shown
+
+    def _steps(
+        self, call: Call, slot: KeySlot, state: CallState, note: Note | None
+    ) -> Generator[Step, Any, Any]:
+        """The steps of one attempt; ``note`` (with observers) records what they did."""
         # built first: a request that cannot be built must not cost a key fetch or quota
         request = self._core.build(self._http, call, own_client=self._owns_http)
         if state.reload_pending:
@@ -482,6 +614,9 @@ class Base:
             if signing is None:
                 signing = yield Run(signing_slot.get, (), blocking=True)
         quota = self._quota_for(slot, secret)
+        if note is not None:
+            note.secret = secret
+            before = self._clock()
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
         orders = self._order_quota_for(slot, secret) if call.is_order else None
         placed = None
@@ -495,6 +630,10 @@ class Base:
                     else:
                         quota.release(reservation)
                 raise
+        if note is not None:
+            note.wait += self._clock() - before
+            note.cost = reservation.cost if reservation is not None else None
+            note.sent, note.url = self._clock(), request.url
         auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet
@@ -515,6 +654,8 @@ class Base:
                 if pending is reservation:
                     reservation = depart.reservation
                 pending = depart.reservation
+            if note is not None:
+                note.response, note.answered = response, self._clock()
             if quota is not None and pending is not None:  # inline: every request runs it
                 answered = self._clock()
                 if quota.late(pending, answered):
@@ -530,7 +671,11 @@ class Base:
             if not self._owns_http:
                 self._core.drop_jar_cookies(request, call)
             if keyed and quota is not None:  # another request to the provider: quota
+                hop_started = self._clock()
                 reservation = pending = yield from self._take(quota, call, state)
+                if note is not None:
+                    note.wait += self._clock() - hop_started
+                    note.cost = (note.cost or 0) + reservation.cost
             elif not keyed:
                 auth = None
         self._arm_reload(slot, state, response)
@@ -681,6 +826,9 @@ class Base:
             quota.close()
         if store is not None:
             store.close()
+        own = getattr(self, "_own_audit", None)
+        if own is not None:
+            own.close()
 
     @staticmethod
     def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:

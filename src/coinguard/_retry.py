@@ -89,6 +89,8 @@ class CallState:
     key_generation: int = 0
     unknown: OrderOutcomeUnknownError | None = None  # an attempt that may have executed
     resynced: bool = False  # the provider's clock was measured again after it refused ours
+    attempts: int = 0  # counted only when the client has observers
+    call_id: str = ""
 
 
 def interrupted(state: CallState) -> None:

@@ -70,6 +70,7 @@ class _GeneralSettings(_NoPickle, BaseSettings):
     quota_store: str | None = None
     base_url: str | None = None
     plan: str | None = None
+    audit_log: str | None = None
 
     def __repr_args__(self) -> Any:
         # a Redis store URL may hold a password: reprs (and tracebacks' locals) mask it
@@ -89,8 +90,10 @@ class Settings(_GeneralSettings, _ReadKeySettings, _TradeKeySettings):
     Settings(read_key=SecretStr('**********'), ...)  # doctest: +SKIP
     >>> Settings(_env_file=".env")  # opt in to a .env file  # doctest: +SKIP
 
-    Also ``COINGUARD_QUOTA_STORE`` and ``COINGUARD_BASE_URL``. The day/month quota journal is set
-    with ``COINGUARD_QUOTA_PERSIST``, read by the quota engine itself (see docs/quota.md).
+    Also ``COINGUARD_QUOTA_STORE``, ``COINGUARD_BASE_URL`` and ``COINGUARD_AUDIT_LOG`` (a
+    JSON Lines file every client journals its attempts to, see docs/observability.md). The
+    day/month quota journal is set with ``COINGUARD_QUOTA_PERSIST``, read by the quota engine
+    itself (see docs/quota.md).
     """
 
 
