@@ -38,3 +38,14 @@ def test_collected_key_is_forgotten_eventually() -> None:
     del s
     gc.collect()
     assert _redact.redact("forgotten-key-789") == "forgotten-key-789"
+
+
+def test_a_registered_parameter_already_shown_as_redacted_stays_so() -> None:
+    """Spans show a signature as REDACTED; the parameter scrub must not rewrite that, and
+    still masks a real value (also one that starts with the word)."""
+    from coinguard._redact import redact, register_param
+
+    register_param("signature")
+    assert redact("/x?a=1&signature=REDACTED") == "/x?a=1&signature=REDACTED"
+    assert redact("/x?signature=REDACTEDabc123&b=2") == "/x?signature=<redacted>&b=2"
+    assert redact("/x?signature=c8db56825ae7") == "/x?signature=<redacted>"

@@ -210,7 +210,10 @@ def register_param(name: str) -> None:
         _params.add(name)
         names = "|".join(re.escape(n) for n in sorted(_params))
         # any spelling a URL or a repr shows: "signature=", "signature%3D", case folded
-        _param_re = re.compile(f"(?i)((?:{names})(?:=|%3D))[^&\\s\"'<>#]+")
+        # a value already shown as REDACTED (a span's url.full) is left as it is
+        _param_re = re.compile(
+            f"(?i)((?:{names})(?:=|%3D))(?!REDACTED(?:[&\\s\"'<>#]|$))[^&\\s\"'<>#]+"
+        )
 
 
 def _scrub_params(text: str) -> str:
