@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -59,6 +61,8 @@ from ._verify import KeyReport, report
 
 __all__ = ["Call", "ClientCore"]  # Call is re-exported for the shells
 
+_ORDER_IDS_KEPT = 10_000  # client order ids a client remembers, to refuse a reuse
+
 log = logging.getLogger("coinguard.client")
 
 _URL_CACHE = 4096
@@ -101,6 +105,8 @@ class ClientCore(Outcomes):
             max_redirects=max_redirects,
         )
         self.closed = False  # set by the shell's close(); every later call is refused
+        self._order_ids: OrderedDict[str, None] = OrderedDict()  # the latest, oldest first
+        self._order_ids_lock = threading.Lock()
         self.provider = get_provider(provider) if isinstance(provider, str) else provider
         general = settings or load_general_settings(env_file)
         # COINGUARD_PLAN only for a provider that has plans; plan= always (a wrong one is an error)
@@ -218,6 +224,22 @@ class ClientCore(Outcomes):
             idempotency_key=idempotency_key,
         )
 
+    def _claim_order_id(self, client_id: str, param: str) -> None:
+        """Refuse a client order id this client already used: an order lost later would be
+        looked up by it and could be taken for the earlier one (an exchange that lets an id be
+        used again once its order is filled answers with that one)."""
+        used = self._order_ids
+        with self._order_ids_lock:
+            if client_id in used:
+                raise ConfigurationError(
+                    f"{param} {_redact.redact(client_id)!r} was already used by this client: "
+                    "each order needs its own, or a lost order could not be told from the "
+                    "earlier one (omit it and coinguard makes a fresh one)"
+                )
+            used[client_id] = None
+            if len(used) > _ORDER_IDS_KEPT:
+                used.popitem(last=False)
+
     def prepare(
         self,
         method: str,
@@ -273,6 +295,7 @@ class ClientCore(Outcomes):
         spec = self.provider.client_order_id
         if spec is not None and scope is Scope.TRADE and spec.applies(method, path):
             params, client_id = with_client_order_id(params, spec)
+            self._claim_order_id(client_id, spec.param)
         return Call(
             method=method,
             path=path,

@@ -158,9 +158,13 @@ class ClientOrderId:
     set one) and keeps it across attempts. When an order's outcome is unknown it asks
     ``lookup`` (with ``lookup_param`` set to the id, and the order's ``copy_params``) up to
     ``polls`` times, ``poll_interval`` seconds apart, while the answer carries one of
-    ``not_found_codes``; the order found is the call's result. Only when every lookup says
-    "not found" is the order sent again, with the same id; a ``duplicate_codes`` answer to
-    that re-send means it was there after all, and it is looked up again.
+    ``not_found_codes``; the order found is the call's result. When every lookup says "not
+    found", the outcome stays unknown (:class:`OrderOutcomeUnknownError`): "not found" for a
+    while is no proof, and an exchange that accepts an id again once its order is no longer
+    open (Binance) would execute a re-send twice. Only for an exchange that refuses a used id
+    for good, ``max_sends`` above 1 lets coinguard send it again with the same id; a
+    ``duplicate_codes`` answer to that re-send means it was there after all, and it is
+    looked up again. A client refuses an id it already used.
 
     >>> ClientOrderId(routes=["POST /api/v3/order"], lookup="GET /api/v3/order").param
     'newClientOrderId'
@@ -175,7 +179,7 @@ class ClientOrderId:
     duplicate_codes: frozenset[str] = frozenset()
     polls: int = 4
     poll_interval: float = 0.25
-    max_sends: int = 3
+    max_sends: int = 1
     _routes: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
     _lookup: _Route = field(init=False, repr=False, compare=False)
 

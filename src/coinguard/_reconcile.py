@@ -4,9 +4,10 @@ was lost, for a provider that declares :class:`coinguard.ClientOrderId`.
 :func:`reconcile` yields the calls to make (:class:`Nested`: a whole call, with its own retries
 and quota) and the waits between lookups (:class:`~coinguard._flow.Sleep`); the shells run
 them. It looks the order up by its client id, polling a few times while the provider says "not
-found" (a new order can be invisible for a moment); returns the order it finds; re-sends the
-order, with the same id, only when every lookup said "not found"; and raises
-:class:`OrderOutcomeUnknownError` with the id and everything it tried when it cannot tell.
+found" (a new order can be invisible for a moment); returns the order it finds; and raises
+:class:`OrderOutcomeUnknownError` with the id and everything it tried when it cannot tell. It
+re-sends the order, with the same id, only where the provider says a used id is refused for
+good (``ClientOrderId.max_sends`` above 1) and every lookup said "not found".
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def reconcile(
             if _code(core, exc) not in spec.duplicate_codes:
                 raise
             tried.append("re-send: refused as a duplicate, so the first one exists")
+    if found is _ABSENT:
+        tried.append(
+            "not sent again: not found for a while is no proof, and a re-send of an order "
+            "that did execute could execute twice"
+        )
     raise OrderOutcomeUnknownError(
         f"{call.describe()}: the outcome of order {client_id} is still unknown after "
         f"{'; '.join(tried)}. Look it up by its client order id before sending it again",

@@ -81,8 +81,9 @@ def test_200_orders_under_20_percent_faults_give_exactly_200(faults: Faults, out
 
 
 def test_order_lost_before_it_executed_is_sent_again_with_the_same_id() -> None:
-    """503 faults that did not execute: lookups prove the order absent, it is re-sent with
-    its id, and exactly one order exists per call."""
+    """For an exchange that refuses a used id for good (``max_sends`` above 1; the emulation
+    does for these open LIMIT orders): 503 faults that did not execute, lookups find nothing,
+    the order is re-sent with its id, and exactly one order exists per call."""
     faults = Faults(error_rate=0.3, seed=3)
     config = SandboxConfig(profile="binance", faults=faults, orders_per_10s=10_000)
     with Sandbox(config) as sb, _trader(sb, _provider(sb, polls=2, max_sends=8)) as client:
@@ -90,6 +91,21 @@ def test_order_lost_before_it_executed_is_sent_again_with_the_same_id() -> None:
         existing = _all_orders(client)
     assert len(existing) == 30
     assert {o["clientOrderId"] for o in existing} == {o["clientOrderId"] for o in returned}
+
+
+def test_by_default_an_order_not_found_is_not_sent_again() -> None:
+    """The Binance profile as shipped: a 503 that did not execute, lookups find nothing, and
+    the call ends OrderOutcomeUnknownError saying it was not sent again; one POST only."""
+    faults = Faults(error_rate=1.0)
+    config = SandboxConfig(profile="binance", faults=faults, orders_per_10s=10_000)
+    with Sandbox(config) as sb, _trader(sb, _provider(sb)) as client:
+        sb.set_faults(Faults())
+        client.get("/api/v3/account")
+        sb.set_faults(faults)
+        with pytest.raises(coinguard.OrderOutcomeUnknownError, match="not sent again"):
+            client.post("/api/v3/order", params=ORDER)
+        posts = [e for e in sb.ledger.entries() if e.method == "POST"]
+    assert len(posts) == 1
 
 
 def test_caller_client_id_is_kept_and_a_bad_one_refused() -> None:

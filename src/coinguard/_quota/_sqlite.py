@@ -26,6 +26,22 @@ from ._policy import WindowSpec
 __all__ = ["SQLiteStore"]
 
 _OPEN_JOURNALS: weakref.WeakSet[Journal] = weakref.WeakSet()
+_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child must not use its parent's SQLite connection, turnstile or locks (they
+    are the parent's), nor spend or give back the parent's journal lease (the parent counts
+    it): each gets its own, taken afresh on the child's first call."""
+    for store in list(_STORES):
+        with contextlib.suppress(Exception):
+            store._reopen()
+    for journal in list(_OPEN_JOURNALS):
+        journal._forget_lease()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
@@ -90,17 +106,29 @@ class SQLiteStore:
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.waited = 0.0  # how long the current transaction waited for the write lock
+        self._timeout = timeout
         self._turn = _turnstile(self.path)
-        self._conn = sqlite3.connect(
-            os.path.expanduser(self.path),
-            timeout=timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        self._conn = self._connect()
+        _STORES.add(self)
         with self._lock:
             self._wal(timeout)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            os.path.expanduser(self.path),
+            timeout=self._timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _reopen(self) -> None:
+        """In a forked child: a connection, turnstile and lock of its own (the inherited
+        ones are left alone: closing them could disturb the parent's)."""
+        self._lock = threading.Lock()
+        self._turn = _turnstile(self.path)
+        self._conn = self._connect()
 
     def _wal(self, timeout: float) -> None:
         # Switching a new file to WAL does not wait on the busy handler: processes opening the
@@ -459,6 +487,7 @@ class Journal:
                 for spec, log in zip(self._state.specs, self._state.logs, strict=True):
                     self._store.write_entry(self._key, spec, log, t, take, now, commit=True)
             self._lease_at, self._lease_ids, self._left = t, ids, take - cost
+            _OPEN_JOURNALS.add(self)  # given back at exit (again, in a forked child)
 
     def release(self, t: float, cost: int) -> None:
         """Take back a journaled admission whose call was never sent."""
@@ -476,6 +505,12 @@ class Journal:
                 with self._store.transaction():
                     self._give_back()
             _OPEN_JOURNALS.discard(self)
+
+    def _forget_lease(self) -> None:
+        """In a forked child: the lease is the parent's to spend and give back."""
+        self._lock = threading.Lock()
+        self._left, self._lease_ids = 0, None
+        _OPEN_JOURNALS.discard(self)
 
     def _give_back(self) -> None:
         if self._left and self._lease_ids is not None:
