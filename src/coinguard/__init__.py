@@ -68,6 +68,8 @@ from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
+from ._tools import AgentTool, Budget, BudgetExceededError, Toolset, agent_tools
+from ._tools import describe_error as describe_tool_error
 from ._verify import (
     KeyCheck,
     KeyPermissions,
@@ -85,11 +87,14 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AgentTool",
     "ArgumentTypeError",
     "AsyncClient",
     "AuthenticationError",
     "BatchResult",
     "BearerKey",
+    "Budget",
+    "BudgetExceededError",
     "Candle",
     "Client",
     "CoinguardError",
@@ -145,12 +150,15 @@ __all__ = [
     "SecretRef",
     "ServerError",
     "Settings",
+    "Toolset",
     "Usage",
     "Window",
     "WindowStatus",
+    "agent_tools",
     "binance_api_restrictions",
     "check_age",
     "coinbase_key_permissions",
+    "describe_tool_error",
     "diagnose",
     "fingerprint",
     "get_provider",

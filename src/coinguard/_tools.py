@@ -1,0 +1,675 @@
+"""Agent tools: a client's typed endpoints as tools a language model may call.
+
+:func:`agent_tools` turns the endpoint catalogue of a client's provider into a
+:class:`Toolset`: one :class:`AgentTool` per read endpoint, plus the unified ``prices`` and
+``ohlcv`` calls. Each tool has a pydantic input model whose JSON Schema a model can fill in
+(every property required or given an explicit default, no extra properties), a description
+with units, formats and limits, and a result that is always a JSON-able dict:
+
+- ``{"ok": true, "rows": [...], "count": n, "returned": m, "truncated": ..., "budget": ...}``
+- ``{"ok": false, "error": {"kind": ..., "message": ..., "retry_after": ...}, "budget": ...}``
+
+The client is captured by closure: it is never a parameter, a schema field or part of a
+result. No exception escapes a tool: each becomes a short error result whose message is
+redacted and never says how to gain rights the agent lacks. Large answers are cut by whole
+rows, never mid-value, with a note saying how to ask for the rest.
+
+>>> tools = agent_tools(client, agent="research")  # doctest: +SKIP
+>>> tools["prices"](symbols=["BTC"])["rows"][0]["symbol"]  # doctest: +SKIP
+'BTC'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from ._endpoints import Endpoint
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    CoinguardError,
+    ConfigurationError,
+    InsecureTransportError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    QuotaStoreError,
+    RateLimitError,
+    ResponseDecodeError,
+    ScopeError,
+)
+from ._paging import PaginationError
+from ._provider import Scope
+from ._quota import MemoryStore, Quota, QuotaPolicy, QuotaStore, Window
+from ._redact import redact, redact_value
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = [
+    "AgentTool",
+    "Budget",
+    "BudgetExceededError",
+    "Toolset",
+    "agent_tools",
+    "describe_error",
+]
+
+logger = logging.getLogger("coinguard.tools")
+
+_DAY = r"^\d{4}-\d{2}-\d{2}$"
+_SYMBOL = r"^[A-Za-z0-9._-]{1,20}$"
+_PERIODS = {"minute": Window.per_minute, "hour": Window.per_hour, "day": Window.per_day}
+
+
+class BudgetExceededError(CoinguardError):
+    """An agent's own budget has no room for this tool call; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An agent's allowance on top of the provider's quota: tool ``calls`` and ``credits``
+    (the provider's declared cost of the requests a call sends) per ``per`` (``"minute"``,
+    ``"hour"``, or the UTC ``"day"``). None leaves a dimension unlimited.
+
+    >>> Budget(calls=100, credits=250).per
+    'day'
+    """
+
+    calls: int | None = None
+    credits: int | None = None
+    per: Literal["minute", "hour", "day"] = "day"
+
+    def __post_init__(self) -> None:
+        for name in ("calls", "credits"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigurationError(
+                    f"Budget {name} must be an int >= 1 or None, got {value!r}"
+                )
+        if self.per not in _PERIODS:
+            raise ConfigurationError(f"Budget per must be one of {', '.join(_PERIODS)}")
+
+
+class _Meter:
+    """An agent's budget as quota windows in a quota store: several processes that share the
+    store (SQLite, Redis) share the agent's budget."""
+
+    def __init__(
+        self, budget: Budget, agent: str, store: QuotaStore | str, clock: Callable[[], float]
+    ) -> None:
+        self.budget = budget
+        self._quotas: dict[str, Quota] = {}
+        for what in ("calls", "credits"):
+            limit = getattr(budget, what)
+            if limit is None:
+                continue
+            # a cost of 0 by default: a call's credits are charged through the path below
+            policy = QuotaPolicy([_PERIODS[budget.per](limit)], default_cost=1)
+            self._quotas[what] = Quota(
+                policy, store=store, key_id=f"agent:{agent}:{what}", on_quota="raise",
+                clock=clock, persist=None,
+            )  # fmt: skip
+
+    def charge(self, credits: int) -> None:
+        """Take one call and ``credits`` credits, or raise :class:`BudgetExceededError`."""
+        taken: list[tuple[Quota, Any]] = []
+        try:
+            for what, quota in self._quotas.items():
+                times = 1 if what == "calls" else credits
+                for _ in range(times):
+                    taken.append((quota, self._one(quota, what)))
+        except BudgetExceededError:
+            for quota, reservation in taken:
+                quota.release(reservation)
+            raise
+
+    def _one(self, quota: Quota, what: str) -> Any:
+        try:
+            return quota.reserve("TOOL", "/call")
+        except QuotaExceededError as exc:
+            limit = getattr(self.budget, what)
+            raise BudgetExceededError(
+                f"budget spent: {limit}/{limit} {what} this {self.budget.per}, "
+                f"resets in {_seconds(exc.retry_after)}"
+            ) from None
+
+    def status(self) -> dict[str, Any]:
+        """Used and limit of each dimension, for results."""
+        out: dict[str, Any] = {}
+        for what, quota in self._quotas.items():
+            window = quota.status().windows[0]
+            out[what] = {"used": window.used, "limit": window.limit, "per": self.budget.per}
+        return out
+
+    def close(self) -> None:
+        for quota in self._quotas.values():
+            quota.close()
+
+
+def _seconds(value: float) -> str:
+    value = max(0.0, value)
+    if value < 120:
+        return f"{math.ceil(value)} s"
+    if value < 7200:
+        return f"{math.ceil(value / 60)} min"
+    return f"{math.ceil(value / 3600)} h"
+
+
+def _field_type(kind: type) -> Any:
+    return int if kind is int else float if kind is float else str
+
+
+def _param_field(endpoint: Endpoint, name: str) -> tuple[Any, Any]:
+    param = next(p for p in endpoint.params if p.name == name)
+    kind = _field_type(param.kind)
+    extra: dict[str, Any] = {"description": param.doc or name}
+    if "YYYY-MM-DD" in param.doc:
+        extra["pattern"] = _DAY
+    pager = endpoint.paging
+    if pager is not None and name == pager.limit_param:
+        extra.update(ge=1, le=pager.max_limit)
+        extra["description"] = f"rows per page, 1 to {pager.max_limit}"
+    elif pager is not None and name == pager.page_param:
+        extra.update(ge=pager.first)
+    if param.required:
+        return kind, Field(..., **extra)
+    return kind | None, Field(param.default, **extra)
+
+
+def _endpoint_model(endpoint: Endpoint) -> type[BaseModel]:
+    fields = {p.name: _param_field(endpoint, p.name) for p in endpoint.params}
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        f"{endpoint.name}_input", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+class _PricesInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    symbols: Annotated[
+        list[Annotated[str, Field(pattern=_SYMBOL)]],
+        Field(min_length=1, max_length=50, description="tickers, e.g. ['BTC', 'ETH']"),
+    ]
+
+
+class _OhlcvInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    symbols: Annotated[
+        list[Annotated[str, Field(pattern=_SYMBOL)]],
+        Field(min_length=1, max_length=10, description="tickers, e.g. ['BTC', 'ETH']"),
+    ]
+    start: str = Field(..., pattern=_DAY, description="first UTC day, YYYY-MM-DD")
+    end: str | None = Field(
+        None, pattern=_DAY, description="last UTC day, YYYY-MM-DD, inclusive; null for today"
+    )
+    interval: Literal["1d", "1h"] | None = Field("1d", description="candle length: 1d or 1h")
+
+
+def _plain(value: Any) -> Any:
+    """A row or value as JSON-able data, strings redacted."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, datetime | date):
+        value = value.isoformat()
+    return redact_value(json.loads(json.dumps(value, default=str)))
+
+
+@dataclass(frozen=True, eq=False)
+class AgentTool:
+    """One tool: ``name``, ``description``, ``input_model`` and the function behind it.
+
+    Call it with keyword arguments (``tool(symbol="BTC")``) or a JSON text
+    (``tool.invoke_json('{"symbol": "BTC"}')``); either way the answer is a result dict and
+    no exception escapes. ``scope`` is ``Scope.READ`` for every tool of a read-only toolset.
+    """
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    scope: Scope
+    _run: Callable[[dict[str, Any]], tuple[list[Any], dict[str, Any]]] = field(repr=False)
+    _cost: Callable[[dict[str, Any]], int] = field(repr=False)
+    _owner: Toolset = field(repr=False)
+
+    @property
+    def read_only(self) -> bool:
+        """True when the tool only reads."""
+        return self.scope is Scope.READ
+
+    def json_schema(self) -> dict[str, Any]:
+        """The input JSON Schema: optional properties carry their default, no extra properties."""
+        schema = self.input_model.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        schema["additionalProperties"] = False
+        return schema
+
+    def strict_schema(self) -> dict[str, Any]:
+        """The input schema in OpenAI strict mode: every property required, an optional one
+        nullable (null means its default), no ``default`` keywords."""
+        return _strict(self.json_schema())
+
+    def __call__(self, **arguments: Any) -> dict[str, Any]:
+        return self._owner._invoke(self, arguments)
+
+    def invoke_json(self, text: str) -> str:
+        """Run the tool on a JSON object of arguments; return the result as JSON text."""
+        try:
+            arguments = json.loads(text or "{}")
+        except ValueError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            result = self._owner._failure(
+                self, "invalid_arguments", "arguments must be a JSON object"
+            )
+        else:
+            result = self._owner._invoke(self, arguments)
+        return json.dumps(result)
+
+    async def acall(self, **arguments: Any) -> dict[str, Any]:
+        """The same as calling the tool, run in a worker thread (for async frameworks)."""
+        return await anyio.to_thread.run_sync(lambda: self._owner._invoke(self, arguments))
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    out = dict(schema)
+    props = {name: dict(prop) for name, prop in schema.get("properties", {}).items()}
+    required = set(schema.get("required", []))
+    for name, prop in props.items():
+        prop.pop("default", None)
+        if name not in required and not _nullable(prop):
+            props[name] = {"anyOf": [prop, {"type": "null"}]}
+    out["properties"] = props
+    out["required"] = list(props)
+    out["additionalProperties"] = False
+    return out
+
+
+def _nullable(prop: Mapping[str, Any]) -> bool:
+    return any(alt.get("type") == "null" for alt in prop.get("anyOf", ()))
+
+
+class Toolset(Sequence[AgentTool]):
+    """The tools of one agent over one client; index it by position or by name.
+
+    Exports: :meth:`openai_chat` and :meth:`openai_responses` (plain dicts), and in
+    :mod:`coinguard.agents` the MCP server and the framework adapters.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        agent: str,
+        budget: Budget | None,
+        budget_store: QuotaStore | str | None,
+        max_rows: int,
+        max_chars: int,
+        clock: Callable[[], float],
+    ) -> None:
+        if not isinstance(agent, str) or not agent.strip():
+            raise ConfigurationError("agent must be a non-empty string naming the agent")
+        if max_rows < 1 or max_chars < 200:
+            raise ConfigurationError("max_rows must be >= 1 and max_chars >= 200")
+        self.agent = agent
+        self._client = client
+        self._max_rows = max_rows
+        self._max_chars = max_chars
+        store: QuotaStore | str = MemoryStore() if budget_store is None else budget_store
+        self._meter = _Meter(budget, agent, store, clock) if budget is not None else None
+        self._tools: dict[str, AgentTool] = {}
+        for tool in self._build():
+            self._tools[tool.name] = tool
+
+    def _build(self) -> Iterator[AgentTool]:
+        client = self._client
+        provider = client.provider
+        for ep in client.endpoints.values():
+            if ep.scope is not Scope.READ:
+                continue
+            yield AgentTool(
+                ep.name, _describe(ep, provider.name), _endpoint_model(ep), Scope.READ,
+                self._endpoint_runner(ep), _fixed(ep.cost), self,
+            )  # fmt: skip
+        if not client.endpoints:
+            return
+        symbols = _symbols_note(client)
+        yield AgentTool(
+            "prices",
+            f"Current prices in USD of one or more crypto tickers on {provider.name}. "
+            f"{symbols} Returns one row per symbol: symbol, price (USD), time (UTC).",
+            _PricesInput, Scope.READ, self._prices, self._prices_cost, self,
+        )  # fmt: skip
+        yield AgentTool(
+            "ohlcv",
+            f"Daily (1d) or hourly (1h) OHLCV candles of crypto tickers on {provider.name}: "
+            "open, high, low, close in USD and volume, one row per symbol and UTC period, "
+            f"start..end inclusive. {symbols} At most {self._max_rows} rows come back; "
+            "ask for a shorter range or fewer symbols for the rest.",
+            _OhlcvInput, Scope.READ, self._ohlcv, self._ohlcv_cost, self,
+        )  # fmt: skip
+
+    # -- the runners: the only code that touches the client ---------------------------------
+
+    def _endpoint_runner(
+        self, ep: Endpoint
+    ) -> Callable[[dict[str, Any]], tuple[list[Any], dict[str, Any]]]:
+        def run(args: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+            rows = self._client.call(ep.name, **args)
+            extra: dict[str, Any] = {}
+            pager = ep.paging
+            if pager is not None and pager.style == "page":
+                limit = args.get(pager.limit_param)
+                if limit is not None and len(rows) >= limit:
+                    page = args.get(pager.page_param) or pager.first
+                    extra["next_page"] = page + 1
+            return list(rows), extra
+
+        return run
+
+    def _prices(self, args: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        return list(self._client.prices(args["symbols"])), {}
+
+    def _prices_cost(self, args: dict[str, Any]) -> int:
+        fetches = self._client._adapter().price_fetches(args["symbols"], None)
+        return sum(self._client.endpoints[f.endpoint].cost for f in fetches)
+
+    def _ohlcv(self, args: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        rows = self._client.ohlcv(
+            args["symbols"], interval=args.get("interval") or "1d", start=args["start"],
+            end=args.get("end"), progress=False,
+        )  # fmt: skip
+        return list(rows), {}
+
+    def _ohlcv_cost(self, args: dict[str, Any]) -> int:
+        """An upper bound of the credits of the requests an OHLCV call sends."""
+        client = self._client
+        fetches = client._unified_ohlcv(
+            args["symbols"], args.get("interval") or "1d", args["start"], args.get("end"), None
+        )
+        total = 0
+        for fetch in fetches:
+            ep = client.endpoints[fetch.endpoint]
+            total += ep.cost * _requests(ep, fetch, args.get("interval") or "1d")
+        return total
+
+    # -- invoking ---------------------------------------------------------------------------
+
+    def _invoke(self, tool: AgentTool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            result = self._attempt(tool, arguments)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                raise
+            kind, message, retry_after = describe_error(exc)
+            result = self._failure(tool, kind, message, retry_after)
+        logger.info(
+            "tool call agent=%s tool=%s outcome=%s ms=%.0f",
+            self.agent, tool.name, "ok" if result["ok"] else result["error"]["kind"],
+            (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+        return result
+
+    def _attempt(self, tool: AgentTool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            parsed = tool.input_model.model_validate(dict(arguments))
+        except ValidationError as exc:
+            return self._failure(tool, "invalid_arguments", _validation_text(exc))
+        args = parsed.model_dump(exclude_none=True)
+        cost = tool._cost(args)  # wrong symbols or ranges fail here, before the budget
+        if self._meter is not None:
+            self._meter.charge(cost)
+        rows, extra = tool._run(args)
+        return self._success(tool, rows, extra)
+
+    def _success(self, tool: AgentTool, rows: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
+        plain = [_plain(row) for row in rows]
+        result: dict[str, Any] = {"ok": True, "tool": tool.name, "count": len(plain)}
+        result.update(extra)
+        result["budget"] = self.budget_status()
+        kept = plain[: self._max_rows]
+        result["returned"] = len(kept)
+        result["truncated"] = len(kept) < len(plain)
+        timed = [str(r["time"]) for r in plain if isinstance(r, dict) and r.get("time")]
+        while True:
+            result["rows"] = kept
+            if len(kept) < len(plain):
+                result.update(returned=len(kept), truncated=True, note=(
+                    f"{len(plain) - len(kept)} more rows not shown: ask for fewer symbols, a "
+                    "shorter range or a smaller page"
+                ))  # fmt: skip
+                if timed:
+                    result["range"] = {"first": min(timed), "last": max(timed)}
+            if not kept or len(json.dumps(result)) <= self._max_chars:
+                return result
+            # whole rows go, never part of a value: the text stays valid JSON
+            kept = kept[: min(len(kept) - 1, len(kept) * 3 // 4)]
+
+    def _failure(
+        self, tool: AgentTool, kind: str, message: str, retry_after: float | None = None
+    ) -> dict[str, Any]:
+        error: dict[str, Any] = {"kind": kind, "message": redact(message)}
+        if retry_after is not None:
+            error["retry_after"] = math.ceil(retry_after)
+        return {"ok": False, "tool": tool.name, "error": error, "budget": self.budget_status()}
+
+    def budget_status(self) -> dict[str, Any] | None:
+        """This agent's budget: used and limit of calls and credits, or None without one."""
+        return self._meter.status() if self._meter is not None else None
+
+    # -- exports ----------------------------------------------------------------------------
+
+    def openai_chat(self) -> list[dict[str, Any]]:
+        """Chat Completions ``tools=``: ``{"type": "function", "function": {...}}`` in strict
+        mode.
+
+        >>> tools.openai_chat()[0]["function"]["strict"]  # doctest: +SKIP
+        True
+        """
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.strict_schema(),
+                    "strict": True,
+                },
+            }
+            for t in self
+        ]
+
+    def openai_responses(self) -> list[dict[str, Any]]:
+        """Responses API ``tools=``: the flat ``{"type": "function", "name", ...}`` form."""
+        return [
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.strict_schema(),
+                "strict": True,
+            }
+            for t in self
+        ]
+
+    def run_openai(self, name: str, arguments: str) -> str:
+        """Answer an OpenAI tool call (its function name and JSON arguments) with JSON text."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return json.dumps(
+                {"ok": False, "tool": name[:64],
+                 "error": {"kind": "unknown_tool", "message": f"no tool {name[:64]!r}; tools: "
+                           + ", ".join(self._tools)}}
+            )  # fmt: skip
+        return tool.invoke_json(arguments)
+
+    # -- the Sequence and Mapping face -------------------------------------------------------
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, str):
+            try:
+                return self._tools[index]
+            except KeyError:
+                raise ConfigurationError(
+                    f"no tool {index!r}; tools: {', '.join(self._tools)}"
+                ) from None
+        return list(self._tools.values())[index]
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def names(self) -> list[str]:
+        """The tool names, in order."""
+        return list(self._tools)
+
+    def close(self) -> None:
+        """Close the budget's quota handles (not the client: the caller owns it)."""
+        if self._meter is not None:
+            self._meter.close()
+
+    def __repr__(self) -> str:
+        return f"Toolset(agent={self.agent!r}, tools={self.names()})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Toolset holds a client and cannot be pickled")
+
+
+def _requests(ep: Endpoint, fetch: Any, interval: str) -> int:
+    pager = ep.paging
+    if not fetch.paginate or pager is None or fetch.start is None:
+        return 1
+    end = fetch.end or fetch.start
+    days = (end - fetch.start).days + 1
+    span = pager.max_span.days if pager.max_span else days
+    chunks = math.ceil(days / max(1, span))
+    symbols = sum(1 for s in str(fetch.params.get("symbol", "x")).split(",") if s)
+    rows = symbols * days * (24 if interval == "1h" else 1)
+    # a chunk's pages: its rows over the page size, plus one that may come back empty
+    return int(math.ceil(rows / pager.max_limit) + 2 * chunks)
+
+
+def _fixed(cost: int) -> Callable[[dict[str, Any]], int]:
+    return lambda _args: cost
+
+
+def _describe(ep: Endpoint, provider: str) -> str:
+    cost = ep.cost_note or f"{ep.cost} credit{'s' if ep.cost != 1 else ''} per call"
+    text = f"{ep.doc[:1].upper()}{ep.doc[1:]} from {provider} ({ep.method} {ep.route}); {cost}."
+    if ep.paging is not None and ep.paging.style == "page":
+        text += (
+            f" One page per call: {ep.paging.limit_param} up to {ep.paging.max_limit} rows, "
+            f"{ep.paging.page_param} from {ep.paging.first}."
+        )
+    if ep.paging is not None and ep.paging.max_span is not None:
+        text += f" Ranges up to {ep.paging.max_span.days} days per call; times are UTC."
+    return text
+
+
+def _symbols_note(client: Client) -> str:
+    table = client.symbol_map
+    known = list(table)
+    if not known:
+        return "Symbols are tickers as the provider lists them (e.g. BTC, ETH)."
+    return f"Known tickers: {', '.join(known[:30])}{' and more' if len(known) > 30 else ''}."
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid arguments: " + "; ".join(parts)
+
+
+def describe_error(exc: Exception) -> tuple[str, str, float | None]:
+    """An exception as ``(kind, message, retry_after)`` a model can act on.
+
+    Never a key (the message goes through :func:`coinguard.redact`), never a stack trace, and
+    never how to gain a right the agent lacks.
+
+    >>> describe_error(ScopeError("anything"))
+    ('not_allowed', 'this tool set is read-only: trading is not available', None)
+    """
+    if isinstance(exc, BudgetExceededError):
+        return "budget_spent", str(exc), None
+    if isinstance(exc, ScopeError):
+        return "not_allowed", "this tool set is read-only: trading is not available", None
+    if isinstance(exc, InsecureTransportError):
+        return "not_allowed", "only the provider's own address can be called", None
+    if isinstance(exc, QuotaExceededError):
+        wait = exc.retry_after
+        return "rate_limited", f"rate limited ({exc.window}), retry in {_seconds(wait)}", wait
+    if isinstance(exc, PaginationError) and isinstance(exc.error, CoinguardError):
+        return describe_error(exc.error)
+    if isinstance(exc, RateLimitError):
+        if exc.final:
+            return "rate_limited", "the provider's allowance for this period is spent", None
+        later = exc.retry_after
+        if later is None:
+            return "rate_limited", "rate limited by the provider, retry later", None
+        return "rate_limited", f"rate limited by the provider, retry in {_seconds(later)}", later
+    if isinstance(exc, AuthenticationError):
+        return "unavailable", "the provider refused the configured key (401)", None
+    if isinstance(exc, PermissionDeniedError):
+        return "unavailable", "the provider's plan or key does not allow this call (403)", None
+    if isinstance(exc, NotFoundError):
+        return "not_found", "the provider has no such item (404)", None
+    if isinstance(exc, APIStatusError):
+        return "provider_error", _short(f"the provider answered {exc.status_code}: {exc}"), None
+    if isinstance(exc, ResponseDecodeError):
+        return "provider_error", "the provider's answer could not be read", None
+    if isinstance(exc, APIConnectionError):
+        return "unavailable", "the provider could not be reached, retry later", None
+    if isinstance(exc, QuotaStoreError):
+        return "unavailable", "the budget store failed; nothing was sent", None
+    if isinstance(exc, ConfigurationError):
+        return "invalid_arguments", _short(str(exc)), None
+    return "internal_error", f"the tool failed ({type(exc).__name__}); nothing more is known", None
+
+
+def _short(text: str) -> str:
+    text = redact(text)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def agent_tools(
+    client: Client,
+    *,
+    agent: str = "agent",
+    budget: Budget | None = None,
+    budget_store: QuotaStore | str | None = None,
+    max_rows: int = 100,
+    max_chars: int = 20_000,
+    clock: Callable[[], float] = time.time,
+) -> Toolset:
+    """The tools an agent may call over ``client``: one per read endpoint, plus ``prices``
+    and ``ohlcv``. Read-only whatever the client may do.
+
+    ``budget`` gives the agent its own allowance (tool calls and credits), counted in
+    ``budget_store`` (a store or store URL; several processes on one SQLite or Redis store
+    share it). A result holds at most ``max_rows`` rows and ``max_chars`` characters of JSON.
+
+    >>> tools = agent_tools(client, agent="research", budget=Budget(calls=100))  # doctest: +SKIP
+    >>> [t.name for t in tools][:2]  # doctest: +SKIP
+    ['tokens', 'price']
+    """
+    return Toolset(
+        client, agent=agent, budget=budget, budget_store=budget_store, max_rows=max_rows,
+        max_chars=max_chars, clock=clock,
+    )  # fmt: skip
