@@ -4,6 +4,7 @@
 ``coinguard demo`` shows what coinguard is for, against the embedded sandbox.
 ``coinguard sandbox`` runs the embedded sandbox server until SIGINT/SIGTERM.
 ``coinguard doctor`` checks where the keys come from and what is unsafe about them.
+``coinguard mcp`` serves the read-only agent tools of a provider to an MCP client.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from ._mcp_cli import add_mcp
+
 if TYPE_CHECKING:
     from coinguard.sandbox import Sandbox, SandboxConfig
 
@@ -33,6 +36,7 @@ examples:
   coinguard demo
   coinguard sandbox --env-file sandbox.env
   coinguard doctor --provider tokenmetrics --verify
+  coinguard mcp --provider tokenmetrics
 
 Run 'coinguard COMMAND --help' for the options of a command."""
 
@@ -281,6 +285,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sandbox(commands)
     _add_doctor(commands)
+    add_mcp(commands)
     return parser
 
 

@@ -1,0 +1,236 @@
+"""Framework adapters for a :class:`coinguard.Toolset`: MCP, openai-agents, LangChain, pydantic-ai.
+
+Each adapter is thin: the tool's schema, its result and its error handling are the toolset's;
+the adapter only dresses them the way the framework expects. Every framework is an optional
+extra, imported when its adapter is called, with an error naming the extra to install:
+
+- :func:`mcp_server` (``pip install 'coinguard[mcp]'``): an ``MCPServer`` of the official SDK;
+  an error result is raised as the SDK's ``ToolError`` so the client sees ``is_error``.
+- :func:`openai_agents_tools` (``coinguard[openai-agents]``): ``FunctionTool`` objects.
+- :func:`langchain_tools` (``coinguard[langchain]``): ``StructuredTool`` objects.
+- :func:`pydantic_ai_tools` (``coinguard[pydantic-ai]``): ``Tool`` objects.
+
+The OpenAI Chat Completions and Responses formats need no package: see
+:meth:`coinguard.Toolset.openai_chat` and :meth:`coinguard.Toolset.openai_responses`.
+
+>>> from coinguard.agents import mcp_server  # doctest: +SKIP
+>>> mcp_server(coinguard.agent_tools(client)).run()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import json
+from collections.abc import Callable
+from importlib import import_module
+from typing import Annotated, Any
+
+import anyio
+
+from ._exceptions import ConfigurationError
+from ._tools import AgentTool, Toolset
+
+__all__ = [
+    "bearer_guard",
+    "langchain_tools",
+    "mcp_server",
+    "openai_agents_tools",
+    "pydantic_ai_tools",
+    "serve_http",
+]
+
+_INSTRUCTIONS = (
+    "Read-only crypto market data. Every tool answers JSON: ok, rows, count, returned, "
+    "truncated (ask for less when true), and budget; an error has a kind and a short message. "
+    "Times are UTC, prices USD."
+)
+
+
+def _need(module: str, extra: str) -> Any:
+    try:
+        return import_module(module)
+    except ImportError:
+        raise ConfigurationError(
+            f"this adapter needs the {extra!r} extra: pip install 'coinguard[{extra}]'"
+        ) from None
+
+
+def _signature(tool: AgentTool) -> inspect.Signature:
+    """Keyword-only parameters with the input model's types and fields, for frameworks that
+    build their schema from a function's signature."""
+    params = []
+    for name, info in tool.input_model.model_fields.items():
+        default = inspect.Parameter.empty if info.is_required() else info.default
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=Annotated[info.annotation, info],
+            )
+        )
+    return inspect.Signature(params, return_annotation=dict[str, Any])
+
+
+def mcp_server(tools: Toolset, *, name: str = "coinguard") -> Any:
+    """An MCP server (``mcp.server.MCPServer``) with one MCP tool per tool of ``tools``.
+
+    Annotations say each tool only reads (``read_only_hint``), changes nothing
+    (``destructive_hint=False``) and may be repeated (``idempotent_hint``). A successful
+    result is the tool's JSON as structured content; an error result is a ``ToolError`` with
+    the result's JSON as its text.
+
+    >>> server = mcp_server(coinguard.agent_tools(client))  # doctest: +SKIP
+    >>> server.run()  # stdio  # doctest: +SKIP
+    """
+    server_module = _need("mcp.server", "mcp")
+    errors = _need("mcp.server.mcpserver.exceptions", "mcp")
+    types = _need("mcp_types", "mcp")
+    server = server_module.MCPServer(name, instructions=_INSTRUCTIONS)
+    for tool in tools:
+        hints = types.ToolAnnotations(
+            title=tool.name.replace("_", " "),
+            read_only_hint=tool.read_only,
+            destructive_hint=not tool.read_only,
+            idempotent_hint=tool.read_only,
+            open_world_hint=True,
+        )
+        server.add_tool(
+            _mcp_function(tool, errors.ToolError),
+            name=tool.name,
+            description=tool.description,
+            annotations=hints,
+            structured_output=True,
+        )
+    return server
+
+
+def _mcp_function(tool: AgentTool, tool_error: type[Exception]) -> Callable[..., Any]:
+    async def run(**arguments: Any) -> dict[str, Any]:
+        result = await tool.acall(**arguments)
+        if not result["ok"]:
+            raise tool_error(json.dumps(result))
+        return result
+
+    run.__signature__ = _signature(tool)  # type: ignore[attr-defined]
+    run.__name__ = tool.name
+    run.__doc__ = tool.description
+    return run
+
+
+def openai_agents_tools(tools: Toolset) -> list[Any]:
+    """``agents.FunctionTool`` objects for the OpenAI Agents SDK, in strict mode.
+
+    The tool's JSON text goes back to the model, error results included; nothing raises, so
+    the SDK's default error handler (which would forward an exception's text) never runs.
+
+    >>> agent = Agent(name="analyst", tools=openai_agents_tools(tools))  # doctest: +SKIP
+    """
+    sdk = _need("agents", "openai-agents")
+    out = []
+    for tool in tools:
+
+        async def invoke(ctx: Any, arguments: str, tool: AgentTool = tool) -> str:
+            return await anyio.to_thread.run_sync(tool.invoke_json, arguments)
+
+        out.append(
+            sdk.FunctionTool(
+                name=tool.name,
+                description=tool.description,
+                params_json_schema=tool.strict_schema(),
+                on_invoke_tool=invoke,
+                strict_json_schema=True,
+            )
+        )
+    return out
+
+
+def langchain_tools(tools: Toolset) -> list[Any]:
+    """``langchain_core.tools.StructuredTool`` objects (sync and async), returning JSON text.
+
+    >>> langchain_tools(tools)[0].invoke({"symbols": ["BTC"]})  # doctest: +SKIP
+    """
+    lc = _need("langchain_core.tools", "langchain")
+    out = []
+    for tool in tools:
+
+        def run(tool: AgentTool = tool, **arguments: Any) -> str:
+            return json.dumps(tool(**arguments))
+
+        async def arun(tool: AgentTool = tool, **arguments: Any) -> str:
+            return json.dumps(await tool.acall(**arguments))
+
+        out.append(
+            lc.StructuredTool.from_function(
+                func=run,
+                coroutine=arun,
+                name=tool.name,
+                description=tool.description,
+                args_schema=tool.input_model,
+                infer_schema=False,
+            )
+        )
+    return out
+
+
+def pydantic_ai_tools(tools: Toolset) -> list[Any]:
+    """``pydantic_ai.Tool`` objects built from each tool's strict JSON Schema.
+
+    >>> agent = pydantic_ai.Agent(model, tools=pydantic_ai_tools(tools))  # doctest: +SKIP
+    """
+    sdk = _need("pydantic_ai", "pydantic-ai")
+    out = []
+    for tool in tools:
+
+        async def run(tool: AgentTool = tool, **arguments: Any) -> dict[str, Any]:
+            return await tool.acall(**arguments)
+
+        out.append(
+            sdk.Tool.from_schema(
+                run,
+                name=tool.name,
+                description=tool.description,
+                json_schema=tool.strict_schema(),
+            )
+        )
+    return out
+
+
+def bearer_guard(app: Any, token: str) -> Any:
+    """Wrap an ASGI app so that an HTTP request without ``Authorization: Bearer <token>`` gets
+    a 401 and never reaches it. The token is compared in constant time.
+
+    >>> guarded = bearer_guard(server.streamable_http_app(), token)  # doctest: +SKIP
+    """
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, expected):
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b'{"error":"unauthorized"}'})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def serve_http(server: Any, *, host: str, port: int, token: str) -> None:
+    """Serve ``server`` over streamable HTTP at ``http://host:port/mcp``, bearer token required.
+
+    >>> serve_http(mcp_server(tools), host="127.0.0.1", port=8000, token=token)  # doctest: +SKIP
+    """
+    uvicorn = _need("uvicorn", "mcp")
+    app = bearer_guard(server.streamable_http_app(host=host), token)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
