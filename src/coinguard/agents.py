@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import import_module
 from typing import Annotated, Any
 
@@ -128,22 +128,23 @@ def openai_agents_tools(tools: Toolset) -> list[Any]:
     >>> agent = Agent(name="analyst", tools=openai_agents_tools(tools))  # doctest: +SKIP
     """
     sdk = _need("agents", "openai-agents")
-    out = []
-    for tool in tools:
-
-        async def invoke(ctx: Any, arguments: str, tool: AgentTool = tool) -> str:
-            return await anyio.to_thread.run_sync(tool.invoke_json, arguments)
-
-        out.append(
-            sdk.FunctionTool(
-                name=tool.name,
-                description=tool.description,
-                params_json_schema=tool.strict_schema(),
-                on_invoke_tool=invoke,
-                strict_json_schema=True,
-            )
+    return [
+        sdk.FunctionTool(
+            name=tool.name,
+            description=tool.description,
+            params_json_schema=tool.strict_schema(),
+            on_invoke_tool=_json_runner(tool),
+            strict_json_schema=True,
         )
-    return out
+        for tool in tools
+    ]
+
+
+def _json_runner(tool: AgentTool) -> Callable[[Any, str], Awaitable[str]]:
+    async def invoke(ctx: Any, arguments: str) -> str:
+        return await anyio.to_thread.run_sync(tool.invoke_json, arguments)
+
+    return invoke
 
 
 def langchain_tools(tools: Toolset) -> list[Any]:
@@ -154,13 +155,7 @@ def langchain_tools(tools: Toolset) -> list[Any]:
     lc = _need("langchain_core.tools", "langchain")
     out = []
     for tool in tools:
-
-        def run(tool: AgentTool = tool, **arguments: Any) -> str:
-            return json.dumps(tool(**arguments))
-
-        async def arun(tool: AgentTool = tool, **arguments: Any) -> str:
-            return json.dumps(await tool.acall(**arguments))
-
+        run, arun = _text_runners(tool)
         out.append(
             lc.StructuredTool.from_function(
                 func=run,
@@ -174,27 +169,41 @@ def langchain_tools(tools: Toolset) -> list[Any]:
     return out
 
 
+def _text_runners(
+    tool: AgentTool,
+) -> tuple[Callable[..., str], Callable[..., Awaitable[str]]]:
+    # closures, not default arguments: a model's argument can never replace the tool
+    def run(**arguments: Any) -> str:
+        return json.dumps(tool(**arguments))
+
+    async def arun(**arguments: Any) -> str:
+        return json.dumps(await tool.acall(**arguments))
+
+    return run, arun
+
+
 def pydantic_ai_tools(tools: Toolset) -> list[Any]:
     """``pydantic_ai.Tool`` objects built from each tool's strict JSON Schema.
 
     >>> agent = pydantic_ai.Agent(model, tools=pydantic_ai_tools(tools))  # doctest: +SKIP
     """
     sdk = _need("pydantic_ai", "pydantic-ai")
-    out = []
-    for tool in tools:
-
-        async def run(tool: AgentTool = tool, **arguments: Any) -> dict[str, Any]:
-            return await tool.acall(**arguments)
-
-        out.append(
-            sdk.Tool.from_schema(
-                run,
-                name=tool.name,
-                description=tool.description,
-                json_schema=tool.strict_schema(),
-            )
+    return [
+        sdk.Tool.from_schema(
+            _dict_runner(tool),
+            name=tool.name,
+            description=tool.description,
+            json_schema=tool.strict_schema(),
         )
-    return out
+        for tool in tools
+    ]
+
+
+def _dict_runner(tool: AgentTool) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def run(**arguments: Any) -> dict[str, Any]:
+        return await tool.acall(**arguments)
+
+    return run
 
 
 def bearer_guard(app: Any, token: str) -> Any:
