@@ -9,6 +9,7 @@ that never duplicate an order.
 """
 
 from ._batch import BatchResult
+from ._budget import Budget
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
 from ._endpoints import Endpoint, Endpoints, Pager, Param, Response
@@ -19,6 +20,7 @@ from ._exceptions import (
     APITimeoutError,
     ArgumentTypeError,
     AuthenticationError,
+    BudgetExceededError,
     CoinguardError,
     ConfigurationError,
     EnvelopeError,
@@ -68,8 +70,8 @@ from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
-from ._tools import AgentTool, Budget, BudgetExceededError, Toolset, agent_tools
-from ._tools import describe_error as describe_tool_error
+from ._tool_errors import describe_error as describe_tool_error
+from ._tools import AgentTool, Toolset, agent_tools
 from ._verify import (
     KeyCheck,
     KeyPermissions,

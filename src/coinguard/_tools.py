@@ -33,140 +33,25 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from ._budget import Budget, Meter
 from ._endpoints import Endpoint
 from ._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    AuthenticationError,
-    CoinguardError,
     ConfigurationError,
-    InsecureTransportError,
-    NotFoundError,
-    PermissionDeniedError,
-    QuotaExceededError,
-    QuotaStoreError,
-    RateLimitError,
-    ResponseDecodeError,
-    ScopeError,
 )
-from ._paging import PaginationError
 from ._provider import Scope
-from ._quota import MemoryStore, Quota, QuotaPolicy, QuotaStore, Window
+from ._quota import MemoryStore, QuotaStore
 from ._redact import redact, redact_value
+from ._tool_errors import describe_error, validation_text
 
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = [
-    "AgentTool",
-    "Budget",
-    "BudgetExceededError",
-    "Toolset",
-    "agent_tools",
-    "describe_error",
-]
+__all__ = ["AgentTool", "Toolset", "agent_tools"]
 
 logger = logging.getLogger("coinguard.tools")
 
 _DAY = r"^\d{4}-\d{2}-\d{2}$"
 _SYMBOL = r"^[A-Za-z0-9._-]{1,20}$"
-_PERIODS = {"minute": Window.per_minute, "hour": Window.per_hour, "day": Window.per_day}
-
-
-class BudgetExceededError(CoinguardError):
-    """An agent's own budget has no room for this tool call; nothing was sent."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    """An agent's allowance on top of the provider's quota: tool ``calls`` and ``credits``
-    (the provider's declared cost of the requests a call sends) per ``per`` (``"minute"``,
-    ``"hour"``, or the UTC ``"day"``). None leaves a dimension unlimited.
-
-    >>> Budget(calls=100, credits=250).per
-    'day'
-    """
-
-    calls: int | None = None
-    credits: int | None = None
-    per: Literal["minute", "hour", "day"] = "day"
-
-    def __post_init__(self) -> None:
-        for name in ("calls", "credits"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ConfigurationError(
-                    f"Budget {name} must be an int >= 1 or None, got {value!r}"
-                )
-        if self.per not in _PERIODS:
-            raise ConfigurationError(f"Budget per must be one of {', '.join(_PERIODS)}")
-
-
-class _Meter:
-    """An agent's budget as quota windows in a quota store: several processes that share the
-    store (SQLite, Redis) share the agent's budget."""
-
-    def __init__(
-        self, budget: Budget, agent: str, store: QuotaStore | str, clock: Callable[[], float]
-    ) -> None:
-        self.budget = budget
-        self._quotas: dict[str, Quota] = {}
-        for what in ("calls", "credits"):
-            limit = getattr(budget, what)
-            if limit is None:
-                continue
-            # a cost of 0 by default: a call's credits are charged through the path below
-            policy = QuotaPolicy([_PERIODS[budget.per](limit)], default_cost=1)
-            self._quotas[what] = Quota(
-                policy, store=store, key_id=f"agent:{agent}:{what}", on_quota="raise",
-                clock=clock, persist=None,
-            )  # fmt: skip
-
-    def charge(self, credits: int) -> None:
-        """Take one call and ``credits`` credits, or raise :class:`BudgetExceededError`."""
-        taken: list[tuple[Quota, Any]] = []
-        try:
-            for what, quota in self._quotas.items():
-                times = 1 if what == "calls" else credits
-                for _ in range(times):
-                    taken.append((quota, self._one(quota, what)))
-        except BudgetExceededError:
-            for quota, reservation in taken:
-                quota.release(reservation)
-            raise
-
-    def _one(self, quota: Quota, what: str) -> Any:
-        try:
-            return quota.reserve("TOOL", "/call")
-        except QuotaExceededError as exc:
-            limit = getattr(self.budget, what)
-            raise BudgetExceededError(
-                f"budget spent: {limit}/{limit} {what} this {self.budget.per}, "
-                f"resets in {_seconds(exc.retry_after)}"
-            ) from None
-
-    def status(self) -> dict[str, Any]:
-        """Used and limit of each dimension, for results."""
-        out: dict[str, Any] = {}
-        for what, quota in self._quotas.items():
-            window = quota.status().windows[0]
-            out[what] = {"used": window.used, "limit": window.limit, "per": self.budget.per}
-        return out
-
-    def close(self) -> None:
-        for quota in self._quotas.values():
-            quota.close()
-
-
-def _seconds(value: float) -> str:
-    value = max(0.0, value)
-    if value < 120:
-        return f"{math.ceil(value)} s"
-    if value < 7200:
-        return f"{math.ceil(value / 60)} min"
-    return f"{math.ceil(value / 3600)} h"
 
 
 def _field_type(kind: type) -> Any:
@@ -331,7 +216,7 @@ class Toolset(Sequence[AgentTool]):
         self._max_rows = max_rows
         self._max_chars = max_chars
         store: QuotaStore | str = MemoryStore() if budget_store is None else budget_store
-        self._meter = _Meter(budget, agent, store, clock) if budget is not None else None
+        self._meter = Meter(budget, agent, store, clock) if budget is not None else None
         self._tools: dict[str, AgentTool] = {}
         for tool in self._build():
             self._tools[tool.name] = tool
@@ -430,7 +315,7 @@ class Toolset(Sequence[AgentTool]):
         try:
             parsed = tool.input_model.model_validate(dict(arguments))
         except ValidationError as exc:
-            return self._failure(tool, "invalid_arguments", _validation_text(exc))
+            return self._failure(tool, "invalid_arguments", validation_text(exc))
         args = parsed.model_dump(exclude_none=True)
         cost = tool._cost(args)  # wrong symbols or ranges fail here, before the budget
         if self._meter is not None:
@@ -587,65 +472,6 @@ def _symbols_note(client: Client) -> str:
     if not known:
         return "Symbols are tickers as the provider lists them (e.g. BTC, ETH)."
     return f"Known tickers: {', '.join(known[:30])}{' and more' if len(known) > 30 else ''}."
-
-
-def _validation_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        parts.append(f"{where}: {err['msg']}")
-    return "invalid arguments: " + "; ".join(parts)
-
-
-def describe_error(exc: Exception) -> tuple[str, str, float | None]:
-    """An exception as ``(kind, message, retry_after)`` a model can act on.
-
-    Never a key (the message goes through :func:`coinguard.redact`), never a stack trace, and
-    never how to gain a right the agent lacks.
-
-    >>> describe_error(ScopeError("anything"))
-    ('not_allowed', 'this tool set is read-only: trading is not available', None)
-    """
-    if isinstance(exc, BudgetExceededError):
-        return "budget_spent", str(exc), None
-    if isinstance(exc, ScopeError):
-        return "not_allowed", "this tool set is read-only: trading is not available", None
-    if isinstance(exc, InsecureTransportError):
-        return "not_allowed", "only the provider's own address can be called", None
-    if isinstance(exc, QuotaExceededError):
-        wait = exc.retry_after
-        return "rate_limited", f"rate limited ({exc.window}), retry in {_seconds(wait)}", wait
-    if isinstance(exc, PaginationError) and isinstance(exc.error, CoinguardError):
-        return describe_error(exc.error)
-    if isinstance(exc, RateLimitError):
-        if exc.final:
-            return "rate_limited", "the provider's allowance for this period is spent", None
-        later = exc.retry_after
-        if later is None:
-            return "rate_limited", "rate limited by the provider, retry later", None
-        return "rate_limited", f"rate limited by the provider, retry in {_seconds(later)}", later
-    if isinstance(exc, AuthenticationError):
-        return "unavailable", "the provider refused the configured key (401)", None
-    if isinstance(exc, PermissionDeniedError):
-        return "unavailable", "the provider's plan or key does not allow this call (403)", None
-    if isinstance(exc, NotFoundError):
-        return "not_found", "the provider has no such item (404)", None
-    if isinstance(exc, APIStatusError):
-        return "provider_error", _short(f"the provider answered {exc.status_code}: {exc}"), None
-    if isinstance(exc, ResponseDecodeError):
-        return "provider_error", "the provider's answer could not be read", None
-    if isinstance(exc, APIConnectionError):
-        return "unavailable", "the provider could not be reached, retry later", None
-    if isinstance(exc, QuotaStoreError):
-        return "unavailable", "the budget store failed; nothing was sent", None
-    if isinstance(exc, ConfigurationError):
-        return "invalid_arguments", _short(str(exc)), None
-    return "internal_error", f"the tool failed ({type(exc).__name__}); nothing more is known", None
-
-
-def _short(text: str) -> str:
-    text = redact(text)
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def agent_tools(
