@@ -8,7 +8,7 @@ Budget(calls=100, credits=250, per='day')
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,57 +48,77 @@ class Budget:
 
 
 class Meter:
-    """An agent's budget as quota windows in a quota store: several processes that share the
-    store (SQLite, Redis) share the agent's budget."""
+    """Named allowances (``{"calls": 100, "credits": 250}``) per period, as quota windows in a
+    quota store: several processes that share the store (SQLite, Redis) share the allowance."""
 
     def __init__(
-        self, budget: Budget, agent: str, store: QuotaStore | str, clock: Callable[[], float]
+        self,
+        allowances: Mapping[str, int | None],
+        per: str,
+        owner: str,
+        store: QuotaStore | str,
+        clock: Callable[[], float],
     ) -> None:
-        self.budget = budget
-        self._quotas: dict[str, Quota] = {}
-        for what in ("calls", "credits"):
-            limit = getattr(budget, what)
-            if limit is None:
-                continue
-            # a cost of 0 by default: a call's credits are charged through the path below
-            policy = QuotaPolicy([_PERIODS[budget.per](limit)], default_cost=1)
-            self._quotas[what] = Quota(
-                policy, store=store, key_id=f"agent:{agent}:{what}", on_quota="raise",
-                clock=clock, persist=None,
-            )  # fmt: skip
+        self.per = per
+        self._limits = {name: limit for name, limit in allowances.items() if limit is not None}
+        self._quotas = {
+            name: Quota(
+                QuotaPolicy([_PERIODS[per](limit)]),
+                store=store,
+                key_id=f"{owner}:{name}",
+                on_quota="raise",
+                clock=clock,
+                persist=None,
+            )
+            for name, limit in self._limits.items()
+        }
 
-    def charge(self, credits: int) -> None:
-        """Take one call and ``credits`` credits, or raise :class:`BudgetExceededError`."""
+    @classmethod
+    def of(
+        cls, budget: Budget, agent: str, store: QuotaStore | str, clock: Callable[[], float]
+    ) -> Meter:
+        """The meter of an agent's :class:`Budget`."""
+        allowances = {"calls": budget.calls, "credits": budget.credits}
+        return cls(allowances, budget.per, f"agent:{agent}", store, clock)
+
+    def charge(self, amounts: Mapping[str, int]) -> None:
+        """Take every amount, or none of them and raise :class:`BudgetExceededError`."""
         taken: list[tuple[Quota, Any]] = []
         try:
-            for what, quota in self._quotas.items():
-                times = 1 if what == "calls" else credits
-                for _ in range(times):
-                    taken.append((quota, self._one(quota, what)))
+            for name, quota in self._quotas.items():
+                amount = amounts.get(name, 0)
+                if amount:
+                    taken.append((quota, self._take(name, quota, amount)))
         except BudgetExceededError:
             for quota, reservation in taken:
                 quota.release(reservation)
             raise
 
-    def _one(self, quota: Quota, what: str) -> Any:
+    def _take(self, name: str, quota: Quota, amount: int) -> Any:
         try:
-            return quota.reserve("TOOL", "/call")
+            return quota.take(amount)
         except QuotaExceededError as exc:
-            limit = getattr(self.budget, what)
+            limit = self._limits[name]
+            used = quota.status().windows[0].used
+            needs = f", this call needs {amount}" if amount > 1 else ""
+            when = (
+                "" if math.isinf(exc.retry_after)
+                else f", resets in {seconds_text(exc.retry_after)}"
+            )  # fmt: skip
             raise BudgetExceededError(
-                f"budget spent: {limit}/{limit} {what} this {self.budget.per}, "
-                f"resets in {seconds_text(exc.retry_after)}"
+                f"budget spent: {used}/{limit} {name} this {self.per}{needs}{when}"
             ) from None
 
     def status(self) -> dict[str, Any]:
-        """Used and limit of each dimension, for results."""
+        """Used and limit of each allowance, for results."""
         out: dict[str, Any] = {}
-        for what, quota in self._quotas.items():
+        for name, quota in self._quotas.items():
             window = quota.status().windows[0]
-            out[what] = {"used": window.used, "limit": window.limit, "per": self.budget.per}
+            out[name] = {"used": window.used, "limit": window.limit, "per": self.per}
         return out
 
     def close(self) -> None:
+        """Close the quota handles."""
         for quota in self._quotas.values():
             quota.close()
 

@@ -216,7 +216,7 @@ class Toolset(Sequence[AgentTool]):
         self._max_rows = max_rows
         self._max_chars = max_chars
         store: QuotaStore | str = MemoryStore() if budget_store is None else budget_store
-        self._meter = Meter(budget, agent, store, clock) if budget is not None else None
+        self._meter = Meter.of(budget, agent, store, clock) if budget is not None else None
         self._tools: dict[str, AgentTool] = {}
         for tool in self._build():
             self._tools[tool.name] = tool
@@ -319,7 +319,7 @@ class Toolset(Sequence[AgentTool]):
         args = parsed.model_dump(exclude_none=True)
         cost = tool._cost(args)  # wrong symbols or ranges fail here, before the budget
         if self._meter is not None:
-            self._meter.charge(cost)
+            self._meter.charge({"calls": 1, "credits": cost})
         rows, extra = tool._run(args)
         return self._success(tool, rows, extra)
 
