@@ -39,6 +39,7 @@ from ._exceptions import (
     ScopeError,
     SecretBackendError,
     ServerError,
+    TradeRefusedError,
 )
 from ._keys import KeyMetadata, KeySource
 from ._models import Candle, Model, Price
@@ -72,6 +73,7 @@ from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
 from ._tool_errors import describe_error as describe_tool_error
 from ._tools import AgentTool, Toolset, agent_tools
+from ._trade_tools import OrderRequest, TradePolicy
 from ._verify import (
     KeyCheck,
     KeyPermissions,
@@ -119,6 +121,7 @@ __all__ = [
     "Model",
     "NotFoundError",
     "OrderOutcomeUnknownError",
+    "OrderRequest",
     "OverPrivilegedKeyError",
     "PageFailure",
     "Pager",
@@ -153,6 +156,8 @@ __all__ = [
     "ServerError",
     "Settings",
     "Toolset",
+    "TradePolicy",
+    "TradeRefusedError",
     "Usage",
     "Window",
     "WindowStatus",

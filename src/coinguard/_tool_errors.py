@@ -18,12 +18,14 @@ from ._exceptions import (
     ConfigurationError,
     InsecureTransportError,
     NotFoundError,
+    OrderOutcomeUnknownError,
     PermissionDeniedError,
     QuotaExceededError,
     QuotaStoreError,
     RateLimitError,
     ResponseDecodeError,
     ScopeError,
+    TradeRefusedError,
 )
 from ._paging import PaginationError
 from ._redact import redact
@@ -50,6 +52,15 @@ def describe_error(exc: Exception) -> tuple[str, str, float | None]:
     """
     if isinstance(exc, BudgetExceededError):
         return "budget_spent", str(exc), None
+    if isinstance(exc, TradeRefusedError):
+        return "refused", str(exc), None
+    if isinstance(exc, OrderOutcomeUnknownError):
+        return (
+            "outcome_unknown",
+            "the order may have been placed: do not place it again before checking the "
+            "account's orders",
+            None,
+        )
     if isinstance(exc, ScopeError):
         return "not_allowed", "this tool set is read-only: trading is not available", None
     if isinstance(exc, InsecureTransportError):

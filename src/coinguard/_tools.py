@@ -42,6 +42,7 @@ from ._provider import Scope
 from ._quota import MemoryStore, QuotaStore
 from ._redact import redact, redact_value
 from ._tool_errors import describe_error, validation_text
+from ._trade_tools import TradePolicy, trade_tool
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -129,6 +130,12 @@ class AgentTool:
     _run: Callable[[dict[str, Any]], tuple[list[Any], dict[str, Any]]] = field(repr=False)
     _cost: Callable[[dict[str, Any]], int] = field(repr=False)
     _owner: Toolset = field(repr=False)
+    #: the run after a framework's approval hook said yes (trade tools only)
+    _framework_run: Callable[[dict[str, Any]], tuple[list[Any], dict[str, Any]]] | None = field(
+        default=None, repr=False
+    )
+    #: who approves each call: None for a read tool, "callback" or "framework" for a trade tool
+    approval: Literal["callback", "framework"] | None = None
 
     @property
     def read_only(self) -> bool:
@@ -170,6 +177,10 @@ class AgentTool:
         """The same as calling the tool, run in a worker thread (for async frameworks)."""
         return await anyio.to_thread.run_sync(lambda: self._owner._invoke(self, arguments))
 
+    def _after_approval(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Run once a framework's own approval hook approved this call (adapters only)."""
+        return self._owner._invoke(self, arguments, approved=True)
+
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     out = dict(schema)
@@ -206,6 +217,7 @@ class Toolset(Sequence[AgentTool]):
         max_rows: int,
         max_chars: int,
         clock: Callable[[], float],
+        trading: TradePolicy | None = None,
     ) -> None:
         if not isinstance(agent, str) or not agent.strip():
             raise ConfigurationError("agent must be a non-empty string naming the agent")
@@ -215,11 +227,15 @@ class Toolset(Sequence[AgentTool]):
         self._client = client
         self._max_rows = max_rows
         self._max_chars = max_chars
+        self._clock = clock
+        self._closers: list[Callable[[], None]] = []
         store: QuotaStore | str = MemoryStore() if budget_store is None else budget_store
         self._meter = Meter.of(budget, agent, store, clock) if budget is not None else None
         self._tools: dict[str, AgentTool] = {}
         for tool in self._build():
             self._tools[tool.name] = tool
+        if trading is not None:
+            self._tools["place_order"] = trade_tool(self, trading, store)
 
     def _build(self) -> Iterator[AgentTool]:
         client = self._client
@@ -295,10 +311,12 @@ class Toolset(Sequence[AgentTool]):
 
     # -- invoking ---------------------------------------------------------------------------
 
-    def _invoke(self, tool: AgentTool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    def _invoke(
+        self, tool: AgentTool, arguments: Mapping[str, Any], *, approved: bool = False
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            result = self._attempt(tool, arguments)
+            result = self._attempt(tool, arguments, approved)
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 raise
@@ -311,7 +329,9 @@ class Toolset(Sequence[AgentTool]):
         )  # fmt: skip
         return result
 
-    def _attempt(self, tool: AgentTool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    def _attempt(
+        self, tool: AgentTool, arguments: Mapping[str, Any], approved: bool
+    ) -> dict[str, Any]:
         try:
             parsed = tool.input_model.model_validate(dict(arguments))
         except ValidationError as exc:
@@ -320,7 +340,8 @@ class Toolset(Sequence[AgentTool]):
         cost = tool._cost(args)  # wrong symbols or ranges fail here, before the budget
         if self._meter is not None:
             self._meter.charge({"calls": 1, "credits": cost})
-        rows, extra = tool._run(args)
+        run = tool._framework_run if approved and tool._framework_run else tool._run
+        rows, extra = run(args)
         return self._success(tool, rows, extra)
 
     def _success(self, tool: AgentTool, rows: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +398,7 @@ class Toolset(Sequence[AgentTool]):
                     "strict": True,
                 },
             }
-            for t in self
+            for t in self.without_hooks("the Chat Completions format")
         ]
 
     def openai_responses(self) -> list[dict[str, Any]]:
@@ -390,8 +411,19 @@ class Toolset(Sequence[AgentTool]):
                 "parameters": t.strict_schema(),
                 "strict": True,
             }
-            for t in self
+            for t in self.without_hooks("the Responses format")
         ]
+
+    def without_hooks(self, surface: str) -> list[AgentTool]:
+        """The tools, for a surface with no approval hook of its own: refused when a trade
+        tool relies on a framework's hook (``TradePolicy(approve="framework")``)."""
+        for tool in self:
+            if tool.approval == "framework":
+                raise ConfigurationError(
+                    f"{surface} has no approval hook, and the trade tool {tool.name!r} relies on "
+                    "one: give TradePolicy(approve=<callback>) to export it here"
+                )
+        return list(self)
 
     def run_openai(self, name: str, arguments: str) -> str:
         """Answer an OpenAI tool call (its function name and JSON arguments) with JSON text."""
@@ -427,6 +459,8 @@ class Toolset(Sequence[AgentTool]):
         """Close the budget's quota handles (not the client: the caller owns it)."""
         if self._meter is not None:
             self._meter.close()
+        for close in self._closers:
+            close()
 
     def __repr__(self) -> str:
         return f"Toolset(agent={self.agent!r}, tools={self.names()})"
@@ -483,9 +517,11 @@ def agent_tools(
     max_rows: int = 100,
     max_chars: int = 20_000,
     clock: Callable[[], float] = time.time,
+    trading: TradePolicy | None = None,
 ) -> Toolset:
     """The tools an agent may call over ``client``: one per read endpoint, plus ``prices``
-    and ``ohlcv``. Read-only whatever the client may do.
+    and ``ohlcv``. Read-only whatever the client may do, unless ``trading`` (a
+    :class:`TradePolicy`, on a client created with ``allow_trading=True``) adds ``place_order``.
 
     ``budget`` gives the agent its own allowance (tool calls and credits), counted in
     ``budget_store`` (a store or store URL; several processes on one SQLite or Redis store
@@ -497,5 +533,5 @@ def agent_tools(
     """
     return Toolset(
         client, agent=agent, budget=budget, budget_store=budget_store, max_rows=max_rows,
-        max_chars=max_chars, clock=clock,
+        max_chars=max_chars, clock=clock, trading=trading,
     )  # fmt: skip

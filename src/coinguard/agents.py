@@ -88,7 +88,8 @@ def mcp_server(tools: Toolset, *, name: str = "coinguard") -> Any:
     errors = _need("mcp.server.mcpserver.exceptions", "mcp")
     types = _need("mcp_types", "mcp")
     server = server_module.MCPServer(name, instructions=_INSTRUCTIONS)
-    for tool in tools:
+    # MCP's annotations are hints a client may ignore: a trade tool needs coinguard's callback
+    for tool in tools.without_hooks("MCP"):
         hints = types.ToolAnnotations(
             title=tool.name.replace("_", " "),
             read_only_hint=tool.read_only,
@@ -135,6 +136,7 @@ def openai_agents_tools(tools: Toolset) -> list[Any]:
             params_json_schema=tool.strict_schema(),
             on_invoke_tool=_json_runner(tool),
             strict_json_schema=True,
+            needs_approval=not tool.read_only,
         )
         for tool in tools
     ]
@@ -142,6 +144,8 @@ def openai_agents_tools(tools: Toolset) -> list[Any]:
 
 def _json_runner(tool: AgentTool) -> Callable[[Any, str], Awaitable[str]]:
     async def invoke(ctx: Any, arguments: str) -> str:
+        if tool.approval == "framework":  # the SDK runs this only after needs_approval said yes
+            return await anyio.to_thread.run_sync(_approved_json, tool, arguments)
         return await anyio.to_thread.run_sync(tool.invoke_json, arguments)
 
     return invoke
@@ -154,7 +158,7 @@ def langchain_tools(tools: Toolset) -> list[Any]:
     """
     lc = _need("langchain_core.tools", "langchain")
     out = []
-    for tool in tools:
+    for tool in tools.without_hooks("LangChain's StructuredTool"):
         run, arun = _text_runners(tool)
         out.append(
             lc.StructuredTool.from_function(
@@ -188,22 +192,36 @@ def pydantic_ai_tools(tools: Toolset) -> list[Any]:
     >>> agent = pydantic_ai.Agent(model, tools=pydantic_ai_tools(tools))  # doctest: +SKIP
     """
     sdk = _need("pydantic_ai", "pydantic-ai")
-    return [
-        sdk.Tool.from_schema(
+    out = []
+    for tool in tools:
+        made = sdk.Tool.from_schema(
             _dict_runner(tool),
             name=tool.name,
             description=tool.description,
             json_schema=tool.strict_schema(),
         )
-        for tool in tools
-    ]
+        made.requires_approval = not tool.read_only
+        out.append(made)
+    return out
 
 
 def _dict_runner(tool: AgentTool) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def run(**arguments: Any) -> dict[str, Any]:
+        if tool.approval == "framework":  # pydantic-ai runs this only once requires_approval is met
+            return await anyio.to_thread.run_sync(tool._after_approval, arguments)
         return await tool.acall(**arguments)
 
     return run
+
+
+def _approved_json(tool: AgentTool, text: str) -> str:
+    try:
+        arguments = json.loads(text or "{}")
+    except ValueError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        return tool.invoke_json(text)
+    return json.dumps(tool._after_approval(arguments))
 
 
 def bearer_guard(app: Any, token: str) -> Any:
