@@ -24,6 +24,12 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _retries(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text} is not a number of retries (0 or more)")
+    return int(text)
+
+
 def add_mcp(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``mcp`` subcommand."""
     p = commands.add_parser(
@@ -55,6 +61,10 @@ def add_mcp(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument(
         "--budget-store", metavar="URL",
         help="quota store URL for the budget, shared by processes (e.g. sqlite:///budgets.db)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-retries", type=_retries, metavar="N",
+        help="retries of a failed read (default: the client's); a tool answers sooner with fewer",
     )  # fmt: skip
     p.add_argument("--max-rows", type=_count, default=100, help="rows per result (default 100)")
     p.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
@@ -88,7 +98,7 @@ def run_mcp(args: argparse.Namespace) -> int:
     try:
         client = coinguard.Client(
             provider=args.provider, plan=args.plan, base_url=args.base_url,
-            env_file=args.env_file, on_quota="raise",
+            env_file=args.env_file, on_quota="raise", max_retries=args.max_retries,
         )  # fmt: skip
         tools = coinguard.agent_tools(
             client, agent=args.agent, budget=budget, budget_store=args.budget_store,
