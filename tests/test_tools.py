@@ -334,3 +334,22 @@ def test_ohlcv_credits_are_reserved_at_no_less_than_the_requests_sent(
     sent = box.ledger.entries()[before:]
     assert result["ok"]
     assert sum(e.cost for e in sent) <= result["budget"]["credits"]["used"] <= 4 * len(sent)
+
+
+def test_a_provider_of_ones_own_gets_its_endpoints_as_tools() -> None:
+    """A custom provider with declared endpoints gets one tool each and no unified calls; one
+    with none is told why there are no tools."""
+    from coinguard.providers import tokenmetrics
+
+    own = coinguard.Provider(
+        name="mine", base_url="https://api.example.com/v2", endpoints=tokenmetrics.endpoints()
+    )
+    with coinguard.Client(provider=own, read_key="mine-read-key-0001") as c:
+        assert agent_tools(c).names() == [ep.name for ep in tokenmetrics.endpoints()]
+    with (
+        coinguard.Client(
+            provider="generic", base_url="https://api.example.com", read_key="k" * 16
+        ) as bare,
+        pytest.raises(coinguard.ConfigurationError, match="declares no read endpoints"),
+    ):
+        agent_tools(bare)

@@ -108,8 +108,8 @@ class _OhlcvInput(BaseModel):
 def _plain(value: Any) -> Any:
     """A row or value as JSON-able data, strings redacted."""
     if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    elif isinstance(value, datetime | date):
+        return redact_value(value.model_dump(mode="json"))  # JSON types already
+    if isinstance(value, datetime | date):
         value = value.isoformat()
     return redact_value(json.loads(json.dumps(value, default=str)))
 
@@ -234,6 +234,11 @@ class Toolset(Sequence[AgentTool]):
         self._tools: dict[str, AgentTool] = {}
         for tool in self._build():
             self._tools[tool.name] = tool
+        if not self._tools:
+            raise ConfigurationError(
+                f"provider {client.provider.name!r} declares no read endpoints, so there is no "
+                "tool to make: declare endpoints= in its Provider (see docs/data.md)"
+            )
         if trading is not None:
             self._tools["place_order"] = trade_tool(self, trading, store)
 
@@ -247,9 +252,10 @@ class Toolset(Sequence[AgentTool]):
                 ep.name, _describe(ep, provider.name), _endpoint_model(ep), Scope.READ,
                 self._endpoint_runner(ep), _fixed(ep.cost), self,
             )  # fmt: skip
-        if not client.endpoints:
+        try:
+            symbols = _symbols_note(client)
+        except ConfigurationError:  # a provider of its own: its endpoints, no unified calls
             return
-        symbols = _symbols_note(client)
         yield AgentTool(
             "prices",
             f"Current prices in USD of one or more crypto tickers on {provider.name}. "
