@@ -45,6 +45,7 @@ async def test_in_memory_lists_and_calls_tools(box: Sandbox) -> None:
             listed = (await mcp.list_tools()).tools
             assert [t.name for t in listed] == tools.names()
             for tool in listed:
+                assert tool.input_schema == tools[tool.name].json_schema()
                 assert tool.annotations.read_only_hint is True
                 assert tool.annotations.destructive_hint is False
                 assert "key" not in json.dumps(tool.input_schema).lower()

@@ -87,7 +87,8 @@ def mcp_server(tools: Toolset, *, name: str = "coinguard") -> Any:
     server_module = _need("mcp.server", "mcp")
     errors = _need("mcp.server.mcpserver.exceptions", "mcp")
     types = _need("mcp_types", "mcp")
-    server = server_module.MCPServer(name, instructions=_INSTRUCTIONS)
+    registry = _need("mcp.server.mcpserver.tools", "mcp")
+    made = []
     # MCP's annotations are hints a client may ignore: a trade tool needs coinguard's callback
     for tool in tools.without_hooks("MCP"):
         hints = types.ToolAnnotations(
@@ -97,14 +98,16 @@ def mcp_server(tools: Toolset, *, name: str = "coinguard") -> Any:
             idempotent_hint=tool.read_only,
             open_world_hint=True,
         )
-        server.add_tool(
+        entry = registry.Tool.from_function(
             _mcp_function(tool, errors.ToolError),
             name=tool.name,
             description=tool.description,
             annotations=hints,
             structured_output=True,
         )
-    return server
+        # the listed schema is the tool's own: additionalProperties false, defaults explicit
+        made.append(entry.model_copy(update={"parameters": tool.json_schema()}))
+    return server_module.MCPServer(name, instructions=_INSTRUCTIONS, tools=made)
 
 
 def _mcp_function(tool: AgentTool, tool_error: type[Exception]) -> Callable[..., Any]:
