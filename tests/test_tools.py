@@ -353,3 +353,33 @@ def test_a_provider_of_ones_own_gets_its_endpoints_as_tools() -> None:
         pytest.raises(coinguard.ConfigurationError, match="declares no read endpoints"),
     ):
         agent_tools(bare)
+
+
+def test_an_argument_named_like_python_internals_is_just_a_bad_argument(
+    client: coinguard.Client,
+) -> None:
+    """A model sending 'self' or 'arguments' gets an error result, not a TypeError."""
+    result = agent_tools(client)["price"](self=1, arguments=2)
+    assert result["error"]["kind"] == "invalid_arguments"
+    assert "self: Extra inputs are not permitted" in result["error"]["message"]
+
+
+def test_wall_time_budget_refuses_calls_once_spent(client: coinguard.Client, box: Sandbox) -> None:
+    """Budget(seconds=60): calls that took 45 s and 30 s of the (fake) clock spend it; the
+    next call is refused before any byte, and the result shows the seconds used."""
+    now = [1_000_000.0]
+    tools = agent_tools(client, budget=Budget(seconds=60), clock=lambda: now[0])
+    real = tools["price"]._run
+
+    def slow(args: dict[str, Any]) -> Any:
+        now[0] += 45.0 if now[0] == 1_000_000.0 else 30.0
+        return real(args)
+
+    object.__setattr__(tools["price"], "_run", slow)
+    first = tools["price"](symbol="BTC")
+    assert first["budget"]["seconds"] == {"used": 45.0, "limit": 60, "per": "day"}
+    assert tools["price"](symbol="BTC")["budget"]["seconds"]["used"] == 60.0  # counted up to 60
+    sent = len(box.ledger.entries())
+    refused = tools["price"](symbol="BTC")
+    assert refused["error"]["message"] == "budget spent: 60/60 seconds this day"
+    assert len(box.ledger.entries()) == sent

@@ -7,6 +7,7 @@ Budget(calls=100, credits=250, per='day')
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ _PERIODS = {"minute": Window.per_minute, "hour": Window.per_hour, "day": Window.
 
 @dataclass(frozen=True)
 class Budget:
-    """An agent's allowance on top of the provider's quota: tool ``calls`` and ``credits``
-    (the provider's declared cost of the requests a call sends) per ``per`` (``"minute"``,
-    ``"hour"``, or the UTC ``"day"``). None leaves a dimension unlimited.
+    """An agent's allowance on top of the provider's quota, per ``per`` (``"minute"``,
+    ``"hour"``, or the UTC ``"day"``): tool ``calls``, ``credits`` (the provider's declared
+    cost of the requests a call sends) and ``seconds`` of wall time spent in tool calls (a
+    call is counted when it ends; once they are spent, calls are refused). None leaves a
+    dimension unlimited.
 
     >>> Budget(calls=100, credits=250).per
     'day'
@@ -33,9 +36,10 @@ class Budget:
     calls: int | None = None
     credits: int | None = None
     per: Literal["minute", "hour", "day"] = "day"
+    seconds: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("calls", "credits"):
+        for name in ("calls", "credits", "seconds"):
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
@@ -78,8 +82,26 @@ class Meter:
         cls, budget: Budget, agent: str, store: QuotaStore | str, clock: Callable[[], float]
     ) -> Meter:
         """The meter of an agent's :class:`Budget`."""
-        allowances = {"calls": budget.calls, "credits": budget.credits}
+        ms = None if budget.seconds is None else budget.seconds * 1000
+        allowances = {"calls": budget.calls, "credits": budget.credits, "ms": ms}
         return cls(allowances, budget.per, f"agent:{agent}", store, clock)
+
+    def check_time(self) -> None:
+        """Refuse a call once the period's wall time (``ms``) is spent."""
+        quota = self._quotas.get("ms")
+        if quota is not None and quota.status().windows[0].remaining <= 0:
+            limit = self._limits["ms"] // 1000
+            raise BudgetExceededError(f"budget spent: {limit}/{limit} seconds this {self.per}")
+
+    def spent(self, seconds: float) -> None:
+        """Count a finished call's wall time, up to what is left of the period's."""
+        quota = self._quotas.get("ms")
+        if quota is None:
+            return
+        left = quota.status().windows[0].remaining
+        # another process may have taken the rest meanwhile: spent anyway
+        with contextlib.suppress(QuotaExceededError):
+            quota.take(min(left, max(1, math.ceil(seconds * 1000))))
 
     def charge(self, amounts: Mapping[str, int]) -> None:
         """Take every amount, or none of them and raise :class:`BudgetExceededError`."""
@@ -114,7 +136,11 @@ class Meter:
         out: dict[str, Any] = {}
         for name, quota in self._quotas.items():
             window = quota.status().windows[0]
-            out[name] = {"used": window.used, "limit": window.limit, "per": self.per}
+            if name == "ms":
+                used, limit = window.used / 1000, window.limit // 1000
+                out["seconds"] = {"used": round(used, 3), "limit": limit, "per": self.per}
+            else:
+                out[name] = {"used": window.used, "limit": window.limit, "per": self.per}
         return out
 
     def close(self) -> None:

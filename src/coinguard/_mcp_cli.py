@@ -55,6 +55,9 @@ def add_mcp(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--budget-calls", type=_count, metavar="N", help="tool calls allowed per period")
     p.add_argument("--budget-credits", type=_count, metavar="N", help="credits allowed per period")
     p.add_argument(
+        "--budget-seconds", type=_count, metavar="N", help="seconds of tool calls per period"
+    )
+    p.add_argument(
         "--budget-per", choices=("minute", "hour", "day"), default="day",
         help="the budget's period (default day, the UTC day)",
     )  # fmt: skip
@@ -93,8 +96,10 @@ def run_mcp(args: argparse.Namespace) -> int:
         register(held)  # redacted from every coinguard log line while held is alive
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s %(message)s")
     budget = None
-    if args.budget_calls or args.budget_credits:
-        budget = coinguard.Budget(args.budget_calls, args.budget_credits, args.budget_per)
+    if args.budget_calls or args.budget_credits or args.budget_seconds:
+        budget = coinguard.Budget(
+            args.budget_calls, args.budget_credits, args.budget_per, args.budget_seconds
+        )
     try:
         client = coinguard.Client(
             provider=args.provider, plan=args.plan, base_url=args.base_url,

@@ -35,9 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ._budget import Budget, Meter
 from ._endpoints import Endpoint
-from ._exceptions import (
-    ConfigurationError,
-)
+from ._exceptions import ConfigurationError
 from ._provider import Scope
 from ._quota import MemoryStore, QuotaStore
 from ._redact import redact, redact_value
@@ -156,7 +154,7 @@ class AgentTool:
         nullable (null means its default), no ``default`` keywords."""
         return _strict(self.json_schema())
 
-    def __call__(self, **arguments: Any) -> dict[str, Any]:
+    def __call__(self, /, **arguments: Any) -> dict[str, Any]:
         return self._owner._invoke(self, arguments)
 
     def invoke_json(self, text: str) -> str:
@@ -173,7 +171,7 @@ class AgentTool:
             result = self._owner._invoke(self, arguments)
         return json.dumps(result)
 
-    async def acall(self, **arguments: Any) -> dict[str, Any]:
+    async def acall(self, /, **arguments: Any) -> dict[str, Any]:
         """The same as calling the tool, run in a worker thread (for async frameworks)."""
         return await anyio.to_thread.run_sync(lambda: self._owner._invoke(self, arguments))
 
@@ -344,10 +342,17 @@ class Toolset(Sequence[AgentTool]):
             return self._failure(tool, "invalid_arguments", validation_text(exc))
         args = parsed.model_dump(exclude_none=True)
         cost = tool._cost(args)  # wrong symbols or ranges fail here, before the budget
-        if self._meter is not None:
-            self._meter.charge({"calls": 1, "credits": cost})
+        meter = self._meter
+        if meter is not None:
+            meter.check_time()
+            meter.charge({"calls": 1, "credits": cost})
         run = tool._framework_run if approved and tool._framework_run else tool._run
-        rows, extra = run(args)
+        started = self._clock()
+        try:
+            rows, extra = run(args)
+        finally:
+            if meter is not None:
+                meter.spent(self._clock() - started)
         return self._success(tool, rows, extra)
 
     def _success(self, tool: AgentTool, rows: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
