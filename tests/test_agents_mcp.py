@@ -70,17 +70,22 @@ def _stdio(box: Sandbox, tmp_path: Path, *extra: str) -> StdioServerParameters:
         [f"tee {tmp_path / 'in.log'} |", exe, "mcp", "--provider", "sandbox",
          "--base-url", box.base_url, *extra, f"| tee {tmp_path / 'out.log'}"]
     )  # fmt: skip
-    # the child inherits only a few variables: the key goes in env=, as a client config does
+    # the child inherits only a few variables: the key goes in env=, as a client config does,
+    # by reference, so the config holds no key
+    key_file = tmp_path / "read.key"
+    key_file.write_text(box.keys.read)
+    key_file.chmod(0o600)
     return StdioServerParameters(
         command="bash",
         args=["-c", command],
-        env={"COINGUARD_READ_KEY": box.keys.read, "COINGUARD_QUOTA_PERSIST": ""},
+        env={"COINGUARD_READ_KEY_REF": f"file://{key_file}", "COINGUARD_QUOTA_PERSIST": ""},
     )
 
 
 async def test_stdio_server_from_the_command_line(box: Sandbox, tmp_path: Path) -> None:
-    """Spawned over stdio: tools listed, a read answered, no trade tool, the budget enforced,
-    and the key in no byte of the wire nor of the server's stderr."""
+    """Spawned over stdio with the key given by a secret reference: tools listed, a read
+    answered, no trade tool, the budget enforced, and the key in no byte of the wire nor of
+    the server's stderr."""
     errlog = (tmp_path / "err.log").open("w")
     params = _stdio(box, tmp_path, "--budget-calls", "2")
     try:
