@@ -98,10 +98,28 @@ async def test_langchain_structured_tool(tools: coinguard.Toolset) -> None:
     assert json.loads(message.content)["rows"][0]["symbol"] == "SOL"
 
 
+def test_langchain_errors_use_its_own_error_channel(tools: coinguard.Toolset) -> None:
+    """An error result is a ToolMessage with status "error" (a handled ToolException);
+    arguments LangChain rejects itself get our short text, not pydantic's echo of the input."""
+    made = {t.name: t for t in langchain_tools(tools)}
+
+    def call(name: str, args: dict[str, Any]) -> Any:
+        return made[name].invoke({"name": name, "args": args, "id": "c", "type": "tool_call"})
+
+    refused = call("price", {"symbol": "NOPE"})
+    assert refused.status == "error"
+    assert json.loads(refused.content)["error"]["kind"] == "provider_error"
+    bad = call("prices", {"symbols": "BTC", "secret": "sk-live-0000000000000000"})
+    assert bad.status == "error"
+    assert json.loads(bad.content)["error"]["kind"] == "invalid_arguments"
+    assert "sk-live" not in bad.content
+
+
 @pytest.mark.anyio
 async def test_pydantic_ai_tool_in_an_agent_run(tools: coinguard.Toolset) -> None:
     """pydantic-ai: an Agent run with a FunctionModel (offline) calls the tool as the
-    framework does; the model saw the strict schema, and the budget ends the third call."""
+    framework does; the model saw the strict schema, bad arguments come back as a retry
+    prompt (ModelRetry), and the budget ends the fourth call."""
     from pydantic_ai import Agent
     from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
     from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -110,10 +128,15 @@ async def test_pydantic_ai_tool_in_an_agent_run(tools: coinguard.Toolset) -> Non
 
     def model(messages: list[Any], info: AgentInfo) -> ModelResponse:
         seen["schema"] = next(t for t in info.function_tools if t.name == "prices")
-        returned = [
+        answers = [
             p.content for m in messages for p in getattr(m, "parts", [])
             if isinstance(p, ToolReturnPart)
         ]  # fmt: skip
+        # a ModelRetry comes back to the model as its text; a result as the tool's dict
+        seen["retries"] = [a for a in answers if isinstance(a, str)]
+        returned = [a for a in answers if isinstance(a, dict)]
+        if not answers:
+            return ModelResponse(parts=[ToolCallPart("prices", {"symbols": "BTC"})])
         if len(returned) < 3:
             return ModelResponse(parts=[ToolCallPart("prices", {"symbols": ["BTC"]})])
         return ModelResponse(parts=[TextPart(json.dumps(returned))])
@@ -123,5 +146,6 @@ async def test_pydantic_ai_tool_in_an_agent_run(tools: coinguard.Toolset) -> Non
     results = json.loads((await agent.run("BTC?")).output)
     assert seen["schema"].parameters_json_schema == tools["prices"].strict_schema()
     assert [r["ok"] for r in results] == [True, True, True]
-    over = await agent.run("BTC?")
+    assert seen["retries"] == ["invalid arguments: symbols: Input should be a valid list"]
+    over = await agent.run("BTC?")  # its bad first call costs nothing, its next one is refused
     assert json.loads(over.output)[0]["error"]["kind"] == "budget_spent"

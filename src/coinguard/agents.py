@@ -27,8 +27,10 @@ from importlib import import_module
 from typing import Annotated, Any
 
 import anyio
+from pydantic import ValidationError
 
 from ._exceptions import ConfigurationError
+from ._tool_errors import validation_text
 from ._tools import AgentTool, Toolset
 
 __all__ = [
@@ -157,12 +159,17 @@ def _json_runner(tool: AgentTool) -> Callable[[Any, str], Awaitable[str]]:
 def langchain_tools(tools: Toolset) -> list[Any]:
     """``langchain_core.tools.StructuredTool`` objects (sync and async), returning JSON text.
 
+    An error result goes through LangChain's own channel: a ``ToolException`` handled by the
+    tool (``handle_tool_error``), so an agent gets a ``ToolMessage`` with ``status="error"``
+    and the result's JSON; arguments LangChain itself rejects get the same short text, never
+    pydantic's, which would echo the input.
+
     >>> langchain_tools(tools)[0].invoke({"symbols": ["BTC"]})  # doctest: +SKIP
     """
     lc = _need("langchain_core.tools", "langchain")
     out = []
     for tool in tools.without_hooks("LangChain's StructuredTool"):
-        run, arun = _text_runners(tool)
+        run, arun = _text_runners(tool, lc.ToolException)
         out.append(
             lc.StructuredTool.from_function(
                 func=run,
@@ -171,26 +178,50 @@ def langchain_tools(tools: Toolset) -> list[Any]:
                 description=tool.description,
                 args_schema=tool.input_model,
                 infer_schema=False,
+                handle_tool_error=True,
+                handle_validation_error=_invalid_text(tool),
             )
         )
     return out
 
 
 def _text_runners(
-    tool: AgentTool,
+    tool: AgentTool, failed: type[Exception]
 ) -> tuple[Callable[..., str], Callable[..., Awaitable[str]]]:
     # closures, not default arguments: a model's argument can never replace the tool
     def run(**arguments: Any) -> str:
-        return json.dumps(tool(**arguments))
+        return _text(tool(**arguments), failed)
 
     async def arun(**arguments: Any) -> str:
-        return json.dumps(await tool.acall(**arguments))
+        return _text(await tool.acall(**arguments), failed)
 
     return run, arun
 
 
+def _text(result: dict[str, Any], failed: type[Exception]) -> str:
+    text = json.dumps(result)
+    if not result["ok"]:
+        raise failed(text)
+    return text
+
+
+def _invalid_text(tool: AgentTool) -> Callable[[Exception], str]:
+    def explain(exc: Exception) -> str:
+        message = "invalid arguments"
+        if isinstance(exc, ValidationError):
+            message = validation_text(exc)
+        error = {"kind": "invalid_arguments", "message": message}
+        return json.dumps({"ok": False, "tool": tool.name, "error": error})
+
+    return explain
+
+
 def pydantic_ai_tools(tools: Toolset) -> list[Any]:
     """``pydantic_ai.Tool`` objects built from each tool's strict JSON Schema.
+
+    Invalid arguments raise pydantic-ai's ``ModelRetry`` with the short message, so the model
+    is asked to correct them (up to the tool's retries); other error results come back as the
+    tool's return value for the model to adapt to.
 
     >>> agent = pydantic_ai.Agent(model, tools=pydantic_ai_tools(tools))  # doctest: +SKIP
     """
@@ -198,7 +229,7 @@ def pydantic_ai_tools(tools: Toolset) -> list[Any]:
     out = []
     for tool in tools:
         made = sdk.Tool.from_schema(
-            _dict_runner(tool),
+            _dict_runner(tool, sdk.ModelRetry),
             name=tool.name,
             description=tool.description,
             json_schema=tool.strict_schema(),
@@ -208,11 +239,17 @@ def pydantic_ai_tools(tools: Toolset) -> list[Any]:
     return out
 
 
-def _dict_runner(tool: AgentTool) -> Callable[..., Awaitable[dict[str, Any]]]:
+def _dict_runner(
+    tool: AgentTool, retry: type[Exception]
+) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def run(**arguments: Any) -> dict[str, Any]:
         if tool.approval == "framework":  # pydantic-ai runs this only once requires_approval is met
-            return await anyio.to_thread.run_sync(tool._after_approval, arguments)
-        return await tool.acall(**arguments)
+            result = await anyio.to_thread.run_sync(tool._after_approval, arguments)
+        else:
+            result = await tool.acall(**arguments)
+        if not result["ok"] and result["error"]["kind"] == "invalid_arguments":
+            raise retry(result["error"]["message"])
+        return result
 
     return run
 
