@@ -21,6 +21,7 @@ rows, never mid-value, with a note saying how to ask for the rest.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -43,7 +44,7 @@ from ._tool_errors import describe_error, validation_text
 from ._trade_tools import TradePolicy, trade_tool
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._client import AsyncClient, Client
 
 __all__ = ["AgentTool", "Toolset", "agent_tools"]
 
@@ -155,10 +156,12 @@ class AgentTool:
         return _strict(self.json_schema())
 
     def __call__(self, /, **arguments: Any) -> dict[str, Any]:
+        self._owner._need_sync("tool(...)")
         return self._owner._invoke(self, arguments)
 
     def invoke_json(self, text: str) -> str:
         """Run the tool on a JSON object of arguments; return the result as JSON text."""
+        self._owner._need_sync("invoke_json()")
         try:
             arguments = json.loads(text or "{}")
         except ValueError:
@@ -172,8 +175,25 @@ class AgentTool:
         return json.dumps(result)
 
     async def acall(self, /, **arguments: Any) -> dict[str, Any]:
-        """The same as calling the tool, run in a worker thread (for async frameworks)."""
+        """The same as calling the tool, for async frameworks: awaited over an
+        :class:`AsyncClient`, run in a worker thread over a :class:`Client`."""
+        if self._owner.is_async:
+            return await self._owner._ainvoke(self, arguments)
         return await anyio.to_thread.run_sync(lambda: self._owner._invoke(self, arguments))
+
+    async def ainvoke_json(self, text: str) -> str:
+        """:meth:`invoke_json` for async frameworks (see :meth:`acall`)."""
+        try:
+            arguments = json.loads(text or "{}")
+        except ValueError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            result = self._owner._failure(
+                self, "invalid_arguments", "arguments must be a JSON object"
+            )
+        else:
+            result = await self.acall(**arguments)
+        return json.dumps(result)
 
     def _after_approval(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Run once a framework's own approval hook approved this call (adapters only)."""
@@ -207,7 +227,7 @@ class Toolset(Sequence[AgentTool]):
 
     def __init__(
         self,
-        client: Client,
+        client: Client | AsyncClient,
         *,
         agent: str,
         budget: Budget | None,
@@ -221,8 +241,12 @@ class Toolset(Sequence[AgentTool]):
             raise ConfigurationError("agent must be a non-empty string naming the agent")
         if max_rows < 1 or max_chars < 200:
             raise ConfigurationError("max_rows must be >= 1 and max_chars >= 200")
+        from ._client import AsyncClient
+
         self.agent = agent
         self._client = client
+        #: True over an AsyncClient: call the tools with ``await tool.acall(...)``
+        self.is_async = isinstance(client, AsyncClient)
         self._max_rows = max_rows
         self._max_chars = max_chars
         self._clock = clock
@@ -271,35 +295,25 @@ class Toolset(Sequence[AgentTool]):
 
     # -- the runners: the only code that touches the client ---------------------------------
 
-    def _endpoint_runner(
-        self, ep: Endpoint
-    ) -> Callable[[dict[str, Any]], tuple[list[Any], dict[str, Any]]]:
-        def run(args: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-            rows = self._client.call(ep.name, **args)
-            extra: dict[str, Any] = {}
-            pager = ep.paging
-            if pager is not None and pager.style == "page":
-                limit = args.get(pager.limit_param)
-                if limit is not None and len(rows) >= limit:
-                    page = args.get(pager.page_param) or pager.first
-                    extra["next_page"] = page + 1
-            return list(rows), extra
+    def _endpoint_runner(self, ep: Endpoint) -> Callable[[dict[str, Any]], Any]:
+        def run(args: dict[str, Any]) -> Any:
+            return _then(self._client.call(ep.name, **args), lambda rows: _paged(ep, args, rows))
 
         return run
 
-    def _prices(self, args: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-        return list(self._client.prices(args["symbols"])), {}
+    def _prices(self, args: dict[str, Any]) -> Any:
+        return _then(self._client.prices(args["symbols"]), lambda rows: (list(rows), {}))
 
     def _prices_cost(self, args: dict[str, Any]) -> int:
         fetches = self._client._adapter().price_fetches(args["symbols"], None)
         return sum(self._client.endpoints[f.endpoint].cost for f in fetches)
 
-    def _ohlcv(self, args: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    def _ohlcv(self, args: dict[str, Any]) -> Any:
         rows = self._client.ohlcv(
             args["symbols"], interval=args.get("interval") or "1d", start=args["start"],
             end=args.get("end"), progress=False,
         )  # fmt: skip
-        return list(rows), {}
+        return _then(rows, lambda got: (list(got), {}))
 
     def _ohlcv_cost(self, args: dict[str, Any]) -> int:
         """An upper bound of the credits of the requests an OHLCV call sends."""
@@ -320,12 +334,43 @@ class Toolset(Sequence[AgentTool]):
     ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            result = self._attempt(tool, arguments, approved)
-        except BaseException as exc:
-            if not isinstance(exc, Exception):
-                raise
-            kind, message, retry_after = describe_error(exc)
-            result = self._failure(tool, kind, message, retry_after)
+            begun = self._begin(tool, arguments, approved)
+            if isinstance(begun, dict):
+                result = begun
+            else:
+                run, args = begun
+                clock = self._clock()
+                try:
+                    rows, extra = run(args)
+                finally:
+                    self._spent(clock)
+                result = self._success(tool, rows, extra)
+        except Exception as exc:
+            result = self._failure(tool, *describe_error(exc))
+        return self._audit(tool, result, started)
+
+    async def _ainvoke(
+        self, tool: AgentTool, arguments: Mapping[str, Any], *, approved: bool = False
+    ) -> dict[str, Any]:
+        """The same as :meth:`_invoke` over an :class:`AsyncClient`: its calls are awaited."""
+        started = time.perf_counter()
+        try:
+            begun = self._begin(tool, arguments, approved)
+            if isinstance(begun, dict):
+                result = begun
+            else:
+                run, args = begun
+                clock = self._clock()
+                try:
+                    rows, extra = await run(args)
+                finally:
+                    self._spent(clock)
+                result = self._success(tool, rows, extra)
+        except Exception as exc:
+            result = self._failure(tool, *describe_error(exc))
+        return self._audit(tool, result, started)
+
+    def _audit(self, tool: AgentTool, result: dict[str, Any], started: float) -> dict[str, Any]:
         logger.info(
             "tool call agent=%s tool=%s outcome=%s ms=%.0f",
             self.agent, tool.name, "ok" if result["ok"] else result["error"]["kind"],
@@ -333,27 +378,25 @@ class Toolset(Sequence[AgentTool]):
         )  # fmt: skip
         return result
 
-    def _attempt(
+    def _begin(
         self, tool: AgentTool, arguments: Mapping[str, Any], approved: bool
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | tuple[Callable[[dict[str, Any]], Any], dict[str, Any]]:
+        """Validate, price and pay for a call: a failure result, or the run and its arguments."""
         try:
             parsed = tool.input_model.model_validate(dict(arguments))
         except ValidationError as exc:
             return self._failure(tool, "invalid_arguments", validation_text(exc))
         args = parsed.model_dump(exclude_none=True)
         cost = tool._cost(args)  # wrong symbols or ranges fail here, before the budget
-        meter = self._meter
-        if meter is not None:
-            meter.check_time()
-            meter.charge({"calls": 1, "credits": cost})
+        if self._meter is not None:
+            self._meter.check_time()
+            self._meter.charge({"calls": 1, "credits": cost})
         run = tool._framework_run if approved and tool._framework_run else tool._run
-        started = self._clock()
-        try:
-            rows, extra = run(args)
-        finally:
-            if meter is not None:
-                meter.spent(self._clock() - started)
-        return self._success(tool, rows, extra)
+        return run, args
+
+    def _spent(self, since: float) -> None:
+        if self._meter is not None:
+            self._meter.spent(self._clock() - since)
 
     def _success(self, tool: AgentTool, rows: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
         plain = [_plain(row) for row in rows]
@@ -385,6 +428,13 @@ class Toolset(Sequence[AgentTool]):
         if retry_after is not None:
             error["retry_after"] = math.ceil(retry_after)
         return {"ok": False, "tool": tool.name, "error": error, "budget": self.budget_status()}
+
+    def _need_sync(self, what: str) -> None:
+        if self.is_async:
+            raise ConfigurationError(
+                f"these tools run over an AsyncClient: {what} cannot wait for it; use "
+                "'await tool.acall(...)' (or ainvoke_json, arun_openai)"
+            )
 
     def budget_status(self) -> dict[str, Any] | None:
         """This agent's budget: used and limit of calls and credits, or None without one."""
@@ -440,12 +490,20 @@ class Toolset(Sequence[AgentTool]):
         """Answer an OpenAI tool call (its function name and JSON arguments) with JSON text."""
         tool = self._tools.get(name)
         if tool is None:
-            return json.dumps(
-                {"ok": False, "tool": name[:64],
-                 "error": {"kind": "unknown_tool", "message": f"no tool {name[:64]!r}; tools: "
-                           + ", ".join(self._tools)}}
-            )  # fmt: skip
+            return self._unknown(name)
         return tool.invoke_json(arguments)
+
+    async def arun_openai(self, name: str, arguments: str) -> str:
+        """:meth:`run_openai` for async code (over an :class:`AsyncClient` or a Client)."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return self._unknown(name)
+        return await tool.ainvoke_json(arguments)
+
+    def _unknown(self, name: str) -> str:
+        known = ", ".join(self._tools)
+        error = {"kind": "unknown_tool", "message": f"no tool {name[:64]!r}; tools: {known}"}
+        return json.dumps({"ok": False, "tool": name[:64], "error": error})
 
     # -- the Sequence and Mapping face -------------------------------------------------------
 
@@ -480,6 +538,28 @@ class Toolset(Sequence[AgentTool]):
         raise TypeError("a Toolset holds a client and cannot be pickled")
 
 
+def _then(value: Any, finish: Callable[[Any], Any]) -> Any:
+    """``finish(value)``, or a coroutine awaiting ``value`` first (an AsyncClient's call)."""
+    if inspect.isawaitable(value):
+
+        async def later() -> Any:
+            return finish(await value)
+
+        return later()
+    return finish(value)
+
+
+def _paged(ep: Endpoint, args: dict[str, Any], rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The rows, and the next page to ask for when this one came back full."""
+    extra: dict[str, Any] = {}
+    pager = ep.paging
+    if pager is not None and pager.style == "page":
+        limit = args.get(pager.limit_param)
+        if limit is not None and len(rows) >= limit:
+            extra["next_page"] = (args.get(pager.page_param) or pager.first) + 1
+    return list(rows), extra
+
+
 def _requests(ep: Endpoint, fetch: Any, interval: str) -> int:
     pager = ep.paging
     if not fetch.paginate or pager is None or fetch.start is None:
@@ -511,7 +591,7 @@ def _describe(ep: Endpoint, provider: str) -> str:
     return text
 
 
-def _symbols_note(client: Client) -> str:
+def _symbols_note(client: Client | AsyncClient) -> str:
     table = client.symbol_map
     known = list(table)
     if not known:
@@ -520,7 +600,7 @@ def _symbols_note(client: Client) -> str:
 
 
 def agent_tools(
-    client: Client,
+    client: Client | AsyncClient,
     *,
     agent: str = "agent",
     budget: Budget | None = None,
@@ -531,7 +611,8 @@ def agent_tools(
     trading: TradePolicy | None = None,
 ) -> Toolset:
     """The tools an agent may call over ``client``: one per read endpoint, plus ``prices``
-    and ``ohlcv``. Read-only whatever the client may do, unless ``trading`` (a
+    and ``ohlcv``; over an :class:`AsyncClient` they are awaited (``await tool.acall()``).
+    Read-only whatever the client may do, unless ``trading`` (a
     :class:`TradePolicy`, on a client created with ``allow_trading=True``) adds ``place_order``.
 
     ``budget`` gives the agent its own allowance (tool calls and credits), counted in

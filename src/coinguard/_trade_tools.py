@@ -17,7 +17,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -26,6 +26,7 @@ from ._exceptions import ConfigurationError, TradeRefusedError
 from ._provider import Scope
 
 if TYPE_CHECKING:
+    from ._client import Client
     from ._tools import AgentTool, Toolset
 
 __all__ = ["OrderRequest", "TradePolicy", "trade_tool"]
@@ -107,7 +108,9 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
     """The ``place_order`` tool of ``toolset`` under ``policy``."""
     from ._tools import AgentTool
 
-    client = toolset._client
+    if toolset.is_async:
+        raise ConfigurationError("a TradePolicy needs a synchronous Client (not an AsyncClient)")
+    client = cast("Client", toolset._client)
     if not client.allow_trading:
         raise ConfigurationError(
             "a TradePolicy needs a client created with allow_trading=True and a trade key"

@@ -151,7 +151,7 @@ def _json_runner(tool: AgentTool) -> Callable[[Any, str], Awaitable[str]]:
     async def invoke(ctx: Any, arguments: str) -> str:
         if tool.approval == "framework":  # the SDK runs this only after needs_approval said yes
             return await anyio.to_thread.run_sync(_approved_json, tool, arguments)
-        return await anyio.to_thread.run_sync(tool.invoke_json, arguments)
+        return await tool.ainvoke_json(arguments)
 
     return invoke
 
