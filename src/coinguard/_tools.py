@@ -29,10 +29,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 
 from ._budget import Budget, Meter
 from ._endpoints import Endpoint
@@ -41,6 +41,7 @@ from ._provider import Scope
 from ._quota import MemoryStore, QuotaStore
 from ._redact import redact, redact_value
 from ._tool_errors import describe_error, validation_text
+from ._tool_schemas import OhlcvInput, PricesInput, describe, endpoint_model, strict
 from ._trade_tools import TradePolicy, trade_tool
 
 if TYPE_CHECKING:
@@ -49,59 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["AgentTool", "Toolset", "agent_tools"]
 
 logger = logging.getLogger("coinguard.tools")
-
-_DAY = r"^\d{4}-\d{2}-\d{2}$"
-_SYMBOL = r"^[A-Za-z0-9._-]{1,20}$"
-
-
-def _field_type(kind: type) -> Any:
-    return int if kind is int else float if kind is float else str
-
-
-def _param_field(endpoint: Endpoint, name: str) -> tuple[Any, Any]:
-    param = next(p for p in endpoint.params if p.name == name)
-    kind = _field_type(param.kind)
-    extra: dict[str, Any] = {"description": param.doc or name}
-    if "YYYY-MM-DD" in param.doc:
-        extra["pattern"] = _DAY
-    pager = endpoint.paging
-    if pager is not None and name == pager.limit_param:
-        extra.update(ge=1, le=pager.max_limit)
-        extra["description"] = f"rows per page, 1 to {pager.max_limit}"
-    elif pager is not None and name == pager.page_param:
-        extra.update(ge=pager.first)
-    if param.required:
-        return kind, Field(..., **extra)
-    return kind | None, Field(param.default, **extra)
-
-
-def _endpoint_model(endpoint: Endpoint) -> type[BaseModel]:
-    fields = {p.name: _param_field(endpoint, p.name) for p in endpoint.params}
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
-        f"{endpoint.name}_input", __config__=ConfigDict(extra="forbid"), **fields
-    )
-    return model
-
-
-class _PricesInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    symbols: Annotated[
-        list[Annotated[str, Field(pattern=_SYMBOL)]],
-        Field(min_length=1, max_length=50, description="tickers, e.g. ['BTC', 'ETH']"),
-    ]
-
-
-class _OhlcvInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    symbols: Annotated[
-        list[Annotated[str, Field(pattern=_SYMBOL)]],
-        Field(min_length=1, max_length=10, description="tickers, e.g. ['BTC', 'ETH']"),
-    ]
-    start: str = Field(..., pattern=_DAY, description="first UTC day, YYYY-MM-DD")
-    end: str | None = Field(
-        None, pattern=_DAY, description="last UTC day, YYYY-MM-DD, inclusive; null for today"
-    )
-    interval: Literal["1d", "1h"] | None = Field("1d", description="candle length: 1d or 1h")
 
 
 def _plain(value: Any) -> Any:
@@ -153,7 +101,7 @@ class AgentTool:
     def strict_schema(self) -> dict[str, Any]:
         """The input schema in OpenAI strict mode: every property required, an optional one
         nullable (null means its default), no ``default`` keywords."""
-        return _strict(self.json_schema())
+        return strict(self.json_schema())
 
     def __call__(self, /, **arguments: Any) -> dict[str, Any]:
         self._owner._need_sync("tool(...)")
@@ -198,24 +146,6 @@ class AgentTool:
     def _after_approval(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Run once a framework's own approval hook approved this call (adapters only)."""
         return self._owner._invoke(self, arguments, approved=True)
-
-
-def _strict(schema: dict[str, Any]) -> dict[str, Any]:
-    out = dict(schema)
-    props = {name: dict(prop) for name, prop in schema.get("properties", {}).items()}
-    required = set(schema.get("required", []))
-    for name, prop in props.items():
-        prop.pop("default", None)
-        if name not in required and not _nullable(prop):
-            props[name] = {"anyOf": [prop, {"type": "null"}]}
-    out["properties"] = props
-    out["required"] = list(props)
-    out["additionalProperties"] = False
-    return out
-
-
-def _nullable(prop: Mapping[str, Any]) -> bool:
-    return any(alt.get("type") == "null" for alt in prop.get("anyOf", ()))
 
 
 class Toolset(Sequence[AgentTool]):
@@ -271,7 +201,7 @@ class Toolset(Sequence[AgentTool]):
             if ep.scope is not Scope.READ:
                 continue
             yield AgentTool(
-                ep.name, _describe(ep, provider.name), _endpoint_model(ep), Scope.READ,
+                ep.name, describe(ep, provider.name), endpoint_model(ep), Scope.READ,
                 self._endpoint_runner(ep), _fixed(ep.cost), self,
             )  # fmt: skip
         try:
@@ -282,7 +212,7 @@ class Toolset(Sequence[AgentTool]):
             "prices",
             f"Current prices in USD of one or more crypto tickers on {provider.name}. "
             f"{symbols} Returns one row per symbol: symbol, price (USD), time (UTC).",
-            _PricesInput, Scope.READ, self._prices, self._prices_cost, self,
+            PricesInput, Scope.READ, self._prices, self._prices_cost, self,
         )  # fmt: skip
         yield AgentTool(
             "ohlcv",
@@ -290,7 +220,7 @@ class Toolset(Sequence[AgentTool]):
             "open, high, low, close in USD and volume, one row per symbol and UTC period, "
             f"start..end inclusive. {symbols} At most {self._max_rows} rows come back; "
             "ask for a shorter range or fewer symbols for the rest.",
-            _OhlcvInput, Scope.READ, self._ohlcv, self._ohlcv_cost, self,
+            OhlcvInput, Scope.READ, self._ohlcv, self._ohlcv_cost, self,
         )  # fmt: skip
 
     # -- the runners: the only code that touches the client ---------------------------------
@@ -576,19 +506,6 @@ def _requests(ep: Endpoint, fetch: Any, interval: str) -> int:
 
 def _fixed(cost: int) -> Callable[[dict[str, Any]], int]:
     return lambda _args: cost
-
-
-def _describe(ep: Endpoint, provider: str) -> str:
-    cost = ep.cost_note or f"{ep.cost} credit{'s' if ep.cost != 1 else ''} per call"
-    text = f"{ep.doc[:1].upper()}{ep.doc[1:]} from {provider} ({ep.method} {ep.route}); {cost}."
-    if ep.paging is not None and ep.paging.style == "page":
-        text += (
-            f" One page per call: {ep.paging.limit_param} up to {ep.paging.max_limit} rows, "
-            f"{ep.paging.page_param} from {ep.paging.first}."
-        )
-    if ep.paging is not None and ep.paging.max_span is not None:
-        text += f" Ranges up to {ep.paging.max_span.days} days per call; times are UTC."
-    return text
 
 
 def _symbols_note(client: Client | AsyncClient) -> str:
