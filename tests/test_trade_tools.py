@@ -190,3 +190,98 @@ def test_policy_checks() -> None:
         _policy(max_order_usd=10.0, max_day_usd=5.0)
     with pytest.raises(coinguard.ConfigurationError, match="callable"):
         TradePolicy(approve="yes", symbols={"BTC"}, max_order_usd=1, max_day_usd=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("decision", "orders"), [(False, 0), (True, 1)])
+async def test_pydantic_ai_asks_its_approval_flow_first(
+    box: Sandbox, trader: coinguard.Client, decision: bool, orders: int
+) -> None:
+    """pydantic-ai's own deferred approval: the run stops with the order pending and nothing
+    sent; resumed with the human's answer, a denial sends nothing and an approval one order."""
+    from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    order = {"symbol": "BTC", "side": "buy", "type": "limit", "quantity": 0.01, "price": 9e4}
+
+    def model(messages: list[Any], info: AgentInfo) -> ModelResponse:
+        answers = [
+            p.content for m in messages for p in getattr(m, "parts", [])
+            if isinstance(p, ToolReturnPart)
+        ]  # fmt: skip
+        if answers:
+            return ModelResponse(parts=[TextPart(json.dumps(answers[-1], default=str))])
+        return ModelResponse(parts=[ToolCallPart("place_order", order, tool_call_id="o1")])
+
+    tools = coinguard.agent_tools(trader, trading=_policy("framework"))
+    agent = Agent(
+        FunctionModel(model),
+        tools=pydantic_ai_tools(tools),
+        output_type=[str, DeferredToolRequests],
+    )
+    pending = await agent.run("buy a little BTC")
+    assert isinstance(pending.output, DeferredToolRequests)
+    assert [call.tool_name for call in pending.output.approvals] == ["place_order"]
+    assert _orders_sent(box) == 0
+    await agent.run(
+        message_history=pending.all_messages(),
+        deferred_tool_results=DeferredToolResults(approvals={"o1": decision}),
+    )
+    assert _orders_sent(box) == orders
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("decision", "orders"), [("reject", 0), ("approve", 1)])
+async def test_openai_agents_runner_interrupts_for_approval(
+    box: Sandbox, trader: coinguard.Client, decision: str, orders: int
+) -> None:
+    """The Agents SDK's own needs_approval flow, with a scripted model: the run stops with
+    the order as an interruption and nothing sent; resumed, a rejection sends nothing and an
+    approval one order."""
+    from agents import Agent, RunConfig, Runner
+    from agents.items import ModelResponse
+    from agents.models.interface import Model
+    from agents.usage import Usage
+    from openai.types.responses import (
+        ResponseFunctionToolCall,
+        ResponseOutputMessage,
+        ResponseOutputText,
+    )
+
+    order = {"symbol": "BTC", "side": "buy", "type": "limit", "quantity": 0.01, "price": 9e4}
+
+    class Scripted(Model):
+        async def get_response(
+            self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+        ) -> ModelResponse:
+            items = input if isinstance(input, list) else []
+            done = [
+                i for i in items if isinstance(i, dict) and i.get("type") == "function_call_output"
+            ]
+            if done:
+                text = ResponseOutputText(type="output_text", text="done", annotations=[])
+                message = ResponseOutputMessage(
+                    id="m1", type="message", role="assistant", status="completed", content=[text]
+                )
+                return ModelResponse(output=[message], usage=Usage(), response_id=None)
+            call = ResponseFunctionToolCall(
+                type="function_call", call_id="o1", name="place_order",
+                arguments=json.dumps(order), id="fc1", status="completed",
+            )  # fmt: skip
+            return ModelResponse(output=[call], usage=Usage(), response_id=None)
+
+        def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError
+
+    tools = coinguard.agent_tools(trader, trading=_policy("framework"))
+    agent = Agent(name="desk", model=Scripted(), tools=openai_agents_tools(tools))
+    config = RunConfig(tracing_disabled=True)
+    first = await Runner.run(agent, "buy a little BTC", run_config=config)
+    assert [item.name for item in first.interruptions] == ["place_order"]
+    assert _orders_sent(box) == 0
+    state = first.to_state()
+    for item in first.interruptions:
+        getattr(state, decision)(item)
+    await Runner.run(agent, state, run_config=config)
+    assert _orders_sent(box) == orders
