@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -383,3 +386,32 @@ def test_wall_time_budget_refuses_calls_once_spent(client: coinguard.Client, box
     refused = tools["price"](symbol="BTC")
     assert refused["error"]["message"] == "budget spent: 60/60 seconds this day"
     assert len(box.ledger.entries()) == sent
+
+
+def test_a_budget_on_sqlite_holds_across_processes(
+    client: coinguard.Client, box: Sandbox, tmp_path: Any
+) -> None:
+    """One call here, then another process with the same agent and store: one more call, then
+    the budget is spent there too."""
+    store = f"sqlite:///{tmp_path / 'budgets.sqlite3'}"
+    here = agent_tools(client, agent="shared", budget=Budget(calls=2), budget_store=store)
+    assert here["price"](symbol="BTC")["ok"]
+    script = (
+        "import coinguard, sys\n"
+        "c = coinguard.Client(provider='sandbox', base_url=sys.argv[1], read_key=sys.argv[2])\n"
+        "t = coinguard.agent_tools(c, agent='shared', budget=coinguard.Budget(calls=2),"
+        " budget_store=sys.argv[3])\n"
+        "print([t['price'](symbol='ETH')['ok'] for _ in range(2)])\n"
+        "t.close(); c.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, box.base_url, box.keys.read, store],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COINGUARD_QUOTA_PERSIST": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True, False]"
+    here.close()
