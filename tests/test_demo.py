@@ -99,19 +99,24 @@ def test_demo_reads_from_the_real_api_when_a_key_is_set(monkeypatch: pytest.Monk
 
 
 def test_agent_tool_example_refuses_what_an_agent_must_not_do() -> None:
-    """examples/agent_tool.py: reads work; trading, exfiltrating, smuggling, overspending fail."""
+    """examples/agent_tool.py: reads work, a large answer is cut by rows, a made-up tool or
+    parameter and an out-of-range value are error results, overspending is refused."""
     proc = _run_example("agent_tool.py")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for needle in (
-        '"symbol": "BTC"',
-        "ScopeError",
-        "InsecureTransportError",
-        "QuotaExceededError",
+        "prices: 2/2 rows, first {'symbol': 'BTC'",
+        "ohlcv: ",
+        "place_order: unknown_tool: no tool 'place_order'",
+        "prices: invalid_arguments: invalid arguments: api_key: Extra inputs are not permitted",
+        "price: invalid_arguments: invalid arguments: limit: Input should be less than or equal",
+        "prices: budget_spent: budget spent: 3/3 calls this day",
         "trade requests that reached the server: 0",
     ):
         assert needle in out, needle
+    assert "/242 rows" in out
     assert "sbx_" not in out
+    assert "Traceback" not in out + proc.stderr
 
 
 def test_demo_with_a_real_key_and_no_network_degrades_to_one_line(closed_port: int) -> None:

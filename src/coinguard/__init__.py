@@ -11,6 +11,7 @@ that never duplicate an order.
 from ._alerts import Alert, AnomalyWarning, Thresholds, Watch
 from ._audit import AuditLog, read_audit
 from ._batch import BatchResult
+from ._budget import Budget
 from ._client import AsyncClient, Client
 from ._doctor import diagnose
 from ._endpoints import Endpoint, Endpoints, Pager, Param, Response
@@ -21,6 +22,7 @@ from ._exceptions import (
     APITimeoutError,
     ArgumentTypeError,
     AuthenticationError,
+    BudgetExceededError,
     CoinguardError,
     ConfigurationError,
     EnvelopeError,
@@ -39,6 +41,7 @@ from ._exceptions import (
     ScopeError,
     SecretBackendError,
     ServerError,
+    TradeRefusedError,
 )
 from ._keys import KeyMetadata, KeySource
 from ._models import Candle, Model, Price
@@ -77,6 +80,9 @@ from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
 from ._signing import BinanceSigner, Signature, SigningInput, binance_signature
+from ._tool_errors import describe_error as describe_tool_error
+from ._tools import AgentTool, Toolset, agent_tools
+from ._trade_tools import OrderRequest, TradePolicy
 from ._verify import (
     KeyCheck,
     KeyPermissions,
@@ -95,6 +101,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AgentTool",
     "Alert",
     "AnomalyWarning",
     "ArgumentTypeError",
@@ -105,6 +112,8 @@ __all__ = [
     "BatchResult",
     "BearerKey",
     "BinanceSigner",
+    "Budget",
+    "BudgetExceededError",
     "Candle",
     "Client",
     "ClientOrderId",
@@ -130,6 +139,7 @@ __all__ = [
     "NotFoundError",
     "Observer",
     "OrderOutcomeUnknownError",
+    "OrderRequest",
     "OverPrivilegedKeyError",
     "PageFailure",
     "Pager",
@@ -169,15 +179,20 @@ __all__ = [
     "SignedKey",
     "SigningInput",
     "Thresholds",
+    "Toolset",
     "Tracing",
+    "TradePolicy",
+    "TradeRefusedError",
     "Usage",
     "Watch",
     "Window",
     "WindowStatus",
+    "agent_tools",
     "binance_api_restrictions",
     "binance_signature",
     "check_age",
     "coinbase_key_permissions",
+    "describe_tool_error",
     "diagnose",
     "fingerprint",
     "get_provider",

@@ -5,6 +5,7 @@
 ``coinguard sandbox`` runs the embedded sandbox server until SIGINT/SIGTERM.
 ``coinguard doctor`` checks where the keys come from and what is unsafe about them.
 ``coinguard audit check|report`` runs the anomaly rules over an audit log, or reports usage.
+``coinguard mcp`` serves the read-only agent tools of a provider to an MCP client.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
+
+from ._mcp_cli import add_mcp
 
 if TYPE_CHECKING:
     from coinguard.sandbox import Sandbox, SandboxConfig
@@ -35,6 +38,7 @@ examples:
   coinguard sandbox --env-file sandbox.env
   coinguard doctor --provider tokenmetrics --verify
   coinguard audit report calls.jsonl --html report.html
+  coinguard mcp --provider tokenmetrics
 
 Run 'coinguard COMMAND --help' for the options of a command."""
 
@@ -287,6 +291,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from ._cli_audit import add_audit
 
     add_audit(commands)
+    add_mcp(commands)
     return parser
 
 

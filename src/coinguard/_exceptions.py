@@ -16,6 +16,10 @@ their fingerprint.
     ├── InsecureTransportError        plain http to a non-loopback host, or a foreign origin
     ├── QuotaExceededError            a declared window is full and on_quota="raise" (or max_wait,
     │                                 or the call's deadline); ``window`` names it
+    ├── TradeRefusedError             an agent's trade tool refused an order (symbol, cap,
+    │                                 approval) before sending anything
+    ├── BudgetExceededError           an agent's own budget (agent tools) has no room; nothing
+    │                                 was sent
     ├── QuotaStoreError               the quota store (SQLite, Redis) failed before the call was
     │                                 sent; nothing was sent. After an answer a store failure is
     │                                 only logged: it never replaces the call's outcome
@@ -60,6 +64,7 @@ __all__ = [
     "APITimeoutError",
     "ArgumentTypeError",
     "AuthenticationError",
+    "BudgetExceededError",
     "CoinguardError",
     "ConfigurationError",
     "EnvelopeError",
@@ -78,6 +83,7 @@ __all__ = [
     "ScopeError",
     "SecretBackendError",
     "ServerError",
+    "TradeRefusedError",
     "seal",
 ]
 
@@ -160,6 +166,14 @@ class QuotaExceededError(CoinguardError):
         super().__init__(message)
         self.window = window
         self.retry_after = retry_after
+
+
+class TradeRefusedError(CoinguardError):
+    """A trade tool refused an order before sending it: symbol, cap or approval."""
+
+
+class BudgetExceededError(CoinguardError):
+    """An agent's own budget has no room for this tool call; nothing was sent."""
 
 
 class QuotaStoreError(CoinguardError):

@@ -266,3 +266,30 @@ def test_unusable_persist_path_is_not_fatal(tmp_path: Path, clock: FakeClock) ->
     quota = Quota(MONTHLY, store=MemoryStore(), key_id="k", clock=clock, persist=blocker / "q.db")
     assert quota.blocking is False
     assert quota.reserve("GET", "/x").wait == 0
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_take_commits_a_cost_at_once_or_nothing(store: str, tmp_path: Path) -> None:
+    """take(cost) commits the whole cost or raises committing none; a cost above the window's
+    limit is refused at once instead of waiting for a room that never comes."""
+    from coinguard._exceptions import QuotaExceededError
+
+    clock = FakeClock()
+    backend = MemoryStore() if store == "memory" else SQLiteStore(tmp_path / "q.sqlite3")
+    q = Quota(
+        QuotaPolicy([Window.per_day(100)]), store=backend, key_id="usd", on_quota="raise",
+        clock=clock, persist=None,
+    )  # fmt: skip
+    assert q.take(60).cost == 60
+    with pytest.raises(QuotaExceededError):
+        q.take(50)
+    assert q.status().windows[0].used == 60
+    with pytest.raises(QuotaExceededError, match="can never fit") as info:
+        q.take(101)
+    assert info.value.retry_after == float("inf")
+    q.take(40)
+    assert q.status().windows[0].remaining == 0
+    with pytest.raises(ConfigurationError, match="cost >= 0"):
+        q.take(-1)
+    q.close()
+    backend.close()

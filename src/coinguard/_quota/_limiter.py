@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -18,7 +19,12 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from .._exceptions import CoinguardError, ConfigurationError, QuotaStoreError
+from .._exceptions import (
+    CoinguardError,
+    ConfigurationError,
+    QuotaExceededError,
+    QuotaStoreError,
+)
 from .._headers import MAX_RETRY_AFTER, ServerQuota, ServerWindow, parse_server_quota
 from .._redact import masked_url
 from ._log import KeyState, Sync
@@ -349,6 +355,27 @@ class Quota:
                 self._bucket.release(at, cost, now)
                 raise self._failed("journal a reservation; nothing was sent", exc) from None
         return _new_reservation(Reservation, (at - now, cost, at, -1))
+
+    def take(self, cost: int) -> Reservation:
+        """Commit ``cost`` units at once, or raise :class:`QuotaExceededError` committing none:
+        for allowances counted in their own units (an agent's credits, an order's notional).
+
+        >>> q = Quota(QuotaPolicy([Window.per_day(100)]), store=MemoryStore(), key_id="usd",
+        ...           on_quota="raise", clock=lambda: 1000.0, persist=None)
+        >>> q.take(60).cost, q.status().windows[0].remaining
+        (60, 40)
+        """
+        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+            raise ConfigurationError(f"take() needs a cost >= 0, got {cost!r}")
+        smallest = min(self.policy.windows, key=lambda w: w.limit)
+        if cost > smallest.limit:  # could never be admitted: say so rather than wait forever
+            raise QuotaExceededError(
+                f"quota window {smallest.label} is {smallest.limit}: {cost} can never fit",
+                window=smallest.label,
+                retry_after=math.inf,
+            )
+        self._costs["TAKE", f"/{cost}"] = cost
+        return self.reserve("TAKE", f"/{cost}", max_wait=0.0)
 
     def _failed(self, what: str, exc: Exception) -> QuotaStoreError:
         return QuotaStoreError(
