@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from typing import Any
@@ -294,8 +295,8 @@ def test_verify_key_asks_api_restrictions_signed() -> None:
 
 @pytest.mark.anyio
 async def test_async_reconciles_a_duplicate_resend_to_the_first_order() -> None:
-    """AsyncClient: the order's answer is a 503, lookups say -2013, the re-send is refused
-    as a duplicate (it was there after all), and a last lookup returns the real order."""
+    """AsyncClient, with re-sends allowed: the order's answer is a 503, lookups say -2013,
+    the re-send is refused as a duplicate (it was there after all), and a last lookup returns the real order."""
     clock = FakeClock()
     exchange = Binance(clock)
     placed = {"orderId": 7, "clientOrderId": "", "status": "NEW"}
@@ -322,8 +323,14 @@ async def test_async_reconciles_a_duplicate_resend_to_the_first_order() -> None:
     async def sleep(seconds: float) -> None:
         clock.now += seconds
 
+    spec = binance.PROFILE.client_order_id
+    assert spec is not None
+    # an exchange that refuses a used id for good may have an order sent again
+    resending = dataclasses.replace(
+        binance.PROFILE, client_order_id=dataclasses.replace(spec, max_sends=3)
+    )
     async with coinguard.AsyncClient(
-        provider="binance",
+        provider=resending,
         read_key=READ_KEY,
         read_secret=READ_SECRET,
         trade_key=TRADE_KEY,

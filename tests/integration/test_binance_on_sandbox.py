@@ -135,12 +135,13 @@ def test_429_then_418_and_the_client_respects_both() -> None:
 
 
 def test_duplicate_client_order_id_is_rejected(bn: Sandbox) -> None:
-    """Two open orders with one newClientOrderId: the second is -2010 'Duplicate order sent.'"""
+    """Two open orders with one newClientOrderId, from two clients (one client refuses an id
+    it already used): the second is -2010 'Duplicate order sent.'"""
     params = {**ORDER, "newClientOrderId": "cg-dup-1"}
-    with _trader(bn) as client:
-        client.post("/api/v3/order", params=params)
+    with _trader(bn) as first, _trader(bn) as second:
+        first.post("/api/v3/order", params=params)
         with pytest.raises(coinguard.APIStatusError, match="Duplicate order sent"):
-            client.post("/api/v3/order", params=params)
+            second.post("/api/v3/order", params=params)
 
 
 @pytest.mark.parametrize(
