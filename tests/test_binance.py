@@ -296,7 +296,8 @@ def test_verify_key_asks_api_restrictions_signed() -> None:
 @pytest.mark.anyio
 async def test_async_reconciles_a_duplicate_resend_to_the_first_order() -> None:
     """AsyncClient, with re-sends allowed: the order's answer is a 503, lookups say -2013,
-    the re-send is refused as a duplicate (it was there after all), and a last lookup returns the real order."""
+    the re-send is refused as a duplicate (it was there after all), and a last lookup
+    returns the real order."""
     clock = FakeClock()
     exchange = Binance(clock)
     placed = {"orderId": 7, "clientOrderId": "", "status": "NEW"}
