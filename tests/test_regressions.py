@@ -1,5 +1,5 @@
-"""Review findings on signed trading (#13) and the data layer (#15): each test states the
-documented behaviour and fails on the code as merged (marked xfail, strict, until fixed)."""
+"""Regressions found by attacking signed trading (#13), the data layer (#15) and the quota
+(#19): each test states the documented behaviour that an attack showed broken."""
 
 from __future__ import annotations
 
@@ -69,11 +69,6 @@ def test_lost_market_order_still_invisible_after_the_polls_is_not_filled_twice()
     assert len(orders) == 1, [(o["clientOrderId"], o["status"]) for o in orders]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: an order whose body cannot be signed (not UTF-8) never leaves, yet "
-    "is reported as OrderOutcomeUnknownError after 12 lookups and 2 're-sends'",
-)
 @pytest.mark.timeout(60)
 def test_order_whose_body_cannot_be_signed_is_a_clear_error_and_sends_nothing() -> None:
     """Promise 5: bad input gets a clear error, before anything is spent. The signer decodes
@@ -89,11 +84,6 @@ def test_order_whose_body_cannot_be_signed_is_a_clear_error_and_sends_nothing() 
     assert sent == []  # no lookup, no quota spent on an order that never left
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: an order interrupted while it is being reconciled leaves no word "
-    "that it may exist (the retry loop's interrupted() warning is never reached)",
-)
 @pytest.mark.timeout(60)
 def test_interrupted_reconciliation_says_the_order_may_exist(
     caplog: pytest.LogCaptureFixture,
@@ -137,11 +127,6 @@ def test_a_lost_order_is_not_reconciled_to_an_older_order_with_the_same_client_i
     assert len(orders) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a signed request's redirect hop cannot be signed (httpx's hop body "
-    "is an unread stream): it fails as APIConnectionError(RequestNotRead), retried 3 times",
-)
 def test_a_signed_read_follows_a_same_origin_redirect_signed_once() -> None:
     """follow_redirects=True on a signed provider: a 307 to another read route on the same
     origin is followed with the read key, signed afresh, with one timestamp (not the first

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import httpx
 
 from . import _redact
-from ._exceptions import InsecureTransportError
+from ._exceptions import ConfigurationError, InsecureTransportError
 from ._origin import Origin, origin_of
 from ._provider import AuthStyle, BearerKey, HeaderKey, QueryKey, SignedKey
 from ._secret import Secret
@@ -91,11 +91,15 @@ class ScopedKeyAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.requires_request_body:
+            request.read()
         return self.auth_flow(request)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self.requires_request_body:
+            await request.aread()
         keyed = self._keyed(request)
         response = None
         try:
@@ -123,6 +127,9 @@ class SignedKeyAuth(ScopedKeyAuth):
     ('1499827319559', 'k3y-demo')
     """
 
+    # httpx reads the body before the flow (a redirect hop's is a stream): the signature needs it
+    requires_request_body = True
+
     def __init__(
         self,
         secret: Secret,
@@ -145,8 +152,14 @@ class SignedKeyAuth(ScopedKeyAuth):
         if not style.signs(keyed.method, relative or "/"):
             return
         query = keyed.url.query.decode("ascii")
-        attempt = SigningInput(keyed.method, path, query, keyed.content, self._now_ms())
-        signature = style.sign(attempt, self._signing.reveal())
+        try:
+            attempt = SigningInput(keyed.method, path, query, keyed.content, self._now_ms())
+            signature = style.sign(attempt, self._signing.reveal())
+        except Exception as exc:  # nothing was sent: never an "outcome unknown"
+            raise ConfigurationError(
+                f"{keyed.method} {_redact.redact(path)}: the request cannot be signed"
+                f" ({type(exc).__name__}); nothing was sent"
+            ) from None
         if signature.query is not None:
             keyed.url = keyed.url.copy_with(query=signature.query.encode("ascii"))
         for name, value in signature.headers.items():

@@ -29,7 +29,7 @@ from ._keys import KeyInput, KeySlot
 from ._observe import Observer
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
-from ._reconcile import reconcile
+from ._reconcile import reconcile, reconcile_interrupted
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
 from ._settings import Settings
 from ._verify import KeyReport, judge
@@ -205,19 +205,24 @@ class Client(DataCalls):
             steps = reconcile(self._core, call, slot, exc)
         value: Any = None
         failure: CoinguardError | None = None
-        while True:
-            try:
-                step = steps.send(value) if failure is None else steps.throw(failure)
-            except StopIteration as done:
-                return done.value
-            value, failure = None, None
-            if isinstance(step, Sleep):
-                self._sleep(step.seconds)
-                continue
-            try:
-                value = self._run(step.call, step.slot)
-            except CoinguardError as exc:
-                failure = exc
+        try:
+            while True:
+                try:
+                    step = steps.send(value) if failure is None else steps.throw(failure)
+                except StopIteration as done:
+                    return done.value
+                value, failure = None, None
+                if isinstance(step, Sleep):
+                    self._sleep(step.seconds)
+                    continue
+                try:
+                    value = self._run(step.call, step.slot)
+                except CoinguardError as exc:
+                    failure = exc
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # interrupted: nobody else can say
+                reconcile_interrupted(call, exc)
+            raise
 
     def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())
@@ -461,19 +466,24 @@ class AsyncClient(AsyncDataCalls):
             steps = reconcile(self._core, call, slot, exc)
         value: Any = None
         failure: CoinguardError | None = None
-        while True:
-            try:
-                step = steps.send(value) if failure is None else steps.throw(failure)
-            except StopIteration as done:
-                return done.value
-            value, failure = None, None
-            if isinstance(step, Sleep):
-                await self._sleep(step.seconds)
-                continue
-            try:
-                value = await self._run(step.call, step.slot)
-            except CoinguardError as exc:
-                failure = exc
+        try:
+            while True:
+                try:
+                    step = steps.send(value) if failure is None else steps.throw(failure)
+                except StopIteration as done:
+                    return done.value
+                value, failure = None, None
+                if isinstance(step, Sleep):
+                    await self._sleep(step.seconds)
+                    continue
+                try:
+                    value = await self._run(step.call, step.slot)
+                except CoinguardError as exc:
+                    failure = exc
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled, interrupted: nobody else can say
+                reconcile_interrupted(call, exc)
+            raise
 
     async def _run(self, call: Call, slot: KeySlot) -> Any:
         state = CallState(started=self._clock())

@@ -213,7 +213,7 @@ class ClientCore(Outcomes):
         idempotency_key: str | None,
     ) -> str:
         """Refuse wrong call arguments before anything else (see ``_checks``); the method."""
-        return check_call(
+        method = check_call(
             method,
             url,
             json=json,
@@ -223,6 +223,20 @@ class ClientCore(Outcomes):
             headers=headers,
             idempotency_key=idempotency_key,
         )
+        if content is not None and isinstance(self.provider.auth, SignedKey):
+            # the signature covers the body as text: know now that it can be signed
+            text = content if isinstance(content, str) else None
+            if isinstance(content, bytes | bytearray):
+                try:
+                    text = bytes(content).decode("utf-8")
+                except UnicodeDecodeError:
+                    text = None
+            if text is None:
+                raise ConfigurationError(
+                    f"{method} {url}: content= of a signed request must be str or UTF-8 bytes"
+                    f" (got {type(content).__name__} that is not): its signature covers it"
+                )
+        return method
 
     def _claim_order_id(self, client_id: str, param: str) -> None:
         """Refuse a client order id this client already used: an order lost later would be

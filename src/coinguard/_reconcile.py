@@ -23,7 +23,7 @@ from ._flow import Sleep
 from ._keys import KeySlot
 from ._provider import ClientOrderId
 
-__all__ = ["Nested", "reconcile"]
+__all__ = ["Nested", "reconcile", "reconcile_interrupted"]
 
 log = logging.getLogger("coinguard.orders")
 
@@ -82,6 +82,18 @@ def reconcile(
         url=lost.url,
         client_order_id=client_id,
         tried=tuple(tried),
+    )
+
+
+def reconcile_interrupted(call: Call, exc: BaseException) -> None:
+    """Say, as a warning, that an order being reconciled may exist: the interruption
+    (Ctrl+C, a cancelled task) that stopped the lookups cannot carry the news."""
+    log.warning(
+        "%s: interrupted (%s) while finding out what became of order %s: it may exist;"
+        " look it up by its client order id before sending it again",
+        call.describe(),
+        type(exc).__name__,
+        call.client_order_id,
     )
 
 
