@@ -17,6 +17,10 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "BinanceAccount",
+    "BinanceBalance",
+    "BinanceOrder",
+    "BinancePrice",
     "Candle",
     "CmcCoin",
     "CmcOhlcv",
@@ -187,3 +191,42 @@ class CmcOhlcv(Model):
     time_open: UTCDateTime
     time_close: UTCDateTime | None = None
     quote: dict[str, CmcOhlcvQuote]
+
+
+class BinancePrice(Model):
+    """Binance ``/api/v3/ticker/price``: the last price of one trading pair."""
+
+    symbol: str
+    price: float
+
+
+class BinanceBalance(Model):
+    """One asset of a Binance account: ``free`` to trade, ``locked`` in open orders."""
+
+    asset: str
+    free: float
+    locked: float
+
+
+class BinanceAccount(Model):
+    """Binance ``/api/v3/account`` (a signed read): permissions and balances."""
+
+    canTrade: bool | None = None
+    balances: list[BinanceBalance] = []
+
+
+class BinanceOrder(Model):
+    """A Binance spot order, as ``/api/v3/openOrders`` and ``/api/v3/allOrders`` list it."""
+
+    symbol: str
+    orderId: int
+    clientOrderId: str
+    side: str
+    type: str
+    status: str
+    price: float | None = None
+    origQty: float | None = None
+    executedQty: float | None = None
+    time: UTCDateTime | None = Field(
+        default=None, validation_alias=AliasChoices("time", "transactTime")
+    )

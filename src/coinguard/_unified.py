@@ -243,6 +243,50 @@ def _cmc_ohlcv(
     return fetches
 
 
+# -- Binance ---------------------------------------------------------------------------------
+
+_KLINES = 1000  # candles Binance answers at most per call
+_STEP = {"1d": 86_400_000, "1h": 3_600_000}
+
+
+def _bn_prices(symbols: list[str], table: SymbolMap) -> list[Fetch]:
+    fetches = []
+    for symbol in symbols:
+
+        def convert(rows: Sequence[Any], symbol: str = symbol) -> list[Any]:
+            now = datetime.now(timezone.utc)
+            return [Price(symbol=symbol, price=r.price, time=now) for r in rows]
+
+        fetches.append(Fetch("ticker_price", {"symbol": table[symbol]}, convert))
+    return fetches
+
+
+def _bn_ohlcv(
+    symbols: list[str], interval: str, start: date, end: date, table: SymbolMap, today: date
+) -> list[Fetch]:
+    step = _STEP[interval]
+    first = int(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp())
+    last = int(datetime(end.year, end.month, end.day, tzinfo=timezone.utc).timestamp())
+    low, high = first * 1000, last * 1000 + 86_400_000 - step  # the last day's last candle
+    fetches = []
+    for symbol in symbols:
+
+        def convert(rows: Sequence[Any], symbol: str = symbol) -> list[Any]:
+            return [r.model_copy(update={"symbol": symbol}) for r in rows]
+
+        # a range longer than one call answers is split into calls of at most 1000 candles
+        for chunk in range(low, high + 1, step * _KLINES):
+            params = {
+                "symbol": table[symbol],
+                "interval": interval,
+                "startTime": chunk,
+                "endTime": min(high, chunk + step * (_KLINES - 1)),
+                "limit": _KLINES,
+            }
+            fetches.append(Fetch("klines", params, convert))
+    return fetches
+
+
 _TM = (_tm_prices, _tm_ohlcv)
 _ADAPTERS: Mapping[str, tuple[Any, Any]] = {
     "tokenmetrics": _TM,
@@ -250,6 +294,7 @@ _ADAPTERS: Mapping[str, tuple[Any, Any]] = {
     "coingecko": (_cg_prices, _cg_ohlcv),
     "coingecko-pro": (_cg_prices, _cg_ohlcv),
     "coinmarketcap": (_cmc_prices, _cmc_ohlcv),
+    "binance": (_bn_prices, _bn_ohlcv),
 }
 
 

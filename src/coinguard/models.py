@@ -6,6 +6,10 @@
 """
 
 from ._models import (
+    BinanceAccount,
+    BinanceBalance,
+    BinanceOrder,
+    BinancePrice,
     Candle,
     CmcCoin,
     CmcOhlcv,
@@ -23,6 +27,10 @@ from ._models import (
 )
 
 __all__ = [
+    "BinanceAccount",
+    "BinanceBalance",
+    "BinanceOrder",
+    "BinancePrice",
     "Candle",
     "CmcCoin",
     "CmcOhlcv",

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from .._endpoints import Endpoint, Param
+from .._models import BinanceAccount, BinanceOrder, BinancePrice, Candle
 from .._provider import ClientOrderId, ErrorCode, Provider, ServerTime, SignedKey
 from .._quota import QuotaPolicy, Window
 from .._signing import BinanceSigner
 from .._verify import KeyCheck, binance_api_restrictions
 
-__all__ = ["PROFILE", "ROUTES", "profile"]
+__all__ = ["ENDPOINTS", "PROFILE", "ROUTES", "SYMBOLS", "profile"]
 
 Security = Literal["NONE", "MARKET_DATA", "USER_DATA", "TRADE"]
 
@@ -96,6 +98,43 @@ ORDERS = QuotaPolicy(
 )
 
 
+_PAIR = Param("symbol", str, required=True, doc="trading pair, e.g. 'BTCUSDT'")
+
+ENDPOINTS = (
+    Endpoint("ticker_price", "/api/v3/ticker/price", BinancePrice, shape="object",
+             cost=2, params=(_PAIR,), doc="the last price of one pair"),
+    Endpoint("klines", "/api/v3/klines", Candle, shape="arrays", cost=2,
+             columns=("time", "open", "high", "low", "close", "volume"),
+             params=(_PAIR, Param("interval", str, required=True, doc="'1h', '1d', ..."),
+                     Param("startTime", int, doc="epoch ms, first candle's open time"),
+                     Param("endTime", int, doc="epoch ms, last candle's open time"),
+                     Param("limit", int, default=500, doc="candles, at most 1000")),
+             doc="candles of one pair, oldest first"),
+    Endpoint("account", "/api/v3/account", BinanceAccount, shape="object", cost=20,
+             doc="balances and permissions (signed with the read key pair)"),
+    Endpoint("open_orders", "/api/v3/openOrders", BinanceOrder, cost=6, params=(_PAIR,),
+             doc="open orders of one pair (signed with the read key pair)"),
+    Endpoint("all_orders", "/api/v3/allOrders", BinanceOrder, cost=20, params=(_PAIR,),
+             doc="every order of one pair, open or not (signed with the read key pair)"),
+)  # fmt: skip
+
+#: The tickers the unified calls accept and the USDT pair each one means on Binance. Written
+#: out, never guessed; ``client.prices(..., mapping={"PEPE": "PEPEUSDT"})`` adds more.
+SYMBOLS = {
+    "BTC": "BTCUSDT", "ETH": "ETHUSDT", "SOL": "SOLUSDT", "BNB": "BNBUSDT", "XRP": "XRPUSDT",
+    "ADA": "ADAUSDT", "DOGE": "DOGEUSDT", "AVAX": "AVAXUSDT", "DOT": "DOTUSDT",
+    "LINK": "LINKUSDT", "LTC": "LTCUSDT", "TRX": "TRXUSDT", "ATOM": "ATOMUSDT", "UNI": "UNIUSDT",
+    "XLM": "XLMUSDT", "ETC": "ETCUSDT", "FIL": "FILUSDT", "APT": "APTUSDT", "ARB": "ARBUSDT",
+    "OP": "OPUSDT", "NEAR": "NEARUSDT", "ICP": "ICPUSDT", "HBAR": "HBARUSDT", "VET": "VETUSDT",
+    "ALGO": "ALGOUSDT", "AAVE": "AAVEUSDT", "GRT": "GRTUSDT", "SAND": "SANDUSDT",
+    "MANA": "MANAUSDT", "AXS": "AXSUSDT", "EGLD": "EGLDUSDT", "XTZ": "XTZUSDT",
+    "THETA": "THETAUSDT", "EOS": "EOSUSDT", "FLOW": "FLOWUSDT", "CHZ": "CHZUSDT",
+    "KAVA": "KAVAUSDT", "ZEC": "ZECUSDT", "DASH": "DASHUSDT", "NEO": "NEOUSDT",
+    "COMP": "COMPUSDT", "CRV": "CRVUSDT", "SUSHI": "SUSHIUSDT", "YFI": "YFIUSDT",
+    "BAT": "BATUSDT", "ENJ": "ENJUSDT", "SNX": "SNXUSDT", "MKR": "MKRUSDT",
+}  # fmt: skip
+
+
 def profile(*, recv_window: int = 5000) -> Provider:
     """The Binance spot profile, signing with ``recv_window`` ms (at most 60000).
 
@@ -128,6 +167,8 @@ def profile(*, recv_window: int = 5000) -> Provider:
         error_code_at=(("code",),),
         error_codes=ERROR_CODES,
         key_check=KeyCheck("GET", "/sapi/v1/account/apiRestrictions", binance_api_restrictions),
+        endpoints=ENDPOINTS,
+        symbols=SYMBOLS,
     )
 
 

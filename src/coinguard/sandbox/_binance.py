@@ -31,6 +31,7 @@ import math
 import random
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -405,13 +406,19 @@ class Binance:
             return {"timezone": "UTC", "serverTime": int(call.now * 1000), "symbols": []}, []
         if route in ("GET /api/v3/ticker/price", "GET /api/v3/avgPrice", "GET /api/v3/depth"):
             return self._price(call), []
+        if route == "GET /api/v3/klines":
+            return self._klines(call), []
         assert record is not None
         key = self.secrets[record.value]
         if route == "GET /sapi/v1/account/apiRestrictions":
             body = {"ipRestrict": key.ip_restrict, "createTime": int(record.created_at * 1000)}
             return {**body, **key.flags}, []
         if route == "GET /api/v3/account":
-            return {"canTrade": key.flags["enableSpotAndMarginTrading"], "balances": []}, []
+            balances = [
+                {"asset": "USDT", "free": "10000.00000000", "locked": "0.00000000"},
+                {"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"},
+            ]
+            return {"canTrade": key.flags["enableSpotAndMarginTrading"], "balances": balances}, []
         if route == "POST /api/v3/order":
             order = self._place(call, record, faults)
             return order.as_json(), self._order_counts(record.account)
@@ -428,6 +435,46 @@ class Binance:
                 mine = [o for o in mine if o.status == "NEW"]
             return [o.as_json() for o in mine], []
         return {}, []
+
+    def _klines(self, call: Call) -> list[list[Any]]:
+        """Candles of the synthetic market: ``1h`` or ``1d``, oldest first, at most ``limit``
+        (500, at most 1000) from ``startTime``, else the latest ones up to ``endTime``."""
+        token = self.market.by_symbol.get(call.params.get("symbol", "").removesuffix("USDT"))
+        if token is None:
+            raise BinanceError(400, -1121, "Invalid symbol.", "bad")
+        step = {"1h": 3600, "1d": 86_400}.get(call.params.get("interval", ""))
+        if step is None:
+            raise BinanceError(400, -1120, "Invalid interval.", "bad")
+        try:
+            limit = int(call.params.get("limit", "500"))
+            start = call.params.get("startTime")
+            end = call.params.get("endTime")
+            low = int(start) / 1000 if start is not None else None
+            high = min(int(end) / 1000, call.now) if end is not None else call.now
+        except ValueError:
+            raise BinanceError(
+                400, -1100, "Illegal characters found in a parameter.", "bad"
+            ) from None
+        if not 1 <= limit <= 1000:
+            raise BinanceError(400, -1100, "limit must be 1..1000.", "bad")
+        first = low if low is not None else high - step * (limit - 1)
+        day = datetime.fromtimestamp(first - first % 86_400, tz=timezone.utc).date()
+        candles: list[Any] = []
+        while day <= datetime.fromtimestamp(high, tz=timezone.utc).date():
+            candles += (
+                self.market.hourly(token, day) if step == 3600 else [self.market.daily(token, day)]
+            )
+            day += timedelta(days=1)
+        chosen = [c for c in candles if first <= c.start.timestamp() <= high]
+        chosen = chosen[:limit] if low is not None else chosen[-limit:]
+        return [
+            [
+                int(c.start.timestamp() * 1000),
+                *(f"{x:.8f}" for x in (c.open, c.high, c.low, c.close, c.volume)),
+                int((c.start.timestamp() + step) * 1000) - 1,
+            ]
+            for c in chosen
+        ]
 
     def _price(self, call: Call) -> dict[str, Any]:
         symbol = call.params.get("symbol", "BTCUSDT")
