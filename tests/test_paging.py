@@ -9,7 +9,7 @@ import pytest
 
 import coinguard
 from coinguard import ConfigurationError, PaginationError, ServerError
-from coinguard._paging import Failed, PageRequest, chunks, walk
+from coinguard._paging import Failed, PageRequest, as_day, chunks, walk
 
 DAILY = coinguard.get_provider("tokenmetrics").endpoint("daily_ohlcv")
 LISTINGS = coinguard.get_provider("coinmarketcap").endpoint("listings_latest")
@@ -114,3 +114,27 @@ def test_skip_stops_a_chunk_after_three_failed_pages_in_a_row_and_says_so() -> N
     assert len(rows) == 1
     assert not rows.complete
     assert rows.skipped[-1].label.endswith("page=4 and any page after it")
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2026-11-01", date(2026, 11, 1)),
+        (" 2026-11-01 ", date(2026, 11, 1)),
+        ("2026-11-01T23:00:00-05:00", date(2026, 11, 2)),
+        ("2026-11-01T01:00:00+05:00", date(2026, 10, 31)),
+        ("2026-11-01T23:59:59Z", date(2026, 11, 1)),
+        ("2026-11-01 12:00", date(2026, 11, 1)),  # no offset: UTC
+    ],
+)
+def test_a_range_bound_string_is_read_whole_as_a_utc_day(text: str, day: date) -> None:
+    assert as_day(text, "start") == day
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-01 and then some", "2026-11-01x", "2026-11-01T", "20261101", "01/11/2026"]
+)
+def test_a_range_bound_with_trailing_or_odd_text_is_refused_by_name(text: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^end must be") as info:
+        as_day(text, "end")
+    assert repr(text)[:40] in str(info.value)

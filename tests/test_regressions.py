@@ -318,11 +318,6 @@ def test_a_forked_process_does_not_spend_or_give_back_the_parents_lease(tmp_path
     assert restarted.status().windows[0].used >= 21
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a range bound given as an ISO datetime string with an offset is cut "
-    "to its local date, not its UTC day (a datetime object is converted): a day is dropped",
-)
 def test_a_range_bound_string_means_the_same_utc_day_as_its_datetime() -> None:
     """``ohlcv``/``paginate`` take inclusive UTC days; ``as_day`` converts a datetime to UTC
     but slices a string's first ten characters, so 23:00 at UTC-5 (04:00 UTC the next day)

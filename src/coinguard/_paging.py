@@ -196,18 +196,35 @@ def chunks(start: date | None, end: date | None, span: timedelta | None) -> list
 
 
 def as_day(value: date | datetime | str | None, name: str) -> date | None:
-    """A range bound as a UTC calendar day."""
+    """A range bound as a UTC calendar day.
+
+    A string is read whole: ``'YYYY-MM-DD'`` is that day; an ISO datetime is its UTC day (one
+    without an offset is UTC), the same day its ``datetime`` gives. Anything else is an error
+    naming ``name``.
+
+    >>> as_day("2026-11-01T23:00:00-05:00", "end")
+    datetime.date(2026, 11, 2)
+    """
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).date()
+    moment: datetime | None = value if isinstance(value, datetime) else None
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return date.fromisoformat(value.strip()[:10])
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            if len(text) > 10 and text[10] in "Tt ":
+                moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
         except ValueError:
-            pass
-    raise ConfigurationError(f"{name} must be a date, a datetime or 'YYYY-MM-DD', got {value!r}")
+            moment = None
+    if moment is not None:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).date()
+    raise ConfigurationError(
+        f"{name} must be a date, a datetime, 'YYYY-MM-DD' or an ISO datetime string, "
+        f"got {value!r:.60}"
+    )
 
 
 @dataclass
