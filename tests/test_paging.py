@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import coinguard
 from coinguard import ConfigurationError, PaginationError, ServerError
-from coinguard._paging import Failed, PageRequest, as_day, chunks, walk
+from coinguard._paging import Failed, PageRequest, as_day, chunks, tidy, walk
 
 DAILY = coinguard.get_provider("tokenmetrics").endpoint("daily_ohlcv")
 LISTINGS = coinguard.get_provider("coinmarketcap").endpoint("listings_latest")
@@ -138,3 +139,30 @@ def test_a_range_bound_with_trailing_or_odd_text_is_refused_by_name(text: str) -
     with pytest.raises(ConfigurationError, match=r"^end must be") as info:
         as_day(text, "end")
     assert repr(text)[:40] in str(info.value)
+
+
+def test_rows_are_told_apart_by_the_providers_id_before_the_ticker() -> None:
+    """Tokens and timed candles that share a ticker but not an id are all kept; the same id
+    seen twice is kept once."""
+    tokens = coinguard.get_provider("tokenmetrics").endpoint("tokens")
+    listed = [
+        {"token_id": 1, "symbol": "UNI", "name": "Uniswap"},
+        {"token_id": 2, "symbol": "UNI", "name": "Unicorn"},
+        {"token_id": 1, "symbol": "UNI", "name": "Uniswap"},
+    ]
+    _, rows = _drive(walk(tokens, {}, limit=100), lambda page: {"data": listed})
+    assert [r.token_id for r in rows] == [1, 2]
+
+    day = date(2026, 1, 2)
+    candles = [
+        {**_candle("UNI", day), "token_id": 1},
+        {**_candle("UNI", day), "token_id": 2},
+        {**_candle("UNI", day), "token_id": 2},
+    ]
+    _, rows = _drive(walk(DAILY, {"symbol": "UNI"}, limit=100), lambda page: {"data": candles})
+    assert sorted(r.token_id for r in rows) == [1, 2]
+
+
+def test_a_row_whose_id_cannot_be_hashed_is_kept() -> None:
+    rows = tidy([SimpleNamespace(id=["a"], symbol="A"), SimpleNamespace(id=["a"], symbol="A")])
+    assert len(rows) == 2

@@ -185,11 +185,6 @@ MARKETS = coinguard.get_provider("coingecko").endpoint("markets")
 DAILY = coinguard.get_provider("tokenmetrics").endpoint("daily_ohlcv")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: de-duplication keys untimed rows by symbol, so distinct coins that "
-    "share a ticker are silently dropped (CoinMarketCap listings, CoinGecko markets)",
-)
 def test_distinct_coins_sharing_a_ticker_are_all_kept() -> None:
     """Tickers are not unique (the CoinGecko profile says so itself: 'several coins share a
     ticker'). Two coins with different ids must both come back from a listing."""

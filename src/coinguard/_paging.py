@@ -344,18 +344,31 @@ def _last(pager: Any, body: Any, got: list[Any], position: int, size: int) -> bo
     return False
 
 
+#: Fields that say when a row is, and which name what it is about: the provider's own ids
+#: first, the ticker only when a row has no id (tickers are not unique: several coins share
+#: one). An undeclared field the provider sends (kept in ``model_extra``) counts as well.
+_WHEN = ("time", "date")
+_WHO = ("id", "token_id", "symbol")
+
+
 def _identity(row: Any) -> tuple[Any, ...] | None:
-    when = getattr(row, "time", None) or getattr(row, "date", None)
+    when = next((v for v in (getattr(row, n, None) for n in _WHEN) if v is not None), None)
     who = next(
-        (getattr(row, name) for name in ("symbol", "id", "token_id") if hasattr(row, name)), None
+        ((n, v) for n, v in ((n, getattr(row, n, None)) for n in _WHO) if v is not None), None
     )
     if when is None and who is None:
         return None
-    return (when, who)
+    key = (when, who)
+    try:
+        hash(key)
+    except TypeError:
+        return None  # an id the provider sends as a list or object: keep the row, never drop it
+    return key
 
 
 def tidy(rows: Sequence[Any]) -> list[Any]:
-    """Keep each row once (by time and symbol/id) and sort timed rows by time, then symbol."""
+    """Keep each row once (by its time and its provider id, or its symbol when it has no id)
+    and sort timed rows by time, then symbol."""
     seen: set[tuple[Any, ...]] = set()
     out = []
     for row in rows:
