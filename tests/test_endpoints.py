@@ -141,3 +141,22 @@ def test_a_body_that_does_not_fit_the_model_is_a_decode_error_without_values() -
     with pytest.raises(ResponseDecodeError, match=r"price: Field required") as info:
         ep.parse({"data": [{"symbol": "SECRET-VALUE-123"}]})
     assert "SECRET-VALUE-123" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("provider", "name", "body"),
+    [
+        ("coingecko", "simple_price", [1, 2]),
+        ("coingecko", "simple_price", "text"),
+        ("coinmarketcap", "quotes_latest", {"data": {"BTC": 5}}),
+        ("coingecko", "ohlc", {"a": 1}),
+        ("coingecko", "ohlc", [5]),
+        ("tokenmetrics", "price", {"data": "text"}),
+    ],
+)
+def test_a_body_of_the_wrong_shape_is_a_decode_error_not_a_raw_one(
+    provider: str, name: str, body: object
+) -> None:
+    endpoint = coinguard.get_provider(provider).endpoint(name)
+    with pytest.raises(ResponseDecodeError, match=r"expected .* got "):
+        endpoint.parse(body)

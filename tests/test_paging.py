@@ -166,3 +166,21 @@ def test_rows_are_told_apart_by_the_providers_id_before_the_ticker() -> None:
 def test_a_row_whose_id_cannot_be_hashed_is_kept() -> None:
     rows = tidy([SimpleNamespace(id=["a"], symbol="A"), SimpleNamespace(id=["a"], symbol="A")])
     assert len(rows) == 2
+
+
+def test_skip_records_a_page_that_does_not_fit_the_model_and_goes_on() -> None:
+    """A body of the wrong shape is a failed page: skipped and recorded, the walk goes on."""
+    bodies = {
+        1: {"data": [_candle("BTC", date(2026, 1, 1))]},
+        2: {"data": {"not": "a list"}},
+        3: {"data": [{"symbol": "BTC", "date": "2026-01-03", "open": "n/a"}]},
+        4: {"data": []},
+    }
+    gen = walk(DAILY, {"symbol": "BTC"}, limit=1, on_error="skip")
+    pages, rows = _drive(gen, lambda page: bodies[page.params["page"]])
+    assert [p.params["page"] for p in pages] == [1, 2, 3, 4]
+    assert len(rows) == 1
+    assert rows.pages == 2
+    assert [s.label[-6:] for s in rows.skipped] == ["page=2", "page=3"]
+    assert "does not fit Candle" in rows.skipped[1].error
+    assert "n/a" not in rows.skipped[1].error  # the message names fields, never values

@@ -204,11 +204,6 @@ def test_distinct_coins_sharing_a_ticker_are_all_kept() -> None:
     assert sorted(r.id for r in rows) == ["bridged-ether", "ethereum"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a page whose body does not fit the model raises ResponseDecodeError "
-    "out of the walk: the rows of every earlier page and the resume point are lost",
-)
 def test_a_page_that_does_not_fit_the_model_keeps_the_rows_and_a_resume_point() -> None:
     """The documented contract of paginate: a page that fails raises PaginationError with the
     rows fetched so far and ``resume`` (promise 5: nothing is lost, credits not spent twice)."""

@@ -154,23 +154,30 @@ class Endpoint:
         if self.shape == "object":
             yield data
         elif self.shape == "mapping":
-            for key, value in (data or {}).items():
+            for key, value in self._expect(data, Mapping, "a mapping of rows", {}).items():
                 if self.value_field is not None:
                     yield {self.key_field: key, self.value_field: value}
                 else:
-                    yield {self.key_field: key, **value}
+                    yield {self.key_field: key, **self._expect(value, Mapping, "an object")}
         elif self.shape == "arrays":
-            for row in data or []:
-                yield dict(zip(self.columns, row, strict=False))
+            for row in self._expect(data, list, "a list of arrays", []):
+                yield dict(zip(self.columns, self._expect(row, list, "an array"), strict=False))
         else:
-            if not isinstance(data, list):
-                raise ResponseDecodeError(
-                    f"{self.method} {self.route}: expected a list of rows at "
-                    f"{'.'.join(self.rows) or 'the top'}, got {type(data).__name__}",
-                    status_code=200,
-                    content_type="application/json",
-                )
-            yield from data
+            yield from self._expect(data, list, "a list of rows")
+
+    def _expect(self, data: Any, kind: type, what: str, empty: Any = None) -> Any:
+        """``data`` if it is a ``kind`` (``empty`` for None, when given); a body of the wrong
+        shape is a decode error that says where, never a raw TypeError from inside."""
+        if data is None and empty is not None:
+            return empty
+        if not isinstance(data, kind):
+            raise ResponseDecodeError(
+                f"{self.method} {self.route}: expected {what} at "
+                f"{'.'.join(self.rows) or 'the top'}, got {type(data).__name__}",
+                status_code=200,
+                content_type="application/json",
+            )
+        return data
 
     def describe(self) -> str:
         """One line: name, route, scope, cost and parameters."""

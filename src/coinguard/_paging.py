@@ -8,10 +8,11 @@ because every page is an ordinary request of the client.
 A long time range is split into the endpoint's ``max_span`` per call; inside each chunk the
 walk follows pages until a short page (or the provider's total). Rows seen twice (chunks or
 pages that overlap) are kept once, and rows with a time are returned sorted by time, then
-symbol. A page that fails raises :class:`PaginationError`, which carries the rows fetched so
-far and a :class:`Resume` point; with ``on_error="skip"`` it is recorded in
-:attr:`Rows.skipped` instead and :attr:`Rows.complete` is False (after
-``MAX_FAILED_IN_A_ROW`` failed pages in a row the rest of that chunk is skipped, and recorded).
+symbol. A page that fails (its request, or an answer that does not fit the model) raises
+:class:`PaginationError`, which carries the rows fetched so far and a :class:`Resume` point;
+with ``on_error="skip"`` it is recorded in :attr:`Rows.skipped` instead and
+:attr:`Rows.complete` is False (after ``MAX_FAILED_IN_A_ROW`` failed pages in a row the rest
+of that chunk is skipped, and recorded).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal, NamedTuple, overload
 
 from ._endpoints import Endpoint
-from ._exceptions import CoinguardError, ConfigurationError
+from ._exceptions import CoinguardError, ConfigurationError, ResponseDecodeError
 from ._frames import frame_of, html_table
 
 __all__ = [
@@ -280,6 +281,14 @@ def walk(
             path, q = endpoint.request(query)
             label = _label(endpoint, pager, position, lo, hi)
             outcome = yield PageRequest(path, q, label)
+            got: list[Any] = []
+            if not isinstance(outcome, Failed):
+                try:
+                    got = endpoint.parse(outcome)
+                except ResponseDecodeError as exc:
+                    # an answer that does not fit the model is a failed page like any other:
+                    # the rows so far and the resume point are kept, or it is recorded
+                    outcome = Failed(exc)
             if isinstance(outcome, Failed):
                 if on_error == "skip":
                     state.skipped.append(PageFailure(label, str(outcome.error)))
@@ -311,7 +320,6 @@ def walk(
                     error=outcome.error,
                 ) from None
             failed_in_a_row = 0
-            got = endpoint.parse(outcome)
             state.rows.extend(got)
             state.pages += 1
             if pager is None or pager.style == "none" or _last(pager, outcome, got, position, size):
