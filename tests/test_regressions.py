@@ -236,11 +236,6 @@ class _Opaque:
     it has no JSON form."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a batch result the checkpoint cannot encode aborts the whole batch "
-    "with a raw PydanticSerializationError; the BatchResult (and that item's credit) is lost",
-)
 @pytest.mark.timeout(60)
 def test_a_result_the_checkpoint_cannot_encode_is_that_items_error(
     sandbox: Sandbox, tmp_path: Path
