@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 
 import coinguard
-from coinguard import ConfigurationError, ResponseDecodeError
+from coinguard import ArgumentTypeError, ConfigurationError, ResponseDecodeError
 from coinguard.sandbox import Sandbox
 
 PROVIDERS = ("tokenmetrics", "sandbox", "coingecko", "coingecko-pro", "coinmarketcap")
@@ -141,3 +142,73 @@ def test_a_body_that_does_not_fit_the_model_is_a_decode_error_without_values() -
     with pytest.raises(ResponseDecodeError, match=r"price: Field required") as info:
         ep.parse({"data": [{"symbol": "SECRET-VALUE-123"}]})
     assert "SECRET-VALUE-123" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("provider", "name", "body"),
+    [
+        ("coingecko", "simple_price", [1, 2]),
+        ("coingecko", "simple_price", "text"),
+        ("coinmarketcap", "quotes_latest", {"data": {"BTC": 5}}),
+        ("coingecko", "ohlc", {"a": 1}),
+        ("coingecko", "ohlc", [5]),
+        ("tokenmetrics", "price", {"data": "text"}),
+    ],
+)
+def test_a_body_of_the_wrong_shape_is_a_decode_error_not_a_raw_one(
+    provider: str, name: str, body: object
+) -> None:
+    endpoint = coinguard.get_provider(provider).endpoint(name)
+    with pytest.raises(ResponseDecodeError, match=r"expected .* got "):
+        endpoint.parse(body)
+
+
+@pytest.mark.parametrize(
+    ("provider", "name", "params", "param"),
+    [
+        ("coingecko", "ohlc", {"id": ["bitcoin"]}, "id"),
+        ("coingecko", "ohlc", {"id": "bitcoin", "days": 7.5}, "days"),
+        ("coingecko", "ohlc", {"id": "bitcoin", "days": True}, "days"),
+        ("tokenmetrics", "daily_ohlcv", {"symbol": ("BTC", "ETH")}, "symbol"),
+        ("tokenmetrics", "daily_ohlcv", {"symbol": {"BTC": 1}}, "symbol"),
+        ("coinmarketcap", "listings_latest", {"limit": [10]}, "limit"),
+    ],
+)
+def test_a_parameter_of_the_wrong_kind_is_refused_by_name(
+    provider: str, name: str, params: dict[str, object], param: str
+) -> None:
+    endpoint = coinguard.get_provider(provider).endpoint(name)
+    with pytest.raises(ConfigurationError, match=f"the parameter {param!r} must be"):
+        endpoint.request(params)
+
+
+def test_parameters_of_their_kind_pass_and_a_date_is_sent_as_a_day() -> None:
+    from datetime import date
+
+    ohlc = coinguard.get_provider("coingecko").endpoint("ohlc")
+    assert ohlc.request({"id": "bitcoin", "days": "max"})[1]["days"] == "max"
+    cmc = coinguard.get_provider("coinmarketcap").endpoint("ohlcv_historical")
+    assert cmc.request({"id": 1})[0] == "/v2/cryptocurrency/ohlcv/historical"
+    daily = coinguard.get_provider("tokenmetrics").endpoint("daily_ohlcv")
+    query = daily.request({"symbol": "BTC", "startDate": date(2026, 11, 1)})[1]
+    assert query["startDate"] == "2026-11-01"
+
+
+def test_a_parameter_of_the_wrong_kind_sends_nothing() -> None:
+    """Before the check, id=["bitcoin"] went out as /coins/%5B%27bitcoin%27%5D/ohlc."""
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=[])
+
+    http = httpx.Client(transport=httpx.MockTransport(record))
+    with coinguard.Client(
+        provider="coingecko", read_key="CG-test-key-0123456789", http_client=http
+    ) as c:
+        with pytest.raises(ArgumentTypeError, match=r"'id' must be a string.*join several"):
+            c.call("ohlc", id=["bitcoin"])
+        with pytest.raises(ArgumentTypeError, match="'ids' must be a string"):
+            c.paginate("markets", ids=["bitcoin"], progress=False)
+        c.call("ohlc", id="bitcoin")
+    assert [r.url.path for r in sent] == ["/api/v3/coins/bitcoin/ohlc"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import coinguard
 from coinguard import ConfigurationError, PaginationError, ServerError
-from coinguard._paging import Failed, PageRequest, chunks, walk
+from coinguard._paging import Failed, PageRequest, as_day, chunks, tidy, walk
 
 DAILY = coinguard.get_provider("tokenmetrics").endpoint("daily_ohlcv")
 LISTINGS = coinguard.get_provider("coinmarketcap").endpoint("listings_latest")
@@ -114,3 +115,72 @@ def test_skip_stops_a_chunk_after_three_failed_pages_in_a_row_and_says_so() -> N
     assert len(rows) == 1
     assert not rows.complete
     assert rows.skipped[-1].label.endswith("page=4 and any page after it")
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2026-11-01", date(2026, 11, 1)),
+        (" 2026-11-01 ", date(2026, 11, 1)),
+        ("2026-11-01T23:00:00-05:00", date(2026, 11, 2)),
+        ("2026-11-01T01:00:00+05:00", date(2026, 10, 31)),
+        ("2026-11-01T23:59:59Z", date(2026, 11, 1)),
+        ("2026-11-01 12:00", date(2026, 11, 1)),  # no offset: UTC
+    ],
+)
+def test_a_range_bound_string_is_read_whole_as_a_utc_day(text: str, day: date) -> None:
+    assert as_day(text, "start") == day
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-01 and then some", "2026-11-01x", "2026-11-01T", "20261101", "01/11/2026"]
+)
+def test_a_range_bound_with_trailing_or_odd_text_is_refused_by_name(text: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^end must be") as info:
+        as_day(text, "end")
+    assert repr(text)[:40] in str(info.value)
+
+
+def test_rows_are_told_apart_by_the_providers_id_before_the_ticker() -> None:
+    """Tokens and timed candles that share a ticker but not an id are all kept; the same id
+    seen twice is kept once."""
+    tokens = coinguard.get_provider("tokenmetrics").endpoint("tokens")
+    listed = [
+        {"token_id": 1, "symbol": "UNI", "name": "Uniswap"},
+        {"token_id": 2, "symbol": "UNI", "name": "Unicorn"},
+        {"token_id": 1, "symbol": "UNI", "name": "Uniswap"},
+    ]
+    _, rows = _drive(walk(tokens, {}, limit=100), lambda page: {"data": listed})
+    assert [r.token_id for r in rows] == [1, 2]
+
+    day = date(2026, 1, 2)
+    candles = [
+        {**_candle("UNI", day), "token_id": 1},
+        {**_candle("UNI", day), "token_id": 2},
+        {**_candle("UNI", day), "token_id": 2},
+    ]
+    _, rows = _drive(walk(DAILY, {"symbol": "UNI"}, limit=100), lambda page: {"data": candles})
+    assert sorted(r.token_id for r in rows) == [1, 2]
+
+
+def test_a_row_whose_id_cannot_be_hashed_is_kept() -> None:
+    rows = tidy([SimpleNamespace(id=["a"], symbol="A"), SimpleNamespace(id=["a"], symbol="A")])
+    assert len(rows) == 2
+
+
+def test_skip_records_a_page_that_does_not_fit_the_model_and_goes_on() -> None:
+    """A body of the wrong shape is a failed page: skipped and recorded, the walk goes on."""
+    bodies = {
+        1: {"data": [_candle("BTC", date(2026, 1, 1))]},
+        2: {"data": {"not": "a list"}},
+        3: {"data": [{"symbol": "BTC", "date": "2026-01-03", "open": "n/a"}]},
+        4: {"data": []},
+    }
+    gen = walk(DAILY, {"symbol": "BTC"}, limit=1, on_error="skip")
+    pages, rows = _drive(gen, lambda page: bodies[page.params["page"]])
+    assert [p.params["page"] for p in pages] == [1, 2, 3, 4]
+    assert len(rows) == 1
+    assert rows.pages == 2
+    assert [s.label[-6:] for s in rows.skipped] == ["page=2", "page=3"]
+    assert "does not fit Candle" in rows.skipped[1].error
+    assert "n/a" not in rows.skipped[1].error  # the message names fields, never values

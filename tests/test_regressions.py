@@ -170,11 +170,6 @@ MARKETS = coinguard.get_provider("coingecko").endpoint("markets")
 DAILY = coinguard.get_provider("tokenmetrics").endpoint("daily_ohlcv")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: de-duplication keys untimed rows by symbol, so distinct coins that "
-    "share a ticker are silently dropped (CoinMarketCap listings, CoinGecko markets)",
-)
 def test_distinct_coins_sharing_a_ticker_are_all_kept() -> None:
     """Tickers are not unique (the CoinGecko profile says so itself: 'several coins share a
     ticker'). Two coins with different ids must both come back from a listing."""
@@ -194,11 +189,6 @@ def test_distinct_coins_sharing_a_ticker_are_all_kept() -> None:
     assert sorted(r.id for r in rows) == ["bridged-ether", "ethereum"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a page whose body does not fit the model raises ResponseDecodeError "
-    "out of the walk: the rows of every earlier page and the resume point are lost",
-)
 def test_a_page_that_does_not_fit_the_model_keeps_the_rows_and_a_resume_point() -> None:
     """The documented contract of paginate: a page that fails raises PaginationError with the
     rows fetched so far and ``resume`` (promise 5: nothing is lost, credits not spent twice)."""
@@ -231,11 +221,6 @@ class _Opaque:
     it has no JSON form."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a batch result the checkpoint cannot encode aborts the whole batch "
-    "with a raw PydanticSerializationError; the BatchResult (and that item's credit) is lost",
-)
 @pytest.mark.timeout(60)
 def test_a_result_the_checkpoint_cannot_encode_is_that_items_error(
     sandbox: Sandbox, tmp_path: Path
@@ -303,11 +288,6 @@ def test_a_forked_process_does_not_spend_or_give_back_the_parents_lease(tmp_path
     assert restarted.status().windows[0].used >= 21
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a range bound given as an ISO datetime string with an offset is cut "
-    "to its local date, not its UTC day (a datetime object is converted): a day is dropped",
-)
 def test_a_range_bound_string_means_the_same_utc_day_as_its_datetime() -> None:
     """``ohlcv``/``paginate`` take inclusive UTC days; ``as_day`` converts a datetime to UTC
     but slices a string's first ten characters, so 23:00 at UTC-5 (04:00 UTC the next day)

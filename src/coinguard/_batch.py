@@ -4,7 +4,9 @@
 the client's one quota paces every worker. Each finished item is appended to the checkpoint
 (JSON Lines, one ``{"key", "model", "value"}`` object a line, flushed at once), so a batch run
 again after a crash skips what was done and spends no credit on it. Failed items are collected
-in :attr:`BatchResult.errors` and never checkpointed: a re-run tries them again.
+in :attr:`BatchResult.errors` and never checkpointed: a re-run tries them again. Neither are
+:class:`Rows` with skipped pages (not finished), nor a result with no JSON form (its error is
+in :attr:`BatchResult.errors`, the result stays in the results).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from . import _models
 from ._exceptions import ConfigurationError
 from ._frames import frame_of, html_table, require_pandas
+from ._paging import Rows
 
 __all__ = ["BatchResult", "Checkpoint", "item_keys"]
 
@@ -37,6 +40,8 @@ def item_keys(items: Sequence[Any], key: Callable[[Any], str] | None) -> list[st
 
 
 def _encode(value: Any) -> tuple[str | None, Any]:
+    if isinstance(value, Rows):
+        value = list(value)  # its rows (none, for a symbol without data), as any list of rows
     rows = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
     if rows and all(isinstance(r, BaseModel) for r in rows):
         kinds = {type(r) for r in rows}
@@ -82,23 +87,39 @@ class Checkpoint:
                         f"checkpoint {self.path}: line {number} is not a batch entry"
                     ) from None
 
-    def add(self, key: str, value: Any) -> None:
-        """Record one finished item (written and flushed before this returns)."""
-        model, data = _encode(value)
-        line = json.dumps({"key": key, "model": model, "value": data}, separators=(",", ":"))
+    def add(self, key: str, value: Any) -> bool:
+        """Record one finished item (written and flushed before this returns).
+
+        A :class:`Rows` with skipped pages is not recorded (False): it is not finished, and a
+        re-run fetches it again. A result with no JSON form is a :class:`ConfigurationError`
+        naming the item and the type, and nothing is written.
+        """
+        if isinstance(value, Rows) and not value.complete:
+            return False
+        try:
+            model, data = _encode(value)
+            line = json.dumps({"key": key, "model": model, "value": data}, separators=(",", ":"))
+        except (PydanticSerializationError, TypeError, ValueError):
+            raise ConfigurationError(
+                f"batch item {key!r:.60}: its result, a {type(value).__name__}, cannot be "
+                f"written to the checkpoint {self.path.name}; return JSON data, coinguard models "
+                f"or rows from fetch (the result is kept; a re-run fetches this item again)"
+            ) from None
         with self._lock:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
             self.done[key] = value
+        return True
 
 
 class BatchResult(Sequence[Any]):
     """Results in input order (None where an item failed), the errors by item, and counts.
 
-    ``errors`` maps an item's index to its exception; ``resumed`` counts the items taken
-    from the checkpoint (no request sent for them).
+    ``errors`` maps an item's index to its exception (an item whose result the checkpoint could
+    not write has both: its result, and the error saying it was not recorded); ``resumed``
+    counts the items taken from the checkpoint (no request sent for them).
     """
 
     def __init__(

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ._batch import BatchResult, Checkpoint, check_workers, item_keys
-from ._exceptions import CoinguardError
+from ._exceptions import CoinguardError, ConfigurationError
 from ._flow import Base
 from ._paging import Failed, OnError, Resume, Rows, tidy
 from ._progress import Progress
@@ -71,7 +71,10 @@ def _settle(
         raise
     results[index] = value
     if store is not None:
-        store.add(keys[index], value)
+        try:
+            store.add(keys[index], value)
+        except ConfigurationError as exc:  # a result with no JSON form: that item's error
+            errors[index] = exc
 
 
 class DataCalls(Base):
@@ -334,7 +337,10 @@ class AsyncDataCalls(Base):
                 else:
                     results[index] = value
                     if store is not None:  # file I/O: off the event loop
-                        await anyio.to_thread.run_sync(store.add, keys[index], value)
+                        try:
+                            await anyio.to_thread.run_sync(store.add, keys[index], value)
+                        except ConfigurationError as exc:
+                            errors[index] = exc
                 bar.page()
 
         with self._progress(progress, "batch", len(items)) as bar:

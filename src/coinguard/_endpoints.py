@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ._exceptions import ConfigurationError, ResponseDecodeError
+from ._exceptions import ArgumentTypeError, ConfigurationError, ResponseDecodeError
 from ._provider import Scope
 from ._redact import redact
 
@@ -35,7 +35,12 @@ Shape = Literal["list", "mapping", "arrays", "object"]
 
 @dataclass(frozen=True)
 class Param:
-    """One query or path parameter of an endpoint (a ``{name}`` in the route is a path one)."""
+    """One query or path parameter of an endpoint (a ``{name}`` in the route is a path one).
+
+    ``kind`` is checked before a request is built: a ``str`` parameter takes a string, a
+    number or a date (sent as ``YYYY-MM-DD``); an ``int`` one an int (or a word the provider
+    takes, such as CoinGecko's ``days="max"``); a list or an object is refused by name.
+    """
 
     name: str
     kind: type = str
@@ -115,6 +120,8 @@ class Endpoint:
         missing = [p.name for p in self.params if p.required and p.name not in values]
         if missing:
             raise ConfigurationError(f"endpoint {self.name!r} needs the parameter {missing[0]!r}")
+        for name, value in values.items():
+            values[name] = self._checked(known[name], value)
         path = self.route
         for name in self._path_params:
             piece = str(values.pop(name))
@@ -125,6 +132,34 @@ class Endpoint:
             # encoded whole: a "?" or "#" in an id must not start a query or a fragment
             path = path.replace("{" + name + "}", quote(piece, safe=""))
         return path, values
+
+    def _checked(self, param: Param, value: Any) -> Any:
+        """``value`` if it is of the parameter's declared kind; a clear error naming the
+        parameter otherwise, before anything is sent (a list would go out as its repr)."""
+        kind = param.kind
+        if kind is str:
+            # ids and numbers have one text form; a date is sent as 'YYYY-MM-DD'
+            if isinstance(value, date) and not isinstance(value, datetime):
+                return value.isoformat()
+            fits = isinstance(value, str | int | float) and not isinstance(value, bool)
+            what = "a string (or a number, or a date)"
+        elif kind is int:
+            # a provider may take a word where it counts (CoinGecko's days="max")
+            fits = isinstance(value, int | str) and not isinstance(value, bool)
+            what = "an int"
+        elif kind is float:
+            fits = isinstance(value, int | float) and not isinstance(value, bool)
+            what = "a number"
+        else:
+            fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            what = f"a {kind.__name__}"
+        if not fits:
+            raise ArgumentTypeError(
+                f"endpoint {self.name!r}: the parameter {param.name!r} must be {what}, "
+                f"got a {type(value).__name__}"
+                + (" (join several with commas)" if isinstance(value, list | tuple | set) else "")
+            )
+        return value
 
     def defaults(self) -> dict[str, Any]:
         """The parameters the declaration gives a default."""
@@ -154,23 +189,30 @@ class Endpoint:
         if self.shape == "object":
             yield data
         elif self.shape == "mapping":
-            for key, value in (data or {}).items():
+            for key, value in self._expect(data, Mapping, "a mapping of rows", {}).items():
                 if self.value_field is not None:
                     yield {self.key_field: key, self.value_field: value}
                 else:
-                    yield {self.key_field: key, **value}
+                    yield {self.key_field: key, **self._expect(value, Mapping, "an object")}
         elif self.shape == "arrays":
-            for row in data or []:
-                yield dict(zip(self.columns, row, strict=False))
+            for row in self._expect(data, list, "a list of arrays", []):
+                yield dict(zip(self.columns, self._expect(row, list, "an array"), strict=False))
         else:
-            if not isinstance(data, list):
-                raise ResponseDecodeError(
-                    f"{self.method} {self.route}: expected a list of rows at "
-                    f"{'.'.join(self.rows) or 'the top'}, got {type(data).__name__}",
-                    status_code=200,
-                    content_type="application/json",
-                )
-            yield from data
+            yield from self._expect(data, list, "a list of rows")
+
+    def _expect(self, data: Any, kind: type, what: str, empty: Any = None) -> Any:
+        """``data`` if it is a ``kind`` (``empty`` for None, when given); a body of the wrong
+        shape is a decode error that says where, never a raw TypeError from inside."""
+        if data is None and empty is not None:
+            return empty
+        if not isinstance(data, kind):
+            raise ResponseDecodeError(
+                f"{self.method} {self.route}: expected {what} at "
+                f"{'.'.join(self.rows) or 'the top'}, got {type(data).__name__}",
+                status_code=200,
+                content_type="application/json",
+            )
+        return data
 
     def describe(self) -> str:
         """One line: name, route, scope, cost and parameters."""

@@ -8,10 +8,11 @@ because every page is an ordinary request of the client.
 A long time range is split into the endpoint's ``max_span`` per call; inside each chunk the
 walk follows pages until a short page (or the provider's total). Rows seen twice (chunks or
 pages that overlap) are kept once, and rows with a time are returned sorted by time, then
-symbol. A page that fails raises :class:`PaginationError`, which carries the rows fetched so
-far and a :class:`Resume` point; with ``on_error="skip"`` it is recorded in
-:attr:`Rows.skipped` instead and :attr:`Rows.complete` is False (after
-``MAX_FAILED_IN_A_ROW`` failed pages in a row the rest of that chunk is skipped, and recorded).
+symbol. A page that fails (its request, or an answer that does not fit the model) raises
+:class:`PaginationError`, which carries the rows fetched so far and a :class:`Resume` point;
+with ``on_error="skip"`` it is recorded in :attr:`Rows.skipped` instead and
+:attr:`Rows.complete` is False (after ``MAX_FAILED_IN_A_ROW`` failed pages in a row the rest
+of that chunk is skipped, and recorded).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal, NamedTuple, overload
 
 from ._endpoints import Endpoint
-from ._exceptions import CoinguardError, ConfigurationError
+from ._exceptions import CoinguardError, ConfigurationError, ResponseDecodeError
 from ._frames import frame_of, html_table
 
 __all__ = [
@@ -196,18 +197,35 @@ def chunks(start: date | None, end: date | None, span: timedelta | None) -> list
 
 
 def as_day(value: date | datetime | str | None, name: str) -> date | None:
-    """A range bound as a UTC calendar day."""
+    """A range bound as a UTC calendar day.
+
+    A string is read whole: ``'YYYY-MM-DD'`` is that day; an ISO datetime is its UTC day (one
+    without an offset is UTC), the same day its ``datetime`` gives. Anything else is an error
+    naming ``name``.
+
+    >>> as_day("2026-11-01T23:00:00-05:00", "end")
+    datetime.date(2026, 11, 2)
+    """
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).date()
+    moment: datetime | None = value if isinstance(value, datetime) else None
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return date.fromisoformat(value.strip()[:10])
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            if len(text) > 10 and text[10] in "Tt ":
+                moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
         except ValueError:
-            pass
-    raise ConfigurationError(f"{name} must be a date, a datetime or 'YYYY-MM-DD', got {value!r}")
+            moment = None
+    if moment is not None:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).date()
+    raise ConfigurationError(
+        f"{name} must be a date, a datetime, 'YYYY-MM-DD' or an ISO datetime string, "
+        f"got {value!r:.60}"
+    )
 
 
 @dataclass
@@ -263,6 +281,14 @@ def walk(
             path, q = endpoint.request(query)
             label = _label(endpoint, pager, position, lo, hi)
             outcome = yield PageRequest(path, q, label)
+            got: list[Any] = []
+            if not isinstance(outcome, Failed):
+                try:
+                    got = endpoint.parse(outcome)
+                except ResponseDecodeError as exc:
+                    # an answer that does not fit the model is a failed page like any other:
+                    # the rows so far and the resume point are kept, or it is recorded
+                    outcome = Failed(exc)
             if isinstance(outcome, Failed):
                 if on_error == "skip":
                     state.skipped.append(PageFailure(label, str(outcome.error)))
@@ -294,7 +320,6 @@ def walk(
                     error=outcome.error,
                 ) from None
             failed_in_a_row = 0
-            got = endpoint.parse(outcome)
             state.rows.extend(got)
             state.pages += 1
             if pager is None or pager.style == "none" or _last(pager, outcome, got, position, size):
@@ -327,18 +352,31 @@ def _last(pager: Any, body: Any, got: list[Any], position: int, size: int) -> bo
     return False
 
 
+#: Fields that say when a row is, and which name what it is about: the provider's own ids
+#: first, the ticker only when a row has no id (tickers are not unique: several coins share
+#: one). An undeclared field the provider sends (kept in ``model_extra``) counts as well.
+_WHEN = ("time", "date")
+_WHO = ("id", "token_id", "symbol")
+
+
 def _identity(row: Any) -> tuple[Any, ...] | None:
-    when = getattr(row, "time", None) or getattr(row, "date", None)
+    when = next((v for v in (getattr(row, n, None) for n in _WHEN) if v is not None), None)
     who = next(
-        (getattr(row, name) for name in ("symbol", "id", "token_id") if hasattr(row, name)), None
+        ((n, v) for n, v in ((n, getattr(row, n, None)) for n in _WHO) if v is not None), None
     )
     if when is None and who is None:
         return None
-    return (when, who)
+    key = (when, who)
+    try:
+        hash(key)
+    except TypeError:
+        return None  # an id the provider sends as a list or object: keep the row, never drop it
+    return key
 
 
 def tidy(rows: Sequence[Any]) -> list[Any]:
-    """Keep each row once (by time and symbol/id) and sort timed rows by time, then symbol."""
+    """Keep each row once (by its time and its provider id, or its symbol when it has no id)
+    and sort timed rows by time, then symbol."""
     seen: set[tuple[Any, ...]] = set()
     out = []
     for row in rows:
