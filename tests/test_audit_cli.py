@@ -151,3 +151,34 @@ def test_the_report_of_a_real_log_holds_no_key(
     texts: list[Any] = [path.read_text(), page.read_text(), capsys.readouterr().out]
     assert [canary.found_in(text) for text in texts] == [[], [], []]
     assert "auth_failures" in page.read_text()
+
+
+def test_usage_is_the_report_under_its_own_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "calls.jsonl"
+    _write(path, _records())
+    assert main(["usage", str(path)]) == 0
+    by_usage = capsys.readouterr().out
+    assert main(["audit", "report", str(path)]) == 0
+    assert capsys.readouterr().out == by_usage
+    assert "40 attempts, 2 keys" in by_usage
+
+
+def test_in_a_terminal_the_report_is_a_rich_table() -> None:
+    """On a TTY (with the report extra) the same rows come as a table with aligned columns
+    and the alert count as its caption."""
+    import io
+
+    from rich.console import Console
+
+    from coinguard._report import rich_report, usage_of
+
+    console = Console(file=io.StringIO(), width=160, force_terminal=False)
+    console.print(rich_report(usage_of(_records())))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "coinguard usage: 40 attempts, 2 keys" in text
+    row = next(line for line in text.splitlines() if "fp:05234613d638" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[:4] == ["sandbox", "fp:05234613d638", "30", "60"]
+    assert "alerts: 0" in text

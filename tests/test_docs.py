@@ -256,7 +256,7 @@ def _flags(text: str) -> set[str]:
 
 
 def _usage_command(block: Block) -> str | None:
-    match = re.match(r"coinguard (\w+(?: \w+)?) (?:FILE )?\[", block.body)
+    match = re.match(r"coinguard (\w+(?: (?!FILE\b)\w+)?) (?:FILE )?\[", block.body)
     return match.group(1) if match else None
 
 

@@ -4,6 +4,7 @@ report over an audit log, after the fact."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from dataclasses import asdict
@@ -78,6 +79,19 @@ def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--monthly-credits", type=_count, help="credits per month, for the burn alert"
     )
     report.set_defaults(handler=_run_report)
+    usage = commands.add_parser(
+        "usage",
+        help="what each key did, from an audit log (the same as 'audit report')",
+        description="Summarise an audit log per provider and key: calls, credits, errors, "
+        "quota wait and alerts; a rich table in a terminal (the 'report' extra), plain text "
+        "otherwise, and with --html a self-contained page with charts.",
+    )
+    usage.add_argument("file", help="the audit log (rotated FILE.1, FILE.2... are read too)")
+    usage.add_argument("--html", metavar="PATH", help="also write an HTML report to PATH")
+    usage.add_argument(
+        "--monthly-credits", type=_count, help="credits per month, for the burn alert"
+    )
+    usage.set_defaults(handler=_run_report)
 
 
 def _thresholds(args: argparse.Namespace) -> Thresholds:
@@ -136,7 +150,16 @@ def _run_report(args: argparse.Namespace) -> int:
         return 2
     alerts = Watch(_thresholds(args), warn=False).check(records)
     usage = usage_of(records, alerts)
-    sys.stdout.write(text_report(usage))
+    if usage.keys and sys.stdout.isatty() and importlib.util.find_spec("rich") is not None:
+        from rich.console import Console
+
+        from ._report import rich_report
+
+        Console().print(rich_report(usage))
+        for alert in (a for k in usage.keys for a in k.alerts):
+            sys.stdout.write(f"  {alert}\n")
+    else:
+        sys.stdout.write(text_report(usage))
     if args.html:
         try:
             Path(args.html).write_text(html_report(usage), encoding="utf-8")

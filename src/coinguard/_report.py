@@ -10,11 +10,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from ._alerts import Alert
 from ._observe import Attempt
 
-__all__ = ["KeyUsage", "Usage", "html_report", "text_report", "usage_of"]
+__all__ = ["KeyUsage", "Usage", "html_report", "rich_report", "text_report", "usage_of"]
 
 
 @dataclass
@@ -94,12 +95,11 @@ def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
-def text_report(usage: Usage) -> str:
-    """The report as a plain-text table, one row per key, then its alerts."""
-    if not usage.keys:
-        return "no audit records\n"
-    header = ("provider", "key", "calls", "credits", "errors", "quota wait", "first", "last")
-    rows = [header]
+_HEADER = ("provider", "key", "calls", "credits", "errors", "quota wait", "first", "last")
+
+
+def _rows(usage: Usage) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
     for k in usage.keys:
         errors = ", ".join(f"{n} {what}" for what, n in k.errors.most_common()) or "-"
         rows.append(
@@ -114,6 +114,15 @@ def text_report(usage: Usage) -> str:
                 _when(k.last),
             )
         )
+    return rows
+
+
+def text_report(usage: Usage) -> str:
+    """The report as a plain-text table, one row per key, then its alerts."""
+    if not usage.keys:
+        return "no audit records\n"
+    header = _HEADER
+    rows = [header, *_rows(usage)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [f"{usage.records} attempts, {len(usage.keys)} keys"]
     for row in rows:
@@ -122,6 +131,22 @@ def text_report(usage: Usage) -> str:
     lines.append(f"alerts: {len(alerts)}")
     lines += [f"  {a}" for a in alerts]
     return "\n".join(lines) + "\n"
+
+
+def rich_report(usage: Usage) -> Any:
+    """The report as a ``rich`` table (the ``report`` extra), for a terminal; its caption
+    counts the alerts, which follow it as lines."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"coinguard usage: {usage.records} attempts, {len(usage.keys)} keys",
+        caption=f"alerts: {sum(len(k.alerts) for k in usage.keys)}",
+    )
+    for i, name in enumerate(_HEADER):
+        table.add_column(name, justify="right" if 2 <= i <= 3 or i == 5 else "left")
+    for row in _rows(usage):
+        table.add_row(*row)
+    return table
 
 
 def _chart(title: str, series: str, values: Sequence[int], usage: Usage) -> str:
