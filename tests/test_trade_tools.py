@@ -285,3 +285,43 @@ async def test_openai_agents_runner_interrupts_for_approval(
         getattr(state, decision)(item)
     await Runner.run(agent, state, run_config=config)
     assert _orders_sent(box) == orders
+
+
+def test_an_approved_order_on_binance_takes_binances_form() -> None:
+    """The same tool on the Binance emulation: the order goes as Binance's parameters (the
+    pair, upper-case side and type, decimal text, GTC), signed with the trade pair; the
+    order exists once. Refused, it sends nothing."""
+    import dataclasses
+
+    from coinguard.providers import binance
+    from coinguard.sandbox import SandboxConfig
+
+    config = SandboxConfig(profile="binance", orders_per_10s=10_000)
+    with (
+        Sandbox(config) as bn,
+        coinguard.Client(
+            provider=dataclasses.replace(binance.PROFILE, base_url=bn.origin),
+            read_key=bn.keys.read,
+            read_secret=bn.keys.read_secret,
+            trade_key=bn.keys.trade,
+            trade_secret=bn.keys.trade_secret,
+            allow_trading=True,
+        ) as client,
+    ):
+        tools = coinguard.agent_tools(client, trading=_policy())
+        result = tools["place_order"](
+            symbol="BTC", side="buy", type="limit", quantity=0.25, price=10
+        )
+        refused = coinguard.agent_tools(client, agent="other", trading=_policy(lambda o: False))
+        denied = refused["place_order"](
+            symbol="ETH", side="sell", type="limit", quantity=1, price=9
+        )
+        orders = client.get("/api/v3/allOrders", params={"symbol": "BTCUSDT"})
+        posts = [e for e in bn.ledger.entries() if e.method == "POST"]
+    assert result["ok"] is True
+    (order,) = orders
+    assert (order["symbol"], order["side"], order["type"]) == ("BTCUSDT", "BUY", "LIMIT")
+    assert float(order["origQty"]) == 0.25
+    assert result["rows"][0]["clientOrderId"] == order["clientOrderId"]
+    assert denied["error"]["kind"] == "refused"
+    assert len(posts) == 1

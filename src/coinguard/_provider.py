@@ -27,6 +27,7 @@ __all__ = [
     "ErrorKind",
     "ErrorWait",
     "HeaderKey",
+    "OrderForm",
     "Plan",
     "Provider",
     "QueryKey",
@@ -147,6 +148,35 @@ class ServerTime:
 AuthStyle = HeaderKey | QueryKey | BearerKey | SignedKey
 
 _CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}\Z")
+
+
+@dataclass(frozen=True)
+class OrderForm:
+    """How a provider takes a plain order (the agent tools' ``place_order``): its route,
+    whether the fields go as a JSON body or as parameters, and how they are spelt.
+
+    ``pair`` sends the symbol as the provider's own (``Provider.symbols``: ``BTC`` as
+    ``BTCUSDT``); ``upper`` sends side and type upper-case (``BUY``, ``LIMIT``); ``text``
+    sends quantity and price as decimal text; ``limit_extra`` adds fields to a limit order
+    (``{"timeInForce": "GTC"}``); ``unwrap`` names the answer's field that holds the order.
+
+    >>> OrderForm("POST /api/v3/order", where="params", upper=True).route
+    'POST /api/v3/order'
+    """
+
+    route: str = "POST /orders"
+    where: Literal["json", "params"] = "json"
+    pair: bool = False
+    upper: bool = False
+    text: bool = False
+    limit_extra: Mapping[str, str] = field(default_factory=dict)
+    unwrap: str | None = "data"
+
+    def __post_init__(self) -> None:
+        _Route.parse(self.route, "OrderForm.route")
+        if self.where not in ("json", "params"):
+            raise ConfigurationError("OrderForm.where must be 'json' or 'params'")
+        object.__setattr__(self, "limit_extra", MappingProxyType(dict(self.limit_extra)))
 
 
 @dataclass(frozen=True)
@@ -349,6 +379,7 @@ class Provider:
     trade_secret_env: str | None = None
     server_time: ServerTime | None = None
     client_order_id: ClientOrderId | None = None
+    order_form: OrderForm | None = None
     quota_per: Literal["key", "ip"] = "key"
     order_quota: QuotaPolicy | None = None
     envelope: bool = False

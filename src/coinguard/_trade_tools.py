@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ._budget import Meter
 from ._exceptions import ConfigurationError, TradeRefusedError
-from ._provider import Scope
+from ._provider import OrderForm, Scope
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -58,7 +58,7 @@ class TradePolicy:
     symbols: frozenset[str]
     max_order_usd: float
     max_day_usd: float
-    route: str = "/orders"
+    route: str | None = None
 
     def __init__(
         self,
@@ -67,7 +67,7 @@ class TradePolicy:
         symbols: Iterable[str],
         max_order_usd: float,
         max_day_usd: float,
-        route: str = "/orders",
+        route: str | None = None,
     ) -> None:
         if approve != "framework" and not callable(approve):
             raise ConfigurationError("approve must be a callable or 'framework'")
@@ -140,13 +140,25 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
         order = OrderRequest(toolset.agent, symbol, side, kind, quantity, price, notional)
         if not _approved(policy, order, approved_by_framework):
             raise TradeRefusedError("refused: the order was not approved")
-        day.charge({"usd": math.ceil(notional)})
-        body = {"symbol": symbol, "side": side, "type": kind, "quantity": quantity}
+        form = client.provider.order_form or _PLAIN
+        method, path = form.route.split(" ", 1)
+        fields: dict[str, Any] = {
+            "symbol": client.symbol_map[symbol] if form.pair else symbol,
+            "side": side.upper() if form.upper else side,
+            "type": kind.upper() if form.upper else kind,
+            "quantity": _text(quantity) if form.text else quantity,
+        }
         if price is not None:
-            body["price"] = price
+            fields["price"] = _text(price) if form.text else price
+            fields.update(form.limit_extra)
+        day.charge({"usd": math.ceil(notional)})
         key = str(uuid.uuid4()) if client.provider.idempotency_header else None
-        answer = client.post(policy.route, json=body, idempotency_key=key)
-        data = answer.get("data", answer) if isinstance(answer, dict) else answer
+        body, query = (fields, None) if form.where == "json" else (None, fields)
+        route = policy.route or path
+        answer = client.request(method, route, json=body, params=query, idempotency_key=key)
+        data = answer
+        if form.unwrap and isinstance(answer, dict):
+            data = answer.get(form.unwrap, answer)
         return [data], {"notional_usd": round(notional, 2), "day": day.status()}
 
     return AgentTool(
@@ -164,6 +176,14 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
         _framework_run=lambda args: run(args, True),
         approval=policy.approve if policy.approve == "framework" else "callback",
     )
+
+
+_PLAIN = OrderForm()  # a JSON body at POST /orders, as the sandbox takes it
+
+
+def _text(number: float) -> str:
+    """A quantity or price as exchanges take it: decimal text, no exponent, no trailing 0."""
+    return f"{number:.8f}".rstrip("0").rstrip(".")
 
 
 def _approved(policy: TradePolicy, order: OrderRequest, approved_by_framework: bool) -> bool:

@@ -30,7 +30,7 @@ from typing import Literal
 
 from .._endpoints import Endpoint, Param
 from .._models import BinanceAccount, BinanceOrder, BinancePrice, Candle
-from .._provider import ClientOrderId, ErrorCode, Provider, ServerTime, SignedKey
+from .._provider import ClientOrderId, ErrorCode, OrderForm, Provider, ServerTime, SignedKey
 from .._quota import QuotaPolicy, Window
 from .._signing import BinanceSigner
 from .._verify import KeyCheck, binance_api_restrictions
@@ -169,6 +169,15 @@ def profile(*, recv_window: int = 5000) -> Provider:
         key_check=KeyCheck("GET", "/sapi/v1/account/apiRestrictions", binance_api_restrictions),
         endpoints=ENDPOINTS,
         symbols=SYMBOLS,
+        order_form=OrderForm(
+            "POST /api/v3/order",
+            where="params",
+            pair=True,
+            upper=True,
+            text=True,
+            limit_extra={"timeInForce": "GTC"},
+            unwrap=None,
+        ),
     )
 
 
