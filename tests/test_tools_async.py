@@ -74,8 +74,10 @@ async def test_async_tools_through_mcp_openai_agents_and_pydantic_ai(
     assert len(pydantic_ai_tools(tools)) == len(tools)
 
 
-async def test_trading_needs_a_sync_client(box: Sandbox) -> None:
-    """A TradePolicy over an AsyncClient is refused when the tools are made."""
+async def test_an_async_client_trades_through_the_same_checks(box: Sandbox) -> None:
+    """Over an AsyncClient the order is awaited: approved, it is placed once; a market order
+    is valued at the awaited price; refused or over the cap, nothing reaches the sandbox."""
+    asked: list[coinguard.OrderRequest] = []
     async with coinguard.AsyncClient(
         provider="sandbox",
         base_url=box.base_url,
@@ -84,7 +86,25 @@ async def test_trading_needs_a_sync_client(box: Sandbox) -> None:
         allow_trading=True,
     ) as client:
         policy = coinguard.TradePolicy(
-            approve=lambda o: True, symbols={"BTC"}, max_order_usd=1, max_day_usd=1
+            approve=lambda o: asked.append(o) is None and o.side == "buy",
+            symbols={"BTC"},
+            max_order_usd=50_000,
+            max_day_usd=60_000,
         )
-        with pytest.raises(coinguard.ConfigurationError, match="synchronous Client"):
-            coinguard.agent_tools(client, trading=policy)
+        tools = coinguard.agent_tools(client, agent="async-desk", trading=policy)
+        placed = await tools["place_order"].acall(
+            symbol="BTC", side="buy", type="limit", quantity=0.1, price=1e5
+        )
+        refused = await tools["place_order"].acall(
+            symbol="BTC", side="sell", type="limit", quantity=0.1, price=1e5
+        )
+        capped = await tools["place_order"].acall(
+            symbol="BTC", side="buy", type="market", quantity=9
+        )
+    assert placed["ok"] is True
+    assert placed["notional_usd"] == 10_000.0
+    assert refused["error"]["kind"] == "refused"
+    assert capped["error"]["kind"] == "refused"
+    assert "cap per order" in capped["error"]["message"]
+    assert [o.side for o in asked] == ["buy", "sell"]
+    assert box.ledger.count(path="/v2/orders", method="POST") == 1

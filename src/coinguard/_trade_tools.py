@@ -13,12 +13,14 @@ result; a refused order is never sent.
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ._budget import Meter
@@ -26,7 +28,7 @@ from ._exceptions import ConfigurationError, TradeRefusedError
 from ._provider import OrderForm, Scope
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._client import AsyncClient, Client
     from ._tools import AgentTool, Toolset
 
 __all__ = ["OrderRequest", "TradePolicy", "trade_tool"]
@@ -105,12 +107,12 @@ def _input_model(policy: TradePolicy) -> type[BaseModel]:
 
 
 def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTool:
-    """The ``place_order`` tool of ``toolset`` under ``policy``."""
+    """The ``place_order`` tool of ``toolset`` under ``policy`` (sync or async: over an
+    :class:`AsyncClient` the prices and the order are awaited, and the approval callback and
+    the day's cap, which may block, run in a worker thread)."""
     from ._tools import AgentTool
 
-    if toolset.is_async:
-        raise ConfigurationError("a TradePolicy needs a synchronous Client (not an AsyncClient)")
-    client = cast("Client", toolset._client)
+    client = toolset._client
     if not client.allow_trading:
         raise ConfigurationError(
             "a TradePolicy needs a client created with allow_trading=True and a trade key"
@@ -120,47 +122,37 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
         toolset._clock,
     )  # fmt: skip
     toolset._closers.append(day.close)
+    order_of = functools.partial(_order, toolset.agent, policy)
+    placed = functools.partial(_placed, day)
 
     def run(args: dict[str, Any], approved_by_framework: bool) -> tuple[list[Any], dict[str, Any]]:
-        symbol, side, kind = args["symbol"], args["side"], args["type"]
-        quantity, price = float(args["quantity"]), args.get("price")
-        if kind == "limit" and price is None:
-            raise TradeRefusedError("a limit order needs a price")
-        if kind == "market":
-            price = None
-            quote = client.prices([symbol])[0].price
-        else:
-            quote = float(args["price"])
-        notional = quantity * quote
-        if notional > policy.max_order_usd:
-            raise TradeRefusedError(
-                f"refused: the order is worth {notional:,.2f} USD, over the "
-                f"{policy.max_order_usd:,.2f} USD cap per order"
-            )
-        order = OrderRequest(toolset.agent, symbol, side, kind, quantity, price, notional)
+        sync = cast("Client", client)
+        quote = sync.prices([args["symbol"]])[0].price if args["type"] == "market" else None
+        order = order_of(args, quote)
         if not _approved(policy, order, approved_by_framework):
             raise TradeRefusedError("refused: the order was not approved")
-        form = client.provider.order_form or _PLAIN
-        method, path = form.route.split(" ", 1)
-        fields: dict[str, Any] = {
-            "symbol": client.symbol_map[symbol] if form.pair else symbol,
-            "side": side.upper() if form.upper else side,
-            "type": kind.upper() if form.upper else kind,
-            "quantity": _text(quantity) if form.text else quantity,
-        }
-        if price is not None:
-            fields["price"] = _text(price) if form.text else price
-            fields.update(form.limit_extra)
-        day.charge({"usd": math.ceil(notional)})
-        key = str(uuid.uuid4()) if client.provider.idempotency_header else None
-        body, query = (fields, None) if form.where == "json" else (None, fields)
-        route = policy.route or path
-        answer = client.request(method, route, json=body, params=query, idempotency_key=key)
-        data = answer
-        if form.unwrap and isinstance(answer, dict):
-            data = answer.get(form.unwrap, answer)
-        return [data], {"notional_usd": round(notional, 2), "day": day.status()}
+        day.charge({"usd": math.ceil(order.notional_usd)})
+        form, method, route, body, query, key = _request(sync, policy, order)
+        answer = sync.request(method, route, json=body, params=query, idempotency_key=key)
+        return placed(form, order, answer)
 
+    async def arun(
+        args: dict[str, Any], approved_by_framework: bool
+    ) -> tuple[list[Any], dict[str, Any]]:
+        aclient = cast("AsyncClient", client)
+        quote = None
+        if args["type"] == "market":
+            quote = (await aclient.prices([args["symbol"]]))[0].price
+        order = order_of(args, quote)
+        ok = await anyio.to_thread.run_sync(_approved, policy, order, approved_by_framework)
+        if not ok:
+            raise TradeRefusedError("refused: the order was not approved")
+        await anyio.to_thread.run_sync(day.charge, {"usd": math.ceil(order.notional_usd)})
+        form, method, route, body, query, key = _request(aclient, policy, order)
+        answer = await aclient.request(method, route, json=body, params=query, idempotency_key=key)
+        return placed(form, order, answer)
+
+    go: Callable[[dict[str, Any], bool], Any] = arun if toolset.is_async else run
     return AgentTool(
         "place_order",
         "Place a real order on the exchange account. Only for symbols "
@@ -170,12 +162,60 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
         "is unknown, do not place it again.",
         _input_model(policy),
         Scope.TRADE,
-        lambda args: run(args, False),
+        lambda args: go(args, False),
         lambda _args: 1,
         toolset,
-        _framework_run=lambda args: run(args, True),
+        _framework_run=lambda args: go(args, True),
         approval=policy.approve if policy.approve == "framework" else "callback",
     )
+
+
+def _order(
+    agent: str, policy: TradePolicy, args: dict[str, Any], quote: float | None
+) -> OrderRequest:
+    """The order the arguments ask for, valued (a market order at ``quote``) and capped."""
+    symbol, side, kind = args["symbol"], args["side"], args["type"]
+    quantity, price = float(args["quantity"]), args.get("price")
+    if kind == "limit" and price is None:
+        raise TradeRefusedError("a limit order needs a price")
+    if kind == "market":
+        price = None
+    notional = quantity * (quote if quote is not None else float(args["price"]))
+    if notional > policy.max_order_usd:
+        raise TradeRefusedError(
+            f"refused: the order is worth {notional:,.2f} USD, over the "
+            f"{policy.max_order_usd:,.2f} USD cap per order"
+        )
+    return OrderRequest(agent, symbol, side, kind, quantity, price, notional)
+
+
+def _request(
+    client: Client | AsyncClient, policy: TradePolicy, order: OrderRequest
+) -> tuple[OrderForm, str, str, Any, Any, str | None]:
+    """The order in the provider's own form: (form, method, route, json, params, key)."""
+    form = client.provider.order_form or _PLAIN
+    method, path = form.route.split(" ", 1)
+    fields: dict[str, Any] = {
+        "symbol": client.symbol_map[order.symbol] if form.pair else order.symbol,
+        "side": order.side.upper() if form.upper else order.side,
+        "type": order.type.upper() if form.upper else order.type,
+        "quantity": _text(order.quantity) if form.text else order.quantity,
+    }
+    if order.price is not None:
+        fields["price"] = _text(order.price) if form.text else order.price
+        fields.update(form.limit_extra)
+    key = str(uuid.uuid4()) if client.provider.idempotency_header else None
+    body, query = (fields, None) if form.where == "json" else (None, fields)
+    return form, method, policy.route or path, body, query, key
+
+
+def _placed(
+    day: Meter, form: OrderForm, order: OrderRequest, answer: Any
+) -> tuple[list[Any], dict[str, Any]]:
+    data = answer
+    if form.unwrap and isinstance(answer, dict):
+        data = answer.get(form.unwrap, answer)
+    return [data], {"notional_usd": round(order.notional_usd, 2), "day": day.status()}
 
 
 _PLAIN = OrderForm()  # a JSON body at POST /orders, as the sandbox takes it
