@@ -72,7 +72,8 @@ def test_report_prints_a_row_per_key_and_writes_html_charts(
     out = capsys.readouterr().out
     assert "40 attempts, 2 keys" in out
     row = next(line for line in out.splitlines() if line.startswith("sandbox   fp:05234613d638"))
-    assert row.split()[2:4] == ["30", "60"]
+    # calls, credits, then the most credits in any minute, hour and day (quota use per window)
+    assert row.split()[2:7] == ["30", "60", "2", "60", "60"]
     assert "10 rate_limited" in out
     charts = Charts()
     charts.feed(page.read_text())

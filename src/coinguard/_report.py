@@ -35,6 +35,25 @@ class KeyUsage:
     calls_over_time: Counter[int] = field(default_factory=Counter)
     credits_over_time: Counter[int] = field(default_factory=Counter)
     alerts: list[Alert] = field(default_factory=list)
+    #: the most credits spent in any rolling window of that many seconds (quota use per window)
+    peaks: dict[float, int] = field(default_factory=dict)
+    spent: list[tuple[float, int]] = field(default_factory=list, repr=False)
+
+
+#: the windows the report gives each key's peak use of: a minute, an hour and a day
+PEAK_WINDOWS = {60.0: "peak/min", 3600.0: "peak/h", 86400.0: "peak/day"}
+
+
+def _peak(spent: list[tuple[float, int]], seconds: float) -> int:
+    """The most cost inside any half-open span ``[t, t + seconds)`` (two pointers)."""
+    best = total = lo = 0
+    for t, cost in spent:
+        total += cost
+        while spent[lo][0] + seconds <= t:
+            total -= spent[lo][1]
+            lo += 1
+        best = max(best, total)
+    return best
 
 
 @dataclass
@@ -82,6 +101,10 @@ def usage_of(records: Iterable[Attempt], alerts: Sequence[Alert] = ()) -> Usage:
         bucket = int((r.started - start) // step)
         usage.calls_over_time[bucket] += 1
         usage.credits_over_time[bucket] += r.cost or 0
+        usage.spent.append((r.started, r.cost or 0))
+    for usage in keys.values():
+        usage.spent.sort()
+        usage.peaks = {seconds: _peak(usage.spent, seconds) for seconds in PEAK_WINDOWS}
     for alert in alerts:
         usage = keys.get((alert.provider, alert.key_fp or "-"))
         if usage is not None:
@@ -95,7 +118,10 @@ def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
-_HEADER = ("provider", "key", "calls", "credits", "errors", "quota wait", "first", "last")
+_HEADER = (
+    "provider", "key", "calls", "credits", *PEAK_WINDOWS.values(), "errors", "quota wait",
+    "first", "last",
+)  # fmt: skip
 
 
 def _rows(usage: Usage) -> list[tuple[str, ...]]:
@@ -108,6 +134,7 @@ def _rows(usage: Usage) -> list[tuple[str, ...]]:
                 k.key_fp,
                 str(k.calls),
                 str(k.credits),
+                *(str(k.peaks[seconds]) for seconds in PEAK_WINDOWS),
                 errors,
                 f"{k.quota_wait:.1f}s",
                 _when(k.first),
@@ -143,7 +170,9 @@ def rich_report(usage: Usage) -> Any:
         caption=f"alerts: {sum(len(k.alerts) for k in usage.keys)}",
     )
     for i, name in enumerate(_HEADER):
-        table.add_column(name, justify="right" if 2 <= i <= 3 or i == 5 else "left")
+        table.add_column(
+            name, justify="left" if i < 2 or name in ("errors", "first", "last") else "right"
+        )
     for row in _rows(usage):
         table.add_row(*row)
     return table
