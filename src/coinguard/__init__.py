@@ -46,6 +46,7 @@ from ._provider import (
     ClientOrderId,
     ErrorCode,
     HeaderKey,
+    Nonce,
     Plan,
     Provider,
     QueryKey,
@@ -71,7 +72,14 @@ from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
-from ._signing import BinanceSigner, Signature, SigningInput, binance_signature
+from ._signing import (
+    BinanceSigner,
+    KrakenSigner,
+    Signature,
+    SigningInput,
+    binance_signature,
+    kraken_signature,
+)
 from ._verify import (
     KeyCheck,
     KeyPermissions,
@@ -79,6 +87,7 @@ from ._verify import (
     Usage,
     binance_api_restrictions,
     coinbase_key_permissions,
+    kraken_api_key_info,
     sandbox_key_info,
 )
 
@@ -113,9 +122,11 @@ __all__ = [
     "KeyPrivilegeWarning",
     "KeyReport",
     "KeySource",
+    "KrakenSigner",
     "MemoryStore",
     "MissingKeyError",
     "Model",
+    "Nonce",
     "NotFoundError",
     "OrderOutcomeUnknownError",
     "OverPrivilegedKeyError",
@@ -165,6 +176,8 @@ __all__ = [
     "diagnose",
     "fingerprint",
     "get_provider",
+    "kraken_api_key_info",
+    "kraken_signature",
     "redact",
     "sandbox_key_info",
     "secret",

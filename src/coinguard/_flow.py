@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple, NoReturn
 import httpx
 from pydantic import SecretStr
 
+from ._auth import NONCE_EXTENSION
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._endpoints import Endpoint, Endpoints, Response
@@ -47,8 +48,17 @@ from ._keys import (
 from ._outcome import safe_url
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
 from ._progress import Progress
-from ._provider import Provider
-from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
+from ._provider import Nonce, Provider
+from ._quota import (
+    Quota,
+    QuotaPolicy,
+    QuotaStatus,
+    QuotaStore,
+    Reservation,
+    open_store,
+    shared_memory_store,
+)
+from ._quota._store import NonceStore
 from ._retry import (
     CallState,
     RetryDetails,
@@ -177,7 +187,8 @@ class Base:
         # A store named by URL opens now, once for every key of the client: its errors (a bad
         # URL, a missing extra) surface here, and no first request pays for `import redis`.
         self._own_store: QuotaStore | None = None
-        if policy is not None and isinstance(store, str) and store != "memory":
+        nonces = self._core.provider.nonce is not None  # drawn from the store, quota or not
+        if (policy is not None or nonces) and isinstance(store, str) and store != "memory":
             store = self._own_store = open_store(store)
         self._quota_args = (policy, store, on_quota, max_wait)
         if quota_account is not None and (not isinstance(quota_account, str) or not quota_account):
@@ -369,6 +380,9 @@ class Base:
         (a code in ``ServerTime.resync_codes``), it measures the clock again and goes once more,
         signed afresh: the provider did not execute a request it refused so.
         """
+        nonce = self._core.provider.nonce
+        if nonce is not None and self._core.signs(call):
+            return (yield from self._nonce_flow(call, slot, state, nonce))
         timing = self._core.provider.server_time
         if timing is None or not self._core.signs(call):
             return (yield from self._attempt_flow(call, slot, state))
@@ -385,6 +399,41 @@ class Base:
         )
         yield from self._sync_time(state, force=True)
         return (yield from self._attempt_flow(call, slot, state))
+
+    def _nonce_flow(
+        self, call: Call, slot: KeySlot, state: CallState, nonce: Nonce
+    ) -> Generator[Step, Any, Any]:
+        """An attempt of a nonce-signed call: refused for its nonce (a request of the same key,
+        signed later, reached the server first), it was not executed, so it goes again with a
+        fresh nonce, at most ``Nonce.resends`` times."""
+        for resend in range(nonce.resends + 1):
+            try:
+                return (yield from self._attempt_flow(call, slot, state))
+            except APIStatusError as exc:
+                code = self._core.provider.error_code(exc.body) if exc.body is not None else None
+                if code not in nonce.resend_codes or resend == nonce.resends:
+                    raise
+            log.info("%s: refused for its nonce; signing it again", call.describe())
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _draw_nonce(self, secret: Secret) -> Generator[Step, Any, int]:
+        """The next nonce of this key, from the quota store every client of the key shares."""
+        store: Any = self._quota_args[1]
+        if isinstance(store, str):  # "memory": this process's shared store
+            store = shared_memory_store()
+        if not isinstance(store, NonceStore):
+            raise ConfigurationError(
+                f"provider {self._core.provider.name!r} signs with nonces drawn from the quota "
+                f"store, and {type(store).__name__} has no next_nonce(); use memory, SQLite or "
+                "Redis"
+            )
+        key_id = f"{self._core.provider.name}:nonce:{secret.fingerprint}"
+        # never below a millisecond clock: a fresh store must not start below the nonces the
+        # key was used with before it
+        floor = int(self._clock() * 1000)
+        if store.blocking:
+            return int((yield Run(store.next_nonce, (key_id, floor), blocking=True)))
+        return store.next_nonce(key_id, floor)
 
     def _server_ms(self) -> int:
         """Now on the provider's clock, in ms: what a signature's timestamp says."""
@@ -450,6 +499,8 @@ class Base:
                     else:
                         quota.release(reservation)
                 raise
+        if self._core.provider.nonce is not None and self._core.signs(call):
+            request.extensions[NONCE_EXTENSION] = yield from self._draw_nonce(secret)
         auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
         hops = 0
         pending = reservation  # the provider's call whose answer the quota has not had yet

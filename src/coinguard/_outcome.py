@@ -108,7 +108,7 @@ class Outcomes:
     ) -> CoinguardError:
         """A 2xx whose body says it failed: an error code (CoinMarketCap checks it even on
         HTTP 200), or an envelope's ``success: false``."""
-        meaning = self.provider.error_codes.get(code) if code is not None else None
+        meaning = self.provider.meaning(code) if code is not None else None
         if meaning is not None:
             return self._coded(call, response, body, code or "", meaning, now=now)
         return self._envelope_error(call, response, body)
@@ -225,7 +225,7 @@ class Outcomes:
             "url": safe_url(call.url),
         }
         code = self.provider.error_code(body) if body is not None else None
-        meaning = self.provider.error_codes.get(code) if code is not None else None
+        meaning = self.provider.meaning(code) if code is not None else None
         if meaning is not None:
             return self._coded(call, response, body, code or "", meaning, now=now)
         unknown = status == 408 or status >= 500

@@ -31,11 +31,24 @@ class MemoryStore:
         self._idle: set[str] = set()  # keys nothing is bound to, kept while windows hold calls
         self._persisted: dict[str, frozenset[str]] = {}  # idle key -> shapes kept on disk
         self._sweep_at = _SWEEP_MIN
+        self._nonces: dict[str, int] = {}
 
     @property
     def blocking(self) -> bool:
         """Memory calls never block on I/O."""
         return False
+
+    def next_nonce(self, key_id: str, floor: int) -> int:
+        """The next nonce of ``key_id``: above every nonce given out, and at least ``floor``.
+
+        >>> store = MemoryStore()
+        >>> store.next_nonce("k", 100), store.next_nonce("k", 50)
+        (100, 101)
+        """
+        with self._lock:
+            nonce = max(self._nonces.get(key_id, 0) + 1, floor)
+            self._nonces[key_id] = nonce
+        return nonce
 
     def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> MemoryBucket:
         """The bucket of ``key_id`` with these windows."""

@@ -13,6 +13,14 @@ from ._policy import WindowSpec
 __all__ = ["RedisStore"]
 
 _SCRIPT = files(__package__).joinpath("_redis_script.lua").read_text(encoding="utf-8")
+# Lua numbers are doubles: exact up to 2**53, far above a millisecond clock.
+_NONCE = """
+local value = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+local floor = tonumber(ARGV[1])
+if floor > value then value = floor end
+redis.call('SET', KEYS[1], string.format('%.0f', value))
+return string.format('%.0f', value)
+"""
 
 
 def _import_redis() -> Any:
@@ -62,6 +70,7 @@ class RedisStore:
         self._server_clock = server_clock
         self._prefix = prefix
         self._script = self._client.register_script(_SCRIPT)
+        self._nonce = self._client.register_script(_NONCE)
 
     @property
     def blocking(self) -> bool:
@@ -83,6 +92,12 @@ class RedisStore:
             keys += [f"{self._prefix}{tag}:{spec.sig}", f"{self._prefix}{tag}:{spec.sig}:sum"]
             args += [spec.kind, spec.limit, repr(spec.length), repr(spec.margin), spec.name]
         return RedisBucket(self, keys, args)
+
+    def next_nonce(self, key_id: str, floor: int) -> int:
+        """The next nonce of ``key_id``: above every nonce this server gave out, and at least
+        ``floor``; one script, atomic across every machine sharing the server."""
+        key = f"{self._prefix}nonce:{{{key_id.replace('{', '(').replace('}', ')')}}}"
+        return int(_text(self._nonce(keys=[key], args=[floor])))
 
     def run(self, keys: list[str], args: list[str | int | float]) -> list[str]:
         """Run the script; the reply as text."""

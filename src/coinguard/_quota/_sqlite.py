@@ -46,7 +46,13 @@ CREATE TABLE IF NOT EXISTS quota_count (key TEXT NOT NULL, win TEXT NOT NULL,
     wid INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (key, win, wid));
 CREATE TABLE IF NOT EXISTS quota_clock (
     key TEXT PRIMARY KEY, drift REAL NOT NULL, seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS quota_nonce (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+_NONCE = (
+    "INSERT INTO quota_nonce VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+    " value = max(value + 1, excluded.value) RETURNING value"
+)
 
 _STALE = 0.001  # a wait for the write lock shorter than this is not worth a clock correction
 
@@ -123,6 +129,18 @@ class SQLiteStore:
     def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> SQLiteBucket:
         """The bucket of ``key_id`` with these windows."""
         return SQLiteBucket(self, key_id, specs)
+
+    def next_nonce(self, key_id: str, floor: int) -> int:
+        """The next nonce of ``key_id``: above every nonce this file gave out, and at least
+        ``floor``. One statement in a write transaction: processes never draw the same one.
+
+        >>> store = SQLiteStore(":memory:")
+        >>> store.next_nonce("k", 100), store.next_nonce("k", 50)
+        (100, 101)
+        """
+        with self.transaction() as conn:
+            row = conn.execute(_NONCE, (key_id, floor)).fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         """Close the connection."""
