@@ -7,10 +7,13 @@ import itertools
 import multiprocessing
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coinguard._quota import SQLiteStore
 from coinguard._quota._store import NonceStore
-from conftest import StoreFactory
+
+if TYPE_CHECKING:  # not imported at run time: spawned processes import this module
+    from conftest import StoreFactory
 
 
 def test_each_store_draws_increasing_nonces_above_the_floor(make_store: StoreFactory) -> None:
