@@ -157,11 +157,11 @@ class Nonce:
     again with a fresh nonce and sent once more, up to ``resends`` times.
 
     >>> Nonce(resend_codes=frozenset({"EAPI:Invalid nonce"})).resends
-    3
+    8
     """
 
     resend_codes: frozenset[str] = frozenset()
-    resends: int = 3
+    resends: int = 8
 
     def __post_init__(self) -> None:
         value = self.resends
