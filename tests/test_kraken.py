@@ -83,9 +83,12 @@ def test_routes_reads_and_trades() -> None:
         assert p.scope_of("POST", f"/0/private/{method}") is Scope.READ, method
     for method in ("AddOrder", "CancelOrder", "Withdraw", "GetWebSocketsToken", "NewThing"):
         assert p.scope_of("POST", f"/0/private/{method}") is Scope.TRADE, method
-    assert p.quota is not None
-    assert p.quota.cost("POST", "/0/private/Ledgers") == 2
-    assert p.quota.cost("POST", "/0/private/Balance") == 1
+    assert p.counter is not None
+    assert (p.counter.limit, p.counter.rate) == (15, 0.33)
+    assert p.counter.cost("POST", "/0/private/Ledgers") == 2
+    assert p.counter.cost("POST", "/0/private/Balance") == 1
+    assert p.counter.cost("POST", "/0/private/AddOrder") == 0
+    assert p.counter.cost("GET", "/0/public/Time") == 0
 
 
 class Kraken:
@@ -307,3 +310,55 @@ def test_api_key_info_findings(
     verdict = report(scope, "fp:x", perms, max_age=timedelta(days=3650), now=now)
     assert verdict.findings == findings
     assert any("expire" in f for f in verdict.age_findings)
+
+
+def test_the_rest_counter_paces_calls_on_the_fake_clock() -> None:
+    """Starter tier: 14 private reads go at once (15 kept 0.33 below), the 15th after 1 s,
+    then one per 1/0.33 s as the counter drains; a ledger call costs 2; nothing sleeps."""
+    clock = FakeClock()
+    exchange = Kraken()
+    sent_at: list[float] = []
+    inner = exchange.__call__
+
+    def timed(request: httpx.Request) -> httpx.Response:
+        sent_at.append(clock())
+        return inner(request)
+
+    with coinguard.Client(
+        provider="kraken",
+        read_key=READ_KEY,
+        read_secret=READ_SECRET,
+        http_client=httpx.Client(transport=httpx.MockTransport(timed)),
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 0.0,
+        quota_store=coinguard.MemoryStore(),
+    ) as client:
+        for _ in range(16):
+            client.post("/0/private/Balance")
+        client.post("/0/private/Ledgers")
+    start = sent_at[0]
+    assert sent_at[:14] == [start] * 14
+    assert sent_at[14] - start == pytest.approx(1.0)
+    assert sent_at[15] - sent_at[14] == pytest.approx(1 / 0.33)
+    assert sent_at[16] - sent_at[15] == pytest.approx(2 / 0.33)
+
+
+def test_rate_limit_exceeded_fills_the_counter_for_every_client() -> None:
+    """EAPI:Rate limit exceeded: the counter is taken as full, so the next call (from another
+    client on the same store) waits for it to drain below the ceiling."""
+    clock = FakeClock()
+    exchange = Kraken()
+    exchange.answers["/0/private/Balance"] = [
+        httpx.Response(200, json={"error": ["EAPI:Rate limit exceeded"]})
+    ]
+    store = coinguard.MemoryStore()
+    with (
+        _client(exchange, clock, quota_store=store, max_retries=0) as first,
+        pytest.raises(coinguard.RateLimitError),
+    ):
+        first.post("/0/private/Balance")
+    before = clock()
+    with _client(exchange, clock, quota_store=store) as second:
+        second.post("/0/private/TradeBalance")
+    assert clock() - before == pytest.approx((15 - (15 - 0.33) + 1) / 0.33, abs=0.5)

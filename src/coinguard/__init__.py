@@ -56,6 +56,7 @@ from ._provider import (
     get_provider,
 )
 from ._quota import (
+    DecayingCounter,
     MemoryStore,
     Quota,
     QuotaPolicy,
@@ -109,6 +110,7 @@ __all__ = [
     "ClientOrderId",
     "CoinguardError",
     "ConfigurationError",
+    "DecayingCounter",
     "Endpoint",
     "Endpoints",
     "EnvelopeError",

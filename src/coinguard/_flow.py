@@ -16,8 +16,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, NoReturn
+from typing import Any, Literal, NoReturn
 
 import httpx
 from pydantic import SecretStr
@@ -35,6 +34,7 @@ from ._exceptions import (
     ResponseDecodeError,
 )
 from ._headers import ServerWindow
+from ._keyed import counter_fill, draw_nonce, shared_store, take_counter
 from ._keys import (
     EnvSource,
     FileSource,
@@ -56,9 +56,7 @@ from ._quota import (
     QuotaStore,
     Reservation,
     open_store,
-    shared_memory_store,
 )
-from ._quota._store import NonceStore
 from ._retry import (
     CallState,
     RetryDetails,
@@ -69,6 +67,7 @@ from ._retry import (
 from ._secret import Secret
 from ._secrets import SecretRef
 from ._settings import Settings
+from ._steps import Run, Send, Sleep
 from ._unified import Adapter, Fetch, SymbolMap, adapter_for
 from ._verify import KeyReport
 
@@ -84,7 +83,6 @@ _quota_log = logging.getLogger("coinguard.quota")
 
 
 # Steps are tuples: one or more is built per request, and tuples are the cheapest to build.
-_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 def wrap_keys(
@@ -100,28 +98,6 @@ def wrap_keys(
         else Unusable(key)
         for scope, key in (("read", read_key), ("trade", trade_key))
     )
-
-
-class Send(NamedTuple):
-    """Send this request with this auth flow (None: without the key); answer the response."""
-
-    request: httpx.Request
-    auth: httpx.Auth | None
-
-
-class Sleep(NamedTuple):
-    """Wait this many seconds (the injected sleep)."""
-
-    seconds: float
-
-
-class Run(NamedTuple):
-    """Call ``func``; ``blocking`` means it may do I/O (keep it off an event loop)."""
-
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
-    blocking: bool = False
-    kwargs: Mapping[str, Any] = _NO_KWARGS
 
 
 Step = Send | Sleep | Run
@@ -417,23 +393,36 @@ class Base:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _draw_nonce(self, secret: Secret) -> Generator[Step, Any, int]:
-        """The next nonce of this key, from the quota store every client of the key shares."""
-        store: Any = self._quota_args[1]
-        if isinstance(store, str):  # "memory": this process's shared store
-            store = shared_memory_store()
-        if not isinstance(store, NonceStore):
-            raise ConfigurationError(
-                f"provider {self._core.provider.name!r} signs with nonces drawn from the quota "
-                f"store, and {type(store).__name__} has no next_nonce(); use memory, SQLite or "
-                "Redis"
-            )
+        """The next nonce of this key, from the quota store every client of the key shares;
+        never below a millisecond clock, so a fresh store does not start below the nonces the
+        key was used with before it."""
+        store = shared_store(self._quota_args[1], self._core.provider.name, "nonces")
         key_id = f"{self._core.provider.name}:nonce:{secret.fingerprint}"
-        # never below a millisecond clock: a fresh store must not start below the nonces the
-        # key was used with before it
-        floor = int(self._clock() * 1000)
-        if store.blocking:
-            return int((yield Run(store.next_nonce, (key_id, floor), blocking=True)))
-        return store.next_nonce(key_id, floor)
+        return (yield from draw_nonce(store, key_id, int(self._clock() * 1000)))
+
+    def _count(self, call: Call, secret: Secret, state: CallState) -> Generator[Step, Any, None]:
+        """Take the call's cost on the provider's decaying counter of this key, waiting for
+        room (bounded by the call's deadline, or not at all with ``on_quota="raise"``)."""
+        counter = self._core.provider.counter
+        assert counter is not None
+        cost = counter.cost(call.method, call.path)
+        if cost == 0:
+            return
+        _, store, on_quota, max_wait = self._quota_args
+        store = shared_store(store, self._core.provider.name, "call counter")
+        now = self._clock()
+        left = max(0.0, state.started + self._core.retry.deadline - now)
+        wait = 0.0 if on_quota == "raise" else min(max_wait, left)
+        key_id = f"{self._core.provider.name}:counter:{secret.fingerprint}"
+        yield from take_counter(store, key_id, counter, cost, now, wait)
+
+    def _counter_full(self, secret: Secret) -> Step:
+        """The provider refused a call for its counter: count it full for every client."""
+        counter = self._core.provider.counter
+        assert counter is not None
+        store = shared_store(self._quota_args[1], self._core.provider.name, "call counter")
+        key_id = f"{self._core.provider.name}:counter:{secret.fingerprint}"
+        return counter_fill(store, key_id, counter, self._clock())
 
     def _server_ms(self) -> int:
         """Now on the provider's clock, in ms: what a signature's timestamp says."""
@@ -499,6 +488,8 @@ class Base:
                     else:
                         quota.release(reservation)
                 raise
+        if self._core.provider.counter is not None:
+            yield from self._count(call, secret, state)
         if self._core.provider.nonce is not None and self._core.signs(call):
             request.extensions[NONCE_EXTENSION] = yield from self._draw_nonce(secret)
         auth: httpx.Auth | None = self._core.auth(secret, signing, self._server_ms)
@@ -535,6 +526,8 @@ class Base:
         try:
             value = self._core.outcome(call, response, now=self._clock())
         except CoinguardError as exc:
+            if isinstance(exc, RateLimitError) and self._core.provider.counter is not None:
+                yield self._counter_full(secret)
             if observer is not None:  # a 429 still puts the key in the penalty box
                 # a limit named by the body ("daily credits spent") holds as long as it says
                 hold = (

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ConfigurationError
 from ._origin import canonical_path
-from ._quota import QuotaPolicy
+from ._quota import DecayingCounter, QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
 from ._signing import Signature, SigningInput
 
@@ -344,7 +344,9 @@ class Provider:
 
     ``quota_per="ip"`` says the provider counts its limits per IP address, not per key: the
     read and trade keys then share one quota. ``order_quota`` is a second quota that only
-    orders count (Binance's ORDERS windows), per account.
+    orders count (Binance's ORDERS windows), per account. ``counter`` is a decaying counter
+    per API key (Kraken's REST limit, :class:`coinguard.DecayingCounter`), kept in the quota
+    store beside the windows; ``nonce`` makes the store hand out the key's nonces (:class:`Nonce`).
 
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
@@ -373,6 +375,7 @@ class Provider:
     trade_secret_env: str | None = None
     server_time: ServerTime | None = None
     nonce: Nonce | None = None
+    counter: DecayingCounter | None = None
     client_order_id: ClientOrderId | None = None
     quota_per: Literal["key", "ip"] = "key"
     order_quota: QuotaPolicy | None = None

@@ -25,8 +25,16 @@ def kr() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def _provider(origin: str, quota: coinguard.QuotaPolicy | None = None) -> coinguard.Provider:
-    return dataclasses.replace(kraken.PROFILE, base_url=origin, quota=quota or kraken.PROFILE.quota)
+#: A fast tier for the tests that make thousands of calls: the emulation is set to the same.
+FAST_MAX, FAST_DECAY = 200, 100.0
+
+
+def _provider(origin: str, *, fast: bool = False) -> coinguard.Provider:
+    if not fast:
+        return dataclasses.replace(kraken.PROFILE, base_url=origin)
+    counter = coinguard.DecayingCounter(FAST_MAX, FAST_DECAY, costs=kraken.COSTS)
+    quota = coinguard.QuotaPolicy([coinguard.Window.per_second(FAST_MAX)])
+    return dataclasses.replace(kraken.PROFILE, base_url=origin, counter=counter, quota=quota)
 
 
 def _client(sb: Sandbox, key: str = "read", **kwargs: Any) -> coinguard.Client:
@@ -37,7 +45,7 @@ def _client(sb: Sandbox, key: str = "read", **kwargs: Any) -> coinguard.Client:
         trade["allow_trading"] = True
     kwargs.setdefault("quota_store", coinguard.MemoryStore())
     return coinguard.Client(
-        provider=_provider(sb.origin, kwargs.pop("quota", None)),
+        provider=_provider(sb.origin),
         read_key=sb.keys.read,
         read_secret=sb.keys.read_secret,
         **trade,
@@ -128,10 +136,9 @@ def test_bad_secret_then_lockout_holds_every_client_of_the_key(kr: Sandbox, tmp_
 
 def _calls(origin: str, key: str, secret: str, store: str, threads: int, each: int) -> list[str]:
     """``threads`` threads of one client making ``each`` private reads: what each ended in."""
-    roomy = coinguard.QuotaPolicy([coinguard.Window(100_000, 1.0)])
     results: list[str] = []
     with coinguard.Client(
-        provider=_provider(origin, roomy), read_key=key, read_secret=secret, quota_store=store
+        provider=_provider(origin, fast=True), read_key=key, read_secret=secret, quota_store=store
     ) as client:
 
         def run() -> None:
@@ -158,10 +165,13 @@ def _worker(args: tuple[Any, ...], out: multiprocessing.Queue) -> None:  # type:
 def test_four_processes_of_eight_threads_share_one_key_through_sqlite(
     tmp_path: Path, window: int
 ) -> None:
-    """4 processes x 8 threads, one key, nonces drawn from one SQLite file: 2,000 private
-    calls, every one answered ok. Without a nonce window, a request overtaken on the way is
-    refused by the server and re-signed, never failed; with one, none is refused."""
-    config = SandboxConfig(profile="kraken", weight_limit=10**9, nonce_window=window)
+    """4 processes x 8 threads, one key, nonces and the decaying counter in one SQLite file:
+    2,000 private calls, every one answered ok, none refused for the counter. Without a nonce
+    window, a request overtaken on the way is refused by the server and re-signed, never
+    failed; with one, none is refused."""
+    config = SandboxConfig(
+        profile="kraken", weight_limit=FAST_MAX, counter_decay=FAST_DECAY, nonce_window=window
+    )
     with Sandbox(config) as sb:
         store = f"sqlite:///{tmp_path / 'quota.db'}"
         args = (sb.origin, sb.keys.read, sb.keys.read_secret, store, 8, 2000 // 32 + 1)
@@ -178,6 +188,7 @@ def test_four_processes_of_eight_threads_share_one_key_through_sqlite(
     assert set(results) == {"ok"}
     accepted = [e for e in entries if e.outcome == "ok"]
     assert len(accepted) == len(results)
+    assert [e for e in entries if e.outcome == "rate-limited"] == []
     refused = [e for e in entries if e.outcome == "bad-nonce"]
     print(f"window {window}: {len(results)} calls, {len(refused)} overtaken and re-signed")
     if window:

@@ -25,7 +25,7 @@ Fields go as ``params=``; they are sent in the signed body, never in the URL.
 from __future__ import annotations
 
 from .._provider import ErrorCode, Nonce, Provider, SignedKey
-from .._quota import QuotaPolicy, Window
+from .._quota import DecayingCounter, QuotaPolicy, Window
 from .._signing import KrakenSigner
 from .._verify import KeyCheck, kraken_api_key_info
 
@@ -90,19 +90,34 @@ ERROR_CODES = {
 TIERS = {"starter": (15, 0.33), "intermediate": (20, 0.5), "pro": (20, 1.0)}
 
 
-def _quota(tier: str) -> QuotaPolicy:
+#: What a call adds to the REST counter: 2 for history, 0 for orders (the trading limiter
+#: counts them) and for public calls, else 1.
+COSTS = {
+    **{f"POST /0/private/{m}": 2 for m in HISTORY},
+    "POST /0/private/AddOrder": 0,
+    "POST /0/private/CancelOrder": 0,
+    "* /0/public/*": 0,
+}
+
+
+def counter(tier: str) -> DecayingCounter:
+    """The REST counter of an account of ``tier``."""
     top, decay = TIERS[tier]
-    return QuotaPolicy(
-        [Window(top, top / decay, name=f"REST counter {top} (-{decay}/s, {tier})")],
-        costs={"POST /0/public/*": 0, **{f"POST /0/private/{m}": 2 for m in HISTORY}},
-    )
+    return DecayingCounter(top, decay, costs=COSTS, name=f"REST counter {top} (-{decay}/s)")
+
+
+def _quota(tier: str) -> QuotaPolicy:
+    # The counter is the limit; this window never binds before it (the counter admits at
+    # most its maximum in any second) and holds the key in the penalty box after a lockout.
+    top, _ = TIERS[tier]
+    return QuotaPolicy([Window.per_second(top, name=f"{tier} burst")])
 
 
 def profile(*, tier: str = "starter") -> Provider:
     """The Kraken spot profile for an account of ``tier`` (starter, intermediate or pro).
 
-    >>> profile(tier="pro").quota.windows[0].limit
-    20
+    >>> profile(tier="pro").counter.rate
+    1.0
     """
     if tier not in TIERS:
         from .._exceptions import ConfigurationError
@@ -125,6 +140,7 @@ def profile(*, tier: str = "starter") -> Provider:
         trade_secret_env="KRAKEN_TRADE_API_SECRET",  # noqa: S106
         nonce=Nonce(resend_codes=frozenset({"EAPI:Invalid nonce"})),
         quota=_quota(tier),
+        counter=counter(tier),
         request_id_headers=(),
         error_code_at=(("error",),),
         error_codes=ERROR_CODES,

@@ -200,6 +200,7 @@ class SandboxConfig:
     weight_limit: int | None = None
     orders_per_10s: int | None = None
     nonce_window: int = 0
+    counter_decay: float | None = None
 
     def __post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):
@@ -223,6 +224,8 @@ class SandboxConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
+        if self.counter_decay is not None and not self.counter_decay > 0:
+            raise ValueError(f"SandboxConfig.counter_decay must be > 0, got {self.counter_decay}")
         if self.plan is not None and self.profile == "tokenmetrics":
             raise ValueError(
                 "SandboxConfig.plan applies to the coingecko and coinmarketcap profiles"

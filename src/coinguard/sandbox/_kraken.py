@@ -83,6 +83,7 @@ class KrakenKey:
     refusals: int = 0
     locked_until: float = 0.0
     valid_until: int = 0
+    allowlist: tuple[str, ...] = ()
 
 
 @dataclass
@@ -124,10 +125,11 @@ class KrakenError(Exception):
 
 class Kraken:
     """The emulation: provisioned keys ``read`` (query permissions), ``trade`` (queries,
-    orders and cancels) and ``overprivileged`` (also withdraw-funds), each with its base64
+    orders and cancels, allowed from 127.0.0.1 only) and ``overprivileged`` (also
+    withdraw-funds, from anywhere), each with its base64
     secret in ``Keys``. ``nonce_window`` of every key is ``SandboxConfig.nonce_window``; the
     counter's maximum is ``SandboxConfig.weight_limit`` when set, else the Starter tier's 15,
-    decaying at 0.33 per second."""
+    draining ``SandboxConfig.counter_decay`` per second, else the Starter tier's 0.33."""
 
     def __init__(self, config: SandboxConfig, store: KeyStore, ledger: Ledger, market: Market):
         self.config = config
@@ -136,13 +138,13 @@ class Kraken:
         self.market = market
         top, decay = kraken.TIERS["starter"]
         self.counter_max = config.weight_limit or top
-        self.decay = decay
+        self.decay = config.counter_decay or decay
         self.secrets: dict[str, KrakenKey] = {}
         self.orders: dict[str, _Order] = {}
         self._ids = itertools.count(1)
         now = config.clock()
         read = self._provision("read", _READ, now)
-        trade = self._provision("trade", _TRADE, now)
+        trade = self._provision("trade", _TRADE, now, allowlist=("127.0.0.1",))
         over = self._provision("overprivileged", (*_TRADE, "withdraw-funds"), now)
         self.keys = Keys(
             read=read[0],
@@ -153,11 +155,18 @@ class Kraken:
             overprivileged_secret=over[1],
         )
 
-    def _provision(self, account: str, permissions: tuple[str, ...], now: float) -> tuple[str, str]:
+    def _provision(
+        self,
+        account: str,
+        permissions: tuple[str, ...],
+        now: float,
+        allowlist: tuple[str, ...] = (),
+    ) -> tuple[str, str]:
         # one user's keys: orders placed with the trade key are read with the read key
         value = self.store.issue((account,), "kr-main", now).value
         raw = secrets.token_bytes(64)
-        self.secrets[value] = KrakenKey(raw, permissions, self.config.nonce_window)
+        key = KrakenKey(raw, permissions, self.config.nonce_window, allowlist=allowlist)
+        self.secrets[value] = key
         return value, base64.b64encode(raw).decode()
 
     # -- one call ------------------------------------------------------------------------
@@ -290,7 +299,7 @@ class Kraken:
                 "permissions": list(key.permissions),
                 "validUntil": str(key.valid_until),
                 "createdTime": str(int(record.created_at)),
-                "ipAllowlist": [],
+                "ipAllowlist": list(key.allowlist),
             }
         if method in ("Balance", "BalanceEx"):
             return {"ZUSD": "1000.0000", "XXBT": "0.5000000000"}
