@@ -75,6 +75,7 @@ from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
 from ._signing import (
     BinanceSigner,
+    CoinbaseSigner,
     KrakenSigner,
     Signature,
     SigningInput,
@@ -108,6 +109,7 @@ __all__ = [
     "Candle",
     "Client",
     "ClientOrderId",
+    "CoinbaseSigner",
     "CoinguardError",
     "ConfigurationError",
     "DecayingCounter",

@@ -150,7 +150,16 @@ class SignedKeyAuth(ScopedKeyAuth):
             return
         query = keyed.url.query.decode("ascii")
         nonce = keyed.extensions.get(NONCE_EXTENSION)
-        attempt = SigningInput(keyed.method, path, query, keyed.content, self._now_ms(), nonce)
+        attempt = SigningInput(
+            keyed.method,
+            path,
+            query,
+            keyed.content,
+            self._now_ms(),
+            nonce,
+            keyed.url.host,
+            self._secret.reveal(),
+        )
         signature = style.sign(attempt, self._signing.reveal())
         if signature.query is not None:
             keyed.url = keyed.url.copy_with(query=signature.query.encode("ascii") or None)

@@ -111,7 +111,7 @@ class Outcomes:
         meaning = self.provider.meaning(code) if code is not None else None
         if meaning is not None:
             return self._coded(call, response, body, code or "", meaning, now=now)
-        return self._envelope_error(call, response, body)
+        return self._envelope_error(call, response, body, code)
 
     def _coded(
         self,
@@ -169,9 +169,12 @@ class Outcomes:
             url=safe_url(call.url),
         )
 
-    def _envelope_error(self, call: Call, response: httpx.Response, body: Any) -> EnvelopeError:
+    def _envelope_error(
+        self, call: Call, response: httpx.Response, body: Any, code: str | None = None
+    ) -> EnvelopeError:
+        reason = f" {_redact.redact(code)[:100]}" if code else ""
         return EnvelopeError(
-            f"{call.describe()}: the provider reported failure: {_message(body)}",
+            f"{call.describe()}: the provider reported failure{reason}: {_message(body)}",
             status_code=response.status_code,
             request_id=self._request_id(response),
             body=body,
@@ -271,9 +274,10 @@ def _message(body: Any) -> str:
                 return _redact.redact(value)[:300]
             if isinstance(value, list) and value:
                 return _redact.redact("; ".join(map(str, value)))[:300]
-        status = body.get("status")
-        if isinstance(status, dict):
-            return _message(status)
+        for nested in ("status", "error_response"):  # CoinMarketCap's, Coinbase's
+            inner = body.get(nested)
+            if isinstance(inner, dict):
+                return _message(inner)
     return ""
 
 
