@@ -234,12 +234,18 @@ class Client(DataCalls):
         the flow, so it can give back what it holds before the error goes on."""
         flow = self._flow(call, slot, state)
         value: Any = None
+        step: Any = None
         failure: BaseException | None = None  # thrown into the flow
         while True:
             try:
                 step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
+            except BaseException:
+                # the last step (an observation holds the answer's headers, which a server
+                # may have echoed a key into) must not stay a local of the raising frame
+                step = value = None
+                raise
             failure = None
             if isinstance(step, Send):
                 try:
@@ -470,6 +476,7 @@ class AsyncClient(AsyncDataCalls):
         (a secret-manager fetch, a SQLite or Redis quota store) run in a worker thread."""
         flow = self._flow(call, slot, state)
         value: Any = None
+        step: Any = None
         failure: BaseException | None = None  # thrown into the flow
         unwinding = False  # after a cancellation the flow's clean-up steps must still run
         while True:
@@ -477,6 +484,11 @@ class AsyncClient(AsyncDataCalls):
                 step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
+            except BaseException:
+                # the last step (an observation holds the answer's headers, which a server
+                # may have echoed a key into) must not stay a local of the raising frame
+                step = value = None
+                raise
             failure = None
             try:
                 if not isinstance(step, Send):

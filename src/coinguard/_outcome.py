@@ -97,6 +97,8 @@ class Outcomes:
         body = self._decode(call, response)
         failed = self.provider.envelope and isinstance(body, dict) and body.get("success") is False
         code = self.provider.error_code(body) if self.provider.error_code_at else None
+        if code is not None:  # a code is text the provider chose: it may quote the key
+            code = _redact.redact(code)
         if failed or (code is not None and code not in self.provider.success_codes):
             clean = _redact.redact_value(body)
             del body  # the raw body may echo the key: not a local of the raising frame
