@@ -193,3 +193,28 @@ def test_four_processes_of_eight_threads_share_one_key_through_sqlite(
     print(f"window {window}: {len(results)} calls, {len(refused)} overtaken and re-signed")
     if window:
         assert refused == []
+
+
+@pytest.mark.anyio
+async def test_async_client_signs_with_nonces_from_sqlite(kr: Sandbox, tmp_path: Path) -> None:
+    """AsyncClient: 10 concurrent private reads over a SQLite store (its steps run off the
+    event loop), all answered; the server refused nothing but overtaken nonces, re-signed."""
+    import anyio
+
+    results: list[Any] = []
+    async with coinguard.AsyncClient(
+        provider=_provider(kr.origin),
+        read_key=kr.keys.read,
+        read_secret=kr.keys.read_secret,
+        quota_store=f"sqlite:///{tmp_path / 'quota.db'}",
+    ) as client:
+
+        async def one() -> None:
+            results.append(await client.post("/0/private/TradeBalance"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(one)
+    assert len(results) == 10
+    assert all(r["result"]["eb"] == "1000.0000" for r in results)
+    assert not [e for e in kr.ledger.entries() if e.outcome not in ("ok", "bad-nonce")]
