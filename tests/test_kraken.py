@@ -362,3 +362,15 @@ def test_rate_limit_exceeded_fills_the_counter_for_every_client() -> None:
     with _client(exchange, clock, quota_store=store) as second:
         second.post("/0/private/TradeBalance")
     assert clock() - before == pytest.approx((15 - (15 - 0.33) + 1) / 0.33, abs=0.5)
+
+
+def test_a_json_body_is_refused_with_the_way_to_send_fields() -> None:
+    """json= on a private call: ConfigurationError saying to use params=, nothing sent."""
+    clock = FakeClock()
+    exchange = Kraken()
+    with (
+        _client(exchange, clock, quota_store=coinguard.MemoryStore()) as client,
+        pytest.raises(coinguard.ConfigurationError, match="params="),
+    ):
+        client.post("/0/private/Balance", json={"asset": "XBT"})
+    assert exchange.seen == []

@@ -221,8 +221,14 @@ class KrakenSigner:
     def __call__(self, request: SigningInput, secret: str) -> Signature:
         if request.nonce is None:
             raise ConfigurationError("Kraken signs with a nonce; the profile must declare Nonce()")
+        form = request.body.decode("utf-8", errors="replace")
+        if form.lstrip()[:1] in ("{", "["):
+            raise ConfigurationError(
+                "Kraken private calls take their fields as params= (sent in the signed form "
+                "body), not json="
+            )
         fields = [f"nonce={request.nonce}"]
-        fields += [part for part in (request.query, request.body.decode("utf-8")) if part]
+        fields += [part for part in (request.query, form) if part]
         body = "&".join(fields)
         signature = kraken_signature(secret, request.path, request.nonce, body)
         headers = {"API-Sign": signature, "Content-Type": "application/x-www-form-urlencoded"}
