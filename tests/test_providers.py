@@ -55,20 +55,24 @@ def test_the_built_in_profiles() -> None:
     """Each named provider resolves, set to a plan when it has plans."""
     assert names() == [
         "binance",
+        "coinbase",
         "coingecko",
         "coingecko-pro",
         "coinmarketcap",
         "generic",
+        "kraken",
         "sandbox",
         "tokenmetrics",
     ]
     plans = {name: coinguard.get_provider(name).plan for name in names()}
     assert plans == {
         "binance": None,
+        "coinbase": None,
         "coingecko": "demo",
         "coingecko-pro": "basic",
         "coinmarketcap": "basic",
         "generic": None,
+        "kraken": None,
         "sandbox": None,
         "tokenmetrics": "advanced",
     }

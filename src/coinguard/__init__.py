@@ -54,6 +54,7 @@ from ._provider import (
     ClientOrderId,
     ErrorCode,
     HeaderKey,
+    Nonce,
     OrderForm,
     Plan,
     Provider,
@@ -64,6 +65,7 @@ from ._provider import (
     get_provider,
 )
 from ._quota import (
+    DecayingCounter,
     MemoryStore,
     Quota,
     QuotaPolicy,
@@ -80,7 +82,15 @@ from ._retry import RetryDetails, RetryPolicy
 from ._secret import Secret, fingerprint
 from ._secrets import SecretRef, check_age, secret
 from ._settings import Settings
-from ._signing import BinanceSigner, Signature, SigningInput, binance_signature
+from ._signing import (
+    BinanceSigner,
+    CoinbaseSigner,
+    KrakenSigner,
+    Signature,
+    SigningInput,
+    binance_signature,
+    kraken_signature,
+)
 from ._tool_errors import describe_error as describe_tool_error
 from ._tools import AgentTool, Toolset, agent_tools
 from ._trade_tools import OrderRequest, TradePolicy
@@ -91,6 +101,7 @@ from ._verify import (
     Usage,
     binance_api_restrictions,
     coinbase_key_permissions,
+    kraken_api_key_info,
     sandbox_key_info,
 )
 
@@ -118,8 +129,10 @@ __all__ = [
     "Candle",
     "Client",
     "ClientOrderId",
+    "CoinbaseSigner",
     "CoinguardError",
     "ConfigurationError",
+    "DecayingCounter",
     "Endpoint",
     "Endpoints",
     "EnvelopeError",
@@ -133,10 +146,12 @@ __all__ = [
     "KeyPrivilegeWarning",
     "KeyReport",
     "KeySource",
+    "KrakenSigner",
     "MemoryStore",
     "Metrics",
     "MissingKeyError",
     "Model",
+    "Nonce",
     "NotFoundError",
     "Observer",
     "OrderForm",
@@ -200,6 +215,8 @@ __all__ = [
     "get_provider",
     "httpx_async_request_hook",
     "httpx_request_hook",
+    "kraken_api_key_info",
+    "kraken_signature",
     "read_audit",
     "redact",
     "sandbox_key_info",

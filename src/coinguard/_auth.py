@@ -14,7 +14,11 @@ from ._provider import AuthStyle, BearerKey, HeaderKey, QueryKey, SignedKey
 from ._secret import Secret
 from ._signing import SigningInput
 
-__all__ = ["ScopedKeyAuth", "SignedKeyAuth", "strip_key"]
+__all__ = ["NONCE_EXTENSION", "ScopedKeyAuth", "SignedKeyAuth", "strip_key"]
+
+#: Where the flow puts the nonce it drew for one attempt (``request.extensions``): the auth is
+#: shared by concurrent calls, the request is not.
+NONCE_EXTENSION = "coinguard.nonce"
 
 
 class ScopedKeyAuth(httpx.Auth):
@@ -152,8 +156,18 @@ class SignedKeyAuth(ScopedKeyAuth):
         if not style.signs(keyed.method, relative or "/"):
             return
         query = keyed.url.query.decode("ascii")
+        nonce = keyed.extensions.get(NONCE_EXTENSION)
         try:
-            attempt = SigningInput(keyed.method, path, query, keyed.content, self._now_ms())
+            attempt = SigningInput(
+                keyed.method,
+                path,
+                query,
+                keyed.content,
+                self._now_ms(),
+                nonce,
+                keyed.url.host,
+                self._secret.reveal(),
+            )
             signature = style.sign(attempt, self._signing.reveal())
         except Exception as exc:  # nothing was sent: never an "outcome unknown"
             raise ConfigurationError(
@@ -161,7 +175,12 @@ class SignedKeyAuth(ScopedKeyAuth):
                 f" ({type(exc).__name__}); nothing was sent"
             ) from None
         if signature.query is not None:
-            keyed.url = keyed.url.copy_with(query=signature.query.encode("ascii"))
+            keyed.url = keyed.url.copy_with(query=signature.query.encode("ascii") or None)
+        if signature.body is not None:  # only the copy sent carries the signed body
+            keyed.stream = httpx.ByteStream(signature.body)
+            keyed._content = signature.body
+            keyed.headers.pop("Transfer-Encoding", None)
+            keyed.headers["Content-Length"] = str(len(signature.body))
         for name, value in signature.headers.items():
             keyed.headers[name] = value
         shown = [keyed.headers[h] for h in style.secret_headers if h in keyed.headers]

@@ -23,7 +23,7 @@ import tenacity
 from ._core import Call
 from ._data_calls import AsyncDataCalls, DataCalls
 from ._exceptions import CoinguardError, OrderOutcomeUnknownError
-from ._flow import MAX_AGE, MISSING, Departure, Run, Send, Sleep, wrap_keys
+from ._flow import MAX_AGE, MISSING, Run, Send, Sleep, wrap_keys
 from ._journal import AuditArg
 from ._keys import KeyInput, KeySlot
 from ._observe import Observer
@@ -32,6 +32,7 @@ from ._quota import QuotaPolicy, QuotaStore
 from ._reconcile import reconcile, reconcile_interrupted
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
 from ._settings import Settings
+from ._steps import Departure
 from ._verify import KeyReport, judge
 
 __all__ = ["AsyncClient", "Client"]
@@ -254,12 +255,18 @@ class Client(DataCalls):
         the flow, so it can give back what it holds before the error goes on."""
         flow = self._flow(call, slot, state)
         value: Any = None
+        step: Any = None
         failure: BaseException | None = None  # thrown into the flow
         while True:
             try:
                 step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
+            except BaseException:
+                # the last step (an observation holds the answer's headers, which a server
+                # may have echoed a key into) must not stay a local of the raising frame
+                step = value = None
+                raise
             failure = None
             if isinstance(step, Send):
                 if step.depart is not None:
@@ -515,6 +522,7 @@ class AsyncClient(AsyncDataCalls):
         (a secret-manager fetch, a SQLite or Redis quota store) run in a worker thread."""
         flow = self._flow(call, slot, state)
         value: Any = None
+        step: Any = None
         failure: BaseException | None = None  # thrown into the flow
         unwinding = False  # after a cancellation the flow's clean-up steps must still run
         while True:
@@ -522,6 +530,11 @@ class AsyncClient(AsyncDataCalls):
                 step = flow.send(value) if failure is None else flow.throw(failure)
             except StopIteration as done:
                 return done.value
+            except BaseException:
+                # the last step (an observation holds the answer's headers, which a server
+                # may have echoed a key into) must not stay a local of the raising frame
+                step = value = None
+                raise
             failure = None
             try:
                 if not isinstance(step, Send):

@@ -78,6 +78,8 @@ def coded_error(
         found = re.search(meaning.until, text)
         if found is not None:
             announced = max(0.0, int(found.group(1)) / 1000 - now)
+    if announced is None and meaning.hold is not None:  # a lockout that names no end
+        announced = meaning.hold
     said = f" ({text})" if text else ""
     message = f"{where}: HTTP {status}, {provider} error {code}{said}"
     if meaning.hint:

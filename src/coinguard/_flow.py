@@ -16,13 +16,13 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, NoReturn
+from typing import Any, Literal, NoReturn
 
 import httpx
 from pydantic import SecretStr
 
 from . import _redact
+from ._auth import NONCE_EXTENSION
 from ._checks import check_quota_args
 from ._core import Call, ClientCore
 from ._endpoints import Endpoint, Endpoints, Response
@@ -31,12 +31,12 @@ from ._exceptions import (
     CoinguardError,
     ConfigurationError,
     OrderOutcomeUnknownError,
-    QuotaExceededError,
     RateLimitError,
     ResponseDecodeError,
 )
 from ._headers import ServerWindow
 from ._journal import AuditArg, Note, next_call_id, observers_for, outcome_of
+from ._keyed import counter_fill, draw_nonce, shared_store, take_counter
 from ._keys import (
     EnvSource,
     FileSource,
@@ -60,7 +60,7 @@ from ._observe import (
 from ._outcome import safe_url
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
 from ._progress import Progress
-from ._provider import Provider, QueryKey, Scope
+from ._provider import Nonce, Provider, QueryKey, Scope
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
 from ._retry import (
     CallState,
@@ -72,6 +72,7 @@ from ._retry import (
 from ._secret import Secret
 from ._secrets import SecretRef
 from ._settings import Settings
+from ._steps import Departure, Run, Send, Sleep
 from ._unified import Adapter, Fetch, SymbolMap, adapter_for
 from ._verify import KeyReport
 
@@ -89,7 +90,6 @@ _quota_log = logging.getLogger("coinguard.quota")
 
 
 # Steps are tuples: one or more is built per request, and tuples are the cheapest to build.
-_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 def wrap_keys(
@@ -105,72 +105,6 @@ def wrap_keys(
         else Unusable(key)
         for scope, key in (("read", read_key), ("trade", trade_key))
     )
-
-
-class Departure:
-    """A call's last quota check, made as its bytes leave (httpcore's ``trace`` hook, when it
-    starts writing the request). A connect stall after the check before sending can otherwise
-    carry a call into a later window, beside that window's burst from other workers.
-
-    ``late()`` is cheap and true only when the call leaves later than its admission allows;
-    ``recheck()`` then re-admits it (``Quota.sent``) and says how long to hold it. A call that
-    no longer fits within its deadline raises :class:`QuotaExceededError` there: not a byte of
-    it was written, and its reservation is given up (``refused``).
-    """
-
-    __slots__ = ("clock", "deadline", "quota", "refused", "reservation")
-
-    def __init__(
-        self, quota: Quota, reservation: Reservation, deadline: float, clock: Callable[[], float]
-    ) -> None:
-        self.quota, self.reservation, self.deadline, self.clock = (
-            quota,
-            reservation,
-            deadline,
-            clock,
-        )
-        self.refused = False
-
-    def late(self) -> bool:
-        """True if the call leaves later than its reservation counted it."""
-        return self.quota.late(self.reservation, self.clock())
-
-    def recheck(self) -> float:
-        """Re-admit the call as it leaves now; the seconds to hold it (0: it may go)."""
-        now = self.clock()
-        try:
-            self.reservation = self.quota.sent(
-                self.reservation, at=now, max_wait=max(0.0, self.deadline - now)
-            )
-        except QuotaExceededError:
-            self.refused = True
-            raise
-        return self.reservation.wait
-
-
-class Send(NamedTuple):
-    """Send this request with this auth flow (None: without the key); answer the response.
-
-    ``depart``: the quota's check to run as the request's bytes leave, if it has a quota."""
-
-    request: httpx.Request
-    auth: httpx.Auth | None
-    depart: Departure | None = None
-
-
-class Sleep(NamedTuple):
-    """Wait this many seconds (the injected sleep)."""
-
-    seconds: float
-
-
-class Run(NamedTuple):
-    """Call ``func``; ``blocking`` means it may do I/O (keep it off an event loop)."""
-
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
-    blocking: bool = False
-    kwargs: Mapping[str, Any] = _NO_KWARGS
 
 
 Step = Send | Sleep | Run
@@ -238,7 +172,8 @@ class Base:
         # A store named by URL opens now, once for every key of the client: its errors (a bad
         # URL, a missing extra) surface here, and no first request pays for `import redis`.
         self._own_store: QuotaStore | None = None
-        if policy is not None and isinstance(store, str) and store != "memory":
+        nonces = self._core.provider.nonce is not None  # drawn from the store, quota or not
+        if (policy is not None or nonces) and isinstance(store, str) and store != "memory":
             store = self._own_store = open_store(store)
         self._quota_args = (policy, store, on_quota, max_wait)
         if quota_account is not None and (not isinstance(quota_account, str) or not quota_account):
@@ -459,6 +394,9 @@ class Base:
         signed afresh: the provider did not execute a request it refused so. With observers,
         each attempt's record is handed to them as its last step.
         """
+        nonce = self._core.provider.nonce
+        if nonce is not None and self._core.signs(call):
+            return (yield from self._nonce_flow(call, slot, state, nonce))
         timing = self._core.provider.server_time
         if timing is None or not self._core.signs(call):
             return (yield from self._attempt_flow(call, slot, state))
@@ -475,6 +413,54 @@ class Base:
         )
         yield from self._sync_time(state, force=True)
         return (yield from self._attempt_flow(call, slot, state))
+
+    def _nonce_flow(
+        self, call: Call, slot: KeySlot, state: CallState, nonce: Nonce
+    ) -> Generator[Step, Any, Any]:
+        """An attempt of a nonce-signed call: refused for its nonce (a request of the same key,
+        signed later, reached the server first), it was not executed, so it goes again with a
+        fresh nonce, at most ``Nonce.resends`` times."""
+        for resend in range(nonce.resends + 1):
+            try:
+                return (yield from self._attempt_flow(call, slot, state))
+            except APIStatusError as exc:
+                code = self._core.provider.error_code(exc.body) if exc.body is not None else None
+                if code not in nonce.resend_codes or resend == nonce.resends:
+                    raise
+            log.info("%s: refused for its nonce; signing it again", call.describe())
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _draw_nonce(self, secret: Secret) -> Generator[Step, Any, int]:
+        """The next nonce of this key, from the quota store every client of the key shares;
+        never below a millisecond clock, so a fresh store does not start below the nonces the
+        key was used with before it."""
+        store = shared_store(self._quota_args[1], self._core.provider.name, "nonces")
+        key_id = f"{self._core.provider.name}:nonce:{secret.fingerprint}"
+        return (yield from draw_nonce(store, key_id, int(self._clock() * 1000)))
+
+    def _count(self, call: Call, secret: Secret, state: CallState) -> Generator[Step, Any, None]:
+        """Take the call's cost on the provider's decaying counter of this key, waiting for
+        room (bounded by the call's deadline, or not at all with ``on_quota="raise"``)."""
+        counter = self._core.provider.counter
+        assert counter is not None
+        cost = counter.cost(call.method, call.path)
+        if cost == 0:
+            return
+        _, store, on_quota, max_wait = self._quota_args
+        store = shared_store(store, self._core.provider.name, "call counter")
+        now = self._clock()
+        left = max(0.0, state.started + self._core.retry.deadline - now)
+        wait = 0.0 if on_quota == "raise" else min(max_wait, left)
+        key_id = f"{self._core.provider.name}:counter:{secret.fingerprint}"
+        yield from take_counter(store, key_id, counter, cost, now, wait)
+
+    def _counter_full(self, secret: Secret) -> Step:
+        """The provider refused a call for its counter: count it full for every client."""
+        counter = self._core.provider.counter
+        assert counter is not None
+        store = shared_store(self._quota_args[1], self._core.provider.name, "call counter")
+        key_id = f"{self._core.provider.name}:counter:{secret.fingerprint}"
+        return counter_fill(store, key_id, counter, self._clock())
 
     def _server_ms(self) -> int:
         """Now on the provider's clock, in ms: what a signature's timestamp says."""
@@ -630,6 +616,10 @@ class Base:
                     else:
                         quota.release(reservation)
                 raise
+        if self._core.provider.counter is not None:
+            yield from self._count(call, secret, state)
+        if self._core.provider.nonce is not None and self._core.signs(call):
+            request.extensions[NONCE_EXTENSION] = yield from self._draw_nonce(secret)
         if note is not None:
             note.wait += self._clock() - before
             note.cost = reservation.cost if reservation is not None else None
@@ -684,6 +674,8 @@ class Base:
         try:
             value = self._core.outcome(call, response, now=self._clock())
         except CoinguardError as exc:
+            if isinstance(exc, RateLimitError) and self._core.provider.counter is not None:
+                yield self._counter_full(secret)
             if observer is not None:  # a 429 still puts the key in the penalty box
                 # a limit named by the body ("daily credits spent") holds as long as it says
                 hold = (

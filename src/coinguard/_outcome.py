@@ -97,6 +97,8 @@ class Outcomes:
         body = self._decode(call, response)
         failed = self.provider.envelope and isinstance(body, dict) and body.get("success") is False
         code = self.provider.error_code(body) if self.provider.error_code_at else None
+        if code is not None:  # a code is text the provider chose: it may quote the key
+            code = _redact.redact(code)
         if failed or (code is not None and code not in self.provider.success_codes):
             clean = _redact.redact_value(body)
             del body  # the raw body may echo the key: not a local of the raising frame
@@ -108,10 +110,10 @@ class Outcomes:
     ) -> CoinguardError:
         """A 2xx whose body says it failed: an error code (CoinMarketCap checks it even on
         HTTP 200), or an envelope's ``success: false``."""
-        meaning = self.provider.error_codes.get(code) if code is not None else None
+        meaning = self.provider.meaning(code) if code is not None else None
         if meaning is not None:
             return self._coded(call, response, body, code or "", meaning, now=now)
-        return self._envelope_error(call, response, body)
+        return self._envelope_error(call, response, body, code)
 
     def _coded(
         self,
@@ -169,9 +171,12 @@ class Outcomes:
             url=safe_url(call.url),
         )
 
-    def _envelope_error(self, call: Call, response: httpx.Response, body: Any) -> EnvelopeError:
+    def _envelope_error(
+        self, call: Call, response: httpx.Response, body: Any, code: str | None = None
+    ) -> EnvelopeError:
+        reason = f" {_redact.redact(code)[:100]}" if code else ""
         return EnvelopeError(
-            f"{call.describe()}: the provider reported failure: {_message(body)}",
+            f"{call.describe()}: the provider reported failure{reason}: {_message(body)}",
             status_code=response.status_code,
             request_id=self._request_id(response),
             body=body,
@@ -225,7 +230,7 @@ class Outcomes:
             "url": safe_url(call.url),
         }
         code = self.provider.error_code(body) if body is not None else None
-        meaning = self.provider.error_codes.get(code) if code is not None else None
+        meaning = self.provider.meaning(code) if code is not None else None
         if meaning is not None:
             return self._coded(call, response, body, code or "", meaning, now=now)
         unknown = status == 408 or status >= 500
@@ -271,9 +276,10 @@ def _message(body: Any) -> str:
                 return _redact.redact(value)[:300]
             if isinstance(value, list) and value:
                 return _redact.redact("; ".join(map(str, value)))[:300]
-        status = body.get("status")
-        if isinstance(status, dict):
-            return _message(status)
+        for nested in ("status", "error_response"):  # CoinMarketCap's, Coinbase's
+            inner = body.get(nested)
+            if isinstance(inner, dict):
+                return _message(inner)
     return ""
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ConfigurationError
 from ._origin import canonical_path
-from ._quota import QuotaPolicy
+from ._quota import DecayingCounter, QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
 from ._signing import Signature, SigningInput
 
@@ -27,6 +27,7 @@ __all__ = [
     "ErrorKind",
     "ErrorWait",
     "HeaderKey",
+    "Nonce",
     "OrderForm",
     "Plan",
     "Provider",
@@ -143,6 +144,30 @@ class ServerTime:
     field: str
     resync_codes: frozenset[str] = frozenset()
     every: float = 300.0
+
+
+@dataclass(frozen=True)
+class Nonce:
+    """A signed provider whose requests carry a nonce that must grow with every request of
+    a key (Kraken): coinguard draws it from the quota store, one atomic increment shared by
+    every process and machine using the store, at least the current time in ms, and hands it
+    to the signer (``SigningInput.nonce``) on every attempt, so a retry has a new one.
+
+    Concurrent requests can still reach the server out of order; an answer with one of
+    ``resend_codes`` says the request was refused for its nonce, not executed, so it is signed
+    again with a fresh nonce and sent once more, up to ``resends`` times.
+
+    >>> Nonce(resend_codes=frozenset({"EAPI:Invalid nonce"})).resends
+    8
+    """
+
+    resend_codes: frozenset[str] = frozenset()
+    resends: int = 8
+
+    def __post_init__(self) -> None:
+        value = self.resends
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigurationError("Nonce.resends must be an int >= 0")
 
 
 AuthStyle = HeaderKey | QueryKey | BearerKey | SignedKey
@@ -327,7 +352,9 @@ class ErrorCode:
 
     ``until`` is a regular expression whose first group finds, in the provider's message, the
     epoch milliseconds the limit lasts until (Binance: ``"IP banned until (\\d+)"``); used
-    when the answer has no ``Retry-After``.
+    when the answer has no ``Retry-After``. ``hold`` is how many seconds a rate limit lasts
+    when the answer names no time at all (Kraken's temporary lockout): the key is held that
+    long in the penalty box, for every process sharing the quota store.
 
     >>> ErrorCode("rate_limit", "day", "the daily credit limit is spent").wait
     'day'
@@ -337,6 +364,7 @@ class ErrorCode:
     wait: ErrorWait = "never"
     hint: str = ""
     until: str | None = None
+    hold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -350,7 +378,9 @@ class Provider:
 
     ``quota_per="ip"`` says the provider counts its limits per IP address, not per key: the
     read and trade keys then share one quota. ``order_quota`` is a second quota that only
-    orders count (Binance's ORDERS windows), per account.
+    orders count (Binance's ORDERS windows), per account. ``counter`` is a decaying counter
+    per API key (Kraken's REST limit, :class:`coinguard.DecayingCounter`), kept in the quota
+    store beside the windows; ``nonce`` makes the store hand out the key's nonces (:class:`Nonce`).
 
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
@@ -378,6 +408,8 @@ class Provider:
     read_secret_env: str | None = None
     trade_secret_env: str | None = None
     server_time: ServerTime | None = None
+    nonce: Nonce | None = None
+    counter: DecayingCounter | None = None
     client_order_id: ClientOrderId | None = None
     order_form: OrderForm | None = None
     quota_per: Literal["key", "ip"] = "key"
@@ -505,11 +537,17 @@ class Provider:
         return f"provider {self.name!r} has no plan {plan!r}; its plans: {known}"
 
     def error_code(self, body: Any) -> str | None:
-        """The provider's own error code in a decoded body, as text; None if there is none."""
+        """The provider's own error code in a decoded body, as text; None if there is none.
+
+        A list (Kraken's ``"error": ["EAPI:Invalid key"]``) gives its first entry; an empty
+        one says there is no error.
+        """
         for path in self.error_code_at:
             value: Any = body
             for key in path:
                 value = value.get(key) if isinstance(value, Mapping) else None
+            if isinstance(value, list):
+                value = value[0] if value else None
             if value is None:
                 continue
             if isinstance(value, float) and value.is_integer():
@@ -518,6 +556,29 @@ class Provider:
                 return str(value).strip()
             return "?"  # a code is there but cannot be read: not a success either
         return None
+
+    def meaning(self, code: str) -> ErrorCode | None:
+        """What the provider's error ``code`` means: its own entry in ``error_codes``, else the
+        longest entry it begins with up to a colon (``"EOrder:"`` covers every EOrder error,
+        ``"EService:Throttled"`` covers ``"EService: Throttled: 1700000000"``).
+
+        >>> from coinguard import get_provider
+        >>> get_provider("kraken").meaning("EService: Throttled: 1700000000").kind
+        'rate_limit'
+        """
+        found = self.error_codes.get(code)
+        if found is not None:
+            return found
+        tight = _tight(code)
+        best: tuple[int, ErrorCode] | None = None
+        for declared, meaning in self.error_codes.items():
+            name = _tight(declared)
+            rest = tight[len(name) :]
+            if not tight.startswith(name) or not (name.endswith(":") or rest.startswith(":")):
+                continue
+            if best is None or len(name) > best[0]:
+                best = (len(name), meaning)
+        return best[1] if best is not None else None
 
     def scope_of(self, method: str, path: str) -> Scope:
         """Classify a request as the most permissive mainstream server would route it.
@@ -543,6 +604,11 @@ class Provider:
     def is_idempotent(self, method: str, path: str) -> bool:
         """True when the provider declares that re-sending this trade route repeats nothing."""
         return any(r.exempts(method.upper(), path) for r in self._idempotent)
+
+
+def _tight(code: str) -> str:
+    """An error code without the spaces some providers put after a colon."""
+    return re.sub(r":\s+", ":", code.strip())
 
 
 def get_provider(name: str) -> Provider:

@@ -31,6 +31,7 @@ __all__ = [
     "binance_api_restrictions",
     "coinbase_key_permissions",
     "judge",
+    "kraken_api_key_info",
     "parse_time",
     "report",
     "sandbox_key_info",
@@ -167,6 +168,39 @@ def _ms(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
     return datetime.fromtimestamp(value / 1000, timezone.utc)
+
+
+def kraken_api_key_info(body: Any) -> KeyPermissions:
+    """Parse Kraken ``POST /0/private/GetApiKeyInfo`` (``{"error": [], "result": {...}}``).
+
+    >>> perms = kraken_api_key_info({"error": [], "result": {
+    ...     "permissions": ["query-funds", "withdraw-funds"], "createdTime": "1772542900",
+    ...     "validUntil": "0", "ipAllowlist": []}})
+    >>> perms.can_withdraw, perms.can_trade, perms.expires_at, perms.ip_restricted
+    (True, False, None, False)
+    """
+    data = body.get("result") if isinstance(body, Mapping) else None
+    if not isinstance(data, Mapping):
+        raise ConfigurationError("the key-info answer has no 'result' object")
+    granted = {str(p) for p in data.get("permissions") or ()}
+    allowlist = data.get("ipAllowlist")
+    return KeyPermissions(
+        can_read=any(p.startswith("query-") for p in granted),
+        can_trade=bool(granted & {"modify-trades", "cancel-close-trades"}),
+        can_withdraw="withdraw-funds" in granted,
+        created_at=_epoch_text(data.get("createdTime")),
+        expires_at=_epoch_text(data.get("validUntil")),
+        ip_restricted=bool(allowlist) if isinstance(allowlist, list) else None,
+    )
+
+
+def _epoch_text(value: Any) -> datetime | None:
+    """Epoch seconds written as text (``"0"``: never) as a UTC datetime, or None."""
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc) if seconds > 0 else None
 
 
 def coinbase_key_permissions(body: Any) -> KeyPermissions:

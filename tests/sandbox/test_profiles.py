@@ -48,7 +48,7 @@ def _cmc(app: App, target: str) -> Reply:
 def test_profile_is_checked_and_defaults_to_token_metrics() -> None:
     """An unknown profile is refused; the default serves the Token-Metrics-style API."""
     with pytest.raises(ValueError, match="profile"):
-        SandboxConfig(profile="kraken")  # type: ignore[arg-type]
+        SandboxConfig(profile="bitstamp")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="plan"):
         SandboxConfig(plan="basic")
     assert SandboxConfig().profile == "tokenmetrics"

@@ -7,6 +7,7 @@ Pure decisions (``_log``, ``_headers``), stores that keep them (``_memory``, ``_
 from __future__ import annotations
 
 from .._headers import ServerQuota, ServerWindow, parse_server_quota
+from ._counter import DecayingCounter
 from ._limiter import (
     PERSIST_ENV,
     Quota,
@@ -26,6 +27,7 @@ from ._store import QuotaStore
 __all__ = [
     "MONTH",
     "PERSIST_ENV",
+    "DecayingCounter",
     "MemoryStore",
     "Quota",
     "QuotaPolicy",

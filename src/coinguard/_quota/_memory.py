@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from ._counter import DecayingCounter, admit
 from ._log import CalendarCounter, KeyState, Meta, RollingLog, Snapshot, Sync
 from ._policy import WindowSpec
 
@@ -31,11 +32,52 @@ class MemoryStore:
         self._idle: set[str] = set()  # keys nothing is bound to, kept while windows hold calls
         self._persisted: dict[str, frozenset[str]] = {}  # idle key -> shapes kept on disk
         self._sweep_at = _SWEEP_MIN
+        self._nonces: dict[str, int] = {}
+        self._tats: dict[str, float] = {}  # decaying counters: when each would be empty
 
     @property
     def blocking(self) -> bool:
         """Memory calls never block on I/O."""
         return False
+
+    def next_nonce(self, key_id: str, floor: int) -> int:
+        """The next nonce of ``key_id``: above every nonce given out, and at least ``floor``.
+
+        >>> store = MemoryStore()
+        >>> store.next_nonce("k", 100), store.next_nonce("k", 50)
+        (100, 101)
+        """
+        with self._lock:
+            nonce = max(self._nonces.get(key_id, 0) + 1, floor)
+            self._nonces[key_id] = nonce
+        return nonce
+
+    def counter_take(
+        self, key_id: str, counter: DecayingCounter, cost: int, now: float, max_wait: float
+    ) -> tuple[float, float]:
+        """Admit ``cost`` on the decaying counter of ``key_id`` (see ``_counter``).
+
+        >>> from coinguard._quota._counter import DecayingCounter
+        >>> MemoryStore().counter_take("k", DecayingCounter(15, 0.5), 1, 100.0, 0.0)
+        (100.0, 100.0)
+        """
+        with self._lock:
+            at, tat = admit(
+                self._tats.get(key_id, 0.0), counter.ceiling, counter.rate, cost, now, max_wait
+            )
+            self._tats[key_id] = tat
+        return at, now
+
+    def counter_fill(self, key_id: str, counter: DecayingCounter, now: float) -> None:
+        """Count the counter of ``key_id`` full from ``now`` (the provider said it is)."""
+        with self._lock:
+            full = now + counter.limit / counter.rate
+            self._tats[key_id] = max(self._tats.get(key_id, 0.0), full)
+
+    def counter_level(self, key_id: str, counter: DecayingCounter, now: float) -> float:
+        """What the counter of ``key_id`` holds at ``now``."""
+        with self._lock:
+            return max(0.0, self._tats.get(key_id, 0.0) - now) * counter.rate
 
     def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> MemoryBucket:
         """The bucket of ``key_id`` with these windows."""

@@ -7,12 +7,47 @@ from typing import Any
 
 from .._exceptions import ConfigurationError, QuotaExceededError
 from .._redact import masked_url
+from ._counter import DecayingCounter
 from ._log import Snapshot, Sync
 from ._policy import WindowSpec
 
 __all__ = ["RedisStore"]
 
 _SCRIPT = files(__package__).joinpath("_redis_script.lua").read_text(encoding="utf-8")
+# Lua numbers are doubles: exact up to 2**53, far above a millisecond clock.
+_NONCE = """
+local value = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+local floor = tonumber(ARGV[1])
+if floor > value then value = floor end
+redis.call('SET', KEYS[1], string.format('%.0f', value))
+return string.format('%.0f', value)
+"""
+# The decaying counter's one step (``_counter.admit``), atomic: KEYS[1] holds ``tat``;
+# ARGV: op ("take", "fill" or "level"), now ("" for TIME), ceiling, rate, cost, max_wait, limit.
+_COUNTER = """
+local now = tonumber(ARGV[2])
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ceiling, rate = tonumber(ARGV[3]), tonumber(ARGV[4])
+if ARGV[1] == 'level' then
+  return {'1', string.format('%.17g', math.max(0, tat - now) * rate), string.format('%.17g', now)}
+end
+if ARGV[1] == 'fill' then
+  local full = now + tonumber(ARGV[7]) / rate
+  if full > tat then redis.call('SET', KEYS[1], string.format('%.17g', full)) end
+  return {'1', '0', string.format('%.17g', now)}
+end
+local cost = tonumber(ARGV[5])
+local at = math.max(now, tat - (ceiling - cost) / rate)
+if at - now > tonumber(ARGV[6]) then
+  return {'0', string.format('%.17g', at), string.format('%.17g', now)}
+end
+redis.call('SET', KEYS[1], string.format('%.17g', math.max(tat, at) + cost / rate))
+return {'1', string.format('%.17g', at), string.format('%.17g', now)}
+"""
 
 
 def _import_redis() -> Any:
@@ -62,6 +97,8 @@ class RedisStore:
         self._server_clock = server_clock
         self._prefix = prefix
         self._script = self._client.register_script(_SCRIPT)
+        self._nonce = self._client.register_script(_NONCE)
+        self._counter = self._client.register_script(_COUNTER)
 
     @property
     def blocking(self) -> bool:
@@ -83,6 +120,42 @@ class RedisStore:
             keys += [f"{self._prefix}{tag}:{spec.sig}", f"{self._prefix}{tag}:{spec.sig}:sum"]
             args += [spec.kind, spec.limit, repr(spec.length), repr(spec.margin), spec.name]
         return RedisBucket(self, keys, args)
+
+    def next_nonce(self, key_id: str, floor: int) -> int:
+        """The next nonce of ``key_id``: above every nonce this server gave out, and at least
+        ``floor``; one script, atomic across every machine sharing the server."""
+        key = f"{self._prefix}nonce:{{{key_id.replace('{', '(').replace('}', ')')}}}"
+        return int(_text(self._nonce(keys=[key], args=[floor])))
+
+    def _counter_op(
+        self, op: str, key_id: str, counter: DecayingCounter, cost: int, now: float, wait: float
+    ) -> tuple[bool, float, float]:
+        key = f"{self._prefix}counter:{{{key_id.replace('{', '(').replace('}', ')')}}}"
+        args = [op, self.now_arg(now), repr(counter.ceiling), repr(counter.rate), cost]
+        ok, value, server_now = self._counter(keys=[key], args=[*args, repr(wait), counter.limit])
+        return _text(ok) == "1", float(_text(value)), float(_text(server_now))
+
+    def counter_take(
+        self, key_id: str, counter: DecayingCounter, cost: int, now: float, max_wait: float
+    ) -> tuple[float, float]:
+        """Admit ``cost`` on the decaying counter of ``key_id``: one script, atomic across
+        machines, on the server's clock (see ``_counter``)."""
+        ok, at, server_now = self._counter_op("take", key_id, counter, cost, now, max_wait)
+        if not ok:
+            raise QuotaExceededError(
+                f"the decaying counter is full for {at - server_now:.3f}s",
+                window="counter",
+                retry_after=at - server_now,
+            )
+        return at, server_now
+
+    def counter_fill(self, key_id: str, counter: DecayingCounter, now: float) -> None:
+        """Count the counter of ``key_id`` full from now (the provider said it is)."""
+        self._counter_op("fill", key_id, counter, 0, now, 0.0)
+
+    def counter_level(self, key_id: str, counter: DecayingCounter, now: float) -> float:
+        """What the counter of ``key_id`` holds now."""
+        return self._counter_op("level", key_id, counter, 0, now, 0.0)[1]
 
     def run(self, keys: list[str], args: list[str | int | float]) -> list[str]:
         """Run the script; the reply as text."""

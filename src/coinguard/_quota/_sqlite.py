@@ -20,6 +20,7 @@ else:  # pragma: no cover - Windows: SQLite's busy handler alone
     fcntl = None
 
 from .._exceptions import QuotaExceededError
+from ._counter import DecayingCounter, admit
 from ._log import CalendarCounter, KeyState, Meta, RollingLog, Snapshot, Sync
 from ._policy import WindowSpec
 
@@ -62,7 +63,19 @@ CREATE TABLE IF NOT EXISTS quota_count (key TEXT NOT NULL, win TEXT NOT NULL,
     wid INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (key, win, wid));
 CREATE TABLE IF NOT EXISTS quota_clock (
     key TEXT PRIMARY KEY, drift REAL NOT NULL, seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS quota_nonce (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quota_counter (key TEXT PRIMARY KEY, tat REAL NOT NULL);
 """
+
+_NONCE = (
+    "INSERT INTO quota_nonce VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+    " value = max(value + 1, excluded.value) RETURNING value"
+)
+
+_COUNTER = (
+    "INSERT INTO quota_counter VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+    " tat = max(tat, excluded.tat)"
+)
 
 _STALE = 0.001  # a wait for the write lock shorter than this is not worth a clock correction
 
@@ -151,6 +164,44 @@ class SQLiteStore:
     def bind(self, key_id: str, specs: tuple[WindowSpec, ...]) -> SQLiteBucket:
         """The bucket of ``key_id`` with these windows."""
         return SQLiteBucket(self, key_id, specs)
+
+    def next_nonce(self, key_id: str, floor: int) -> int:
+        """The next nonce of ``key_id``: above every nonce this file gave out, and at least
+        ``floor``. One statement in a write transaction: processes never draw the same one.
+
+        >>> store = SQLiteStore(":memory:")
+        >>> store.next_nonce("k", 100), store.next_nonce("k", 50)
+        (100, 101)
+        """
+        with self.transaction() as conn:
+            row = conn.execute(_NONCE, (key_id, floor)).fetchone()
+        return int(row[0])
+
+    def counter_take(
+        self, key_id: str, counter: DecayingCounter, cost: int, now: float, max_wait: float
+    ) -> tuple[float, float]:
+        """Admit ``cost`` on the decaying counter of ``key_id``, in one write transaction."""
+        with self.transaction() as conn:
+            now = self.fresh(now)
+            at, tat = admit(self._tat(conn, key_id), counter.ceiling, counter.rate, cost, now,
+                            max_wait)  # fmt: skip
+            conn.execute(_COUNTER, (key_id, tat))
+        return at, now
+
+    def counter_fill(self, key_id: str, counter: DecayingCounter, now: float) -> None:
+        """Count the counter of ``key_id`` full from ``now`` (the provider said it is)."""
+        with self.transaction() as conn:
+            conn.execute(_COUNTER, (key_id, now + counter.limit / counter.rate))
+
+    def counter_level(self, key_id: str, counter: DecayingCounter, now: float) -> float:
+        """What the counter of ``key_id`` holds at ``now``."""
+        with self._lock:
+            return max(0.0, self._tat(self._conn, key_id) - now) * counter.rate
+
+    @staticmethod
+    def _tat(conn: sqlite3.Connection, key_id: str) -> float:
+        row = conn.execute("SELECT tat FROM quota_counter WHERE key = ?", (key_id,)).fetchone()
+        return float(row[0]) if row is not None else 0.0
 
     def close(self) -> None:
         """Close the connection."""

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 from ._log import Snapshot, Sync
 from ._policy import WindowSpec
 
-__all__ = ["QuotaBucket", "QuotaStore"]
+__all__ = ["NonceStore", "QuotaBucket", "QuotaStore"]
 
 
 class QuotaBucket(Protocol):
@@ -70,4 +70,19 @@ class QuotaStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class NonceStore(Protocol):
+    """A store that also hands out nonces: strictly increasing per key, across every client
+    that shares it (``MemoryStore``, ``SQLiteStore`` and ``RedisStore`` all do)."""
+
+    @property
+    def blocking(self) -> bool:
+        """True if calls may block on I/O."""
+        ...
+
+    def next_nonce(self, key_id: str, floor: int) -> int:
+        """A nonce above every one given out for ``key_id``, and at least ``floor``."""
         ...

@@ -7,14 +7,15 @@ provider is copying a form. :class:`coinguard.Provider` stays the way to describ
 
 >>> from coinguard.providers import names
 >>> names()
-['binance', 'coingecko', 'coingecko-pro', 'coinmarketcap', 'generic', 'sandbox', 'tokenmetrics']
+['binance', 'coinbase', 'coingecko', 'coingecko-pro', 'coinmarketcap', 'generic', 'kraken',
+ 'sandbox', 'tokenmetrics']
 """
 
 from __future__ import annotations
 
 from .._exceptions import ConfigurationError
 from .._provider import Provider
-from . import binance, coingecko, coinmarketcap, generic, sandbox, tokenmetrics
+from . import binance, coinbase, coingecko, coinmarketcap, generic, kraken, sandbox, tokenmetrics
 
 __all__ = ["lookup", "names"]
 
@@ -26,6 +27,8 @@ _PROFILES: dict[str, Provider] = {
         coingecko.PRO,
         coinmarketcap.PROFILE,
         binance.PROFILE,
+        coinbase.PROFILE,
+        kraken.PROFILE,
         sandbox.PROFILE,
         generic.PROFILE,
     )

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .._secret import fingerprint
-from . import _binance, _coingecko, _coinmarketcap
+from . import _binance, _coingecko, _coinmarketcap, _kraken
 from ._accounts import KeyRecord, Keys, KeyStore
 from ._binance import Binance
 from ._coingecko import CoinGecko
@@ -31,6 +31,7 @@ from ._config import Faults, SandboxConfig
 from ._data import Market
 from ._emulation import CAPTIVE_PORTAL, Call, Emulation, Outcome, ledger_entry
 from ._headers import rate_headers, retry_after_header
+from ._kraken import Kraken
 from ._ledger import Ledger, LedgerEntry
 from ._limits import AccountLimiter, WindowUsage
 from ._orders import Order, OrderBook
@@ -42,10 +43,12 @@ __all__ = ["App", "Reply", "Request"]
 log = logging.getLogger("coinguard.sandbox")
 
 PREFIX = "/v2"
-_EMULATIONS: dict[str, Callable[[], tuple[type[CoinGecko | CoinMarketCap | Binance], KeyStore]]] = {
+_Emulated = type[CoinGecko | CoinMarketCap | Binance | Kraken]
+_EMULATIONS: dict[str, Callable[[], tuple[_Emulated, KeyStore]]] = {
     "coingecko": lambda: (CoinGecko, _coingecko.store()),
     "coinmarketcap": lambda: (CoinMarketCap, _coinmarketcap.store()),
     "binance": lambda: (Binance, _binance.store()),
+    "kraken": lambda: (Kraken, _kraken.store()),
 }
 
 

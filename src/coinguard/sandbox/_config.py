@@ -20,8 +20,8 @@ HeaderStyle = Literal["ietf", "legacy", "none"]
 LegacyReset = Literal["delta", "epoch", "epoch-ms", "http-date"]
 RetryAfterForm = Literal["seconds", "http-date"]
 AuthMode = Literal["header", "query"]
-Profile = Literal["tokenmetrics", "coingecko", "coinmarketcap", "binance"]
-PROFILES: tuple[str, ...] = ("tokenmetrics", "coingecko", "coinmarketcap", "binance")
+Profile = Literal["tokenmetrics", "coingecko", "coinmarketcap", "binance", "kraken"]
+PROFILES: tuple[str, ...] = ("tokenmetrics", "coingecko", "coinmarketcap", "binance", "kraken")
 
 _MONTH_NOMINAL_SECONDS = 30 * 86_400.0
 
@@ -167,7 +167,11 @@ class SandboxConfig:
     ``"binance"`` emulates Binance spot (signed requests, weights, bans, orders); its
     REQUEST_WEIGHT per minute is ``weight_limit`` (Binance's 6000 when None), its ORDERS per
     10 seconds ``orders_per_10s`` (Binance's 50 when None), and its clock is
-    ``clock``: pass one ahead of or behind the client's to inject a skew.
+    ``clock``: pass one ahead of or behind the client's to inject a skew. ``"kraken"``
+    emulates Kraken spot (signed private calls, nonces, the decaying REST counter, lockouts,
+    orders); ``weight_limit`` is then the counter's maximum (the Starter tier's 15 when None)
+    and ``nonce_window`` how far below its last nonce a key still accepts an unseen one (0:
+    none, Kraken's default).
 
     >>> cfg = SandboxConfig(windows=(Window(5, 1.0),), header_style="legacy")
     >>> cfg.host, cfg.port, cfg.auth
@@ -195,6 +199,8 @@ class SandboxConfig:
     daily_credits: int | None = None
     weight_limit: int | None = None
     orders_per_10s: int | None = None
+    nonce_window: int = 0
+    counter_decay: float | None = None
 
     def __post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):
@@ -218,6 +224,8 @@ class SandboxConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
+        if self.counter_decay is not None and not self.counter_decay > 0:
+            raise ValueError(f"SandboxConfig.counter_decay must be > 0, got {self.counter_decay}")
         if self.plan is not None and self.profile == "tokenmetrics":
             raise ValueError(
                 "SandboxConfig.plan applies to the coingecko and coinmarketcap profiles"

@@ -1,0 +1,50 @@
+"""Coinbase Advanced Trade REST API (https://docs.cdp.coinbase.com/advanced-trade).
+
+Sourced from Coinbase's Advanced Trade docs and its Python SDK (coinbase-advanced-py): root
+``https://api.coinbase.com``, routes under ``/api/v3/brokerage``; CDP keys sign one JWT per
+request, ``Authorization: Bearer <JWT>``, ES256 for a PEM EC key and EdDSA for a base64
+Ed25519 key, with ``sub``/``kid`` the key name, ``iss`` "cdp", ``nbf``, ``exp`` two minutes
+later, ``uri`` "METHOD host/path" (no query) and a random ``nonce``; the SDK reads
+``COINBASE_API_KEY`` and ``COINBASE_API_SECRET``. An order may fail with HTTP 200:
+``{"success": false, "error_response": {"error": ..., "message": ...}}``. The key check is
+``GET /api/v3/brokerage/key_permissions`` (``can_view``, ``can_trade``, ``can_transfer``).
+Rate-limit headers ``x-ratelimit-limit/-remaining/-reset``; 30 private requests per second per
+user is a third-party figure (a default to override), not an official one.
+
+>>> from coinguard import get_provider
+>>> p = get_provider("coinbase")
+>>> p.scope_of("GET", "/api/v3/brokerage/accounts"), p.scope_of("POST", "/api/v3/brokerage/orders")
+(<Scope.READ: 'read'>, <Scope.TRADE: 'trade'>)
+"""
+
+from __future__ import annotations
+
+from .._provider import Provider, SignedKey
+from .._quota import QuotaPolicy, Window
+from .._signing import CoinbaseSigner
+from .._verify import KeyCheck, coinbase_key_permissions
+
+__all__ = ["PROFILE"]
+
+PROFILE = Provider(
+    name="coinbase",
+    base_url="https://api.coinbase.com",
+    # the key name goes into the JWT; the header then carries the signed token only
+    auth=SignedKey(
+        "Authorization",
+        CoinbaseSigner(),
+        signed_routes=["* /api/v3/brokerage/*"],
+        secret_params=(),
+        secret_headers=("Authorization",),
+    ),
+    read_routes=["POST /api/v3/brokerage/orders/preview"],
+    read_key_env="COINBASE_API_KEY",
+    read_secret_env="COINBASE_API_SECRET",  # noqa: S106 - a variable name
+    trade_key_env="COINBASE_TRADE_API_KEY",
+    trade_secret_env="COINBASE_TRADE_API_SECRET",  # noqa: S106
+    envelope=True,  # an order that failed with HTTP 200 says success: false
+    error_code_at=(("error_response", "error"),),  # the failure reason, named in the error
+    request_id_headers=(),
+    quota=QuotaPolicy([Window.per_second(30, name="30/s (third-party figure)")]),
+    key_check=KeyCheck("GET", "/api/v3/brokerage/key_permissions", coinbase_key_permissions),
+)

@@ -1,0 +1,151 @@
+"""Kraken spot REST API (https://docs.kraken.com/api/docs/guides/spot-rest-auth).
+
+Sourced from Kraken's spot REST docs (authentication, errors, rate limits, GetApiKeyInfo):
+root ``https://api.kraken.com``; private calls are ``POST /0/private/<Method>`` with the fields
+form-encoded in the body after a ``nonce`` that must grow with every request of a key; the
+key in ``API-Key``, ``API-Sign`` = base64(HMAC-SHA512(path + SHA256(nonce + body), the
+base64-decoded secret)). Nonces come from the quota store, so every process and machine that
+shares the store (memory, SQLite, Redis) draws from one counter per key; a request refused
+with ``EAPI:Invalid nonce`` (overtaken on the way by one signed later) was not executed and
+is signed again. Errors come as HTTP 200 with ``{"error": ["EAPI:Invalid key"], ...}``;
+``EGeneral:Temporary lockout`` (after repeated invalid keys) holds the key for 15 minutes in
+the penalty box shared by every process (Kraken names no duration; 15 minutes is what users
+report). The key check is ``POST /0/private/GetApiKeyInfo``.
+
+Fields go as ``params=``; they are sent in the signed body, never in the URL.
+
+>>> from coinguard import get_provider
+>>> p = get_provider("kraken")
+>>> p.scope_of("POST", "/0/private/Balance"), p.scope_of("POST", "/0/private/AddOrder")
+(<Scope.READ: 'read'>, <Scope.TRADE: 'trade'>)
+>>> p.auth.signs("POST", "/0/private/Balance"), p.auth.signs("GET", "/0/public/Time")
+(True, False)
+"""
+
+from __future__ import annotations
+
+from .._provider import ErrorCode, Nonce, Provider, SignedKey
+from .._quota import DecayingCounter, QuotaPolicy, Window
+from .._signing import KrakenSigner
+from .._verify import KeyCheck, kraken_api_key_info
+
+__all__ = ["PROFILE", "READS", "profile"]
+
+#: Private methods that read (the read key signs them); every other private POST is a trade.
+READS = (
+    "Balance",
+    "BalanceEx",
+    "TradeBalance",
+    "OpenOrders",
+    "ClosedOrders",
+    "QueryOrders",
+    "TradesHistory",
+    "QueryTrades",
+    "OpenPositions",
+    "Ledgers",
+    "QueryLedgers",
+    "TradeVolume",
+    "GetApiKeyInfo",
+)
+#: Calls that add 2 to the REST counter instead of 1.
+HISTORY = ("Ledgers", "QueryLedgers", "TradesHistory", "QueryTrades")
+
+LOCKOUT_SECONDS = 900.0
+
+ERROR_CODES = {
+    "EAPI:Invalid key": ErrorCode("auth", hint="the API key is wrong, or was deleted"),
+    "EAPI:Invalid signature": ErrorCode(
+        "auth", hint="the signature is not valid: check the private key (secret) of this key"
+    ),
+    "EAPI:Invalid nonce": ErrorCode(
+        "invalid", hint="the nonce was not above the key's last one (another client shares it?)"
+    ),
+    "EAPI:Rate limit exceeded": ErrorCode("rate_limit", "backoff", "the REST call counter is full"),
+    "EAPI:": ErrorCode("invalid"),
+    "EGeneral:Permission denied": ErrorCode(
+        "permission", hint="the key lacks the permission this call needs"
+    ),
+    "EGeneral:Temporary lockout": ErrorCode(
+        "rate_limit",
+        "backoff",
+        "the key is locked out after repeated invalid requests; every client of it waits",
+        hold=LOCKOUT_SECONDS,
+    ),
+    "EGeneral:": ErrorCode("invalid"),
+    "EOrder:Rate limit exceeded": ErrorCode(
+        "rate_limit", "backoff", "the per-pair trading counter is full"
+    ),
+    "EOrder:": ErrorCode("invalid", hint="the order was rejected"),
+    "EQuery:": ErrorCode("invalid"),
+    "ETrade:": ErrorCode("invalid"),
+    "EFunding:": ErrorCode("invalid"),
+    "EService:Throttled": ErrorCode("rate_limit", "backoff", "too many concurrent requests"),
+    "EService:Market in cancel_only mode": ErrorCode("invalid", hint="only cancels are accepted"),
+    "EService:Market in post_only mode": ErrorCode("invalid", hint="only post-only orders"),
+    # a busy or offline engine may or may not have taken an order: never a plain failure
+    "EService:": ErrorCode("unknown", hint="the service was unavailable or ran out of time"),
+}
+
+#: Starter tier: the counter's maximum and how fast it decays (per second).
+TIERS = {"starter": (15, 0.33), "intermediate": (20, 0.5), "pro": (20, 1.0)}
+
+
+#: What a call adds to the REST counter: 2 for history, 0 for orders (the trading limiter
+#: counts them) and for public calls, else 1.
+COSTS = {
+    **{f"POST /0/private/{m}": 2 for m in HISTORY},
+    "POST /0/private/AddOrder": 0,
+    "POST /0/private/CancelOrder": 0,
+    "* /0/public/*": 0,
+}
+
+
+def counter(tier: str) -> DecayingCounter:
+    """The REST counter of an account of ``tier``."""
+    top, decay = TIERS[tier]
+    return DecayingCounter(top, decay, costs=COSTS, name=f"REST counter {top} (-{decay}/s)")
+
+
+def _quota(tier: str) -> QuotaPolicy:
+    # The counter is the limit; this window never binds before it (the counter admits at
+    # most its maximum in any second) and holds the key in the penalty box after a lockout.
+    top, _ = TIERS[tier]
+    return QuotaPolicy([Window.per_second(top, name=f"{tier} burst")])
+
+
+def profile(*, tier: str = "starter") -> Provider:
+    """The Kraken spot profile for an account of ``tier`` (starter, intermediate or pro).
+
+    >>> profile(tier="pro").counter.rate
+    1.0
+    """
+    if tier not in TIERS:
+        from .._exceptions import ConfigurationError
+
+        raise ConfigurationError(f"Kraken tier must be one of {', '.join(TIERS)}, got {tier!r}")
+    return Provider(
+        name="kraken",
+        base_url="https://api.kraken.com",
+        auth=SignedKey(
+            "API-Key",
+            KrakenSigner(),
+            signed_routes=["POST /0/private/*"],
+            secret_params=(),
+            secret_headers=("API-Sign",),
+        ),
+        read_routes=[f"POST /0/private/{m}" for m in READS],
+        read_key_env="KRAKEN_API_KEY",
+        read_secret_env="KRAKEN_API_SECRET",  # noqa: S106 - a variable name
+        trade_key_env="KRAKEN_TRADE_API_KEY",
+        trade_secret_env="KRAKEN_TRADE_API_SECRET",  # noqa: S106
+        nonce=Nonce(resend_codes=frozenset({"EAPI:Invalid nonce"})),
+        quota=_quota(tier),
+        counter=counter(tier),
+        request_id_headers=(),
+        error_code_at=(("error",),),
+        error_codes=ERROR_CODES,
+        key_check=KeyCheck("POST", "/0/private/GetApiKeyInfo", kraken_api_key_info),
+    )
+
+
+PROFILE = profile()

@@ -1,0 +1,361 @@
+"""The Kraken spot emulation: signed private calls, nonces, the decaying counter, lockouts.
+
+Routes, which private methods read and which cost 2, and the counter of each tier come from
+:mod:`coinguard.providers.kraken` (the table the client plans with). Every answer is HTTP 200
+with ``{"error": [...], "result": ...}``, as Kraken answers. A private call is checked in this
+order: the key is locked out (``EGeneral:Temporary lockout``) -> ``API-Key`` known
+(``EAPI:Invalid key``) -> ``API-Sign`` over path + SHA256(nonce + body)
+(``EAPI:Invalid signature``) -> the nonce is above the key's last one, or within its
+``nonce_window`` and never seen (``EAPI:Invalid nonce``) -> the key's REST counter, decayed
+since its last call, has room for the call's cost (``EAPI:Rate limit exceeded``; orders are
+outside it) -> the key's permission for the method (``EGeneral:Permission denied``) -> faults
+-> handler. Five refused signatures lock the key out for 15 minutes.
+
+Faults on ``AddOrder``: ``timeout_after_order_rate`` places the order then answers only after
+``stall_seconds``; ``drop_after_order_rate`` places it then drops the connection;
+``error_rate`` answers ``EService:Unavailable`` after placing the order half of the time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ..providers import kraken
+from ._accounts import KeyRecord, Keys, KeyStore
+from ._config import Faults, SandboxConfig
+from ._data import Market
+from ._emulation import Call, Outcome
+from ._ledger import Ledger
+from ._wire import Reply
+
+__all__ = ["Kraken", "KrakenKey", "store"]
+
+_LOCKOUT_AFTER = 5  # refused signatures before a key is locked out
+_READ = ("query-funds", "query-open-trades", "query-closed-trades", "query-ledger")
+_TRADE = (*_READ, "modify-trades", "cancel-close-trades")
+#: the permission each private method needs (none: GetApiKeyInfo)
+_NEEDS = {
+    "Balance": "query-funds",
+    "BalanceEx": "query-funds",
+    "TradeBalance": "query-funds",
+    "OpenOrders": "query-open-trades",
+    "QueryOrders": "query-open-trades",
+    "ClosedOrders": "query-closed-trades",
+    "TradesHistory": "query-closed-trades",
+    "Ledgers": "query-ledger",
+    "AddOrder": "modify-trades",
+    "CancelOrder": "cancel-close-trades",
+    "Withdraw": "withdraw-funds",
+    "GetApiKeyInfo": None,
+}
+_ORDERS = frozenset({"AddOrder", "CancelOrder"})
+
+
+def _new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(42)).decode()
+
+
+def store() -> KeyStore:
+    """A key store issuing 56-character Kraken-like API keys."""
+    return KeyStore(None, _new_key)
+
+
+@dataclass
+class KrakenKey:
+    """What the server holds for one API key: its secret, permissions, nonces and counter."""
+
+    secret: bytes
+    permissions: tuple[str, ...]
+    nonce_window: int = 0
+    last_nonce: int = 0
+    recent: set[int] = field(default_factory=set)
+    counter: float = 0.0
+    counted_at: float = 0.0
+    refusals: int = 0
+    locked_until: float = 0.0
+    valid_until: int = 0
+    allowlist: tuple[str, ...] = ()
+
+
+@dataclass
+class _Order:
+    account: str
+    txid: str
+    pair: str
+    side: str
+    kind: str
+    volume: str
+    price: str
+    status: str
+    opened: float
+    userref: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "opentm": self.opened,
+            "userref": self.userref,
+            "descr": {
+                "pair": self.pair,
+                "type": self.side,
+                "ordertype": self.kind,
+                "price": self.price,
+            },
+            "vol": self.volume,
+            "vol_exec": self.volume if self.status == "closed" else "0.00000000",
+        }
+
+
+class KrakenError(Exception):
+    """An answer in Kraken's shape: HTTP 200 with ``{"error": [code]}``."""
+
+    def __init__(self, code: str, outcome: str) -> None:
+        super().__init__(code)
+        self.code, self.outcome = code, outcome
+
+
+class Kraken:
+    """The emulation: provisioned keys ``read`` (query permissions), ``trade`` (queries,
+    orders and cancels, allowed from 127.0.0.1 only) and ``overprivileged`` (also
+    withdraw-funds, from anywhere), each with its base64
+    secret in ``Keys``. ``nonce_window`` of every key is ``SandboxConfig.nonce_window``; the
+    counter's maximum is ``SandboxConfig.weight_limit`` when set, else the Starter tier's 15,
+    draining ``SandboxConfig.counter_decay`` per second, else the Starter tier's 0.33."""
+
+    def __init__(self, config: SandboxConfig, store: KeyStore, ledger: Ledger, market: Market):
+        self.config = config
+        self.store = store
+        self.ledger = ledger
+        self.market = market
+        top, decay = kraken.TIERS["starter"]
+        self.counter_max = config.weight_limit or top
+        self.decay = config.counter_decay or decay
+        self.secrets: dict[str, KrakenKey] = {}
+        self.orders: dict[str, _Order] = {}
+        self._ids = itertools.count(1)
+        now = config.clock()
+        read = self._provision("read", _READ, now)
+        trade = self._provision("trade", _TRADE, now, allowlist=("127.0.0.1",))
+        over = self._provision("overprivileged", (*_TRADE, "withdraw-funds"), now)
+        self.keys = Keys(
+            read=read[0],
+            trade=trade[0],
+            overprivileged=over[0],
+            read_secret=read[1],
+            trade_secret=trade[1],
+            overprivileged_secret=over[1],
+        )
+
+    def _provision(
+        self,
+        account: str,
+        permissions: tuple[str, ...],
+        now: float,
+        allowlist: tuple[str, ...] = (),
+    ) -> tuple[str, str]:
+        # one user's keys: orders placed with the trade key are read with the read key
+        value = self.store.issue((account,), "kr-main", now).value
+        raw = secrets.token_bytes(64)
+        key = KrakenKey(raw, permissions, self.config.nonce_window, allowlist=allowlist)
+        self.secrets[value] = key
+        return value, base64.b64encode(raw).decode()
+
+    # -- one call ------------------------------------------------------------------------
+
+    def handle(self, call: Call, faults: Faults, rng: random.Random) -> tuple[Reply, Outcome]:
+        """Answer one call, in the order the module docstring gives."""
+        drop, fail, executes, stall = rng.random(), rng.random(), rng.random(), rng.random()
+        route = f"{call.request.method} {call.path}"
+        out = Outcome(0, "", route=route)
+        method = call.path.removeprefix("/0/private/")
+        try:
+            if call.path == "/0/public/Time" and call.request.method == "GET":
+                out.admitted = True
+                return self._ok(out, {"unixtime": int(call.now)}), out
+            if call.request.method != "POST" or method not in _NEEDS:
+                out.route = None
+                raise KrakenError("EGeneral:Unknown method", "not-found")
+            fields, record, key = self._check(call, method, out)
+            out.admitted = True
+            if method == "AddOrder":
+                draws = (drop, fail, executes, stall)
+                fault = self._order_fault(fields, record, faults, out, draws)
+                if fault is not None:
+                    return fault, out
+            result = self._dispatch(call, method, fields, record, key)
+        except KrakenError as exc:
+            return self._error(out, exc.code, exc.outcome), out
+        return self._ok(out, result), out
+
+    def _check(
+        self, call: Call, method: str, out: Outcome
+    ) -> tuple[dict[str, str], KeyRecord, KrakenKey]:
+        presented = call.request.headers.get("api-key")
+        out.presented = presented
+        record = self.store.lookup(presented, call.now) if presented else None
+        key = self.secrets.get(presented) if presented else None
+        if key is not None and call.now < key.locked_until:
+            raise KrakenError("EGeneral:Temporary lockout", "locked-out")
+        if record is None or key is None:
+            raise KrakenError("EAPI:Invalid key", "unauthorized")
+        out.record = record
+        body = call.request.body.decode("utf-8", "replace")
+        fields = dict(parse_qsl(body, keep_blank_values=True))
+        try:
+            nonce = int(fields["nonce"])
+        except (KeyError, ValueError):
+            raise KrakenError("EAPI:Invalid nonce", "bad-nonce") from None
+        digest = hashlib.sha256(f"{nonce}{body}".encode()).digest()
+        good = hmac.new(key.secret, call.path.encode() + digest, hashlib.sha512).digest()
+        sent = call.request.headers.get("api-sign", "")
+        if not hmac.compare_digest(base64.b64encode(good).decode(), sent):
+            self._refuse(key, call.now)
+            raise KrakenError("EAPI:Invalid signature", "bad-signature")
+        if not self._nonce_ok(key, nonce):
+            raise KrakenError("EAPI:Invalid nonce", "bad-nonce")
+        if method not in _ORDERS:
+            self._count(key, call.now, 2 if method in kraken.HISTORY else 1)
+        needed = _NEEDS[method]
+        if needed is not None and needed not in key.permissions:
+            raise KrakenError("EGeneral:Permission denied", "forbidden")
+        return fields, record, key
+
+    def _refuse(self, key: KrakenKey, now: float) -> None:
+        key.refusals += 1
+        if key.refusals >= _LOCKOUT_AFTER:
+            key.refusals = 0
+            key.locked_until = now + kraken.LOCKOUT_SECONDS
+
+    @staticmethod
+    def _nonce_ok(key: KrakenKey, nonce: int) -> bool:
+        if nonce > key.last_nonce:
+            key.recent = {n for n in key.recent if n > nonce - key.nonce_window}
+            key.recent.add(nonce)
+            key.last_nonce = nonce
+            return True
+        late = key.last_nonce - nonce < key.nonce_window and nonce not in key.recent
+        if late:
+            key.recent.add(nonce)
+        return late
+
+    def _count(self, key: KrakenKey, now: float, cost: int) -> None:
+        """The decaying counter: refused (and not raised) when the call would pass the max."""
+        level = max(0.0, key.counter - self.decay * max(0.0, now - key.counted_at))
+        key.counted_at = now
+        if level + cost > self.counter_max:
+            key.counter = level
+            raise KrakenError("EAPI:Rate limit exceeded", "rate-limited")
+        key.counter = level + cost
+
+    def counter_of(self, key: str, now: float) -> float:
+        """A key's REST counter at ``now`` (for tests)."""
+        state = self.secrets[key]
+        return max(0.0, state.counter - self.decay * max(0.0, now - state.counted_at))
+
+    # -- faults and handlers -------------------------------------------------------------
+
+    def _order_fault(
+        self,
+        fields: dict[str, str],
+        record: KeyRecord,
+        faults: Faults,
+        out: Outcome,
+        draws: tuple[float, float, float, float],
+    ) -> Reply | None:
+        drop, fail, executes, stall = draws
+        if stall < faults.timeout_after_order_rate:
+            result = self._place(fields, record)
+            reply = self._ok(out, result)
+            out.outcome = "stalled-after-order"
+            return Reply(reply.status, reply.headers, reply.body, "respond", faults.stall_seconds)
+        if drop < faults.drop_after_order_rate:
+            self._place(fields, record)
+            out.status, out.outcome = 0, "dropped-after-order"
+            return Reply(0, [], b"", "drop")
+        if fail < faults.error_rate:
+            if executes < 0.5:
+                self._place(fields, record)
+            return self._error(out, "EService:Unavailable", "fault-unavailable")
+        return None
+
+    def _dispatch(
+        self, call: Call, method: str, fields: dict[str, str], record: KeyRecord, key: KrakenKey
+    ) -> Any:
+        mine = {t: o for t, o in self.orders.items() if o.account == record.account}
+        if method == "GetApiKeyInfo":
+            return {
+                "apiKeyName": record.scopes[0],
+                "nonce": str(key.last_nonce),
+                "nonceWindow": key.nonce_window,
+                "permissions": list(key.permissions),
+                "validUntil": str(key.valid_until),
+                "createdTime": str(int(record.created_at)),
+                "ipAllowlist": list(key.allowlist),
+            }
+        if method in ("Balance", "BalanceEx"):
+            return {"ZUSD": "1000.0000", "XXBT": "0.5000000000"}
+        if method == "TradeBalance":
+            return {"eb": "1000.0000", "tb": "1000.0000"}
+        if method == "OpenOrders":
+            return {"open": {t: o.as_json() for t, o in mine.items() if o.status == "open"}}
+        if method == "ClosedOrders":
+            return {"closed": {t: o.as_json() for t, o in mine.items() if o.status != "open"}}
+        if method == "QueryOrders":
+            wanted = fields.get("txid", "").split(",")
+            return {t: mine[t].as_json() for t in wanted if t in mine}
+        if method in ("Ledgers", "TradesHistory"):
+            return {"count": 0, "ledger" if method == "Ledgers" else "trades": {}}
+        if method == "AddOrder":
+            return self._place(fields, record)
+        if method == "CancelOrder":
+            order = mine.get(fields.get("txid", ""))
+            if order is None or order.status != "open":
+                raise KrakenError("EOrder:Unknown order", "rejected")
+            order.status = "canceled"
+            return {"count": 1}
+        raise KrakenError("EGeneral:Permission denied", "forbidden")  # Withdraw: never here
+
+    def _place(self, fields: dict[str, str], record: KeyRecord) -> dict[str, Any]:
+        pair, side = fields.get("pair"), fields.get("type")
+        kind = fields.get("ordertype", "limit")
+        if not pair or side not in ("buy", "sell") or kind not in ("limit", "market"):
+            raise KrakenError("EGeneral:Invalid arguments", "bad")
+        txid = f"O{next(self._ids):05d}-{secrets.token_hex(3).upper()}"
+        order = _Order(
+            record.account,
+            txid,
+            pair,
+            side,
+            kind,
+            fields.get("volume", "1"),
+            fields.get("price", "0"),
+            "open" if kind == "limit" else "closed",
+            self.config.clock(),
+            fields.get("userref"),
+        )
+        self.orders[txid] = order
+        return {"descr": {"order": f"{side} {order.volume} {pair} @ {kind}"}, "txid": [txid]}
+
+    # -- answers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _ok(out: Outcome, result: Any) -> Reply:
+        out.status, out.outcome = 200, "ok"
+        return Reply(200, _HEADERS, json.dumps({"error": [], "result": result}).encode())
+
+    @staticmethod
+    def _error(out: Outcome, code: str, outcome: str) -> Reply:
+        out.status, out.outcome = 200, outcome
+        return Reply(200, _HEADERS, json.dumps({"error": [code]}).encode())
+
+
+_HEADERS = [("content-type", "application/json; charset=utf-8")]
