@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import httpx
 
 from . import _redact
-from ._exceptions import ConfigurationError, InsecureTransportError
+from ._exceptions import CoinguardError, ConfigurationError, InsecureTransportError
 from ._origin import Origin, origin_of
 from ._provider import AuthStyle, BearerKey, HeaderKey, QueryKey, SignedKey
 from ._secret import Secret
@@ -169,6 +169,8 @@ class SignedKeyAuth(ScopedKeyAuth):
                 self._secret.reveal(),
             )
             signature = style.sign(attempt, self._signing.reveal())
+        except CoinguardError:  # a signer's own refusal says what to do
+            raise
         except Exception as exc:  # nothing was sent: never an "outcome unknown"
             raise ConfigurationError(
                 f"{keyed.method} {_redact.redact(path)}: the request cannot be signed"
