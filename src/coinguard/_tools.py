@@ -38,7 +38,7 @@ from ._budget import Budget, Meter
 from ._endpoints import Endpoint
 from ._exceptions import ConfigurationError
 from ._provider import Scope
-from ._quota import MemoryStore, QuotaStore
+from ._quota import QuotaStore, shared_memory_store
 from ._redact import redact, redact_value
 from ._tool_errors import describe_error, validation_text
 from ._tool_schemas import OhlcvInput, PricesInput, describe, endpoint_model, strict
@@ -147,6 +147,13 @@ class AgentTool:
         """Run once a framework's own approval hook approved this call (adapters only)."""
         return self._owner._invoke(self, arguments, approved=True)
 
+    async def _aafter_approval(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`_after_approval` for async frameworks: awaited over an AsyncClient, in a
+        worker thread over a Client."""
+        if self._owner.is_async:
+            return await self._owner._ainvoke(self, arguments, approved=True)
+        return await anyio.to_thread.run_sync(lambda: self._after_approval(arguments))
+
 
 class Toolset(Sequence[AgentTool]):
     """The tools of one agent over one client; index it by position or by name.
@@ -181,7 +188,9 @@ class Toolset(Sequence[AgentTool]):
         self._max_chars = max_chars
         self._clock = clock
         self._closers: list[Callable[[], None]] = []
-        store: QuotaStore | str = MemoryStore() if budget_store is None else budget_store
+        # the process's store by default: an agent's budget and day cap must survive its tools
+        # being built again (one Toolset per conversation)
+        store: QuotaStore | str = shared_memory_store() if budget_store is None else budget_store
         self._meter = Meter.of(budget, agent, store, clock) if budget is not None else None
         self._tools: dict[str, AgentTool] = {}
         for tool in self._build():

@@ -127,12 +127,11 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
 
     def run(args: dict[str, Any], approved_by_framework: bool) -> tuple[list[Any], dict[str, Any]]:
         sync = cast("Client", client)
-        quote = sync.prices([args["symbol"]])[0].price if args["type"] == "market" else None
-        order = order_of(args, quote)
+        order = order_of(args, sync.prices([args["symbol"]])[0].price)
         if not _approved(policy, order, approved_by_framework):
             raise TradeRefusedError("refused: the order was not approved")
+        form, method, route, body, query, key = _request(sync, policy, order)  # may refuse
         day.charge({"usd": math.ceil(order.notional_usd)})
-        form, method, route, body, query, key = _request(sync, policy, order)
         answer = sync.request(method, route, json=body, params=query, idempotency_key=key)
         return placed(form, order, answer)
 
@@ -140,15 +139,12 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
         args: dict[str, Any], approved_by_framework: bool
     ) -> tuple[list[Any], dict[str, Any]]:
         aclient = cast("AsyncClient", client)
-        quote = None
-        if args["type"] == "market":
-            quote = (await aclient.prices([args["symbol"]]))[0].price
-        order = order_of(args, quote)
+        order = order_of(args, (await aclient.prices([args["symbol"]]))[0].price)
         ok = await anyio.to_thread.run_sync(_approved, policy, order, approved_by_framework)
         if not ok:
             raise TradeRefusedError("refused: the order was not approved")
+        form, method, route, body, query, key = _request(aclient, policy, order)  # may refuse
         await anyio.to_thread.run_sync(day.charge, {"usd": math.ceil(order.notional_usd)})
-        form, method, route, body, query, key = _request(aclient, policy, order)
         answer = await aclient.request(method, route, json=body, params=query, idempotency_key=key)
         return placed(form, order, answer)
 
@@ -170,17 +166,27 @@ def trade_tool(toolset: Toolset, policy: TradePolicy, day_store: Any) -> AgentTo
     )
 
 
-def _order(
-    agent: str, policy: TradePolicy, args: dict[str, Any], quote: float | None
-) -> OrderRequest:
-    """The order the arguments ask for, valued (a market order at ``quote``) and capped."""
+def _order(agent: str, policy: TradePolicy, args: dict[str, Any], quote: float) -> OrderRequest:
+    """The order the arguments ask for, valued and capped.
+
+    A market order is worth its quantity at the current ``quote``. A buy limit order at its
+    limit price (it never pays more); a sell limit order at its limit price or the quote,
+    whichever is higher: one far below the market fills at once at the market's price.
+    """
     symbol, side, kind = args["symbol"], args["side"], args["type"]
     quantity, price = float(args["quantity"]), args.get("price")
     if kind == "limit" and price is None:
         raise TradeRefusedError("a limit order needs a price")
+    if not (isinstance(quote, int | float) and math.isfinite(quote) and quote > 0):
+        raise TradeRefusedError(f"refused: no usable price for {symbol} to value the order")
     if kind == "market":
         price = None
-    notional = quantity * (quote if quote is not None else float(args["price"]))
+    if price is None:
+        notional = quantity * quote
+    elif side == "sell":
+        notional = quantity * max(float(price), quote)
+    else:
+        notional = quantity * float(price)
     if notional > policy.max_order_usd:
         raise TradeRefusedError(
             f"refused: the order is worth {notional:,.2f} USD, over the "

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from importlib import import_module
 from typing import Annotated, Any
 
-import anyio
 from pydantic import ValidationError
 
 from ._exceptions import ConfigurationError
@@ -150,7 +149,13 @@ def openai_agents_tools(tools: Toolset) -> list[Any]:
 def _json_runner(tool: AgentTool) -> Callable[[Any, str], Awaitable[str]]:
     async def invoke(ctx: Any, arguments: str) -> str:
         if tool.approval == "framework":  # the SDK runs this only after needs_approval said yes
-            return await anyio.to_thread.run_sync(_approved_json, tool, arguments)
+            try:
+                parsed = json.loads(arguments or "{}")
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                return await tool.ainvoke_json(arguments)  # the usual invalid-arguments result
+            return json.dumps(await tool._aafter_approval(parsed))
         return await tool.ainvoke_json(arguments)
 
     return invoke
@@ -244,7 +249,7 @@ def _dict_runner(
 ) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def run(**arguments: Any) -> dict[str, Any]:
         if tool.approval == "framework":  # pydantic-ai runs this only once requires_approval is met
-            result = await anyio.to_thread.run_sync(tool._after_approval, arguments)
+            result = await tool._aafter_approval(arguments)
         else:
             result = await tool.acall(**arguments)
         if not result["ok"] and result["error"]["kind"] == "invalid_arguments":
@@ -252,16 +257,6 @@ def _dict_runner(
         return result
 
     return run
-
-
-def _approved_json(tool: AgentTool, text: str) -> str:
-    try:
-        arguments = json.loads(text or "{}")
-    except ValueError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        return tool.invoke_json(text)
-    return json.dumps(tool._after_approval(arguments))
 
 
 def bearer_guard(app: Any, token: str) -> Any:
