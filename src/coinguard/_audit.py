@@ -173,7 +173,7 @@ def read_audit(path: str | os.PathLike[str], *, rotated: bool = True) -> Iterato
     files.append(base)
     bad = 0
     for file in files:
-        with open(file, encoding="utf-8") as lines:
+        with open(file, encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 record = _parse(line)
                 if record is None:

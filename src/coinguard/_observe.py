@@ -58,6 +58,21 @@ SENSITIVE_PARAMS = frozenset(
     }
 )
 
+#: the fields of a record that are numbers or text when present (a record read back is checked)
+_FIELD_KINDS: dict[str, tuple[type, ...]] = {
+    "attempt": (int,),
+    "status": (int,),
+    "cost": (int,),
+    "quota_wait": (int, float),
+    "latency": (int, float),
+    "key_fp": (str,),
+    "key_source": (str,),
+    "error": (str,),
+    "request_id": (str,),
+    "client_order_id": (str,),
+    "symbol": (str,),
+}
+
 _ORDER_ID_FIELDS = ("newClientOrderId", "clientOrderId", "client_order_id", "clOrdId", "userref")
 _SYMBOL_FIELDS = ("symbol", "pair", "product_id", "instId", "market")
 
@@ -113,9 +128,22 @@ class Attempt(NamedTuple):
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Attempt:
-        """An attempt read back from an audit line (fields it lacks are empty)."""
+        """An attempt read back from an audit line (fields it lacks are empty).
+
+        Raises ``ValueError`` for a field of the wrong type or a time outside the years
+        1970 to 9998: a reader skips such a line rather than fail on it later.
+        """
         known: dict[str, Any] = {f: record.get(f) for f in RECORD_FIELDS}
+        for name, kinds in _FIELD_KINDS.items():
+            value = known.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                raise ValueError(f"audit field {name!r} is a {type(value).__name__}")
+        for name in ("provider", "method", "route", "scope", "call_id", "outcome", "time"):
+            if not isinstance(known.get(name) or "", str):
+                raise ValueError(f"audit field {name!r} is not text")
         started = datetime.fromisoformat(str(record["time"])).timestamp()
+        if not 0 <= started < 253_370_764_800:  # 1970 to the end of 9998: every date prints
+            raise ValueError("audit time out of range")
         known.update(
             host=str(record.get("host") or ""),
             port=record.get("port"),

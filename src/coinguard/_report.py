@@ -164,6 +164,7 @@ def rich_report(usage: Usage) -> Any:
     """The report as a ``rich`` table (the ``report`` extra), for a terminal; its caption
     counts the alerts, which follow it as lines."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(
         title=f"coinguard usage: {usage.records} attempts, {len(usage.keys)} keys",
@@ -174,7 +175,7 @@ def rich_report(usage: Usage) -> Any:
             name, justify="left" if i < 2 or name in ("errors", "first", "last") else "right"
         )
     for row in _rows(usage):
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # audit fields are text, never markup
     return table
 
 

@@ -667,11 +667,8 @@ class Quota:
             except Exception as exc:  # the journal keeps a whole lease: over, never under
                 self._degrade("give back the journal's lease", exc)
         if isinstance(self.store, MemoryStore):
-            journal = self._journal
-            on_disk = () if journal is None else journal.indices
-            self.store.unbind(
-                self.key_id, self._clock(), frozenset(self._specs[i].sig for i in on_disk)
-            )
+            # journaled windows stay too: a later Quota of the key may have no journal
+            self.store.unbind(self.key_id, self._clock())
         if self._owned and self.store is not _SHARED_MEMORY:
             self.store.close()
 

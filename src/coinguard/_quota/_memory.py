@@ -30,7 +30,6 @@ class MemoryStore:
         self._metas: dict[str, Meta] = {}
         self._bound: dict[str, int] = {}  # key -> open Quotas bound to it
         self._idle: set[str] = set()  # keys nothing is bound to, kept while windows hold calls
-        self._persisted: dict[str, frozenset[str]] = {}  # idle key -> shapes kept on disk
         self._sweep_at = _SWEEP_MIN
         self._nonces: dict[str, int] = {}
         self._tats: dict[str, float] = {}  # decaying counters: when each would be empty
@@ -84,7 +83,6 @@ class MemoryStore:
         with self._lock:
             self._bound[key_id] = self._bound.get(key_id, 0) + 1
             self._idle.discard(key_id)
-            self._persisted.pop(key_id, None)
             meta = self._metas.setdefault(key_id, Meta())
             self._sigs.setdefault(key_id, set()).update(spec.sig for spec in specs)
             logs = tuple(
@@ -92,9 +90,8 @@ class MemoryStore:
             )
         return MemoryBucket(KeyState(specs, logs, meta), self._lock)
 
-    def unbind(self, key_id: str, now: float, persisted: frozenset[str] = frozenset()) -> None:
-        """A Quota bound to ``key_id`` closed (``now``: its clock reading; ``persisted``: the
-        window shapes it journals to disk, which a later bind restores, so they need not stay).
+    def unbind(self, key_id: str, now: float) -> None:
+        """A Quota bound to ``key_id`` closed (``now``: its clock reading).
 
         Once no open Quota is bound to a key, its state goes as soon as it holds nothing: no
         call in any window, no penalty. A key whose windows still hold calls stays until a
@@ -108,8 +105,6 @@ class MemoryStore:
                 return
             self._bound.pop(key_id, None)
             self._idle.add(key_id)
-            if persisted:
-                self._persisted[key_id] = persisted
             if len(self._idle) < self._sweep_at:
                 self._forget_if_empty(key_id, now)
                 return
@@ -122,15 +117,12 @@ class MemoryStore:
         sigs = self._sigs.get(key_id, set())
         if meta is not None:
             t = max(now + meta.drift, meta.seen)  # the key's own timeline
-            on_disk = self._persisted.get(key_id, frozenset())
-            held = (_holds(self._logs[key_id, sig], t) for sig in sigs if sig not in on_disk)
-            if meta.blocked > t or any(held):
+            if meta.blocked > t or any(_holds(self._logs[key_id, sig], t) for sig in sigs):
                 return
         for sig in sigs:
             del self._logs[key_id, sig]
         self._sigs.pop(key_id, None)
         self._metas.pop(key_id, None)
-        self._persisted.pop(key_id, None)
         self._idle.discard(key_id)
 
     def clear(self) -> None:
@@ -141,7 +133,6 @@ class MemoryStore:
             self._sigs.clear()
             self._bound.clear()
             self._idle.clear()
-            self._persisted.clear()
             self._sweep_at = _SWEEP_MIN
 
     def close(self) -> None:

@@ -499,11 +499,6 @@ class Journal:
         _OPEN_JOURNALS.add(self)
 
     @property
-    def indices(self) -> tuple[int, ...]:
-        """The windows (indices into the key's specs) this journal keeps on disk."""
-        return tuple(self._indices)
-
-    @property
     def ready(self) -> bool:
         """True if the next call of cost 1 is covered without I/O (barring a new day)."""
         return self._left > 0

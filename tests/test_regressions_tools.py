@@ -1,7 +1,5 @@
-"""Review findings: each test shows a promise or documented behaviour that current code breaks.
-
-Each is marked xfail(strict=True) until fixed, so the suite stays green and a fix is noticed.
-"""
+"""Regressions found by attacking the agent tools (#16), the audit log and report (#17) and
+the quota's memory store: each test states the promise or documented behaviour it broke."""
 
 from __future__ import annotations
 
@@ -77,11 +75,6 @@ _NOT_UTF8 = b'{"time":"2026-11-27T12:00:01+00:00","provider":"sandbox","route":"
 _GOOD = '{"time":"2026-11-27T12:00:00+00:00","provider":"sandbox","method":"GET","route":"/p","cost":1,"outcome":"ok"}'  # noqa: E501
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: a malformed audit line crashes "
-    "'coinguard audit check/report' with a raw TypeError/UnicodeDecodeError",
-)
 @pytest.mark.parametrize(
     ("action", "bad"),
     [
@@ -118,11 +111,6 @@ def test_a_malformed_audit_line_is_skipped_not_a_traceback(
     assert "attempts" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: MemoryStore.unbind drops journaled "
-    "windows, so a later Quota of the key without that journal starts from zero",
-)
 def test_a_key_reopened_without_the_journal_keeps_the_days_calls(tmp_path: Any) -> None:
     """Six of ten daily calls are spent through a journaled Quota, which closes. The same key
     bound again on the same memory store, without that journal (persistence off, or the file
@@ -150,11 +138,6 @@ def test_a_key_reopened_without_the_journal_keeps_the_days_calls(tmp_path: Any) 
         again.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: audit fields are rich markup in the "
-    "terminal report: '[/x]' crashes it, '[link=...]' plants a hyperlink",
-)
 @pytest.mark.parametrize(
     "provider", ["[/evil]", "[link=https://evil.example/]sandbox[/link]"], ids=["crash", "link"]
 )
