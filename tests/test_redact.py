@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gc
 import threading
 from urllib.parse import quote
@@ -76,8 +77,6 @@ def _left(text: str, forms: set[str]) -> set[str]:
 
 def _base64_key_part(prefix: bytes, raw: bytes, suffix: bytes, urlsafe: bool) -> str:
     """The characters of the base64 of ``prefix + raw + suffix`` that depend on ``raw`` only."""
-    import base64
-
     encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
     text = encode(prefix + raw + suffix).decode("ascii")
     first = -(-8 * len(prefix) // 6)
@@ -117,8 +116,6 @@ def test_base64_of_a_key_among_other_bytes_is_redacted_at_any_alignment() -> Non
                 for urlsafe in (False, True):
                     prefix, suffix = b"u:\xff\x00\x10"[:pad], b"\xfe\x01\x7f"[:tail]
                     part = _base64_key_part(prefix, raw, suffix, urlsafe)
-                    import base64
-
                     encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
                     blob = encode(prefix + raw + suffix).decode("ascii")
                     for text in (f"Basic {blob}", blob.rstrip("="), f"x{blob}y"):
@@ -155,3 +152,13 @@ def test_a_signature_is_redacted_at_every_offset() -> None:
             for before in _CONTEXTS:
                 out = _redact.redact(f"{before}{piece.upper()}!")
                 assert not _left(out, {value, quote(value, safe="")}), (value, start, before)
+
+
+def test_a_key_sharing_a_prefix_with_others_is_named_by_its_own_fingerprint() -> None:
+    """Whichever key was registered first, a line with a key names that key, not another one
+    that shares its first slices."""
+    held = [Secret(f"sk_live_commonstart_{n}x9y8z7w6v5", source="test") for n in range(3)]
+    for key in held:
+        _redact.register(key)
+    for key in held:
+        assert _redact.redact(f"k={key.reveal()}") == f"k=<key {key.fingerprint}>"
