@@ -3,9 +3,10 @@
 Every log record of the ``coinguard``, ``httpx`` and ``httpcore`` loggers goes through
 ``coinguard._redact.redact``; an agent platform or a data service may hold thousands of keys in
 one process. This measures one typical httpx request line (no key in it, the common case) and
-one with a key in its query string, with 1 and with N keys registered, interleaved round by
-round, and reports the per-call time and the ratio to the one-key case, plus the memory the
-index takes per key.
+one with a key in its query string, and a whole request through a ``coinguard.Client`` (key in
+the query, httpx logging at INFO to a file), with 1 and with N keys registered, interleaved
+round by round, and reports the per-call time and the ratio to the one-key case, plus the
+memory each registered key takes (its index, its Secret and the hook that forgets it).
 
     python benchmarks/redaction.py [--keys 1000 10000] [--rounds 5] [--calls 20000]
 """
@@ -13,11 +14,17 @@ index takes per key.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import secrets
 import statistics
 import time
 import tracemalloc
+from collections.abc import Callable
 
+import httpx
+
+import coinguard
 from coinguard import Secret, _redact
 
 CLEAN = (
@@ -30,11 +37,34 @@ def _keys(n: int) -> list[Secret]:
     return [Secret("sk_live_" + secrets.token_urlsafe(24)) for _ in range(n)]
 
 
-def _per_call(text: str, calls: int) -> float:
+def _per_call(call: Callable[[], object], calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
-        _redact.redact(text)
+        call()
     return (time.perf_counter() - start) / calls
+
+
+def _requester(key: Secret) -> Callable[[], object]:
+    """One GET through a client whose key goes in the query, logged by httpx at INFO."""
+    log = logging.getLogger("httpx")
+    log.setLevel(logging.INFO)
+    log.addHandler(logging.FileHandler(os.devnull))
+    provider = coinguard.Provider(
+        name="bench", base_url="https://api.example.com/v2", auth=coinguard.QueryKey("api_key")
+    )
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"ok": True}))
+    client = coinguard.Client(
+        provider=provider, read_key=key, http_client=httpx.Client(transport=transport)
+    )
+    params = {"symbol": "BTC", "startDate": "2026-01-01", "endDate": "2026-03-31"}
+    return lambda: client.get("/daily-ohlcv", params=params)
+
+
+def _round(
+    calls: dict[str, tuple[Callable[[], object], int]], into: dict[str, list[float]]
+) -> None:
+    for kind, (call, n) in calls.items():
+        into.setdefault(kind, []).append(_per_call(call, n))
 
 
 def main() -> None:
@@ -47,13 +77,17 @@ def main() -> None:
     for key in first:
         _redact.register(key)
     keyed = CLEAN.replace("limit=100", f"api_key={first[0].reveal()}&limit=100")
-    base = {"clean": [], "keyed": []}  # type: dict[str, list[float]]
+    calls = {
+        "clean": (lambda: _redact.redact(CLEAN), args.calls),
+        "keyed": (lambda: _redact.redact(keyed), args.calls // 10),
+        "request": (_requester(first[0]), args.calls // 20),
+    }
+    base: dict[str, list[float]] = {}
     for _ in range(args.rounds):
-        base["clean"].append(_per_call(CLEAN, args.calls))
-        base["keyed"].append(_per_call(keyed, args.calls // 10))
-    print(f"{'live keys':>10} {'line':>6} {'per call':>10} {'vs 1 key':>9} {'KB/key':>7}")
+        _round(calls, base)
+    print(f"{'live keys':>10} {'line':>8} {'per call':>10} {'vs 1 key':>9} {'KB/key':>7}")
     for kind, times in base.items():
-        print(f"{1:>10} {kind:>6} {min(times) * 1e6:>8.2f}us {1.0:>8.2f}x {'':>7}")
+        print(f"{1:>10} {kind:>8} {min(times) * 1e6:>8.2f}us {1.0:>8.2f}x {'':>7}")
     held = list(first)
     for n in args.keys:
         tracemalloc.start()
@@ -63,14 +97,13 @@ def main() -> None:
         memory = tracemalloc.get_traced_memory()[0] / max(1, len(extra))
         tracemalloc.stop()
         held += extra
-        many = {"clean": [], "keyed": []}  # type: dict[str, list[float]]
+        many: dict[str, list[float]] = {}
         for _ in range(args.rounds):
-            many["clean"].append(_per_call(CLEAN, args.calls))
-            many["keyed"].append(_per_call(keyed, args.calls // 10))
+            _round(calls, many)
         for kind, times in many.items():
             ratio = min(times) / min(base[kind])
             print(
-                f"{n:>10} {kind:>6} {min(times) * 1e6:>8.2f}us {ratio:>8.2f}x {memory / 1024:>7.1f}"
+                f"{n:>10} {kind:>8} {min(times) * 1e6:>8.2f}us {ratio:>8.2f}x {memory / 1024:>7.1f}"
             )
     print(f"spread over rounds (1 key, clean): {statistics.pstdev(base['clean']) * 1e6:.2f}us")
 
