@@ -9,7 +9,8 @@ inside a base64 blob, is caught as surely as the plain value. Keys shorter than
 is redacted is still far from a common word.
 
 How: every ``GRAM``-character slice of every spelling of every live key is indexed (case
-folded), once, with the fingerprint of a key it belongs to. A text is first scanned (one
+folded, by a hash: the index holds no key text and half the memory of the slices), once, with
+the fingerprint of a key it belongs to. A text is first scanned (one
 compiled pattern) for runs of :data:`MIN_RUN` or more characters that occur in some indexed
 slice; most log lines have none or few, and only those runs are probed, at every
 ``STRIDE``-th position, which finds any run of a key of at least ``GRAM + STRIDE - 1``
@@ -51,6 +52,9 @@ STRIDE = 4
 MIN_RUN = GRAM + STRIDE - 1
 #: Keys shorter than this are refused when loaded (a provider profile may lower it).
 MIN_KEY_LENGTH = 16
+# slices are indexed by their hash cut to 60 bits (a 32-byte int, half a str): a collision
+# can only redact too much, at odds of one in 2**60 / live slices per probe
+_MASK = (1 << 60) - 1
 
 _FAMILIES = ("coinguard", "httpx", "httpcore")
 _KNOWN = (
@@ -62,14 +66,14 @@ _KNOWN = (
 )
 _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _lock = threading.Lock()
-_index: dict[str, str] = {}  # folded slice -> fingerprint of a live value that has it
-_more: dict[str, dict[str, int]] = {}  # slice -> its other owners and their counts, if shared
+_index: dict[int, str] = {}  # hash of a folded slice -> fingerprint of a live value that has it
+_more: dict[int, dict[str, int]] = {}  # slice hash -> its other owners and their counts, if shared
 _chars: set[str] = set()  # every character of an indexed slice (only grows)
 _runs: re.Pattern[str] | None = None  # runs of MIN_RUN or more of those characters
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
-_dead: list[tuple[int, str, tuple[str, ...]]] = []  # collected Secrets, not yet forgotten
-_transient: list[tuple[str, ...]] = []  # grams of recent one-use values, oldest first
+_dead: list[tuple[int, str, tuple[int, ...]]] = []  # collected Secrets, not yet forgotten
+_transient: list[tuple[int, ...]] = []  # grams of recent one-use values, oldest first
 TRANSIENT = 256  # how many one-use values (request signatures) stay redactable
 _params: set[str] = set()  # query parameters that carry a signature: their value is never shown
 _param_re: re.Pattern[str] | None = None
@@ -98,18 +102,16 @@ def spellings(raw: str) -> set[str]:
     return forms | _base64_runs(raw.encode("utf-8"))
 
 
-def _grams(raw: str) -> tuple[str, ...]:
-    grams: set[str] = set()
-    for form in spellings(raw):
-        folded = form.translate(_FOLD)
-        grams.update(folded[i : i + GRAM] for i in range(len(folded) - GRAM + 1))
-    return tuple(grams)
+def _grams(forms: set[str]) -> tuple[frozenset[str], tuple[int, ...]]:
+    """The characters of ``forms`` (case folded) and the hashes of their slices."""
+    folded = {form.translate(_FOLD) for form in forms}
+    slices = {form[i : i + GRAM] for form in folded for i in range(len(form) - GRAM + 1)}
+    return frozenset("".join(folded)), tuple({hash(gram) & _MASK for gram in slices})
 
 
-def _add(grams: tuple[str, ...], owner: str) -> None:
+def _add(chars: frozenset[str], grams: tuple[int, ...], owner: str) -> None:
     """Index ``grams`` for ``owner``; call with _lock held."""
     global _runs
-    chars = set().union(*grams)
     if not chars <= _chars:
         # widen the pre-filter before the index, so no redact sees a slice it cannot reach
         _chars.update(chars)
@@ -124,7 +126,7 @@ def _add(grams: tuple[str, ...], owner: str) -> None:
             index[gram] = owner
 
 
-def _drop(grams: tuple[str, ...], owner: str) -> None:
+def _drop(grams: tuple[int, ...], owner: str) -> None:
     """Forget ``owner``'s share of ``grams``; call with _lock held."""
     index, more = _index, _more
     for gram in grams:
@@ -158,13 +160,13 @@ def register(secret: Secret) -> None:
         fp = secret.fingerprint
         count = _live.get(fp, 0)
         _live[fp] = count + 1
-        grams = _grams(secret.reveal())
+        chars, grams = _grams(spellings(secret.reveal()))
         if count == 0:
-            _add(grams, fp)
+            _add(chars, grams, fp)
     weakref.finalize(secret, _forget, id(secret), fp, grams)
 
 
-def _forget(ident: int, fp: str, grams: tuple[str, ...]) -> None:
+def _forget(ident: int, fp: str, grams: tuple[int, ...]) -> None:
     # Runs from the garbage collector, possibly while this thread holds _lock: never lock here,
     # only queue the removal (list.append is atomic) for the next locked section.
     _dead.append((ident, fp, grams))
@@ -188,29 +190,35 @@ def _spans(folded: str, lo: int, hi: int) -> list[tuple[int, int, str]]:
     Probing every STRIDE-th position finds each run; a hit is grown STRIDE slices at a time
     (two slices STRIDE apart overlap, so the run stays contiguous), then the last few
     positions one by one, farthest first; probing goes on at the run's end."""
-    index, spans = _index, []
+    index, spans, mask = _index, [], _MASK
     limit = hi - GRAM
     i = lo
     while i <= limit:
-        fp = index.get(folded[i : i + GRAM])
+        fp = index.get(hash(folded[i : i + GRAM]) & mask)
         if fp is None:
             i += STRIDE
             continue
         start = i
-        while start - STRIDE >= lo and folded[start - STRIDE : start - STRIDE + GRAM] in index:
+        while (
+            start - STRIDE >= lo
+            and hash(folded[start - STRIDE : start - STRIDE + GRAM]) & mask in index
+        ):
             start -= STRIDE
         for back in range(max(lo, start - STRIDE + 1), start):
-            if folded[back : back + GRAM] in index:
+            if hash(folded[back : back + GRAM]) & mask in index:
                 start = back
                 break
         end = i
-        while end + STRIDE <= limit and folded[end + STRIDE : end + STRIDE + GRAM] in index:
+        while (
+            end + STRIDE <= limit
+            and hash(folded[end + STRIDE : end + STRIDE + GRAM]) & mask in index
+        ):
             end += STRIDE
         for ahead in range(min(limit, end + STRIDE - 1), end, -1):
-            if folded[ahead : ahead + GRAM] in index:
+            if hash(folded[ahead : ahead + GRAM]) & mask in index:
                 end = ahead
                 break
-        if _more and folded[i : i + GRAM] in _more:
+        if _more and hash(folded[i : i + GRAM]) & mask in _more:
             fp = _owner(folded, start, end) or fp
         spans.append((start, end + GRAM, fp))
         i = lo = end + GRAM
@@ -221,7 +229,7 @@ def _owner(folded: str, start: int, end: int) -> str | None:
     """The fingerprint of a slice in ``folded[start:end + GRAM]`` that only one value has: a
     prefix many keys share (``sk_live_``) must not name the wrong one."""
     for k in range(start, end + 1):
-        gram = folded[k : k + GRAM]
+        gram = hash(folded[k : k + GRAM]) & _MASK
         fp = _index.get(gram)
         if fp is not None and gram not in _more:
             return fp
@@ -238,10 +246,9 @@ def register_transient(value: str) -> None:
     >>> redact("echo c8db56825ae71d6d79447849")
     'echo <key signature>'
     """
-    folded = {form.translate(_FOLD) for form in (value, quote(value, safe=""))}
-    grams = tuple({form[i : i + GRAM] for form in folded for i in range(len(form) - GRAM + 1)})
+    chars, grams = _grams({value, quote(value, safe="")})
     with _lock:
-        _add(grams, "signature")
+        _add(chars, grams, "signature")
         _transient.append(grams)
         if len(_transient) > TRANSIENT:
             _drop(_transient.pop(0), "signature")
