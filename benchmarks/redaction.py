@@ -14,6 +14,7 @@ memory each registered key takes (its index, its Secret and the hook that forget
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import secrets
@@ -83,27 +84,35 @@ def main() -> None:
         "request": (_requester(first[0]), args.calls // 20),
     }
     base: dict[str, list[float]] = {}
-    for _ in range(args.rounds):
-        _round(calls, base)
+    many: dict[int, dict[str, list[float]]] = {n: {} for n in args.keys}
+    memory: dict[int, float] = {}
+    for rnd in range(args.rounds):
+        for n in args.keys:
+            # one key, then n, then one again: the baseline is measured between the others
+            _round(calls, base)
+            if not rnd:
+                tracemalloc.start()
+            extra = _keys(n - 1)
+            for key in extra:
+                _redact.register(key)
+            if not rnd:
+                memory[n] = tracemalloc.get_traced_memory()[0] / max(1, len(extra))
+                tracemalloc.stop()
+            gc.collect()  # a full collection now, not in the middle of a timed loop
+            _round(calls, many[n])
+            del extra, key
+            gc.collect()
+            with _redact._lock:
+                _redact._reap()
     print(f"{'live keys':>10} {'line':>8} {'per call':>10} {'vs 1 key':>9} {'KB/key':>7}")
     for kind, times in base.items():
         print(f"{1:>10} {kind:>8} {min(times) * 1e6:>8.2f}us {1.0:>8.2f}x {'':>7}")
-    held = list(first)
     for n in args.keys:
-        tracemalloc.start()
-        extra = _keys(n - len(held))
-        for key in extra:
-            _redact.register(key)
-        memory = tracemalloc.get_traced_memory()[0] / max(1, len(extra))
-        tracemalloc.stop()
-        held += extra
-        many: dict[str, list[float]] = {}
-        for _ in range(args.rounds):
-            _round(calls, many)
-        for kind, times in many.items():
+        for kind, times in many[n].items():
             ratio = min(times) / min(base[kind])
             print(
-                f"{n:>10} {kind:>8} {min(times) * 1e6:>8.2f}us {ratio:>8.2f}x {memory / 1024:>7.1f}"
+                f"{n:>10} {kind:>8} {min(times) * 1e6:>8.2f}us {ratio:>8.2f}x"
+                f" {memory[n] / 1024:>7.1f}"
             )
     print(f"spread over rounds (1 key, clean): {statistics.pstdev(base['clean']) * 1e6:.2f}us")
 
