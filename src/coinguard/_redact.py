@@ -9,11 +9,14 @@ inside a base64 blob, is caught as surely as the plain value. Keys shorter than
 is redacted is still far from a common word.
 
 How: every ``GRAM``-character slice of every spelling of every live key is indexed (case
-folded). A text is probed at every ``STRIDE``-th position only, which finds any run of at least
-``GRAM + STRIDE - 1`` characters; a probe that hits is grown slice by slice to the whole run,
-which is replaced by ``<key fp:...>``, and probing goes on after it. The cost is one
-dictionary probe per ``STRIDE`` characters plus one per character of a key found, whatever the
-number of live keys.
+folded, by a hash: the index holds no key text and half the memory of the slices), once, with
+the fingerprint of a key it belongs to. A text is first scanned (one
+compiled pattern) for runs of :data:`MIN_RUN` or more characters that occur in some indexed
+slice; most log lines have none or few, and only those runs are probed, at every
+``STRIDE``-th position, which finds any run of a key of at least ``GRAM + STRIDE - 1``
+characters. A probe that hits is grown ``STRIDE`` slices at a time, then to its exact end, and
+replaced by ``<key fp:...>``. The cost is one dictionary probe per ``STRIDE`` characters of
+the candidate runs plus a few per key found, whatever the number of live keys.
 
 Filters on a logger do not apply to records of its child loggers, so the filter is attached to
 every logger in the three families that exists now, and again whenever a client is created.
@@ -49,6 +52,9 @@ STRIDE = 4
 MIN_RUN = GRAM + STRIDE - 1
 #: Keys shorter than this are refused when loaded (a provider profile may lower it).
 MIN_KEY_LENGTH = 16
+# slices are indexed by their hash cut to 60 bits (a 32-byte int, half a str): a collision
+# can only redact too much, at odds of one in 2**60 / live slices per probe
+_MASK = (1 << 60) - 1
 
 _FAMILIES = ("coinguard", "httpx", "httpcore")
 _KNOWN = (
@@ -60,12 +66,14 @@ _KNOWN = (
 )
 _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _lock = threading.Lock()
-_index: dict[str, str] = {}  # folded slice -> fingerprint of a key it belongs to
-_refs: dict[str, int] = {}  # folded slice -> number of live keys that have it
+_index: dict[int, str] = {}  # hash of a folded slice -> fingerprint of a live value that has it
+_more: dict[int, dict[str, int]] = {}  # slice hash -> its other owners and their counts, if shared
+_chars: set[str] = set()  # every character of an indexed slice (only grows)
+_runs: re.Pattern[str] | None = None  # runs of MIN_RUN or more of those characters
 _live: dict[str, int] = {}  # fingerprint -> number of live Secret objects with that value
 _seen: set[int] = set()  # ids of registered Secret objects
-_dead: list[tuple[int, str, frozenset[str]]] = []  # collected Secrets, not yet forgotten
-_transient: list[frozenset[str]] = []  # grams of recent one-use values, oldest first
+_dead: list[tuple[int, str, tuple[int, ...]]] = []  # collected Secrets, not yet forgotten
+_transient: list[tuple[int, ...]] = []  # grams of recent one-use values, oldest first
 TRANSIENT = 256  # how many one-use values (request signatures) stay redactable
 _params: set[str] = set()  # query parameters that carry a signature: their value is never shown
 _param_re: re.Pattern[str] | None = None
@@ -94,12 +102,49 @@ def spellings(raw: str) -> set[str]:
     return forms | _base64_runs(raw.encode("utf-8"))
 
 
-def _grams(raw: str) -> frozenset[str]:
-    grams: set[str] = set()
-    for form in spellings(raw):
-        folded = form.translate(_FOLD)
-        grams.update(folded[i : i + GRAM] for i in range(len(folded) - GRAM + 1))
-    return frozenset(grams)
+def _grams(forms: set[str]) -> tuple[frozenset[str], tuple[int, ...]]:
+    """The characters of ``forms`` (case folded) and the hashes of their slices."""
+    folded = {form.translate(_FOLD) for form in forms}
+    slices = {form[i : i + GRAM] for form in folded for i in range(len(form) - GRAM + 1)}
+    return frozenset("".join(folded)), tuple({hash(gram) & _MASK for gram in slices})
+
+
+def _add(chars: frozenset[str], grams: tuple[int, ...], owner: str) -> None:
+    """Index ``grams`` for ``owner``; call with _lock held."""
+    global _runs
+    if not chars <= _chars:
+        # widen the pre-filter before the index, so no redact sees a slice it cannot reach
+        _chars.update(chars)
+        alphabet = "".join(re.escape(c) for c in sorted(_chars))
+        _runs = re.compile(f"[{alphabet}]{{{MIN_RUN},}}")
+    index, more = _index, _more
+    for gram in grams:
+        if gram in index:
+            others = more.setdefault(gram, {})
+            others[owner] = others.get(owner, 0) + 1
+        else:
+            index[gram] = owner
+
+
+def _drop(grams: tuple[int, ...], owner: str) -> None:
+    """Forget ``owner``'s share of ``grams``; call with _lock held."""
+    index, more = _index, _more
+    for gram in grams:
+        others = more.get(gram)
+        if others is None:
+            del index[gram]
+            continue
+        gone = owner
+        if index[gram] == owner:
+            # hand the slice to another owner, one of whose shares moves into the index
+            gone = index[gram] = next(iter(others))
+        left = others[gone] - 1
+        if left:
+            others[gone] = left
+        else:
+            del others[gone]
+        if not others:
+            del more[gram]
 
 
 def register(secret: Secret) -> None:
@@ -115,15 +160,13 @@ def register(secret: Secret) -> None:
         fp = secret.fingerprint
         count = _live.get(fp, 0)
         _live[fp] = count + 1
-        grams = _grams(secret.reveal())
+        chars, grams = _grams(spellings(secret.reveal()))
         if count == 0:
-            for gram in grams:
-                _refs[gram] = _refs.get(gram, 0) + 1
-                _index[gram] = fp
+            _add(chars, grams, fp)
     weakref.finalize(secret, _forget, id(secret), fp, grams)
 
 
-def _forget(ident: int, fp: str, grams: frozenset[str]) -> None:
+def _forget(ident: int, fp: str, grams: tuple[int, ...]) -> None:
     # Runs from the garbage collector, possibly while this thread holds _lock: never lock here,
     # only queue the removal (list.append is atomic) for the next locked section.
     _dead.append((ident, fp, grams))
@@ -138,35 +181,59 @@ def _reap() -> None:
         if _live[fp]:
             continue
         del _live[fp]
-        for gram in grams:
-            left = _refs[gram] - 1
-            if left:
-                _refs[gram] = left
-            else:
-                del _refs[gram], _index[gram]
+        _drop(grams, fp)
 
 
-def _spans(folded: str, first: int) -> list[tuple[int, int, str]]:
-    """``(start, end, fingerprint)`` of every run of key slices in ``folded``, the first one
-    around position ``first``: each run is grown slice by slice from a probe that hit it, then
-    probing goes on at its end."""
-    index, spans, last = _index, [], 0
-    limit = len(folded) - GRAM
-    i = first
+def _spans(folded: str, lo: int, hi: int) -> list[tuple[int, int, str]]:
+    """``(start, end, fingerprint)`` of every run of key slices in ``folded[lo:hi]``.
+
+    Probing every STRIDE-th position finds each run; a hit is grown STRIDE slices at a time
+    (two slices STRIDE apart overlap, so the run stays contiguous), then the last few
+    positions one by one, farthest first; probing goes on at the run's end."""
+    index, spans, mask = _index, [], _MASK
+    limit = hi - GRAM
+    i = lo
     while i <= limit:
-        fp = index.get(folded[i : i + GRAM])
+        fp = index.get(hash(folded[i : i + GRAM]) & mask)
         if fp is None:
             i += STRIDE
             continue
         start = i
-        while start > last and folded[start - 1 : start - 1 + GRAM] in index:
-            start -= 1
-        j = i + 1
-        while j <= limit and folded[j : j + GRAM] in index:
-            j += 1
-        spans.append((start, j - 1 + GRAM, fp))
-        i = last = j - 1 + GRAM
+        while (
+            start - STRIDE >= lo
+            and hash(folded[start - STRIDE : start - STRIDE + GRAM]) & mask in index
+        ):
+            start -= STRIDE
+        for back in range(max(lo, start - STRIDE + 1), start):
+            if hash(folded[back : back + GRAM]) & mask in index:
+                start = back
+                break
+        end = i
+        while (
+            end + STRIDE <= limit
+            and hash(folded[end + STRIDE : end + STRIDE + GRAM]) & mask in index
+        ):
+            end += STRIDE
+        for ahead in range(min(limit, end + STRIDE - 1), end, -1):
+            if hash(folded[ahead : ahead + GRAM]) & mask in index:
+                end = ahead
+                break
+        if _more and hash(folded[i : i + GRAM]) & mask in _more:
+            fp = _owner(folded, start, end) or fp
+        spans.append((start, end + GRAM, fp))
+        i = lo = end + GRAM
     return spans
+
+
+def _owner(folded: str, start: int, end: int) -> str | None:
+    """The fingerprint of a slice in ``folded[start:end + GRAM]`` that only one value has: a
+    prefix many keys share (``sk_live_``) must not name the wrong one."""
+    for k in range(start, end + 1):
+        gram = hash(folded[k : k + GRAM]) & _MASK
+        fp = _index.get(gram)
+        if fp is not None and gram not in _more:
+            return fp
+    return None
 
 
 def register_transient(value: str) -> None:
@@ -179,20 +246,12 @@ def register_transient(value: str) -> None:
     >>> redact("echo c8db56825ae71d6d79447849")
     'echo <key signature>'
     """
-    folded = {form.translate(_FOLD) for form in (value, quote(value, safe=""))}
-    grams = frozenset(form[i : i + GRAM] for form in folded for i in range(len(form) - GRAM + 1))
+    chars, grams = _grams({value, quote(value, safe="")})
     with _lock:
-        for gram in grams:
-            _refs[gram] = _refs.get(gram, 0) + 1
-            _index.setdefault(gram, "signature")
+        _add(chars, grams, "signature")
         _transient.append(grams)
         if len(_transient) > TRANSIENT:
-            for gram in _transient.pop(0):
-                left = _refs[gram] - 1
-                if left:
-                    _refs[gram] = left
-                else:
-                    del _refs[gram], _index[gram]
+            _drop(_transient.pop(0), "signature")
 
 
 def register_param(name: str) -> None:
@@ -236,21 +295,22 @@ def redact(text: str) -> str:
     """
     if _param_re is not None:
         text = _scrub_params(text)
-    index = _index
-    if not index or len(text) < GRAM:
+    runs = _runs
+    if not _index or runs is None or len(text) < MIN_RUN:
         return text
     if _dead:
         with _lock:
             _reap()
-    folded = text.translate(_FOLD)
-    for i in range(0, len(folded) - GRAM + 1, STRIDE):
-        if folded[i : i + GRAM] in index:
-            break
-    else:
+    # a pure-ASCII text folds with the fast lower(); elsewhere lower() may change its length
+    folded = text.lower() if text.isascii() else text.translate(_FOLD)
+    spans: list[tuple[int, int, str]] = []
+    for run in runs.finditer(folded):
+        spans += _spans(folded, run.start(), run.end())
+    if not spans:
         return text
     out: list[str] = []
     last = 0
-    for start, end, fp in _spans(folded, i):
+    for start, end, fp in spans:
         out += (text[last:start], f"<key {fp}>")
         last = end
     out.append(text[last:])
