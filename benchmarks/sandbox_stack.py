@@ -9,7 +9,6 @@ Servers, each in its own subprocess, all started once and kept for the whole run
 * ``starlette+uvicorn``: Starlette routing under uvicorn (h11), every request through the
   same sans-I/O ``App.handle()`` as the sandbox (``shell_uvicorn.py --starlette``);
 * ``uvicorn (bare ASGI)``: the same without Starlette (``shell_uvicorn.py``);
-* ``stdlib shell``: ``ThreadingHTTPServer`` around ``App.handle()`` (``shell_stdlib.py``).
 
 The App-backed servers do the real work per request: key lookup, scope, a quota window (set
 high enough never to answer 429), the ledger entry, the price handler. Each round runs the load
@@ -47,7 +46,6 @@ def commands() -> dict[str, list[str]]:
         "sandbox": cli,
         "starlette+uvicorn": [*uvicorn_shell, "--starlette"],
         "uvicorn (bare ASGI)": uvicorn_shell,
-        "stdlib shell": [py, str(HERE / "shell_stdlib.py"), "--limit", LIMIT],
     }
 
 

@@ -1,7 +1,7 @@
 """Can each candidate stack carry the sandbox's fault actions and its raw view of requests?
 
 Checked on real loopback sockets, in one process, for four shells around the same sans-I/O
-``App``: the sandbox as shipped, the stdlib sketch (``shell_stdlib.py``), and the
+``App``: the sandbox as shipped (the stdlib shell since the port; its sketch is gone), and the
 uvicorn sketch bare and with Starlette routing (``shell_uvicorn.py``):
 
 1. reset: ``reset_rate=1``; the client must see a connection reset (RST, not FIN);
@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
-from shell_stdlib import StdlibShell
 
 from coinguard.sandbox import Faults, Sandbox, SandboxConfig
 from coinguard.sandbox._app import App
@@ -58,7 +57,6 @@ class _Today:
 
 STACKS: dict[str, Callable[[Sequence[App]], Any]] = {
     "sandbox": _Today,
-    "stdlib shell": StdlibShell,
 }
 
 
@@ -291,7 +289,7 @@ def main() -> int:
         STACKS["uvicorn bare ASGI"] = lambda apps: UvicornShell(apps, starlette=False)
         STACKS["starlette+uvicorn"] = lambda apps: UvicornShell(apps, starlette=True)
     else:
-        print("(uvicorn and starlette are not installed: checking today's shell and stdlib only)")
+        print("(uvicorn and starlette are not installed: checking the sandbox only)")
     raw_views: dict[str, list[tuple[str, str]]] = {}
     for stack in STACKS:
         print(f"== {stack}")
