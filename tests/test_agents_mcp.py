@@ -118,12 +118,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def http_server(box: Sandbox, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+@pytest.fixture(params=["env", "file", "ref"])
+def http_server(
+    box: Sandbox, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, str, Path]]:
+    """The server, its bearer token given as a value, a file, or a secret reference."""
     port = _free_port()
     token = "T0KEN-" + os.urandom(12).hex()
-    env = {**os.environ, "COINGUARD_READ_KEY": box.keys.read, "COINGUARD_MCP_TOKEN": token,
-           "COINGUARD_QUOTA_PERSIST": ""}  # fmt: skip
+    held = tmp_path / "token"
+    held.write_text(token + "\n")
+    given = {
+        "env": {"COINGUARD_MCP_TOKEN": token},
+        "file": {"COINGUARD_MCP_TOKEN_FILE": str(held)},
+        "ref": {"COINGUARD_MCP_TOKEN_REF": f"file://{held}"},
+    }[request.param]
+    env = {**os.environ, "COINGUARD_READ_KEY": box.keys.read, "COINGUARD_QUOTA_PERSIST": "",
+           **given}  # fmt: skip
+    for name in ("COINGUARD_MCP_TOKEN", "COINGUARD_MCP_TOKEN_FILE", "COINGUARD_MCP_TOKEN_REF"):
+        if name not in given:
+            env.pop(name, None)
     log = tmp_path / "http.log"
     exe = Path(sys.executable).parent / "coinguard"
     with log.open("w") as out:

@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 
+from ._secret import Secret
+
 __all__ = ["add_mcp"]
 
 TOKEN_ENV = "COINGUARD_MCP_TOKEN"  # noqa: S105 (a variable name, not a value)
@@ -86,13 +88,20 @@ def run_mcp(args: argparse.Namespace) -> int:
     from coinguard._redact import register
     from coinguard.agents import mcp_server, serve_http
 
-    token = os.environ.get(TOKEN_ENV, "")
+    token = ""
     if args.http:
         if not is_loopback(args.host) and not args.allow_remote:
             return _fail(f"refusing to bind {args.host}: not loopback; pass --allow-remote")
-        if len(token) < 16:
-            return _fail(f"--http needs a bearer token of 16 or more characters in {TOKEN_ENV}")
-        held = coinguard.Secret(token, source=TOKEN_ENV)
+        try:
+            held = _token()
+        except coinguard.CoinguardError as exc:
+            return _fail(str(exc))
+        token = held.reveal() if held is not None else ""
+        if held is None or len(token) < 16:
+            return _fail(
+                f"--http needs a bearer token of 16 or more characters in {TOKEN_ENV}, "
+                f"{TOKEN_ENV}_FILE or {TOKEN_ENV}_REF"
+            )
         register(held)  # redacted from every coinguard log line while held is alive
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s %(message)s")
     budget = None
@@ -123,6 +132,24 @@ def run_mcp(args: argparse.Namespace) -> int:
         tools.close()
         client.close()
     return 0
+
+
+def _token() -> Secret | None:
+    """The bearer token, from the first of ``COINGUARD_MCP_TOKEN``, ``..._FILE`` (a path) and
+    ``..._REF`` (a secret reference: ``keyring://``, ``vault://``...), as API keys are: no
+    token needs to sit in an MCP client's config file."""
+    from ._keys import FileSource, _from_ref
+
+    value = os.environ.get(TOKEN_ENV)
+    if value:
+        return Secret(value, source=TOKEN_ENV)
+    file = os.environ.get(f"{TOKEN_ENV}_FILE")
+    if file:
+        return FileSource(file, via=f"{TOKEN_ENV}_FILE").load()
+    ref = os.environ.get(f"{TOKEN_ENV}_REF")
+    if ref:
+        return _from_ref(ref).load()
+    return None
 
 
 def _fail(message: str) -> int:
