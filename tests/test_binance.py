@@ -379,3 +379,33 @@ def test_order_count_headers_sync_the_orders_quota() -> None:
         assert weight is not None
         assert client.quota.windows[0].used == weight.windows[0].used
     assert len([r for r in exchange.seen if r.method == "POST"]) == 2
+
+
+def test_a_failed_clock_sync_before_an_order_is_not_an_unknown_order() -> None:
+    """The order's clock sync cannot connect: the order never left, so the call fails as
+    that connection failure, not as "the order may have executed", and nothing is looked up."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/api/v3/time":
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json={"orderId": 1})
+
+    with (
+        coinguard.Client(
+            provider="binance",
+            read_key=READ_KEY,
+            read_secret=READ_SECRET,
+            trade_key=TRADE_KEY,
+            trade_secret=TRADE_SECRET,
+            allow_trading=True,
+            http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+            max_retries=0,
+        ) as client,
+        pytest.raises(coinguard.APIConnectionError) as info,
+    ):
+        client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
+    assert not isinstance(info.value, coinguard.OrderOutcomeUnknownError)
+    assert "/api/v3/time" in str(info.value)
+    assert {r.url.path for r in seen} == {"/api/v3/time"}

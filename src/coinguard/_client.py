@@ -274,7 +274,8 @@ class Client(DataCalls):
                 try:
                     value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
                 except Exception as exc:
-                    value, failure = None, self._core.translate(call, exc, now=self._clock())
+                    failed = step.call or call  # the call this request was made for
+                    value, failure = None, self._core.translate(failed, exc, now=self._clock())
                 except BaseException as exc:
                     value, failure = None, exc
             else:
@@ -551,7 +552,8 @@ class AsyncClient(AsyncDataCalls):
                         step.request, auth=step.auth, follow_redirects=False
                     )
                 except Exception as exc:
-                    value, failure = None, self._core.translate(call, exc, now=self._clock())
+                    failed = step.call or call  # the call this request was made for
+                    value, failure = None, self._core.translate(failed, exc, now=self._clock())
             except BaseException as exc:
                 value, failure, unwinding = None, exc, True
 

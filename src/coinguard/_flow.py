@@ -633,7 +633,7 @@ class Base:
             if quota is not None and pending is not None:
                 depart = Departure(quota, pending, deadline, self._clock)
             try:
-                response = yield Send(request, auth, depart)
+                response = yield Send(request, auth, depart, call)
             except CoinguardError:
                 if depart is not None and depart.refused:  # held back: not a byte was sent
                     raise

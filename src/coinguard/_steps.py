@@ -56,11 +56,14 @@ class Departure:
 class Send(NamedTuple):
     """Send this request with this auth flow (None: without the key); answer the response.
 
-    ``depart``: the quota's check to run as the request's bytes leave, if it has a quota."""
+    ``depart``: the quota's check to run as the request's bytes leave, if it has a quota;
+    ``call``: the call the request belongs to, when it is not the one being made (a clock
+    sync before an order): a failure is that call's, never "the order may have executed"."""
 
     request: httpx.Request
     auth: httpx.Auth | None
     depart: Departure | None = None
+    call: Any = None
 
 
 class Sleep(NamedTuple):
