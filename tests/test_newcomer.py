@@ -143,3 +143,34 @@ def test_doctor_in_an_empty_directory_says_what_is_missing(
     assert "a .env file in the working directory was not read" in proc.stdout
     assert "from-a-dotenv-file" not in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+#: the modules of every optional extra: `pip install -e .` has none of them
+OPTIONAL = (
+    "cryptography", "jwt", "redis", "boto3", "botocore", "hvac", "keyring", "google.cloud",
+    "azure", "pandas", "tqdm", "matplotlib", "rich", "mcp", "agents", "langchain_core",
+    "pydantic_ai", "opentelemetry", "prometheus_client",
+)  # fmt: skip
+
+
+def test_the_demo_runs_without_any_optional_extra(
+    newcomer_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's demo command installs coinguard without extras: the quickstart must run
+    when none of their modules can be imported (here: blocked), with the same output."""
+    runner = tmp_path / "bare.py"
+    runner.write_text(
+        "import importlib.abc, runpy, sys\n"
+        f"OPTIONAL = {OPTIONAL!r}\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if any(name == m or name.startswith(m + '.') for m in OPTIONAL):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"runpy.run_path({str(ROOT / 'examples' / 'quickstart.py')!r}, run_name='__main__')\n"
+    )
+    proc = _run([sys.executable, str(runner)], newcomer_env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sample = next(b for b in blocks(ROOT / "README.md") if b.marker == "output of: coinguard demo")
+    assert shape(proc.stdout) == shape(sample.body)

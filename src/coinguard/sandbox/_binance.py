@@ -166,7 +166,14 @@ class Binance:
         trade = self._provision("trade", trade_flags, now)
         over = self._provision("overprivileged", {**trade_flags, "enableWithdrawals": True}, now)
         loose = self._provision("unrestricted", trade_flags, now, ip_restrict=False)
-        ed = self._provision("ed25519", trade_flags, now, ed25519=True)
+        # an Ed25519 key pair needs the 'signing' extra; the demo and HMAC keys do not
+        ed: tuple[str | None, str | None] = (None, None)
+        try:
+            import cryptography  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            ed = self._provision("ed25519", trade_flags, now, ed25519=True)
         self.keys = Keys(
             read=read[0],
             trade=trade[0],
