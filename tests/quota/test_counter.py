@@ -20,6 +20,15 @@ NOW = 1_800_000_000.0
 COUNTER = DecayingCounter(15, 0.5, costs={"POST /0/private/Ledgers": 2})  # ceiling 14.5
 
 
+@pytest.fixture(autouse=True)
+def _fake_time_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests drive a fake clock: a real wait for SQLite's write lock (a loaded machine)
+    must not be added to it as time passed (``SQLiteStore.fresh``)."""
+    from coinguard._quota import _sqlite
+
+    monkeypatch.setattr(_sqlite, "_STALE", float("inf"))
+
+
 def _store(make_store: StoreFactory) -> CounterStore:
     store = make_store()
     assert isinstance(store, CounterStore)
