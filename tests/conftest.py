@@ -51,7 +51,8 @@ class Canary:
 
     def found_in(self, text: str) -> list[str]:
         """The needles present in ``text`` (empty when the key is absent)."""
-        return [needle for needle in self.needles if needle in text]
+        folded = text.casefold()  # an echo in another case leaks the key all the same
+        return [needle for needle in self.needles if needle.casefold() in folded]
 
 
 @pytest.fixture

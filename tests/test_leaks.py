@@ -317,13 +317,12 @@ class Stage:
 @dataclass(frozen=True)
 class Needle:
     """A signature the provider received: new on each request, and never to be shown (searched
-    as sent, as the canaries are: a server's upper-cased echo in its own reason phrase is the
-    server's text)."""
+    in any case, as the canaries are)."""
 
     value: str
 
     def found_in(self, text: str) -> list[str]:
-        return [self.value] if self.value in text else []
+        return [self.value] if self.value.casefold() in text.casefold() else []
 
 
 def _signature_canary(value: str) -> Needle:

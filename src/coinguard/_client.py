@@ -30,6 +30,7 @@ from ._observe import Observer
 from ._provider import Provider
 from ._quota import QuotaPolicy, QuotaStore
 from ._reconcile import reconcile, reconcile_interrupted
+from ._redact import scrub_reason
 from ._retry import CallState, RetryDetails, RetryPolicy, final_error, interrupted
 from ._settings import Settings
 from ._steps import Departure
@@ -273,6 +274,7 @@ class Client(DataCalls):
                     self._on_departure(step.request, step.depart)
                 try:
                     value = self._http.send(step.request, auth=step.auth, follow_redirects=False)
+                    scrub_reason(value.extensions)
                 except Exception as exc:
                     failed = step.call or call  # the call this request was made for
                     value, failure = None, self._core.translate(failed, exc, now=self._clock())
@@ -551,6 +553,7 @@ class AsyncClient(AsyncDataCalls):
                     value = await self._http.send(
                         step.request, auth=step.auth, follow_redirects=False
                     )
+                    scrub_reason(value.extensions)
                 except Exception as exc:
                     failed = step.call or call  # the call this request was made for
                     value, failure = None, self._core.translate(failed, exc, now=self._clock())

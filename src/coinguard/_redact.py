@@ -29,6 +29,7 @@ import logging
 import re
 import threading
 import weakref
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -387,3 +388,19 @@ def install() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+def scrub_reason(extensions: MutableMapping[str, Any]) -> None:
+    """Redact a response's reason phrase in place (httpx's ``response.extensions``).
+
+    A server may echo the key there ("401 Bad key ..."), in any case, and httpx shows it in
+    ``repr(response)``: in every traceback's captured locals, in a debugger, in an error
+    tracker. coinguard runs this on every response as it arrives.
+    """
+    reason = extensions.get("reason_phrase")
+    if not isinstance(reason, bytes) or len(reason) < MIN_RUN:
+        return
+    text = reason.decode("ascii", errors="replace")
+    clean = redact(text)
+    if clean != text:
+        extensions["reason_phrase"] = clean.encode("ascii", errors="replace")
