@@ -41,6 +41,7 @@ __all__ = ["AsyncClient", "Client"]
 
 #: httpcore's trace events as it starts writing a request (HTTP/1.1 and HTTP/2)
 _WRITING = "send_request_headers.started"
+_HEARD = "receive_response_headers.complete"
 
 
 class Client(DataCalls):
@@ -299,9 +300,13 @@ class Client(DataCalls):
         def trace(name: str, info: dict[str, Any]) -> None:
             if inner is not None:
                 inner(name, info)
-            if name.endswith(_WRITING) and depart.late():
-                while (wait := depart.recheck()) > 0:
-                    self._sleep(wait)
+            if name.endswith(_WRITING):
+                if depart.late():
+                    while (wait := depart.recheck()) > 0:
+                        self._sleep(wait)
+                depart.leaving()
+            elif name.endswith(_HEARD):
+                depart.hearing()
 
         request.extensions["trace"] = trace
 
@@ -578,9 +583,13 @@ class AsyncClient(AsyncDataCalls):
         async def trace(name: str, info: dict[str, Any]) -> None:
             if inner is not None:
                 await inner(name, info)
-            if name.endswith(_WRITING) and depart.late():
-                while (wait := await self._step(recheck)) > 0:
-                    await self._sleep(wait)
+            if name.endswith(_WRITING):
+                if depart.late():
+                    while (wait := await self._step(recheck)) > 0:
+                        await self._sleep(wait)
+                depart.leaving()
+            elif name.endswith(_HEARD):
+                depart.hearing()
 
         request.extensions["trace"] = trace
 

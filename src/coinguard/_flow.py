@@ -648,6 +648,10 @@ class Base:
                 note.response, note.answered = response, self._clock()
             if quota is not None and pending is not None:  # inline: every request runs it
                 answered = self._clock()
+                if depart is not None and depart.left is not None:
+                    if depart.heard is not None:  # the stamp came before the headers did
+                        answered = depart.heard
+                    quota.took(depart.left, answered)
                 if quota.late(pending, answered):
                     yield Run(
                         quota.answered, (pending,), blocking=quota.blocking, kwargs={"at": answered}

@@ -27,7 +27,7 @@ class Departure:
     it was written, and its reservation is given up (``refused``).
     """
 
-    __slots__ = ("clock", "deadline", "quota", "refused", "reservation")
+    __slots__ = ("clock", "deadline", "heard", "left", "quota", "refused", "reservation")
 
     def __init__(
         self, quota: Quota, reservation: Reservation, deadline: float, clock: Callable[[], float]
@@ -35,10 +35,20 @@ class Departure:
         self.quota, self.reservation = quota, reservation
         self.deadline, self.clock = deadline, clock
         self.refused = False
+        self.left: float | None = None  # when its bytes left (after any hold)
+        self.heard: float | None = None  # when the answer's headers were in
 
     def late(self) -> bool:
         """True if the call leaves later than its reservation counted it."""
-        return self.quota.late(self.reservation, self.clock())
+        return self.quota.leaves_late(self.reservation, self.clock())
+
+    def leaving(self) -> None:
+        """Note that the bytes leave now (for the quota's round-trip bound, ``Quota.took``)."""
+        self.left = self.clock()
+
+    def hearing(self) -> None:
+        """Note that the answer's headers are in now: the server stamped the call before."""
+        self.heard = self.clock()
 
     def recheck(self) -> float:
         """Re-admit the call as it leaves now; the seconds to hold it (0: it may go)."""

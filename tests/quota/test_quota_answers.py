@@ -28,11 +28,14 @@ def simulate(
     answer: Lag,
     seed: int,
     tell_answers: bool = True,
+    tell_trips: bool = False,
 ) -> list[tuple[float, int]]:
     """Run ``workers`` callers that reserve, sleep, send, and are answered; return the server's
-    arrival stamps. A call arrives ``lag`` after it left and is answered ``answer`` later."""
+    arrival stamps. A call arrives ``lag`` after it left and is answered ``answer`` later.
+    ``tell_trips``: also tell the quota each round trip (``Quota.took``), as the client does."""
     rng = random.Random(seed)
     events: list[tuple[float, int, str, Reservation | None]] = []
+    left: dict[int, float] = {}
     seq = 0
     arrivals: list[tuple[float, int]] = []
     started = 0
@@ -61,9 +64,12 @@ def simulate(
                 continue
             stamp = clock.now + lag(rng)
             arrivals.append((stamp, r.cost))
+            left[id(r)] = clock.now
             push(stamp + answer(rng), "answer", r)
         else:
             assert r is not None
+            if tell_trips:
+                quota.took(left.pop(id(r)), clock.now)
             if tell_answers:
                 quota.answered(r, at=clock.now)
             push(clock.now, "start", None)
@@ -285,3 +291,89 @@ def test_a_sleep_that_ends_early_sleeps_the_rest(
     assert early.at == ahead.at
     clock.sleep(early.wait)
     assert quota.sent(early, at=clock()).wait == 0
+
+
+def far(rng: random.Random) -> float:
+    """A network 50-100 ms away, all of its jitter on the way out (the benchmark's sandbox)."""
+    return rng.uniform(0.05, 0.1)
+
+
+def both_ways(rng: random.Random) -> float:
+    """25-50 ms each way, independently: the fastest round trip seen is rarely the minimum."""
+    return rng.uniform(0.025, 0.05)
+
+
+def utilisation(arrivals: list[tuple[float, int]], per_second: int) -> float:
+    span = max(t for t, _ in arrivals) - min(t for t, _ in arrivals)
+    return len(arrivals) / (per_second * (span + 1))
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.01])
+@pytest.mark.parametrize(("lag", "answer"), [(far, quick), (both_ways, both_ways), (spiky, quick)])
+def test_round_trips_count_late_answers_earlier_and_never_over(
+    margin: float, lag: Lag, answer: Lag
+) -> None:
+    """Told the round trips, a late answer counts until a window after it less what the fastest
+    trips prove: never over the server's 20/s, whichever leg the jitter is on."""
+    for seed in range(3):
+        clock = FakeClock()
+        quota = Quota(
+            QuotaPolicy([Window.per_second(20)], margin=margin),
+            store=MemoryStore(), key_id="k", clock=clock, max_wait=1e9, persist=None,
+        )  # fmt: skip
+        arrivals = simulate(
+            quota, clock, workers=32, calls=1500, lag=lag, answer=answer, seed=seed,
+            tell_trips=True,
+        )  # fmt: skip
+        assert max_in_rolling(arrivals, 1.0) <= 20
+
+
+def test_round_trips_win_back_the_latency() -> None:
+    """50-100 ms away: a late answer no longer costs its whole round trip (about 93 % of the
+    limit), only its spread above the fastest (about 96 %)."""
+    used = {}
+    for told in (False, True):
+        clock = FakeClock()
+        quota = Quota(
+            QuotaPolicy([Window.per_second(20)], margin=0.01),
+            store=MemoryStore(), key_id="k", clock=clock, max_wait=1e9, persist=None,
+        )  # fmt: skip
+        arrivals = simulate(
+            quota, clock, workers=32, calls=2000, lag=far, answer=quick, seed=4, tell_trips=told
+        )
+        assert max_in_rolling(arrivals, 1.0) <= 20
+        used[told] = utilisation(arrivals, 20)
+    assert used[False] < 0.935
+    assert used[True] > 0.955
+    assert quota.lead > 0.03
+
+
+def test_every_store_counts_late_answers_earlier(make_store: StoreFactory) -> None:
+    """SQLite and Redis move a late answer by the same lead as the memory store."""
+    clock = FakeClock()
+    quota = on_store(
+        make_store, clock, Window.per_second(10), Window.per_minute(500), margin=0.01, max_wait=1e9
+    )
+    arrivals = simulate(
+        quota, clock, workers=12, calls=400, lag=far, answer=quick, seed=5, tell_trips=True
+    )
+    assert quota.lead > 0.03
+    assert max_in_rolling(arrivals, 1.0) <= 10
+    assert max_in_rolling(arrivals, 60.0) <= 500
+    assert utilisation(arrivals, 10) > 0.95
+
+
+def test_no_lead_before_enough_round_trips() -> None:
+    """Seven fast trips prove nothing yet; a negative or a slower trip changes nothing."""
+    quota = Quota(QuotaPolicy([Window.per_second(5)]), key_id="k", persist=None)
+    for _ in range(7):
+        quota.took(0.0, 0.05)
+    assert quota.lead == 0.0
+    quota.took(1.0, 0.5)  # a clock that went back: no trip
+    assert quota.lead == 0.0
+    quota.took(0.0, 0.05)
+    assert quota.lead == pytest.approx(0.05)
+    quota.took(0.0, 0.2)
+    assert quota.lead == pytest.approx(0.05)
+    quota.took(0.0, 0.03)  # a faster one lowers it at once, by twice as much
+    assert quota.lead == pytest.approx(2 * 0.03 - 0.05)

@@ -3,6 +3,7 @@ say when it was answered, observe the response."""
 
 from __future__ import annotations
 
+import bisect
 import html
 import logging
 import math
@@ -48,6 +49,7 @@ logger = logging.getLogger("coinguard.quota")
 
 #: Environment variable: ``0`` disables persistence of day/month windows, a path relocates it.
 PERSIST_ENV = "COINGUARD_QUOTA_PERSIST"
+_FASTEST = 8  # round trips kept to bound the fastest (Quota.took)
 _PERSISTED_SECONDS = 86400.0  # windows of a day or longer outlive the process
 _DEFAULT_PENALTY = 1.0  # a 429 that does not say how long to wait
 _MAX_WAIT_CAP = 1e12
@@ -277,6 +279,8 @@ class Quota:
         self._journal = self._open_journal(persist)
         self._offset = 0.0  # store clock minus ours (Redis TIME), as of the last reserve
         self._margin = policy.margin
+        self._fast: list[float] = []  # the fastest round trips seen, ascending
+        self._lead = 0.0  # what they prove about the gap between two server stamps
         self._state: KeyState | None = None
         self._closed = False
         self._lock = _NO_LOCK
@@ -472,10 +476,54 @@ class Quota:
             return True
         return reservation.wait <= 0 and at + self._offset - reservation.at <= self._margin
 
+    def leaves_late(self, reservation: Reservation, at: float) -> bool:
+        """True if a call leaving at ``at`` (our clock) leaves later than its reservation
+        counted it (more than ``margin`` after its admission): :meth:`sent` must re-check it."""
+        return at + self._offset - reservation.at > self._margin and reservation.cost > 0
+
     def late(self, reservation: Reservation, answered: float) -> bool:
         """True if a call answered at ``answered`` (our clock) must be recounted by
-        :meth:`answered`: its answer came more than ``margin`` after its admission."""
-        return answered + self._offset - reservation.at > self._margin and reservation.cost > 0
+        :meth:`answered`: its answer came more than ``margin`` (plus what the fastest round
+        trips prove, see :meth:`took`) after its admission."""
+        return (
+            answered + self._offset - reservation.at > self._margin + self._lead
+            and reservation.cost > 0
+        )
+
+    def took(self, left: float, answered: float) -> None:
+        """Tell the quota a call's bytes left at ``left`` and its answer came at ``answered``.
+
+        A round trip is the way out, the server's work and the way back. The server stamps a
+        call after its way out and answers it before the way back, so two stamps are apart by
+        at least the time between the earlier call's answer and the later call's leaving, plus
+        the fastest way out and way back. The fastest round trip seen bounds that sum, and the
+        spread of the few fastest ones says how far below it the true minimum may lie: the
+        fastest less that spread is the ``lead`` by which a late answer is counted earlier
+        (:meth:`answered`). Nothing is assumed before 8 round trips are seen; a trip faster
+        than any before lowers it at once.
+
+        >>> q = Quota(QuotaPolicy([Window.per_second(5)]), key_id="doc", persist=None)
+        >>> for ms in (50, 51, 52, 50, 53, 51, 52, 50):
+        ...     q.took(0.0, ms / 1000)
+        >>> round(q.lead, 3)  # 50 ms, less the 3 ms between the fastest and the 8th
+        0.047
+        """
+        rtt = answered - left
+        fast = self._fast
+        if len(fast) == _FASTEST:
+            if rtt >= fast[-1]:
+                return
+            fast.pop()
+        if rtt < 0:
+            return
+        bisect.insort(fast, rtt)
+        if len(fast) == _FASTEST:
+            self._lead = max(0.0, 2 * fast[0] - fast[-1])
+
+    @property
+    def lead(self) -> float:
+        """Seconds by which a late answer is counted before the answer (see :meth:`took`)."""
+        return self._lead
 
     def answered(self, reservation: Reservation, *, at: float | None = None) -> None:
         """Tell the quota when the call's answer (or failure) came (default: now).
@@ -483,15 +531,16 @@ class Quota:
         The server stamped the call between its sending and its answer. Rolling windows count
         a call until ``margin`` after its admission, so one answered later than that is
         recounted as late as its answer allows: it then counts until one window after its
-        answer. No store I/O unless the answer was late. Best effort: a store failure here is
-        logged (``coinguard.quota``), never raised, so it cannot hide the call's own outcome.
+        answer, less the :attr:`lead` the fastest round trips prove. No store I/O unless the
+        answer was late. Best effort: a store failure here is logged (``coinguard.quota``),
+        never raised, so it cannot hide the call's own outcome.
         """
         local = self._clock() if at is None else at
         if not self.late(reservation, local):
             return
         answered = local + self._offset  # on the store's timeline, as reservations are
         try:
-            self._bucket.correct(reservation.at, reservation.cost, answered, local)
+            self._bucket.correct(reservation.at, reservation.cost, answered, local, self._lead)
         except Exception as exc:  # any store failure: the call's own outcome must not be lost
             self.degraded = f"recount a late answer: {type(exc).__name__}: {exc}"
             logger.warning(

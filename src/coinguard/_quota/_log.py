@@ -379,13 +379,17 @@ class KeyState:
             meta.last_why = why
         return t
 
-    def correct(self, at: float, cost: int, answered: float, now: float) -> list[tuple[int, float]]:
+    def correct(
+        self, at: float, cost: int, answered: float, now: float, lead: float = 0.0
+    ) -> list[tuple[int, float]]:
         """Count a call admitted at ``at`` as if it had arrived as late as ``answered`` allows.
 
         The server stamps a call somewhere between its sending and its answer. A call counts
         in a rolling window until ``margin`` after its admission; one answered later than that
-        may have been stamped later, so it is moved to ``answered - margin``, which makes it
-        count until a full window after its answer. In a calendar window it also counts in the
+        may have been stamped later, so it is moved to ``answered - margin - lead``, which makes
+        it count until a full window after its answer, less ``lead``: what the fastest round
+        trips seen say the server's stamp of it and of the next call must be apart at least
+        (:meth:`Quota.took`; 0 when unknown). In a calendar window it also counts in the
         slot of its answer. Returns what changed as ``(window index, time)``: the rolling entry
         moved to ``time``, or the cost added in the slot of ``time`` (empty if nothing did, e.g.
         for an entry already moved). Reservations made since must then be re-checked with
@@ -398,7 +402,7 @@ class KeyState:
         meta = self.meta
         for i, (log, spec) in enumerate(self.pairs):
             if isinstance(log, RollingLog):
-                late = answered - spec.margin
+                late = answered - spec.margin - lead
                 if late > at:
                     log.prune(now)
                     # an entry that is neither there nor expired was moved already: once only

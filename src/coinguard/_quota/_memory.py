@@ -187,10 +187,10 @@ class MemoryBucket:
             self.state.clock(now)  # a reading like any other, as the Redis script takes it
             self.state.release(at, cost)
 
-    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+    def correct(self, at: float, cost: int, answered: float, now: float, lead: float = 0.0) -> None:
         """Count a call answered late as arriving as late as its answer allows."""
         with self._lock:
-            self.state.correct(at, cost, answered, now)
+            self.state.correct(at, cost, answered, now, lead)
 
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation."""

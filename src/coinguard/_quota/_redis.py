@@ -206,9 +206,10 @@ class RedisBucket:
         args = ["release", self._store.now_arg(now), *self._args, repr(at), cost]
         self._store.run(self._keys, args)
 
-    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+    def correct(self, at: float, cost: int, answered: float, now: float, lead: float = 0.0) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
         args = ["correct", self._store.now_arg(now), *self._args, repr(at), cost, repr(answered)]
+        args.append(repr(lead))
         self._store.run(self._keys, args)
 
     def sync(self, sync: Sync, now: float) -> None:

@@ -388,12 +388,13 @@ end
 
 if op == 'correct' then
   local at, cost, answered = tonumber(ARGV[A]), tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
+  local lead = tonumber(ARGV[A + 3] or '0') or 0
   load_all()
   local ms = 1000
   for i = 1, n do
     local w = W[i]
     if w.kind == 'r' then
-      local late = answered - w.margin
+      local late = answered - w.margin - lead
       -- an entry that is neither there nor expired was moved already: once only
       if late > at and (r_remove(w, at, cost) or after(at, w.len) <= now) then
         r_add(w, late, cost, 'l')

@@ -428,7 +428,7 @@ class SQLiteBucket:
                 )
             store.write_clock(self._key, state)
 
-    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+    def correct(self, at: float, cost: int, answered: float, now: float, lead: float = 0.0) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
         store = self._store
         with store.transaction() as conn:
@@ -436,7 +436,7 @@ class SQLiteBucket:
             rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
             state = _state(self._specs, rows, now)
             last = state.meta.last
-            for i, t in state.correct(at, cost, answered, now):
+            for i, t in state.correct(at, cost, answered, now, lead):
                 spec, log = state.specs[i], state.logs[i]
                 if isinstance(log, RollingLog):
                     store.delete_one(self._key, spec, at, cost)

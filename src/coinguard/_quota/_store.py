@@ -38,9 +38,9 @@ class QuotaBucket(Protocol):
         interrupted). The FIFO tail goes back to the latest admission still held."""
         ...
 
-    def correct(self, at: float, cost: int, answered: float, now: float) -> None:
+    def correct(self, at: float, cost: int, answered: float, now: float, lead: float = 0.0) -> None:
         """Count the call admitted at ``at`` as if it reached the server as late as
-        ``answered`` (store clock) allows."""
+        ``answered`` (store clock) allows, less ``lead`` in rolling windows."""
         ...
 
     def sync(self, sync: Sync, now: float) -> None:
