@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
+
+import pytest
 
 import coinguard
 from coinguard import _exceptions
@@ -62,3 +66,27 @@ def test_public_callables_have_docstrings() -> None:
         obj = getattr(coinguard, name)
         if callable(obj):
             assert inspect.getdoc(obj), name
+
+
+def test_import_loads_only_the_error_tree() -> None:
+    """`import coinguard` is cheap: the heavy dependencies load when a name that needs them
+    is first used (benchmarks/import_time.py measures it)."""
+    code = (
+        "import sys, coinguard\n"
+        "heavy = ('httpx', 'pydantic', 'pydantic_settings', 'tenacity', 'anyio')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+        "coinguard.Client\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == ""
+    assert "httpx" in out[1]
+
+
+def test_lazy_names_resolve_and_unknown_ones_say_so() -> None:
+    for name in coinguard.__all__:
+        assert getattr(coinguard, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        coinguard.Nope  # noqa: B018
