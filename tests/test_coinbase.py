@@ -358,3 +358,35 @@ def test_rate_headers_are_synced_into_the_quota() -> None:
         client.get("/api/v3/brokerage/accounts")
         (window,) = client.quota.windows
     assert window.remaining == 3
+
+
+def test_async_client_resends_a_lost_order_with_the_same_id() -> None:
+    """AsyncClient reconciles the same way: a lost answer, one re-send with the same id."""
+    import asyncio
+
+    trade, trade_public = _ec_pair()
+    read, read_public = _ec_pair()
+    exchange = Coinbase({READ_NAME: read_public, TRADE_NAME: trade_public})
+    exchange.answers[ORDERS] = [httpx.ReadTimeout("lost"), _placed("x", "o-9")]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return exchange(request)
+
+    async def run() -> Any:
+        async with coinguard.AsyncClient(
+            provider="coinbase",
+            read_key=READ_NAME,
+            read_secret=read,
+            trade_key=TRADE_NAME,
+            trade_secret=trade,
+            allow_trading=True,
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+            quota_store=coinguard.MemoryStore(),
+        ) as client:
+            return await client.post(ORDERS, json=ORDER)
+
+    result = asyncio.run(run())
+    ids = _sent_ids(exchange)
+    assert len(ids) == 2
+    assert ids[0] == ids[1]
+    assert result["success_response"]["order_id"] == "o-9"

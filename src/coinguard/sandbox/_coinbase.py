@@ -273,9 +273,7 @@ class Coinbase:
         nbf, exp, nonce = claims.get("nbf"), claims.get("exp"), header.get("nonce")
         if not isinstance(nbf, int) or not isinstance(exp, int) or not isinstance(nonce, str):
             return False
-        host = call.request.headers.get("host", "").rpartition(":")[0] or call.request.headers.get(
-            "host", ""
-        )
+        host = _hostname(call.request.headers.get("host", ""))
         uri = f"{call.request.method} {host}{call.path}"
         fresh = nbf <= call.now + 1 and call.now < exp <= nbf + _LIFETIME
         valid = (
@@ -426,6 +424,14 @@ class Coinbase:
             headers[0] = ("content-type", "text/plain; charset=utf-8")
             return Reply(401, headers, b"Unauthorized\n")
         return Reply(status, headers, json_body(body))
+
+
+def _hostname(host: str) -> str:
+    """The Host header without its port (and an IPv6 address without brackets), as the
+    client puts the host in ``uri``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if ":" in host else host
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
