@@ -267,9 +267,12 @@ def test_orders_get_a_client_order_id_in_the_json_body() -> None:
     assert len(exchange.seen) == sent
 
 
-def test_lost_answer_is_resent_with_the_same_id_and_gives_the_first_order() -> None:
+def test_lost_answer_is_resent_with_the_same_id_and_gives_the_first_order(
+    log_capture: Any,
+) -> None:
     """The order's answer times out: coinguard sends it again with the same client_order_id
-    (Coinbase's duplicate guard) and returns what that answer says, the order placed first."""
+    (Coinbase's duplicate guard), says so in the log, and returns what that answer says, the
+    order placed first."""
     exchange, clock = Coinbase({}), FakeClock()
     client, _ = _trader(exchange, clock)
     exchange.answers[ORDERS] = [httpx.ReadTimeout("lost"), httpx.ReadTimeout("lost again")]
@@ -280,6 +283,8 @@ def test_lost_answer_is_resent_with_the_same_id_and_gives_the_first_order() -> N
     assert len(ids) == 3
     assert len(set(ids)) == 1
     assert result["success_response"]["order_id"] == "o-1"
+    said = [r.getMessage() for r in log_capture.records if r.name == "coinguard.orders"]
+    assert len([m for m in said if "lost its answer; sending it again" in m]) == 2
 
 
 def test_resends_stop_at_max_sends_and_the_outcome_stays_unknown() -> None:

@@ -63,7 +63,12 @@ def reconcile(
             if spec.lookup is None
             else "not found in any lookup: re-sent with the same client order id"
         )
-        log.warning("%s: order %s not found; sending it again", call.describe(), client_id)
+        log.warning(
+            "%s: order %s %s; sending it again with the same client order id",
+            call.describe(),
+            client_id,
+            "lost its answer" if spec.lookup is None else "not found",
+        )
         try:
             return (yield Nested(call, slot))
         except OrderOutcomeUnknownError as exc:
