@@ -111,7 +111,7 @@ class Coinbase:
         self.publics = publics
         self.seen: list[httpx.Request] = []
         self.claims: list[dict[str, Any]] = []
-        self.answers: dict[str, list[httpx.Response]] = {}
+        self.answers: dict[str, list[httpx.Response | Exception]] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
@@ -127,7 +127,10 @@ class Coinbase:
         self.claims.append(claims)
         queued = self.answers.get(request.url.path)
         if queued:
-            return queued.pop(0)
+            answer = queued.pop(0)
+            if isinstance(answer, Exception):  # the order reached the server, its answer not
+                raise answer
+            return answer
         return httpx.Response(200, json={"path": request.url.path})
 
 
@@ -206,3 +209,189 @@ def test_key_permissions_findings() -> None:
         (verdict,) = client.verify_key(on_finding="ignore")
     assert set(verdict.findings) == {"the read key can trade", "the read key can withdraw"}
     assert get_provider("coinbase").scope_of("GET", "/api/v3/brokerage/accounts") is Scope.READ
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = NOW_MS / 1000
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+ORDERS = "/api/v3/brokerage/orders"
+ORDER = {"product_id": "BTC-USD", "side": "BUY", "order_configuration": {"market_market_ioc": {}}}
+
+
+def _trader(exchange: Coinbase, clock: FakeClock) -> tuple[Any, str]:
+    read, read_public = _ec_pair()
+    trade, trade_public = _ec_pair()
+    exchange.publics.update({READ_NAME: read_public, TRADE_NAME: trade_public})
+    client = _client(exchange, read, trade, clock=clock, sleep=clock.sleep, jitter=lambda: 0.0)
+    return client, read
+
+
+def _placed(client_order_id: str, order_id: str = "o-1") -> httpx.Response:
+    body = {"order_id": order_id, "product_id": "BTC-USD", "client_order_id": client_order_id}
+    return httpx.Response(200, json={"success": True, "success_response": body})
+
+
+def _sent_ids(exchange: Coinbase) -> list[str]:
+    import json
+
+    return [json.loads(r.content)["client_order_id"] for r in exchange.seen if r.method == "POST"]
+
+
+def test_orders_get_a_client_order_id_in_the_json_body() -> None:
+    """coinguard puts a fresh client_order_id in each order's body; the caller's is kept;
+    one used before, or an empty one, is refused before anything is sent."""
+    exchange, clock = Coinbase({}), FakeClock()
+    client, _ = _trader(exchange, clock)
+    with client:
+        client.post(ORDERS, json=ORDER)
+        client.post(ORDERS, json=ORDER)
+        client.post(ORDERS, json={**ORDER, "client_order_id": "mine-1"})
+        sent = len(exchange.seen)
+        for bad in ("mine-1", ""):
+            with pytest.raises(coinguard.ConfigurationError, match="client_order_id"):
+                client.post(ORDERS, json={**ORDER, "client_order_id": bad})
+    ids = _sent_ids(exchange)
+    assert len(set(ids)) == 3
+    assert ids[2] == "mine-1"
+    assert all(coinguard.ClientOrderId.valid(i) for i in ids)
+    assert len(exchange.seen) == sent
+
+
+def test_lost_answer_is_resent_with_the_same_id_and_gives_the_first_order(
+    log_capture: Any,
+) -> None:
+    """The order's answer times out: coinguard sends it again with the same client_order_id
+    (Coinbase's duplicate guard), says so in the log, and returns what that answer says, the
+    order placed first."""
+    exchange, clock = Coinbase({}), FakeClock()
+    client, _ = _trader(exchange, clock)
+    exchange.answers[ORDERS] = [httpx.ReadTimeout("lost"), httpx.ReadTimeout("lost again")]
+    with client:
+        exchange.answers[ORDERS].append(_placed("later"))  # the id is checked below
+        result = client.post(ORDERS, json=ORDER)
+    ids = _sent_ids(exchange)
+    assert len(ids) == 3
+    assert len(set(ids)) == 1
+    assert result["success_response"]["order_id"] == "o-1"
+    said = [r.getMessage() for r in log_capture.records if r.name == "coinguard.orders"]
+    assert len([m for m in said if "lost its answer; sending it again" in m]) == 2
+
+
+def test_resends_stop_at_max_sends_and_the_outcome_stays_unknown() -> None:
+    """Every answer lost: 4 sends in all with one id, then OrderOutcomeUnknownError naming
+    the id and what was tried."""
+    exchange, clock = Coinbase({}), FakeClock()
+    client, _ = _trader(exchange, clock)
+    exchange.answers[ORDERS] = [httpx.ReadTimeout("lost") for _ in range(10)]
+    with client, pytest.raises(coinguard.OrderOutcomeUnknownError) as info:
+        client.post(ORDERS, json=ORDER)
+    ids = _sent_ids(exchange)
+    assert len(ids) == 4
+    assert len(set(ids)) == 1
+    assert info.value.client_order_id == ids[0]
+    assert ids[0] in str(info.value)
+    assert "re-sent with the same client order id" in str(info.value)
+
+
+def _throttled() -> httpx.Response:
+    headers = {"x-ratelimit-limit": "30", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "2"}
+    return httpx.Response(401, text="Unauthorized", headers=headers)
+
+
+def test_throttling_401_is_backed_off_never_a_key_reload_or_bad_key() -> None:
+    """A 401 whose rate headers say nothing remains is throttling: the read is retried after
+    a wait, the key (from a reloadable source) is not loaded again, and the answer returned."""
+    read, public = _ec_pair()
+    exchange, clock = Coinbase({READ_NAME: public}), FakeClock()
+    exchange.answers["/api/v3/brokerage/accounts"] = [_throttled(), _throttled()]
+    loads: list[int] = []
+
+    def key() -> str:
+        loads.append(1)
+        return READ_NAME
+
+    with coinguard.Client(
+        provider="coinbase",
+        read_key=key,  # a reloadable source: a 401 from a bad key would load it again
+        read_secret=read,
+        http_client=httpx.Client(transport=httpx.MockTransport(exchange)),
+        quota_store=coinguard.MemoryStore(),
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 0.0,
+    ) as client:
+        result = client.get("/api/v3/brokerage/accounts")
+    assert result == {"path": "/api/v3/brokerage/accounts"}
+    assert len(exchange.seen) == 3
+    assert len(loads) == 1
+    assert sum(clock.slept) >= 2.0  # waited at least the window's reset each time
+
+
+def test_a_401_without_throttling_signs_is_still_an_authentication_error() -> None:
+    """A bad key's 401 (no rate headers) stays AuthenticationError, sent once; one with
+    nothing remaining becomes RateLimitError when every retry is throttled too."""
+    read, public = _ec_pair()
+    exchange, clock = Coinbase({READ_NAME: public}), FakeClock()
+    exchange.answers["/api/v3/brokerage/accounts"] = [httpx.Response(401, text="Unauthorized")]
+    with _client(exchange, read, clock=clock, sleep=clock.sleep, jitter=lambda: 0.0) as client:
+        with pytest.raises(coinguard.AuthenticationError):
+            client.get("/api/v3/brokerage/accounts")
+        exchange.answers["/api/v3/brokerage/accounts"] = [_throttled() for _ in range(20)]
+        with pytest.raises(coinguard.RateLimitError, match="throttled") as info:
+            client.get("/api/v3/brokerage/accounts")
+    assert not isinstance(info.value, coinguard.AuthenticationError)
+    assert info.value.status_code == 401
+
+
+def test_rate_headers_are_synced_into_the_quota() -> None:
+    """x-ratelimit-remaining lowers the local window to what the server says is left."""
+    read, public = _ec_pair()
+    exchange, clock = Coinbase({READ_NAME: public}), FakeClock()
+    headers = {"x-ratelimit-limit": "30", "x-ratelimit-remaining": "3", "x-ratelimit-reset": "1"}
+    exchange.answers["/api/v3/brokerage/accounts"] = [httpx.Response(200, json={}, headers=headers)]
+    with _client(exchange, read, clock=clock, sleep=clock.sleep, jitter=lambda: 0.0) as client:
+        client.get("/api/v3/brokerage/accounts")
+        (window,) = client.quota.windows
+    assert window.remaining == 3
+
+
+def test_async_client_resends_a_lost_order_with_the_same_id() -> None:
+    """AsyncClient reconciles the same way: a lost answer, one re-send with the same id."""
+    import asyncio
+
+    trade, trade_public = _ec_pair()
+    read, read_public = _ec_pair()
+    exchange = Coinbase({READ_NAME: read_public, TRADE_NAME: trade_public})
+    exchange.answers[ORDERS] = [httpx.ReadTimeout("lost"), _placed("x", "o-9")]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return exchange(request)
+
+    async def run() -> Any:
+        async with coinguard.AsyncClient(
+            provider="coinbase",
+            read_key=READ_NAME,
+            read_secret=read,
+            trade_key=TRADE_NAME,
+            trade_secret=trade,
+            allow_trading=True,
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+            quota_store=coinguard.MemoryStore(),
+        ) as client:
+            return await client.post(ORDERS, json=ORDER)
+
+    result = asyncio.run(run())
+    ids = _sent_ids(exchange)
+    assert len(ids) == 2
+    assert ids[0] == ids[1]
+    assert result["success_response"]["order_id"] == "o-9"

@@ -51,19 +51,21 @@ class Call:
 def with_client_order_id(params: Any, spec: ClientOrderId) -> tuple[Any, str]:
     """``params`` with the order's client id: the caller's if it set one (checked), else a
     fresh one; the same id then goes with every attempt and every lookup."""
+    where = "json" if spec.where == "json" else "params"
     if params is None:
         params = {}
     if isinstance(params, Mapping):
         given = params.get(spec.param)
         items = dict(params)
-    elif isinstance(params, list | tuple):
+    elif isinstance(params, list | tuple) and where == "params":
         pairs = [tuple(p) for p in params]
         given = next((v for k, v in pairs if k == spec.param), None)
         items = None
     else:
         raise ConfigurationError(
-            f"params= of an order must be a dict or a list of pairs, so coinguard can add "
-            f"{spec.param}; got {type(params).__name__}"
+            f"{where}= of an order must be a dict"
+            + (" or a list of pairs" if where == "params" else " (a JSON object)")
+            + f", so coinguard can add {spec.param}; got {type(params).__name__}"
         )
     if given is not None:
         if not ClientOrderId.valid(given):

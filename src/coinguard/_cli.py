@@ -89,12 +89,13 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument(
         "--profile",
-        choices=("tokenmetrics", "coingecko", "coinmarketcap", "binance"),
+        choices=("tokenmetrics", "coingecko", "coinmarketcap", "binance", "coinbase"),
         default="tokenmetrics",
         help="the API to serve: the Token-Metrics-style API under /v2, or an emulation of "
         "CoinGecko (Demo and Pro roots) or CoinMarketCap, with their headers, error bodies, "
         "limits, credits and usage routes, or of Binance spot (signed requests, weights, "
-        "bans, orders) (default tokenmetrics)",
+        "bans, orders), or of Coinbase Advanced Trade (a JWT per request, rate headers, "
+        "orders failing with HTTP 200; needs the signing extra) (default tokenmetrics)",
     )
     p.add_argument(
         "--limit",
@@ -332,8 +333,9 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
 
 
 def _root(sandbox: Sandbox) -> str:
-    """Where a client points: Binance's paths start at the origin (``/api/v3/...``)."""
-    return sandbox.origin if sandbox.config.profile == "binance" else sandbox.base_url
+    """Where a client points: Binance's and Coinbase's paths start at the origin
+    (``/api/v3/...``)."""
+    return sandbox.origin if sandbox.config.profile in ("binance", "coinbase") else sandbox.base_url
 
 
 def _exports(sandbox: Sandbox) -> list[str]:
@@ -359,6 +361,7 @@ _READS = {
         '"/v1/cryptocurrency/quotes/latest", params={"symbol": "BTC"}',
     ),
     "binance": ("binance", '"/api/v3/account"'),
+    "coinbase": ("coinbase", '"/api/v3/brokerage/key_permissions"'),
 }
 
 
@@ -403,7 +406,7 @@ def _announce(sandbox: Sandbox, args: argparse.Namespace, out: TextIO) -> None:
             "These are throwaway keys of this local sandbox run; printing them is intended.\n"
         )
         for name, value in keys.items():
-            shown = "(an Ed25519 private key in PEM: see --json)" if "\n" in value else value
+            shown = "(a private key in PEM: see --json)" if "\n" in value else value
             out.write(f"  {name:<15} {shown}\n")
         out.write("Point a client at it: in another shell, run\n")
         out.write("".join(f"  {line}\n" for line in exports))

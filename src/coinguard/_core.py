@@ -308,8 +308,12 @@ class ClientCore(Outcomes):
         client_id = None
         spec = self.provider.client_order_id
         if spec is not None and scope is Scope.TRADE and spec.applies(method, path):
-            params, client_id = with_client_order_id(params, spec)
-            self._claim_order_id(client_id, spec.param)
+            if spec.where == "params":
+                params, client_id = with_client_order_id(params, spec)
+            elif content is None:  # a raw body is the caller's to write, id included
+                json, client_id = with_client_order_id(json, spec)
+            if client_id is not None:
+                self._claim_order_id(client_id, spec.param)
         return Call(
             method=method,
             path=path,

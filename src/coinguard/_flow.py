@@ -57,7 +57,7 @@ from ._observe import (
     route_template,
     symbol_of,
 )
-from ._outcome import safe_url
+from ._outcome import safe_url, throttled_401
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
 from ._progress import Progress
 from ._provider import Nonce, Provider, QueryKey, Scope
@@ -672,7 +672,8 @@ class Base:
                     note.cost = (note.cost or 0) + reservation.cost
             elif not keyed:
                 auth = None
-        self._arm_reload(slot, state, response)
+        if not throttled_401(self._core.provider, response):  # throttling: the key is fine
+            self._arm_reload(slot, state, response)
         # only the provider's own answers feed its quota
         observer = quota if quota is not None and self._core.from_provider(response) else None
         try:

@@ -31,11 +31,11 @@ from ._exceptions import (
     ResponseDecodeError,
     ServerError,
 )
-from ._headers import retry_after
+from ._headers import parse_server_quota, retry_after
 from ._provider import ErrorCode, Provider
 from ._retry import RetryPolicy
 
-__all__ = ["Outcomes", "safe_url"]
+__all__ = ["Outcomes", "safe_url", "throttled_401"]
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
@@ -233,6 +233,16 @@ class Outcomes:
         meaning = self.provider.meaning(code) if code is not None else None
         if meaning is not None:
             return self._coded(call, response, body, code or "", meaning, now=now)
+        if throttled_401(self.provider, response):
+            held = _throttled_for(response, now)
+            return RateLimitError(
+                f"{message}: throttled (the rate-limit headers say nothing remains), not a "
+                f"bad key; retry after {held:.1f}s",
+                retry_after=held,
+                status_code=status,
+                body=body,
+                **common,
+            )
         unknown = status == 408 or status >= 500
         if call.is_order and unknown and status not in self.retry.not_executed_statuses:
             return OrderOutcomeUnknownError(
@@ -251,6 +261,26 @@ class Outcomes:
 
 
 _INVALID: Any = object()
+_THROTTLE_FLOOR = 1.0  # seconds to hold a throttled key when the answer names no reset
+
+
+def throttled_401(provider: Provider, response: httpx.Response) -> bool:
+    """A 401 that is throttling, for a provider that answers it so (``throttles_with_401``):
+    its headers say nothing remains, or name a Retry-After. A bad key's 401 says neither."""
+    if not provider.throttles_with_401 or response.status_code != 401:
+        return False
+    headers = response.headers
+    spent = headers.get("x-ratelimit-remaining", "").strip() == "0"
+    return spent or "retry-after" in headers
+
+
+def _throttled_for(response: httpx.Response, now: float) -> float:
+    """How long a throttled 401 holds the key: its Retry-After, else its window's reset."""
+    said = retry_after(response.headers, now)
+    if said is not None:
+        return said
+    windows = parse_server_quota(response.headers, now=now).windows
+    return max([_THROTTLE_FLOOR, *(w.reset for w in windows if w.reset is not None)])
 
 
 def _not_resent(call: Call) -> str:

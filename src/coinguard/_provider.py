@@ -221,12 +221,18 @@ class ClientOrderId:
     ``duplicate_codes`` answer to that re-send means it was there after all, and it is
     looked up again. A client refuses an id it already used.
 
+    ``where="json"`` puts the id in the order's JSON body instead of its parameters
+    (Coinbase's ``client_order_id``). ``lookup=None`` says the provider has no lookup by
+    client order id and documents a re-send with the same id as its duplicate guard (it
+    answers with the order placed first): after an unknown outcome the order is re-sent at
+    once, up to ``max_sends`` sends in all.
+
     >>> ClientOrderId(routes=["POST /api/v3/order"], lookup="GET /api/v3/order").param
     'newClientOrderId'
     """
 
     routes: Iterable[str]
-    lookup: str
+    lookup: str | None
     param: str = "newClientOrderId"
     lookup_param: str = "origClientOrderId"
     copy_params: tuple[str, ...] = ("symbol",)
@@ -235,8 +241,9 @@ class ClientOrderId:
     polls: int = 4
     poll_interval: float = 0.25
     max_sends: int = 1
+    where: Literal["params", "json"] = "params"
     _routes: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
-    _lookup: _Route = field(init=False, repr=False, compare=False)
+    _lookup: _Route | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         routes = self.routes
@@ -244,7 +251,10 @@ class ClientOrderId:
             raise ConfigurationError("ClientOrderId.routes must be a list of 'METHOD /path'")
         object.__setattr__(self, "routes", tuple(routes))
         object.__setattr__(self, "_routes", _routes(self.routes, "ClientOrderId.routes"))
-        object.__setattr__(self, "_lookup", _Route.parse(self.lookup, "ClientOrderId.lookup"))
+        lookup = None if self.lookup is None else _Route.parse(self.lookup, "ClientOrderId.lookup")
+        object.__setattr__(self, "_lookup", lookup)
+        if self.where not in ("params", "json"):
+            raise ConfigurationError("ClientOrderId.where must be 'params' or 'json'")
         for name in ("polls", "max_sends"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -255,8 +265,10 @@ class ClientOrderId:
         return any(r.covers(method.upper(), canonical_path(path)) for r in self._routes)
 
     @property
-    def lookup_route(self) -> tuple[str, str]:
-        """``(method, path)`` of the lookup."""
+    def lookup_route(self) -> tuple[str, str] | None:
+        """``(method, path)`` of the lookup; None when the provider has none."""
+        if self._lookup is None:
+            return None
         return self._lookup.method, self._lookup.pattern.partition(" ")[2].strip()
 
     @staticmethod
@@ -376,6 +388,12 @@ class Provider:
     an idempotency key be re-sent; by default none do. ``min_key_length`` (default 16) refuses
     keys too short to be told apart from ordinary text in logs.
 
+    ``throttles_with_401`` is for a provider that has answered throttling with 401
+    Unauthorized (Coinbase): a 401 whose rate-limit headers say nothing remains
+    (``x-ratelimit-remaining: 0``) or that names a ``Retry-After`` is then a
+    :class:`coinguard.RateLimitError`, backed off like a 429, and neither reloads the key
+    nor judges it invalid. A 401 without those signs stays an authentication error.
+
     ``quota_per="ip"`` says the provider counts its limits per IP address, not per key: the
     read and trade keys then share one quota. ``order_quota`` is a second quota that only
     orders count (Binance's ORDERS windows), per account. ``counter`` is a decaying counter
@@ -420,6 +438,7 @@ class Provider:
     idempotent_routes: Iterable[str] = ()
     retryable_statuses: frozenset[int] = frozenset()
     not_executed_statuses: frozenset[int] = frozenset()
+    throttles_with_401: bool = False
     min_key_length: int = MIN_KEY_LENGTH
     quota: QuotaPolicy | None = None
     key_check: Any = None

@@ -58,8 +58,17 @@ def reconcile(
         if found is _UNSURE or sends >= spec.max_sends:
             break
         sends += 1
-        tried.append("not found in any lookup: re-sent with the same client order id")
-        log.warning("%s: order %s not found; sending it again", call.describe(), client_id)
+        tried.append(
+            "re-sent with the same client order id"
+            if spec.lookup is None
+            else "not found in any lookup: re-sent with the same client order id"
+        )
+        log.warning(
+            "%s: order %s %s; sending it again with the same client order id",
+            call.describe(),
+            client_id,
+            "lost its answer" if spec.lookup is None else "not found",
+        )
         try:
             return (yield Nested(call, slot))
         except OrderOutcomeUnknownError as exc:
@@ -101,7 +110,11 @@ def _look_up(
     core: ClientCore, call: Call, spec: ClientOrderId, client_id: str, tried: list[str]
 ) -> Generator[Sleep | Nested, Any, Any]:
     """The order found, ``_ABSENT`` when every poll said "not found", else ``_UNSURE``."""
-    method, path = spec.lookup_route
+    route = spec.lookup_route
+    if route is None:  # no lookup by client id: a re-send with the same id is the guard
+        tried.append("no lookup by client order id")
+        return _ABSENT
+    method, path = route
     params = _copied(call.params, spec.copy_params)
     params[spec.lookup_param] = client_id
     lookup = core.prepare(method, path, params=params)

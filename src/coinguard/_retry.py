@@ -23,6 +23,7 @@ from ._exceptions import (
     AuthenticationError,
     CoinguardError,
     OrderOutcomeUnknownError,
+    RateLimitError,
 )
 from ._headers import MAX_RETRY_AFTER
 
@@ -143,6 +144,8 @@ def is_retryable(
         return idempotent or not exc.request_sent
     if isinstance(exc, APIStatusError):
         status = exc.status_code
+        if isinstance(exc, RateLimitError) and status == 401:  # throttling sent as 401
+            status = 429
         if status == 418 or status not in policy.retry_statuses or getattr(exc, "final", False):
             return False
         # A trade without de-duplication goes again only on an answer that proves it was not

@@ -291,3 +291,41 @@ def test_binance_profile_env_lines_run_a_signed_read(tmp_path: Path) -> None:
     assert code == 0
     assert done.returncode == 0, done.stderr
     assert "'balances'" in done.stdout
+
+
+def test_coinbase_profile_env_lines_run_a_jwt_signed_read(tmp_path: Path) -> None:
+    """--profile coinbase --env exports the origin, the CDP key names and their PEM private
+    keys (quoted across lines); the printed example reads key_permissions with a JWT."""
+    proc = _spawn("--profile", "coinbase", "--env")
+    try:
+        assert proc.stdout is not None
+        printed: list[str] = []
+        while not printed or not printed[-1].startswith("# then: "):
+            printed.append(proc.stdout.readline())
+        exports, example = "".join(printed[:-1]), printed[-1]
+        names = [line.split("=")[0] for line in exports.splitlines() if line.startswith("export")]
+        assert names == [
+            "export COINGUARD_BASE_URL",
+            "export COINGUARD_READ_KEY",
+            "export COINGUARD_READ_SECRET",
+            "export COINGUARD_TRADE_KEY",
+            "export COINGUARD_TRADE_SECRET",
+        ]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("COINGUARD_", "COIN"))}
+        clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
+        script = f"eval \"$(cat <<'EOF'\n{exports}EOF\n)\"\n"
+        script += example.removeprefix("# then: ")
+        done = subprocess.run(
+            ["bash", "-c", script],
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+    finally:
+        code = _finish(proc, signal.SIGTERM)
+    assert code == 0
+    assert done.returncode == 0, done.stderr
+    assert "'can_view': True" in done.stdout

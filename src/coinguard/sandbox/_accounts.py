@@ -25,7 +25,8 @@ class Keys:
     signing secret in ``<name>_secret``: ``read`` (reading only), ``trade`` (reading and spot
     trading, IP-restricted), ``overprivileged`` (trading and withdrawals), ``unrestricted``
     (trading, no IP restriction) and ``ed25519`` (a trade key whose secret is an Ed25519
-    private key in PEM).
+    private key in PEM). For ``coinbase`` the keys are CDP key names and each secret a
+    private key: ``read``, ``trade``, ``overprivileged`` (EC PEM) and ``ed25519`` (base64).
     """
 
     read: str = field(repr=False)

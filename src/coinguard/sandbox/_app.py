@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .._secret import fingerprint
-from . import _binance, _coingecko, _coinmarketcap, _kraken
+from . import _binance, _coinbase, _coingecko, _coinmarketcap, _kraken
 from ._accounts import KeyRecord, Keys, KeyStore
 from ._binance import Binance
+from ._coinbase import Coinbase
 from ._coingecko import CoinGecko
 from ._coinmarketcap import CoinMarketCap
 from ._config import Faults, SandboxConfig
@@ -43,12 +44,13 @@ __all__ = ["App", "Reply", "Request"]
 log = logging.getLogger("coinguard.sandbox")
 
 PREFIX = "/v2"
-_Emulated = type[CoinGecko | CoinMarketCap | Binance | Kraken]
+_Emulated = type[CoinGecko | CoinMarketCap | Binance | Kraken | Coinbase]
 _EMULATIONS: dict[str, Callable[[], tuple[_Emulated, KeyStore]]] = {
     "coingecko": lambda: (CoinGecko, _coingecko.store()),
     "coinmarketcap": lambda: (CoinMarketCap, _coinmarketcap.store()),
     "binance": lambda: (Binance, _binance.store()),
     "kraken": lambda: (Kraken, _kraken.store()),
+    "coinbase": lambda: (Coinbase, _coinbase.store()),
 }
 
 

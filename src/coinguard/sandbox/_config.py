@@ -20,8 +20,15 @@ HeaderStyle = Literal["ietf", "legacy", "none"]
 LegacyReset = Literal["delta", "epoch", "epoch-ms", "http-date"]
 RetryAfterForm = Literal["seconds", "http-date"]
 AuthMode = Literal["header", "query"]
-Profile = Literal["tokenmetrics", "coingecko", "coinmarketcap", "binance", "kraken"]
-PROFILES: tuple[str, ...] = ("tokenmetrics", "coingecko", "coinmarketcap", "binance", "kraken")
+Profile = Literal["tokenmetrics", "coingecko", "coinmarketcap", "binance", "kraken", "coinbase"]
+PROFILES: tuple[str, ...] = (
+    "tokenmetrics",
+    "coingecko",
+    "coinmarketcap",
+    "binance",
+    "kraken",
+    "coinbase",
+)
 
 _MONTH_NOMINAL_SECONDS = 30 * 86_400.0
 
@@ -118,6 +125,9 @@ class Faults:
     #: ``stall_seconds`` (a client's read timeout fires first).
     timeout_after_order_rate: float = 0.0
     stall_seconds: float = 60.0
+    #: Coinbase emulation: the share of over-limit answers sent as 401 Unauthorized instead
+    #: of 429, as Coinbase has been seen to throttle.
+    throttle_as_401_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -127,6 +137,7 @@ class Faults:
             "drop_after_order_rate",
             "cloudflare_429_rate",
             "timeout_after_order_rate",
+            "throttle_as_401_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -171,7 +182,10 @@ class SandboxConfig:
     emulates Kraken spot (signed private calls, nonces, the decaying REST counter, lockouts,
     orders); ``weight_limit`` is then the counter's maximum (the Starter tier's 15 when None)
     and ``nonce_window`` how far below its last nonce a key still accepts an unseen one (0:
-    none, Kraken's default).
+    none, Kraken's default). ``"coinbase"`` emulates Coinbase Advanced Trade (a JWT per
+    request, rate headers, orders failing with HTTP 200, client order ids, key permissions;
+    it needs the ``signing`` extra); ``weight_limit`` is then its requests per second per key
+    (the client profile's 30 when None).
 
     >>> cfg = SandboxConfig(windows=(Window(5, 1.0),), header_style="legacy")
     >>> cfg.host, cfg.port, cfg.auth

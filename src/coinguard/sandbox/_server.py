@@ -269,10 +269,10 @@ class Sandbox:
     def base_url(self) -> str:
         """What a client's ``base_url`` should be: ``http://HOST:PORT/v2`` by default, the
         Demo root ``/api/v3`` for ``coingecko``, the bare origin for ``coinmarketcap``,
-        ``binance`` and ``kraken``."""
+        ``binance``, ``kraken`` and ``coinbase``."""
         if self.config.profile == "coingecko":
             return self.origin + "/api/v3"
-        if self.config.profile in ("coinmarketcap", "binance", "kraken"):
+        if self.config.profile in ("coinmarketcap", "binance", "kraken", "coinbase"):
             return self.origin
         return self.origin + "/v2"
 
