@@ -13,23 +13,9 @@ from coinguard._quota._log import KeyState, Meta
 
 
 def general_reserve(state: KeyState, now: float, cost: int, max_wait: float) -> float:
-    """The reference: every window through ``_fit`` and ``commit``, no inlining."""
-    meta = state.meta
-    now = state.clock(now)
-    t, why = now, ""
-    if meta.last > t:
-        t, why = meta.last, meta.last_why
-    if meta.blocked > t:
-        t, why = meta.blocked, meta.blocked_why
-    if cost:
-        t, why = state._fit(now, t, why, cost)
-    if t - now > max_wait:
-        raise QuotaExceededError("full", window=why or state.first, retry_after=t - now)
-    if cost:
-        for log in state.logs:
-            log.commit(t, cost)
-        meta.last, meta.last_why = t, why or meta.last_why
-    return t
+    """The reference: every window through ``_fit`` and ``commit``, no inlining (the path
+    the SQLite store takes)."""
+    return state.reserve_reference(now, cost, max_wait)
 
 
 POLICIES = {
