@@ -98,6 +98,7 @@ _SLOT = (
     " DO UPDATE SET count = excluded.count"
 )
 _OLD_SLOTS = "DELETE FROM quota_count WHERE key = ? AND win = ? AND wid < ?"
+_DROP_SLOT = "DELETE FROM quota_count WHERE key = ? AND win = ? AND wid = ?"
 _META = (
     "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
     " last = excluded.last, last_why = excluded.last_why, blocked = excluded.blocked,"
@@ -296,27 +297,22 @@ class SQLiteStore:
         state = KeyState(specs, tuple(logs), meta)
         state.set_drift(*clock)
         for log in logs:
-            log.prune(now + clock[0])
+            if not isinstance(log, CalendarCounter):  # slots go where the algorithm drops them
+                log.prune(now + clock[0])
         return state
 
-    def view(self, key_id: str, specs: tuple[WindowSpec, ...], now: float) -> Snapshot:
-        """Read every window of ``key_id`` (no write)."""
-        with self._lock:
-            return self.state(key_id, specs, now).snapshot(now)
-
-    def save(self, key_id: str, state: KeyState, before: _Saved, now: float) -> None:
+    def save(self, key_id: str, state: KeyState, before: _Saved) -> None:
         """Write what an operation changed beside its rolling entries (those it wrote as it
         went): slot counters, meta, timeline. Inside the operation's transaction."""
         conn = self._conn
         for spec, log, counts in zip(state.specs, state.logs, before.counts, strict=True):
             if not isinstance(log, CalendarCounter):
                 continue
-            changed = [(w, c) for w, c in log.counts.items() if counts.get(w) != c]
-            for wid, count in changed:
-                conn.execute(_SLOT, (key_id, spec.sig, wid, count))
-            if changed:
-                # the previous slot stays, as in memory: a clock stepped back may land in it
-                conn.execute(_OLD_SLOTS, (key_id, spec.sig, log.wid(now) - 1))
+            for wid, count in log.counts.items():
+                if counts.get(wid) != count:
+                    conn.execute(_SLOT, (key_id, spec.sig, wid, count))
+            for wid in counts.keys() - log.counts.keys():  # slots the algorithm let go
+                conn.execute(_DROP_SLOT, (key_id, spec.sig, wid))
         meta = state.meta
         if (meta.last, meta.last_why, meta.blocked, meta.blocked_why) != before.meta:
             conn.execute(_META, (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why))
@@ -411,7 +407,7 @@ class SQLiteBucket:
                 result = op(state, now)
             except QuotaExceededError as exc:
                 refused = exc
-            store.save(self._key, state, before, now)
+            store.save(self._key, state, before)
         if refused is not None:
             raise refused
         return result, now + state.meta.drift
@@ -442,8 +438,9 @@ class SQLiteBucket:
         self._run(now, lambda state, now: state.sync(sync, now))
 
     def snapshot(self, now: float) -> Snapshot:
-        """Read every window."""
-        return self._store.view(self._key, self._specs, now)
+        """Read every window. A reading of the clock like any other (as in the other
+        stores): a step back it reveals moves the key's timeline."""
+        return self._run(now, lambda state, now: state.snapshot(now))[0]
 
 
 class Journal:
