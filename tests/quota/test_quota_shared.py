@@ -72,11 +72,12 @@ def test_redis_keys_expire(redis_store: RedisStore, clock: FakeClock) -> None:
     quota.observe(429, {"Retry-After": "30"})
     client = redis_store.client
     keys = client.keys("*")
-    assert len(keys) == 4
+    assert len(keys) == 5  # meta; the rolling window's log, sum, running sums; the slots
     ttls = {k.decode().rsplit(":", 1)[-1]: client.pttl(k) for k in keys}
     assert all(ttl > 0 for ttl in ttls.values())
     assert 30_000 <= ttls["meta"] <= 61_000
     assert ttls["sum"] <= 1050 + 1000
+    assert ttls["cum"] <= 1050 + 1000
     assert max(ttls.values()) <= 61_000
 
 
