@@ -136,3 +136,20 @@ def test_many_openers_of_a_new_sqlite_file_all_succeed(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_redis_keys_from_before_running_sums_still_count(
+    redis_store: RedisStore, clock: FakeClock
+) -> None:
+    """A rolling window written without its running sums (an earlier version) is numbered on
+    first use: its calls still count, and the window frees in the right order."""
+    policy = QuotaPolicy([Window(5, 60.0)], margin=0.0)
+    quota = Quota(policy, store=redis_store, key_id="old", clock=clock, persist=None)
+    log, total = quota._bucket._keys[1], quota._bucket._keys[2]  # type: ignore[attr-defined]
+    client = redis_store.client
+    client.zadd(log, {"1:2": START - 30.0, "2:1": START - 20.0, "3:1": START - 10.0})
+    client.set(total, 4)
+    assert quota.status().windows[0].used == 4
+    assert quota.reserve("GET", "/x").wait == 0.0
+    assert quota.reserve("GET", "/x").wait == pytest.approx(30.0)  # when the cost-2 call leaves
+    assert client.exists(quota._bucket._keys[3])  # type: ignore[attr-defined]
