@@ -165,10 +165,39 @@ class KeyState:
             if t - now > max_wait:
                 raise _exceeded(why or self.first, t - now)
             return t
-        if self.detour:
-            return self._reserve_mixed(now, t, why, cost, max_wait)
         # RollingLog.prune/earliest/commit inlined: this runs on every request, under the lock.
         rolling = self.rolling
+        if self.detour:
+            # With calendar windows: inlined while every window has room at ``t`` and ``t``
+            # counts in one slot of each (not within a margin of its end); else the reference.
+            if not self.inline:
+                return self._admit(now, t, why, cost, max_wait)
+            for log, limit, _ in rolling:
+                times, h = log.times, log.head
+                if h < len(times) and times[h] + log.length <= now:
+                    log.prune(now)
+                if log.cum - log.base + cost > limit:
+                    return self._admit(now, t, why, cost, max_wait)
+            for cal, limit in self.cals:
+                if len(cal.counts) > 2:
+                    cal.prune(now)
+                if not cal.lo <= t < cal.hi and not cal.locate(t):
+                    return self._admit(now, t, why, cost, max_wait)
+                if cal.counts.get(cal.cur, 0) + cost > limit:
+                    return self._admit(now, t, why, cost, max_wait)
+            if t - now > max_wait:
+                raise _exceeded(why or self.first, t - now)
+            for log, _, _ in rolling:
+                log.cum += cost
+                log.times.append(t)
+                log.cums.append(log.cum)
+            for cal, _ in self.cals:
+                counts = cal.counts
+                counts[cal.cur] = counts.get(cal.cur, 0) + cost
+            meta.last = t
+            if why:
+                meta.last_why = why
+            return t
         if len(rolling) == 1:  # the loop below, unrolled: ~10 % of a one-window reserve
             log, limit, name = rolling[0]
             times = log.times
@@ -238,51 +267,6 @@ class KeyState:
             each.commit(t, cost)
         meta = self.meta
         meta.last, meta.last_why = t, why or meta.last_why
-        return t
-
-    def _reserve_mixed(self, now: float, t: float, why: str, cost: int, max_wait: float) -> float:
-        """``reserve`` with calendar windows: inlined while every window has room at ``t``."""
-        if not self.inline:
-            return self._admit(now, t, why, cost, max_wait)
-        meta = self.meta
-        fits = True
-        for log, limit, _ in self.rolling:
-            times, h = log.times, log.head
-            if h < len(times) and times[h] + log.length <= now:
-                log.prune(now)
-            if log.cum - log.base + cost > limit:
-                fits = False
-                break
-        slots: list[tuple[dict[int, int], int, int]] = []
-        if fits:
-            for cal, limit in self.cals:
-                counts = cal.counts
-                if len(counts) > 2:
-                    cal.prune(now)
-                u = t - cal.drift  # the wall clock, as the slots are
-                if cal.month and cal._lo <= u and u + cal.margin < cal._hi:
-                    a = b = cal._id
-                else:
-                    a, b = cal.wid(t), cal.wid(t + cal.margin)
-                if counts.get(a, 0) + cost > limit or (b != a and counts.get(b, 0) + cost > limit):
-                    fits = False
-                    break
-                slots.append((counts, a, b))
-        if not fits:
-            return self._admit(now, t, why, cost, max_wait)
-        if t - now > max_wait:
-            raise _exceeded(why or self.first, t - now)
-        for log, _, _ in self.rolling:
-            log.cum += cost
-            log.times.append(t)
-            log.cums.append(log.cum)
-        for counts, a, b in slots:
-            counts[a] = counts.get(a, 0) + cost
-            if b != a:
-                counts[b] = counts.get(b, 0) + cost
-        meta.last = t
-        if why:
-            meta.last_why = why
         return t
 
     def correct(self, at: float, cost: int, answered: float, now: float) -> list[tuple[int, float]]:
@@ -407,14 +391,14 @@ class KeyState:
             return now
         meta.drift += meta.seen - now
         for cal, _ in self.cals:
-            cal.drift = meta.drift
+            cal.set_drift(meta.drift)
         return meta.seen
 
     def set_drift(self, drift: float, seen: float) -> None:
         """Restore the timeline of a key loaded from a store."""
         self.meta.drift, self.meta.seen = drift, seen
         for cal, _ in self.cals:
-            cal.drift = drift
+            cal.set_drift(drift)
 
     def release(self, at: float, cost: int) -> bool:
         """Give back a reservation of ``cost`` at ``at`` whose call was never sent.
