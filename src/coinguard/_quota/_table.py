@@ -36,8 +36,9 @@ Row = tuple[float, int, int]  # (t, cost, cum)
 
 
 def _below(x: float) -> float:
-    """A bound under every ``t`` with ``t + length > x + length`` however floats round: the
-    index narrows by it, and the exact test runs on the few rows at the edge."""
+    """A bound a hair under ``x`` (a threshold less a window's length): every ``t`` whose
+    ``t + length`` passes the threshold lies above it however floats round. The index narrows
+    by it; the exact test (``t + length > threshold``) runs on the rows at the edge."""
     return x - (abs(x) * 1e-12 + 1e-12)
 
 
