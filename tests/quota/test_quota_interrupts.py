@@ -173,7 +173,7 @@ def test_no_store_io_on_the_event_loop_under_sqlite_lock_contention(tmp_path: Pa
         # Hold the write lock, let exactly one write through, take it again at once: each call
         # waits for its reserve, and its re-check then finds the lock taken again.
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-        rows = "SELECT count(*) FROM quota_log"
+        rows = "SELECT count(*) FROM quota_roll"
         conn.execute("BEGIN IMMEDIATE")
         holding.set()
         while not stop.is_set():

@@ -72,11 +72,12 @@ def test_redis_keys_expire(redis_store: RedisStore, clock: FakeClock) -> None:
     quota.observe(429, {"Retry-After": "30"})
     client = redis_store.client
     keys = client.keys("*")
-    assert len(keys) == 4
+    assert len(keys) == 5  # meta; the rolling window's log, sum, running sums; the slots
     ttls = {k.decode().rsplit(":", 1)[-1]: client.pttl(k) for k in keys}
     assert all(ttl > 0 for ttl in ttls.values())
     assert 30_000 <= ttls["meta"] <= 61_000
     assert ttls["sum"] <= 1050 + 1000
+    assert ttls["cum"] <= 1050 + 1000
     assert max(ttls.values()) <= 61_000
 
 
@@ -135,3 +136,20 @@ def test_many_openers_of_a_new_sqlite_file_all_succeed(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_redis_keys_from_before_running_sums_still_count(
+    redis_store: RedisStore, clock: FakeClock
+) -> None:
+    """A rolling window written without its running sums (an earlier version) is numbered on
+    first use: its calls still count, and the window frees in the right order."""
+    policy = QuotaPolicy([Window(5, 60.0)], margin=0.0)
+    quota = Quota(policy, store=redis_store, key_id="old", clock=clock, persist=None)
+    log, total = quota._bucket._keys[1], quota._bucket._keys[2]  # type: ignore[attr-defined]
+    client = redis_store.client
+    client.zadd(log, {"1:2": START - 30.0, "2:1": START - 20.0, "3:1": START - 10.0})
+    client.set(total, 4)
+    assert quota.status().windows[0].used == 4
+    assert quota.reserve("GET", "/x").wait == 0.0
+    assert quota.reserve("GET", "/x").wait == pytest.approx(30.0)  # when the cost-2 call leaves
+    assert client.exists(quota._bucket._keys[3])  # type: ignore[attr-defined]

@@ -30,7 +30,19 @@ class CalendarCounter:
     reach the server after the boundary.
     """
 
-    __slots__ = ("_hi", "_id", "_lo", "counts", "drift", "length", "margin", "month")
+    __slots__ = (
+        "_hi",
+        "_id",
+        "_lo",
+        "counts",
+        "cur",
+        "drift",
+        "hi",
+        "length",
+        "lo",
+        "margin",
+        "month",
+    )
 
     def __init__(self, length: float, margin: float, *, month: bool) -> None:
         self.length = length
@@ -41,6 +53,24 @@ class CalendarCounter:
         # The key's timeline runs ``drift`` ahead of the wall clock after the clock stepped
         # back (``KeyState.clock``); slots stay on the wall clock, which is what they are.
         self.drift = 0.0
+        # Admissions at key times in [lo, hi) count in slot ``cur`` alone (see ``locate``).
+        self.lo, self.hi, self.cur = math.inf, -math.inf, 0
+
+    def set_drift(self, drift: float) -> None:
+        """Move the slots' place on the key's timeline (the clock stepped back)."""
+        self.drift = drift
+        self.lo, self.hi = math.inf, -math.inf
+
+    def locate(self, t: float) -> bool:
+        """Make ``cur`` the one slot an admission at ``t`` counts in, and ``[lo, hi)`` the
+        key times around ``t`` for which that holds; False if ``t`` counts in two slots."""
+        a = self.wid(t)
+        if self.wid(t + self.margin) != a:
+            return False
+        # a millisecond inside the slot's edges: float rounding in ``wid`` cannot disagree there
+        self.cur, self.lo = a, self.start(a) + 0.001
+        self.hi = self.start(a + 1) - self.margin - 0.001
+        return True
 
     def wid(self, t: float) -> int:
         """The slot id of time ``t`` (on the key's timeline)."""

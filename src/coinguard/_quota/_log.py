@@ -5,160 +5,37 @@ instant ``x`` with ``t <= x < t + L``. New entries are only ever committed at a 
 than every entry already in the log (FIFO), so a new entry can only complete intervals that end
 with it: it fits iff the entries still counting at its time, plus its cost, stay within the
 limit. That makes one check per window exact, and the earliest admissible time is the moment
-enough of the oldest entries have left. ``_redis_script.lua`` is the same algorithm in Lua;
-both are run against one table of scenarios in the tests.
+enough of the oldest entries have left.
+
+:class:`KeyState` is that algorithm, once, over windows that answer a few questions
+(:class:`Rolling`): the memory store's logs in lists (``_rolling``), the SQLite store's in a
+table (``_table``). ``KeyState.reserve_reference`` is the definition of a reservation; the
+inlined paths of ``reserve`` (memory only, where a call costs about a microsecond) are held
+to it by a randomized test. ``_redis_script.lua`` is the same algorithm in Lua; all stores
+are run against one table of scenarios in the tests.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from typing import NamedTuple
 
 from .._exceptions import QuotaExceededError
 from ._calendar import CalendarCounter, month_id, month_start
 from ._policy import WindowSpec
+from ._rolling import Rolling, RollingLog, _after
 
 __all__ = [
     "CalendarCounter",
     "KeyState",
     "Meta",
+    "Rolling",
     "RollingLog",
     "Snapshot",
     "Sync",
     "month_id",
     "month_start",
 ]
-
-
-def _after(base: float, length: float) -> float:
-    """``base + length``, nudged up so that ``result - length >= base`` also holds in floats."""
-    x = base + length
-    while x - length < base:
-        # the same arithmetic as the Lua script, so both stores agree to the last bit
-        x += abs(x) * 2.220446049250313e-16
-    return x
-
-
-class RollingLog:
-    """The admissions still counting in one rolling window, oldest first.
-
-    A list with a moving head (a ring buffer compacted in bulk) plus running cumulative costs,
-    so pruning and the earliest-time search are O(1) amortised and O(log n).
-    """
-
-    __slots__ = ("base", "cum", "cums", "head", "length", "times")
-
-    def __init__(self, length: float) -> None:
-        self.length = length
-        self.times: list[float] = []
-        self.cums: list[int] = []
-        self.head = 0
-        self.base = 0  # cumulative cost of everything before ``head``
-        self.cum = 0  # cumulative cost of everything committed
-
-    def prune(self, now: float) -> None:
-        """Forget entries that no longer count at ``now`` or later."""
-        times, h, n, length = self.times, self.head, len(self.times), self.length
-        if h == n or times[h] + length > now:
-            return
-        while h < n and times[h] + length <= now:
-            h += 1
-        self.base = self.cums[h - 1]
-        if h > 64 and 2 * h > n:
-            del times[:h], self.cums[:h]
-            h = 0
-        self.head = h
-
-    def used(self) -> int:
-        """Cost of all live entries, including ones reserved for the future."""
-        return self.cum - self.base
-
-    def earliest(self, t: float, cost: int, limit: int) -> float:
-        """The earliest time ``>= t`` at which ``cost`` more fits under ``limit``."""
-        excess = self.cum - self.base + cost - limit
-        if excess <= 0:
-            return t
-        j = bisect_left(self.cums, self.base + excess, lo=self.head)
-        x = _after(self.times[j], self.length)
-        return x if x > t else t
-
-    def commit(self, t: float, cost: int) -> None:
-        """Record an admission at ``t``, which is not before any entry in the log."""
-        self.cum += cost
-        self.times.append(t)
-        self.cums.append(self.cum)
-
-    def add(self, t: float, cost: int) -> None:
-        """Record cost spent at ``t`` (possibly in the past): server sync and restored logs."""
-        i = bisect_right(self.times, t, lo=self.head)
-        prev = self.cums[i - 1] if i > self.head else self.base
-        self.times.insert(i, t)
-        self.cums.insert(i, prev + cost)
-        for k in range(i + 1, len(self.cums)):
-            self.cums[k] += cost
-        self.cum += cost
-
-    def remove(self, t: float, cost: int) -> bool:
-        """Take out one live entry admitted at ``t`` for ``cost``; False if there is none."""
-        times, cums, head = self.times, self.cums, self.head
-        i = bisect_left(times, t, lo=head)
-        while i < len(times) and times[i] == t:
-            if cums[i] - (cums[i - 1] if i > head else self.base) == cost:
-                del times[i], cums[i]
-                for k in range(i, len(cums)):
-                    cums[k] -= cost
-                self.cum -= cost
-                return True
-            i += 1
-        return False
-
-    def _first_counting(self, x: float) -> int:
-        """Index of the oldest entry still counting at instant ``x``."""
-        times, length, head = self.times, self.length, self.head
-        i = bisect_right(times, x - length, lo=head)
-        while i > head and times[i - 1] + length > x:
-            i -= 1
-        while i < len(times) and times[i] + length <= x:
-            i += 1
-        return i
-
-    def count_at(self, x: float) -> int:
-        """Cost of the entries that count at instant ``x``: admitted at or before it, and
-        less than a window before it."""
-        i = self._first_counting(x)
-        k = bisect_right(self.times, x, lo=self.head)
-        if k <= i:
-            return 0
-        return self.cums[k - 1] - (self.cums[i - 1] if i > self.head else self.base)
-
-    def earliest_at(self, x: float, cost: int, limit: int) -> float:
-        """The earliest time ``>= x`` at which ``cost`` more fits among the entries counting
-        then (entries admitted after that time are not looked at: they re-check themselves)."""
-        while True:
-            excess = self.count_at(x) + cost - limit
-            if excess <= 0:
-                return x
-            i = self._first_counting(x)
-            prev = self.cums[i - 1] if i > self.head else self.base
-            j = bisect_left(self.cums, prev + excess, lo=i)
-            x = _after(self.times[j], self.length)
-
-    def used_until(self, now: float) -> int:
-        """Cost of live entries admitted at or before ``now`` (the server may have seen them)."""
-        k = bisect_right(self.times, now, lo=self.head)
-        return (self.cums[k - 1] - self.base) if k > self.head else 0
-
-    def oldest(self) -> float | None:
-        """Time of the oldest live entry."""
-        return self.times[self.head] if self.head < len(self.times) else None
-
-    def entries(self) -> list[tuple[float, int]]:
-        """The live entries as ``(time, cost)``."""
-        out, prev = [], self.base
-        for k in range(self.head, len(self.times)):
-            out.append((self.times[k], self.cums[k] - prev))
-            prev = self.cums[k]
-        return out
 
 
 def step_tolerance(specs: tuple[WindowSpec, ...]) -> float:
@@ -219,7 +96,7 @@ class Snapshot(NamedTuple):
     blocked_why: str = ""
 
 
-Log = RollingLog | CalendarCounter
+Log = Rolling | CalendarCounter
 
 
 class KeyState:
@@ -228,7 +105,9 @@ class KeyState:
     __slots__ = (
         "calendar",
         "cals",
+        "detour",
         "first",
+        "inline",
         "logs",
         "margin",
         "meta",
@@ -251,12 +130,15 @@ class KeyState:
         self.rolling: tuple[tuple[RollingLog, int, str], ...] = tuple(
             (log, spec.limit, spec.name) for log, spec in self.pairs if isinstance(log, RollingLog)
         )
+        # The inlined paths read a RollingLog's lists; any other log goes the general way.
+        self.inline = len(self.rolling) == sum(not isinstance(log, CalendarCounter) for log in logs)
+        self.detour = self.calendar or not self.inline
         self.cals: tuple[tuple[CalendarCounter, int], ...] = tuple(
             (log, spec.limit) for log, spec in self.pairs if isinstance(log, CalendarCounter)
         )
 
     @staticmethod
-    def new_log(spec: WindowSpec) -> Log:
+    def new_log(spec: WindowSpec) -> RollingLog | CalendarCounter:
         """An empty log for ``spec``."""
         if spec.kind == "r":
             return RollingLog(spec.length)
@@ -283,10 +165,39 @@ class KeyState:
             if t - now > max_wait:
                 raise _exceeded(why or self.first, t - now)
             return t
-        if self.calendar:
-            return self._reserve_mixed(now, t, why, cost, max_wait)
         # RollingLog.prune/earliest/commit inlined: this runs on every request, under the lock.
         rolling = self.rolling
+        if self.detour:
+            # With calendar windows: inlined while every window has room at ``t`` and ``t``
+            # counts in one slot of each (not within a margin of its end); else the reference.
+            if not self.inline:
+                return self._admit(now, t, why, cost, max_wait)
+            for log, limit, _ in rolling:
+                times, h = log.times, log.head
+                if h < len(times) and times[h] + log.length <= now:
+                    log.prune(now)
+                if log.cum - log.base + cost > limit:
+                    return self._admit(now, t, why, cost, max_wait)
+            for cal, limit in self.cals:
+                if len(cal.counts) > 2:
+                    cal.prune(now)
+                if not cal.lo <= t < cal.hi and not cal.locate(t):
+                    return self._admit(now, t, why, cost, max_wait)
+                if cal.counts.get(cal.cur, 0) + cost > limit:
+                    return self._admit(now, t, why, cost, max_wait)
+            if t - now > max_wait:
+                raise _exceeded(why or self.first, t - now)
+            for log, _, _ in rolling:
+                log.cum += cost
+                log.times.append(t)
+                log.cums.append(log.cum)
+            for cal, _ in self.cals:
+                counts = cal.counts
+                counts[cal.cur] = counts.get(cal.cur, 0) + cost
+            meta.last = t
+            if why:
+                meta.last_why = why
+            return t
         if len(rolling) == 1:  # the loop below, unrolled: ~10 % of a one-window reserve
             log, limit, name = rolling[0]
             times = log.times
@@ -330,53 +241,32 @@ class KeyState:
             meta.last_why = why
         return t
 
-    def _reserve_mixed(self, now: float, t: float, why: str, cost: int, max_wait: float) -> float:
-        """``reserve`` with calendar windows: inlined while every window has room at ``t``."""
+    def reserve_reference(self, now: float, cost: int, max_wait: float) -> float:
+        """``reserve`` without inlining: the definition the inlined paths must match (the
+        randomized tests hold them to it), and the path every store whose logs are not in
+        memory takes."""
         meta = self.meta
-        fits = True
-        for log, limit, _ in self.rolling:
-            times, h = log.times, log.head
-            if h < len(times) and times[h] + log.length <= now:
-                log.prune(now)
-            if log.cum - log.base + cost > limit:
-                fits = False
-                break
-        slots: list[tuple[dict[int, int], int, int]] = []
-        if fits:
-            for cal, limit in self.cals:
-                counts = cal.counts
-                if len(counts) > 2:
-                    cal.prune(now)
-                u = t - cal.drift  # the wall clock, as the slots are
-                if cal.month and cal._lo <= u and u + cal.margin < cal._hi:
-                    a = b = cal._id
-                else:
-                    a, b = cal.wid(t), cal.wid(t + cal.margin)
-                if counts.get(a, 0) + cost > limit or (b != a and counts.get(b, 0) + cost > limit):
-                    fits = False
-                    break
-                slots.append((counts, a, b))
-        if not fits:
-            t, why = self._fit(now, t, why, cost)
+        now = self.clock(now)
+        t, why = now, ""
+        if meta.last > t:
+            t, why = meta.last, meta.last_why
+        if meta.blocked > t:
+            t, why = meta.blocked, meta.blocked_why
+        if not cost:
             if t - now > max_wait:
                 raise _exceeded(why or self.first, t - now)
-            for each in self.logs:
-                each.commit(t, cost)
-            meta.last, meta.last_why = t, why or meta.last_why
             return t
+        return self._admit(now, t, why, cost, max_wait)
+
+    def _admit(self, now: float, t: float, why: str, cost: int, max_wait: float) -> float:
+        """Fit ``cost`` from ``t`` on in every window, then commit it everywhere."""
+        t, why = self._fit(now, t, why, cost)
         if t - now > max_wait:
             raise _exceeded(why or self.first, t - now)
-        for log, _, _ in self.rolling:
-            log.cum += cost
-            log.times.append(t)
-            log.cums.append(log.cum)
-        for counts, a, b in slots:
-            counts[a] = counts.get(a, 0) + cost
-            if b != a:
-                counts[b] = counts.get(b, 0) + cost
-        meta.last = t
-        if why:
-            meta.last_why = why
+        for each in self.logs:
+            each.commit(t, cost)
+        meta = self.meta
+        meta.last, meta.last_why = t, why or meta.last_why
         return t
 
     def correct(
@@ -401,7 +291,7 @@ class KeyState:
         now = self.clock(now)
         meta = self.meta
         for i, (log, spec) in enumerate(self.pairs):
-            if isinstance(log, RollingLog):
+            if isinstance(log, Rolling):
                 late = answered - spec.margin - lead
                 if late > at:
                     log.prune(now)
@@ -437,7 +327,7 @@ class KeyState:
         meta = self.meta
         if x - at <= self.margin and meta.blocked <= x:
             for log, spec in self.pairs:
-                if isinstance(log, RollingLog):
+                if isinstance(log, Rolling):
                     if log.count_at(x) > spec.limit:
                         break
                 elif any(log.counts.get(wid, 0) > spec.limit for wid in log.ids(at)):
@@ -450,7 +340,7 @@ class KeyState:
         # reading may have left already, and this reading may be older (taken before a thread
         # switch or a wait for the store's lock).
         for log in self.logs:
-            if isinstance(log, RollingLog):
+            if isinstance(log, Rolling):
                 log.remove(at, cost)
             else:
                 for wid in log.ids(at):
@@ -463,7 +353,7 @@ class KeyState:
         while moved:
             moved = False
             for log, spec in self.pairs:
-                if isinstance(log, RollingLog):
+                if isinstance(log, Rolling):
                     y = log.earliest_at(t, cost, spec.limit)
                 else:
                     y = log.earliest(t, cost, spec.limit)
@@ -472,7 +362,7 @@ class KeyState:
         if t - now > max_wait:
             raise _exceeded(why or self.first, t - now)
         for log in self.logs:
-            if isinstance(log, RollingLog):
+            if isinstance(log, Rolling):
                 log.add(t, cost)
             else:
                 log.commit(t, cost)
@@ -505,14 +395,14 @@ class KeyState:
             return now
         meta.drift += meta.seen - now
         for cal, _ in self.cals:
-            cal.drift = meta.drift
+            cal.set_drift(meta.drift)
         return meta.seen
 
     def set_drift(self, drift: float, seen: float) -> None:
         """Restore the timeline of a key loaded from a store."""
         self.meta.drift, self.meta.seen = drift, seen
         for cal, _ in self.cals:
-            cal.drift = drift
+            cal.set_drift(drift)
 
     def release(self, at: float, cost: int) -> bool:
         """Give back a reservation of ``cost`` at ``at`` whose call was never sent.
@@ -524,7 +414,7 @@ class KeyState:
             return False
         found = False
         for log in self.logs:
-            if isinstance(log, RollingLog):
+            if isinstance(log, Rolling):
                 found = log.remove(at, cost) or found
             else:
                 for wid in log.ids(at):
@@ -533,8 +423,8 @@ class KeyState:
                         found = True
         meta = self.meta
         if found and meta.last <= at:
-            held = [log.times[-1] for log, _, _ in self.rolling if log.used()]
-            meta.last = max(held, default=0.0)
+            held = [log.newest() for log in self.logs if isinstance(log, Rolling)]
+            meta.last = max((t for t in held if t is not None), default=0.0)
         return found
 
     def _fit(self, now: float, t: float, why: str, cost: int) -> tuple[float, str]:
@@ -559,7 +449,7 @@ class KeyState:
             log.prune(now)
         for i, used, reset in sync.targets:
             log = self.logs[i]
-            if isinstance(log, RollingLog):
+            if isinstance(log, Rolling):
                 # Lower what is left now to what the server says; the cost learned lives a full
                 # window. A server's reset cannot end it sooner: on a rolling window it says when
                 # the *oldest* request leaves, not when all of them do.
@@ -576,13 +466,13 @@ class KeyState:
         for i, debit in sync.debits:
             log = self.logs[i]
             if debit > 0:
-                if isinstance(log, RollingLog):
+                if isinstance(log, Rolling):
                     log.add(now, debit)
                 else:
                     wid = log.wid(now)
                     log.counts[wid] = log.counts.get(wid, 0) + debit
                 added.append((i, now, debit))
-            elif debit < 0 and not isinstance(log, RollingLog):
+            elif debit < 0 and not isinstance(log, Rolling):
                 # every slot the call was counted in (one near a boundary counts in two)
                 for t in dict.fromkeys((sync.debit_at, sync.debit_at + log.margin)):
                     wid = log.wid(t)
@@ -604,7 +494,7 @@ class KeyState:
         out: list[tuple[int, float | None]] = []
         for log in self.logs:
             log.prune(now)
-            if isinstance(log, RollingLog):
+            if isinstance(log, Rolling):
                 oldest = log.oldest()
                 resets = None if oldest is None else _after(oldest, log.length) - drift
                 out.append((log.used(), resets))

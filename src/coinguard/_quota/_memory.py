@@ -210,11 +210,11 @@ class MemoryBucket:
         """Merge restored history into window ``index``, keeping the larger reading."""
         with self._lock:
             log = self.state.logs[index]
-            if isinstance(log, RollingLog):
+            if isinstance(log, CalendarCounter):
+                for wid, count in counts.items():
+                    log.counts[wid] = max(log.counts.get(wid, 0), count)
+            else:
                 have = set(log.entries())
                 for t, cost in entries:
                     if (t, cost) not in have:
                         log.add(t, cost)
-            else:
-                for wid, count in counts.items():
-                    log.counts[wid] = max(log.counts.get(wid, 0), count)

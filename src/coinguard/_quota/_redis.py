@@ -117,7 +117,8 @@ class RedisStore:
         keys = [f"{self._prefix}{tag}:meta"]
         args: list[str | int | float] = [len(specs)]
         for spec in specs:
-            keys += [f"{self._prefix}{tag}:{spec.sig}", f"{self._prefix}{tag}:{spec.sig}:sum"]
+            base = f"{self._prefix}{tag}:{spec.sig}"
+            keys += [base, f"{base}:sum", f"{base}:cum"]
             args += [spec.kind, spec.limit, repr(spec.length), repr(spec.margin), spec.name]
         return RedisBucket(self, keys, args)
 

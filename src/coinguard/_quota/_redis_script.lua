@@ -1,5 +1,6 @@
 -- coinguard quota: the exact window algorithm of _log.py, as one atomic Redis script.
--- KEYS[1] meta hash; window i: KEYS[2i] zset (rolling) or hash (calendar), KEYS[2i+1] sum.
+-- KEYS[1] meta hash; window i: KEYS[3i-1] zset (rolling) or hash (calendar), KEYS[3i] sum,
+-- KEYS[3i+1] running sums (rolling).
 -- ARGV: op, now ('' = Redis TIME), n, then per window kind limit length margin name, then op args.
 -- Ops: reserve, settle (re-check a reservation ahead), release (a call never sent), correct
 -- (recount a late answer), sync, status.
@@ -21,7 +22,7 @@ for i = 1, n do
   local o = 4 + (i - 1) * 5
   W[i] = {kind = ARGV[o], limit = tonumber(ARGV[o + 1]), len = tonumber(ARGV[o + 2]),
           margin = tonumber(ARGV[o + 3]), name = ARGV[o + 4],
-          key = KEYS[2 * i], sum = KEYS[2 * i + 1], tot = 0}
+          key = KEYS[3 * i - 1], sum = KEYS[3 * i], cum = KEYS[3 * i + 1], tot = 0}
 end
 local A = 4 + n * 5
 local META = KEYS[1]
@@ -94,57 +95,106 @@ end
 
 local function cost_of(member) return tonumber(string.match(member, ':(%d+)$')) end
 
--- rolling windows: a sorted set of 'seq:cost' scored by admission time, and a running sum
+-- rolling windows: a sorted set of 'seq:cost' scored by admission time, the sum of the live
+-- entries, and a second sorted set scoring each entry by the running sum of cost up to it in
+-- time order (_table.py's cum column): the cost between two entries is a difference of two
+-- scores, so every question below is a few O(log n) lookups, whatever the live count. An
+-- entry inserted before others shifts the running sums of those after it: calls reserved
+-- ahead, a few.
+local function cum_of(w, member) return tonumber(redis.call('ZSCORE', w.cum, member)) end
+
+-- keys written before the running sums existed: number their entries once
+local function r_number(w)
+  local acc = 0
+  for _, m in ipairs(redis.call('ZRANGE', w.key, 0, -1)) do
+    acc = acc + cost_of(m)
+    redis.call('ZADD', w.cum, fmt(acc), m)
+  end
+end
+
 local function r_load(w)
   if redis.call('EXISTS', w.key) == 0 then w.tot = 0; return end
+  if redis.call('EXISTS', w.cum) == 0 then r_number(w) end
   w.tot = tonumber(redis.call('GET', w.sum) or '0')
   local old = redis.call('ZRANGEBYSCORE', w.key, '-inf', now - w.len + 1e-6, 'WITHSCORES')
-  local k, drop = 0, 0
+  local k, drop, gone = 0, 0, nil
   for j = 1, #old, 2 do
     if tonumber(old[j + 1]) + w.len <= now then
       k = k + 1
       drop = drop + cost_of(old[j])
+      gone = old[j]
     else
       break
     end
   end
   if k > 0 then
+    redis.call('ZREMRANGEBYSCORE', w.cum, '-inf', fmt(cum_of(w, gone)))
     redis.call('ZREMRANGEBYRANK', w.key, 0, k - 1)
     redis.call('DECRBY', w.sum, drop)
     w.tot = w.tot - drop
   end
 end
 
+-- the running sum before the oldest live entry (entries are pruned at load)
+local function r_base(w)
+  local first = redis.call('ZRANGE', w.key, 0, 0)
+  if #first == 0 then return 0 end
+  return cum_of(w, first[1]) - cost_of(first[1])
+end
+
+-- the time of the oldest entry whose running sum reaches c
+local function r_time_at_cum(w, c)
+  local row = redis.call('ZRANGEBYSCORE', w.cum, fmt(c), '+inf', 'LIMIT', 0, 1)
+  if #row == 0 then return nil end
+  return tonumber(redis.call('ZSCORE', w.key, row[1]))
+end
+
 local function r_earliest(w, t, cost)
   local excess = w.tot + cost - w.limit
   if excess <= 0 then return t end
-  local acc, start = 0, 0
-  while true do
-    local rows = redis.call('ZRANGE', w.key, start, start + 127, 'WITHSCORES')
-    if #rows == 0 then return t end
-    for j = 1, #rows, 2 do
-      acc = acc + cost_of(rows[j])
-      if acc >= excess then
-        local x = after(tonumber(rows[j + 1]), w.len)
-        if x > t then return x end
-        return t
-      end
-    end
-    start = start + 128
+  local y = r_time_at_cum(w, r_base(w) + excess)
+  if y == nil then return math.huge end  -- more than the limit on its own
+  local x = after(y, w.len)
+  if x > t then return x end
+  return t
+end
+
+-- shift the running sums of the entries after rank r by d
+local function r_shift(w, r, d)
+  for _, m in ipairs(redis.call('ZRANGE', w.key, r + 1, -1)) do
+    redis.call('ZINCRBY', w.cum, fmt(d), m)
   end
 end
 
 local function r_add(w, t, cost, tag)
   local seq = redis.call('HINCRBY', META, 'seq', 1)
-  redis.call('ZADD', w.key, fmt(t), tag .. seq .. ':' .. cost)
+  local member = tag .. seq .. ':' .. cost
+  redis.call('ZADD', w.key, fmt(t), member)
+  local r = redis.call('ZRANK', w.key, member)
+  local before = 0
+  if r > 0 then
+    before = cum_of(w, redis.call('ZRANGE', w.key, r - 1, r - 1)[1])
+  else
+    local nxt = redis.call('ZRANGE', w.key, 1, 1)
+    if #nxt == 1 then before = cum_of(w, nxt[1]) - cost_of(nxt[1]) end
+  end
+  r_shift(w, r, cost)
+  redis.call('ZADD', w.cum, fmt(before + cost), member)
   redis.call('INCRBY', w.sum, cost)
   w.tot = w.tot + cost
 end
 
+-- the newest entry admitted at or before t: member and running sum, or nil
+local function r_last_upto(w, t)
+  local row = redis.call('ZREVRANGEBYSCORE', w.key, fmt(t), '-inf', 'LIMIT', 0, 1)
+  if #row == 0 then return nil end
+  return cum_of(w, row[1])
+end
+
 local function r_used_until(w, t)
-  local s = 0
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', w.key, '-inf', fmt(t))) do s = s + cost_of(m) end
-  return s
+  local c = r_last_upto(w, t)
+  if c == nil then return 0 end
+  return c - r_base(w)
 end
 
 -- calendar windows: a hash slot id -> cost
@@ -192,7 +242,10 @@ local function expire(w, t)
   -- only ever extend: a slot reserved ahead must outlive the current one
   if redis.call('PTTL', w.key) < ms then
     redis.call('PEXPIRE', w.key, ms)
-    if w.kind == 'r' then redis.call('PEXPIRE', w.sum, ms) end
+    if w.kind == 'r' then
+      redis.call('PEXPIRE', w.sum, ms)
+      redis.call('PEXPIRE', w.cum, ms)
+    end
   end
   return ms
 end
@@ -251,7 +304,9 @@ end
 local function r_remove(w, t, cost)
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', w.key, fmt(t), fmt(t))) do
     if cost_of(member) == cost then
+      r_shift(w, redis.call('ZRANK', w.key, member), -cost)
       redis.call('ZREM', w.key, member)
+      redis.call('ZREM', w.cum, member)
       redis.call('DECRBY', w.sum, cost)
       w.tot = w.tot - cost
       return true
@@ -260,35 +315,38 @@ local function r_remove(w, t, cost)
   return false
 end
 
+-- the running sum before the oldest entry still counting at instant x, or nil if none does
+local function r_before_counting(w, x)
+  local start = 0
+  while true do
+    local rows = redis.call('ZRANGEBYSCORE', w.key, '(' .. fmt(x - w.len - 1e-6), '+inf',
+                            'WITHSCORES', 'LIMIT', start, 16)
+    if #rows == 0 then return nil end
+    for j = 1, #rows, 2 do
+      if tonumber(rows[j + 1]) + w.len > x then return cum_of(w, rows[j]) - cost_of(rows[j]) end
+    end
+    start = start + 16
+  end
+end
+
 -- cost of the entries that count at instant x (admitted at or before x, within a window)
 local function r_count_at(w, x)
-  local s = 0
-  local rows = redis.call('ZRANGEBYSCORE', w.key, fmt(x - w.len - 1e-6), fmt(x), 'WITHSCORES')
-  for j = 1, #rows, 2 do
-    if tonumber(rows[j + 1]) + w.len > x then s = s + cost_of(rows[j]) end
-  end
-  return s
+  local before = r_before_counting(w, x)
+  if before == nil then return 0 end
+  local c = r_last_upto(w, x)
+  if c == nil or c <= before then return 0 end
+  return c - before
 end
 
 -- the earliest time >= y at which cost more fits among the entries counting then (_log.py)
 local function r_earliest_at(w, y, cost)
   while true do
-    local rows = redis.call('ZRANGEBYSCORE', w.key, fmt(y - w.len - 1e-6), fmt(y), 'WITHSCORES')
-    local times, costs, s = {}, {}, 0
-    for j = 1, #rows, 2 do
-      local sc = tonumber(rows[j + 1])
-      if sc + w.len > y then
-        times[#times + 1], costs[#costs + 1] = sc, cost_of(rows[j])
-        s = s + costs[#costs]
-      end
-    end
-    local excess = s + cost - w.limit
+    local excess = r_count_at(w, y) + cost - w.limit
     if excess <= 0 then return y end
-    local acc = 0
-    for k = 1, #times do
-      acc = acc + costs[k]
-      if acc >= excess then y = after(times[k], w.len); break end
-    end
+    local before = r_before_counting(w, y)
+    local z = before and r_time_at_cum(w, before + excess)
+    if z == nil then return math.huge end  -- more than the limit on its own
+    y = after(z, w.len)
   end
 end
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import math
 import os
 import sqlite3
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 if sys.platform != "win32":
     import fcntl
@@ -21,8 +23,9 @@ else:  # pragma: no cover - Windows: SQLite's busy handler alone
 
 from .._exceptions import QuotaExceededError
 from ._counter import DecayingCounter, admit
-from ._log import CalendarCounter, KeyState, Meta, RollingLog, Snapshot, Sync
+from ._log import CalendarCounter, KeyState, Meta, Rolling, Snapshot, Sync
 from ._policy import WindowSpec
+from ._table import TABLE_SCHEMA, TableLog
 
 __all__ = ["SQLiteStore"]
 
@@ -56,9 +59,6 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quota_meta (
     key TEXT PRIMARY KEY, last REAL NOT NULL, last_why TEXT NOT NULL,
     blocked REAL NOT NULL, blocked_why TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS quota_log (key TEXT NOT NULL, win TEXT NOT NULL, t REAL NOT NULL,
-    cost INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS quota_log_kwt ON quota_log (key, win, t);
 CREATE TABLE IF NOT EXISTS quota_count (key TEXT NOT NULL, win TEXT NOT NULL,
     wid INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (key, win, wid));
 CREATE TABLE IF NOT EXISTS quota_clock (
@@ -79,14 +79,31 @@ _COUNTER = (
 
 _STALE = 0.001  # a wait for the write lock shorter than this is not worth a clock correction
 
-# One query reads everything a decision needs: meta, live log entries, slot counters.
+# One query reads what a decision needs up front: meta, timeline, slot counters (a handful of
+# rows whatever the load). Rolling entries stay in the table: ``TableLog`` asks the index.
 _LOAD = """
 SELECT 'c', win, wid, count, '' FROM quota_count WHERE key = ?1
-UNION ALL SELECT 'l', win, t, cost, '' FROM quota_log WHERE key = ?1 AND t > ?2
 UNION ALL SELECT 'm', last_why, last, blocked, blocked_why FROM quota_meta WHERE key = ?1
 UNION ALL SELECT 's', '', drift, seen, '' FROM quota_clock WHERE key = ?1
 ORDER BY 1, 3
 """
+# Files written before rolling entries carried their running sum: number them once.
+_MIGRATE_ROWS = """
+INSERT INTO quota_roll SELECT key, win, t, cost,
+    SUM(cost) OVER (PARTITION BY key, win ORDER BY t, rowid) FROM quota_log
+"""
+
+_SLOT = (
+    "INSERT INTO quota_count VALUES (?, ?, ?, ?) ON CONFLICT (key, win, wid)"
+    " DO UPDATE SET count = excluded.count"
+)
+_OLD_SLOTS = "DELETE FROM quota_count WHERE key = ? AND win = ? AND wid < ?"
+_DROP_SLOT = "DELETE FROM quota_count WHERE key = ? AND win = ? AND wid = ?"
+_META = (
+    "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+    " last = excluded.last, last_why = excluded.last_why, blocked = excluded.blocked,"
+    " blocked_why = excluded.blocked_why"
+)
 # A key's timeline: only the transaction that saw a step back raises drift, and seen only grows.
 _CLOCK = """
 INSERT INTO quota_clock VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET
@@ -126,7 +143,17 @@ class SQLiteStore:
         with self._lock:
             self._wal(timeout)
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(_SCHEMA + TABLE_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        old = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quota_log'"
+        if self._conn.execute(old).fetchone() is None:
+            return
+        with self.transaction() as conn:
+            if conn.execute(old).fetchone() is not None:  # another process may have done it
+                conn.execute(_MIGRATE_ROWS)
+                conn.execute("DROP TABLE quota_log")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(
@@ -244,90 +271,91 @@ class SQLiteStore:
         look like our clock stepping back, and a wait counts as time passed."""
         return now + self.waited if self.waited > _STALE else now
 
-    def load(self, key_id: str, specs: tuple[WindowSpec, ...], now: float) -> KeyState:
-        """Build the state of ``key_id`` from the file (one query)."""
-        horizon = now - max((s.length for s in specs if s.kind == "r"), default=0.0) - 1.0
-        with self._lock:
-            rows = self._conn.execute(_LOAD, (key_id, horizon)).fetchall()
-        return _state(specs, rows, now)
+    def state(self, key_id: str, specs: tuple[WindowSpec, ...], now: float) -> KeyState:
+        """The state of ``key_id`` at ``now``: meta, timeline and slot counters read in one
+        query, rolling windows left in the table (:class:`TableLog`). Call it holding the
+        store's lock, inside a transaction to change anything."""
+        meta = Meta()
+        clock = (0.0, 0.0)
+        counts: dict[str, dict[int, int]] = {}
+        for kind, win, a, b, why in self._conn.execute(_LOAD, (key_id,)).fetchall():
+            if kind == "m":
+                meta.last, meta.last_why = float(a), str(win)
+                meta.blocked, meta.blocked_why = float(b), str(why)
+            elif kind == "s":
+                clock = (float(a), float(b))
+            else:
+                counts.setdefault(str(win), {})[int(a)] = int(b)
+        logs: list[TableLog | CalendarCounter] = []
+        for spec in specs:
+            if spec.kind == "r":
+                logs.append(TableLog(self._conn, key_id, spec.sig, spec.length, -math.inf))
+            else:
+                cal = CalendarCounter(spec.length, spec.margin, month=spec.kind == "m")
+                cal.counts.update(counts.get(spec.sig, {}))
+                logs.append(cal)
+        state = KeyState(specs, tuple(logs), meta)
+        state.set_drift(*clock)
+        for log in logs:
+            if not isinstance(log, CalendarCounter):  # slots go where the algorithm drops them
+                log.prune(now + clock[0])
+        return state
 
-    def write_commit(self, key_id: str, state: KeyState, t: float, cost: int, now: float) -> None:
-        """Record an admission of ``cost`` at ``t`` in every window (inside a transaction)."""
-        for spec, log in zip(state.specs, state.logs, strict=True):
-            self.write_entry(key_id, spec, log, t, cost, now, commit=True)
+    def save(self, key_id: str, state: KeyState, before: _Saved) -> None:
+        """Write what an operation changed beside its rolling entries (those it wrote as it
+        went): slot counters, meta, timeline. Inside the operation's transaction."""
+        conn = self._conn
+        for spec, log, counts in zip(state.specs, state.logs, before.counts, strict=True):
+            if not isinstance(log, CalendarCounter):
+                continue
+            for wid, count in log.counts.items():
+                if counts.get(wid) != count:
+                    conn.execute(_SLOT, (key_id, spec.sig, wid, count))
+            for wid in counts.keys() - log.counts.keys():  # slots the algorithm let go
+                conn.execute(_DROP_SLOT, (key_id, spec.sig, wid))
         meta = state.meta
-        self._conn.execute(
-            "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-            " last = excluded.last, last_why = excluded.last_why",
-            (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why),
-        )
+        if (meta.last, meta.last_why, meta.blocked, meta.blocked_why) != before.meta:
+            conn.execute(_META, (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why))
+        if (meta.drift, meta.seen) != before.clock:
+            conn.execute(_CLOCK, (key_id, meta.drift, meta.seen))
 
     def write_added(
         self, key_id: str, state: KeyState, added: list[tuple[int, float, int]], now: float
     ) -> None:
-        """Record cost added by a server sync (inside a transaction)."""
+        """Add cost to the file as a server sync did (inside a transaction; the journal)."""
         for i, t, cost in added:
             self.write_entry(key_id, state.specs[i], state.logs[i], t, cost, now, commit=False)
 
-    def delete_one(self, key_id: str, spec: WindowSpec, t: float, cost: int) -> None:
-        """Delete one rolling-log row admitted at ``t`` for ``cost`` (inside a transaction)."""
-        self._conn.execute(
-            "DELETE FROM quota_log WHERE rowid = (SELECT rowid FROM quota_log"
-            " WHERE key = ? AND win = ? AND t = ? AND cost = ? LIMIT 1)",
-            (key_id, spec.sig, t, cost),
-        )
-
     def write_removal(self, key_id: str, state: KeyState, t: float, cost: int) -> None:
-        """Take back an admission of ``cost`` at ``t`` in every window (inside a transaction)."""
+        """Take back an admission of ``cost`` at ``t`` in every window (inside a transaction;
+        the journal)."""
         for spec, log in zip(state.specs, state.logs, strict=True):
-            if isinstance(log, RollingLog):
-                self.delete_one(key_id, spec, t, cost)
-            else:
-                for wid in log.ids(t):
-                    self._conn.execute(
-                        "UPDATE quota_count SET count = count - ? WHERE key = ? AND win = ?"
-                        " AND wid = ?",
-                        (cost, key_id, spec.sig, wid),
-                    )
-
-    def write_clock(self, key_id: str, state: KeyState) -> None:
-        """Record the key's timeline (inside a transaction)."""
-        self._conn.execute(_CLOCK, (key_id, state.meta.drift, state.meta.seen))
-
-    def write_last(self, key_id: str, meta: Meta) -> None:
-        """Record the FIFO tail of ``key_id`` (inside a transaction)."""
-        self._conn.execute(
-            "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-            " last = max(last, excluded.last)",
-            (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why),
-        )
-
-    def write_penalty(self, key_id: str, meta: Meta) -> None:
-        """Record the penalty box of ``key_id`` (inside a transaction)."""
-        self._conn.execute(
-            "INSERT INTO quota_meta VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-            " blocked = max(blocked, excluded.blocked), blocked_why = excluded.blocked_why",
-            (key_id, meta.last, meta.last_why, meta.blocked, meta.blocked_why),
-        )
+            if not isinstance(log, CalendarCounter):
+                TableLog(self._conn, key_id, spec.sig, spec.length, -math.inf).remove(t, cost)
+                continue
+            for wid in log.ids(t):
+                self._conn.execute(
+                    "UPDATE quota_count SET count = count - ? WHERE key = ? AND win = ?"
+                    " AND wid = ?",
+                    (cost, key_id, spec.sig, wid),
+                )
 
     def write_entry(
         self,
         key_id: str,
         spec: WindowSpec,
-        log: RollingLog | CalendarCounter,
+        log: Rolling | CalendarCounter,
         t: float,
         cost: int,
         now: float,
         *,
         commit: bool,
     ) -> None:
+        """Add ``cost`` at ``t`` to the file's window (inside a transaction; the journal,
+        whose own state is not the file's, so slot counts are added to)."""
         conn = self._conn
-        if isinstance(log, RollingLog):
-            conn.execute("INSERT INTO quota_log VALUES (?, ?, ?, ?)", (key_id, spec.sig, t, cost))
-            conn.execute(
-                "DELETE FROM quota_log WHERE key = ? AND win = ? AND t < ?",
-                (key_id, spec.sig, now - spec.length - 1.0),
-            )
+        if not isinstance(log, CalendarCounter):
+            TableLog(conn, key_id, spec.sig, spec.length, now).add(t, cost)
             return
         for wid in log.ids(t) if commit else (log.wid(t),):
             conn.execute(
@@ -335,136 +363,84 @@ class SQLiteStore:
                 " DO UPDATE SET count = count + excluded.count",
                 (key_id, spec.sig, wid, cost),
             )
-        conn.execute(
-            "DELETE FROM quota_count WHERE key = ? AND win = ? AND wid < ?",
-            # the previous slot stays, as in memory: a clock stepped back may land in it
-            (key_id, spec.sig, log.wid(now) - 1),
-        )
+        conn.execute(_OLD_SLOTS, (key_id, spec.sig, log.wid(now) - 1))
 
 
-def _state(specs: tuple[WindowSpec, ...], rows: list[tuple[object, ...]], now: float) -> KeyState:
-    meta = Meta()
-    by_sig: dict[str, list[tuple[float, int]]] = {}
-    clock = (0.0, 0.0)
-    for kind, win, a, b, why in rows:
-        if kind == "m":
-            meta.last, meta.last_why = float(a), str(win)  # type: ignore[arg-type]
-            meta.blocked, meta.blocked_why = float(b), str(why)  # type: ignore[arg-type]
-        elif kind == "s":
-            clock = (float(a), float(b))  # type: ignore[arg-type]
-        else:
-            by_sig.setdefault(str(win), []).append((a, b))  # type: ignore[arg-type]
-    logs = []
-    for spec in specs:
-        log = KeyState.new_log(spec)
-        for x, cost in by_sig.get(spec.sig, ()):
-            if isinstance(log, RollingLog):
-                log.commit(float(x), int(cost))
-            else:
-                log.counts[int(x)] = int(cost)
-        logs.append(log)
-    state = KeyState(specs, tuple(logs), meta)
-    state.set_drift(*clock)
-    for log in logs:
-        log.prune(now + clock[0])
-    return state
+class _Saved:
+    """What an operation found, to write back only what it changed."""
+
+    __slots__ = ("clock", "counts", "meta")
+
+    def __init__(self, state: KeyState) -> None:
+        meta = state.meta
+        self.meta = (meta.last, meta.last_why, meta.blocked, meta.blocked_why)
+        self.clock = (meta.drift, meta.seen)
+        self.counts = [
+            dict(log.counts) if isinstance(log, CalendarCounter) else {} for log in state.logs
+        ]
+
+
+T = TypeVar("T")
 
 
 class SQLiteBucket:
-    """One key's windows in a :class:`SQLiteStore`."""
+    """One key's windows in a :class:`SQLiteStore`: each operation is one write transaction
+    running :class:`KeyState`'s algorithm on the file's state."""
 
     def __init__(self, store: SQLiteStore, key_id: str, specs: tuple[WindowSpec, ...]) -> None:
         self._store = store
         self._key = key_id
         self._specs = specs
 
+    def _run(self, now: float, op: Callable[[KeyState, float], T]) -> tuple[T, float]:
+        """Run ``op(state, now)`` in one transaction; return its result and the key's time.
+
+        A refusal (:class:`QuotaExceededError`) still writes what the operation changed (a
+        re-checked call that will not go gives its entry back) before it is raised."""
+        store = self._store
+        refused: QuotaExceededError | None = None
+        with store.transaction():
+            now = store.fresh(now)
+            state = store.state(self._key, self._specs, now)
+            before = _Saved(state)
+            try:
+                result = op(state, now)
+            except QuotaExceededError as exc:
+                refused = exc
+            store.save(self._key, state, before)
+        if refused is not None:
+            raise refused
+        return result, now + state.meta.drift
+
     def reserve(self, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Commit ``cost`` at the earliest admissible time; return ``(at, now)``."""
-        store = self._store
-        with store.transaction() as conn:
-            now = store.fresh(now)
-            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
-            state = _state(self._specs, rows, now)
-            t = state.reserve(now, cost, max_wait)
-            if cost:
-                store.write_commit(self._key, state, t, cost, now)
-            store.write_clock(self._key, state)
-        return t, now + state.meta.drift
+        return self._run(now, lambda state, now: state.reserve_reference(now, cost, max_wait))
 
     def settle(self, at: float, cost: int, now: float, max_wait: float) -> tuple[float, float]:
         """Re-check a reservation as the call leaves; re-admit it if it no longer fits."""
-        store = self._store
-        refused: QuotaExceededError | None = None
-        with store.transaction() as conn:
-            now = store.fresh(now)
-            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
-            state = _state(self._specs, rows, now)
-            try:
-                t = state.settle(at, cost, now, max_wait)
-            except QuotaExceededError as exc:  # the call will not go: its entry goes too
-                store.write_removal(self._key, state, at, cost)
-                refused = exc
-            else:
-                if t != at:
-                    store.write_removal(self._key, state, at, cost)
-                    store.write_commit(self._key, state, t, cost, now)
-            store.write_clock(self._key, state)
-        if refused is not None:
-            raise refused
-        return t, now + state.meta.drift
+        return self._run(now, lambda state, now: state.settle(at, cost, now, max_wait))
 
     def release(self, at: float, cost: int, now: float) -> None:
         """Give back a reservation whose call was never sent."""
-        store = self._store
-        with store.transaction() as conn:
-            now = store.fresh(now)
-            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
-            state = _state(self._specs, rows, now)
+
+        def release(state: KeyState, now: float) -> None:
             state.clock(now)  # a reading like any other, as the Redis script takes it
-            if state.release(at, cost):
-                store.write_removal(self._key, state, at, cost)
-                conn.execute(
-                    "UPDATE quota_meta SET last = ? WHERE key = ?", (state.meta.last, self._key)
-                )
-            store.write_clock(self._key, state)
+            state.release(at, cost)
+
+        self._run(now, release)
 
     def correct(self, at: float, cost: int, answered: float, now: float, lead: float = 0.0) -> None:
         """Recount a call answered late as arriving as late as its answer allows."""
-        store = self._store
-        with store.transaction() as conn:
-            now = store.fresh(now)
-            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
-            state = _state(self._specs, rows, now)
-            last = state.meta.last
-            for i, t in state.correct(at, cost, answered, now, lead):
-                spec, log = state.specs[i], state.logs[i]
-                if isinstance(log, RollingLog):
-                    store.delete_one(self._key, spec, at, cost)
-                store.write_entry(self._key, spec, log, t, cost, now, commit=False)
-            if state.meta.last != last:
-                store.write_last(self._key, state.meta)
-            store.write_clock(self._key, state)
+        self._run(now, lambda state, now: state.correct(at, cost, answered, now, lead))
 
     def sync(self, sync: Sync, now: float) -> None:
         """Apply a server observation."""
-        store = self._store
-        with store.transaction() as conn:
-            now = store.fresh(now)
-            rows = conn.execute(_LOAD, (self._key, self._horizon(now))).fetchall()
-            state = _state(self._specs, rows, now)
-            blocked = state.meta.blocked
-            added = state.sync(sync, now)
-            store.write_added(self._key, state, added, now)
-            if state.meta.blocked != blocked:
-                store.write_penalty(self._key, state.meta)
-            store.write_clock(self._key, state)
+        self._run(now, lambda state, now: state.sync(sync, now))
 
     def snapshot(self, now: float) -> Snapshot:
-        """Read every window (one query)."""
-        return self._store.load(self._key, self._specs, now).snapshot(now)
-
-    def _horizon(self, now: float) -> float:
-        return now - max((s.length for s in self._specs if s.kind == "r"), default=0.0) - 1.0
+        """Read every window. A reading of the clock like any other (as in the other
+        stores): a step back it reveals moves the key's timeline."""
+        return self._run(now, lambda state, now: state.snapshot(now))[0]
 
 
 class Journal:
@@ -505,14 +481,16 @@ class Journal:
 
     def restore(self, now: float) -> list[tuple[int, list[tuple[float, int]], dict[int, int]]]:
         """The journaled history: ``(window index, log entries, slot counts)``."""
-        state = self._store.load(self._key, self._state.specs, now)
+        store = self._store
         out: list[tuple[int, list[tuple[float, int]], dict[int, int]]] = []
-        for i, j in self._indices.items():
-            log = state.logs[j]
-            if isinstance(log, RollingLog):
-                out.append((i, log.entries(), {}))
-            else:
-                out.append((i, [], dict(log.counts)))
+        with store._lock:
+            state = store.state(self._key, self._state.specs, now)
+            for i, j in self._indices.items():
+                log = state.logs[j]
+                if isinstance(log, CalendarCounter):
+                    out.append((i, [], dict(log.counts)))
+                else:
+                    out.append((i, log.entries(), {}))
         return out
 
     def _ids(self, t: float) -> tuple[tuple[int, ...], ...]:
