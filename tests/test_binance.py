@@ -409,3 +409,75 @@ def test_a_failed_clock_sync_before_an_order_is_not_an_unknown_order() -> None:
     assert not isinstance(info.value, coinguard.OrderOutcomeUnknownError)
     assert "/api/v3/time" in str(info.value)
     assert {r.url.path for r in seen} == {"/api/v3/time"}
+
+
+def test_sapi_routes_have_limiters_of_their_own() -> None:
+    """Each SAPI endpoint counts on its own IP (12,000/min) or UID (180,000/min) limiter at its
+    own weight, and weighs nothing on REQUEST_WEIGHT; RAW_REQUESTS counts every /api call."""
+    p = get_provider("binance")
+    assert p.quota is not None
+    by_name = {q.name: q for q in p.route_quotas}
+    ip, uid = by_name["SAPI IP"], by_name["SAPI UID"]
+    assert (ip.per, ip.each, ip.separate) == ("ip", True, True)
+    assert (uid.per, uid.each, uid.separate) == ("key", True, True)
+    assert [(w.limit, w.seconds, w.calendar) for w in ip.quota.windows] == [(12_000, 60.0, True)]
+    assert [w.limit for w in uid.quota.windows] == [180_000]
+    assert ip.quota.cost("GET", "/sapi/v1/capital/config/getall") == 10
+    assert ip.route_of("GET", "/sapi/v1/account/apiRestrictions") is not None
+    assert uid.route_of("POST", "/sapi/v1/margin/order") == "POST /sapi/v1/margin/order"
+    assert uid.quota.cost("POST", "/sapi/v1/margin/order") == 6
+    for route in binance.SAPI:
+        method, path = route.split(" ")
+        assert p.quota.cost(method, path) == 0, route
+    raw = by_name["RAW_REQUESTS"]
+    assert raw.route_of("GET", "/api/v3/ping")
+    assert not raw.route_of("GET", "/sapi/v1/system/status")
+    assert [(w.limit, w.seconds) for w in raw.quota.windows] == [(300_000, 300.0)]
+
+
+def test_a_sapi_endpoint_header_syncs_only_its_own_limiter() -> None:
+    """X-SAPI-USED-IP-WEIGHT-1M saying one endpoint's minute is spent stops that endpoint
+    before any byte is sent; another SAPI endpoint and REQUEST_WEIGHT are untouched."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    spent = httpx.Response(200, json={}, headers={"X-SAPI-USED-IP-WEIGHT-1M": "12000"})
+    exchange.answers["/sapi/v1/account/apiRestrictions"] = [spent]
+    exchange.answers["/sapi/v1/system/status"] = [
+        httpx.Response(200, json={}, headers={"X-SAPI-USED-IP-WEIGHT-1M": "1"})
+    ]
+    with _client(exchange, clock, on_quota="raise") as client:
+        client.get("/sapi/v1/account/apiRestrictions")
+        weight = client.quota
+        with pytest.raises(coinguard.QuotaExceededError, match="SAPI IP 12000/min"):
+            client.get("/sapi/v1/account/apiRestrictions")
+        client.get("/sapi/v1/system/status")
+        limiters = client.route_quotas("GET", "/sapi/v1/system/status")
+        assert client.quota == weight
+    assert weight is not None
+    assert [w.used for w in weight.windows] == [1]  # the clock sync's /api/v3/time only
+    assert [s.windows[0].used for s in limiters] == [1]
+    paths = [r.url.path for r in exchange.seen]
+    assert paths.count("/sapi/v1/account/apiRestrictions") == 1
+
+
+def test_a_sapi_429_holds_only_that_endpoint() -> None:
+    """A 429 on one SAPI endpoint holds that endpoint for its Retry-After; another SAPI
+    endpoint and the /api routes still go at once."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    exchange.answers["/sapi/v1/account/apiRestrictions"] = [
+        httpx.Response(
+            429, json={"code": -1003, "msg": "Too much request weight used"},
+            headers={"Retry-After": "30"},
+        )
+    ]  # fmt: skip
+    with _client(exchange, clock, on_quota="raise", max_retries=0) as client:
+        with pytest.raises(coinguard.RateLimitError):
+            client.get("/sapi/v1/account/apiRestrictions")
+        with pytest.raises(coinguard.QuotaExceededError):
+            client.get("/sapi/v1/account/apiRestrictions")
+        client.get("/sapi/v1/system/status")
+        client.get("/api/v3/depth", params={"symbol": "BTCUSDT"})
+        status = client.quota
+    assert status is not None
+    assert status.blocked_until is None

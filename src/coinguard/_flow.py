@@ -60,7 +60,7 @@ from ._observe import (
 from ._outcome import safe_url
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
 from ._progress import Progress
-from ._provider import Nonce, Provider, QueryKey, Scope
+from ._provider import Nonce, Provider, QueryKey, RouteQuota, Scope
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
 from ._retry import (
     CallState,
@@ -273,6 +273,38 @@ class Base:
             "orders", policy, lambda: self._quota_key(slot, secret, ip=False) + ":orders"
         )
 
+    def _route_quotas_for(
+        self, method: str, path: str, slot: KeySlot, secret: Secret
+    ) -> list[tuple[RouteQuota, Quota, str]]:
+        """The provider's own limiters of the call's route (``Provider.route_quotas``), each
+        with the path its cost is read for: the declared route when each route has its own."""
+        found = []
+        for limiter in self._core.provider.route_quotas:
+            route = limiter.route_of(method, path)
+            if route is None:
+                continue
+            scope = route if limiter.each else "*"
+            name = f"route:{limiter.name}:{scope}"
+            quota = self._quotas.get(name)
+            if quota is None:
+                quota = self._new_quota(
+                    name,
+                    limiter.quota,
+                    functools.partial(self._route_quota_key, limiter, scope, slot, secret),
+                )
+            found.append((limiter, quota, route.partition(" ")[2] if limiter.each else path))
+        return found
+
+    def _route_quota_key(
+        self, limiter: RouteQuota, scope: str, slot: KeySlot, secret: Secret
+    ) -> str:
+        """Whom a route's own limiter counts: the address, or the key's account (its UID)."""
+        if limiter.per == "ip" and self._quota_account is None:
+            who = f"{self._core.provider.name}:ip"
+        else:
+            who = self._quota_key(slot, secret, ip=False)
+        return f"{who}:{limiter.name}" + (f":{scope}" if limiter.each else "")
+
     def _new_quota(self, name: str, policy: Any, key: Callable[[], str]) -> Quota:
         _, store, on_quota, max_wait = self._quota_args
         with self._quota_lock:
@@ -323,6 +355,25 @@ class Base:
         secret = self._core.read.loaded
         quota = self._quota_for(self._core.read, secret) if secret is not None else None
         return quota.status() if quota is not None else None
+
+    def route_quotas(self, method: str, path: str) -> tuple[QuotaStatus, ...]:
+        """The status of the provider's own limiters a call to ``method path`` counts in
+        besides :attr:`quota` (``Provider.route_quotas``: Binance's per-endpoint SAPI limits,
+        its RAW_REQUESTS); empty before the call's key is loaded or with the quota off.
+
+        >>> print(client.route_quotas("GET", "/sapi/v1/system/status")[0])  # doctest: +SKIP
+        quota binance:ip:SAPI IP:GET /sapi/v1/system/status
+        window               used  remaining  limit  resets at (UTC)
+        SAPI IP 12000/min       1      11999  12000  2026-11-29 16:31:00
+        """
+        core = self._core
+        trade = core.provider.scope_of(method, path) is Scope.TRADE
+        slot = core.trade if trade and core.trade is not None else core.read
+        secret = slot.loaded
+        if secret is None or self._quota_args[0] is None:
+            return ()
+        found = self._route_quotas_for(method.upper(), path, slot, secret)
+        return tuple(q.status() for _, q, _ in found)
 
     def _learning(self, slot: KeySlot, report: KeyReport) -> Callable[[], None] | None:
         """What the key check taught the slot's quota (the provider's usage route is the
@@ -606,16 +657,17 @@ class Base:
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
         orders = self._order_quota_for(slot, secret) if call.is_order else None
         placed = None
-        if orders is not None:
-            try:
-                placed = yield from self._take(orders, call, state)
-            except CoinguardError:  # no room for the order: the weight it took goes back
-                if quota is not None and reservation is not None:
-                    if quota.blocking:
-                        yield Run(quota.release, (reservation,), True)
-                    else:
-                        quota.release(reservation)
-                raise
+        limiters = (
+            self._route_quotas_for(call.method, call.path, slot, secret)
+            if quota is not None
+            else []
+        )
+        if orders is not None or limiters:
+            placed, taken = yield from self._take_more(
+                quota, reservation, orders, limiters, call, state
+            )
+        else:
+            taken = []
         if self._core.provider.counter is not None:
             yield from self._count(call, secret, state)
         if self._core.provider.nonce is not None and self._core.signs(call):
@@ -669,8 +721,13 @@ class Base:
             elif not keyed:
                 auth = None
         self._arm_reload(slot, state, response)
-        # only the provider's own answers feed its quota
-        observer = quota if quota is not None and self._core.from_provider(response) else None
+        # only the provider's own answers feed its quota; a route the provider limits apart
+        # (Binance's SAPI) answers for its own limiter alone
+        ours = self._core.from_provider(response)
+        observer = quota if quota is not None and ours else None
+        if any(limiter.separate for limiter, _, _ in taken):
+            observer = None
+        taken = taken if ours else []
         try:
             value = self._core.outcome(call, response, now=self._clock())
         except CoinguardError as exc:
@@ -682,13 +739,71 @@ class Base:
                     getattr(exc, "retry_after", None) if isinstance(exc, RateLimitError) else None
                 )
                 yield self._observe(observer, response, reservation, None, hold)
+            for limiter, route_quota, taken_at in taken:
+                if limiter.separate or limiter.headers:
+                    hold = getattr(exc, "retry_after", None) if limiter.separate else None
+                    yield self._observe_route(limiter, route_quota, response, taken_at, hold)
             raise
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
             yield self._observe(observer, response, reservation, value)
             if orders is not None:  # Binance's X-MBX-ORDER-COUNT-10S/-1D
                 yield self._observe(orders, response, placed, None)
+        for limiter, route_quota, taken_at in taken:
+            if limiter.separate or limiter.headers:
+                yield self._observe_route(limiter, route_quota, response, taken_at, None)
         return Response.of(response, value) if call.raw else value
+
+    @staticmethod
+    def _observe_route(
+        limiter: RouteQuota,
+        quota: Quota,
+        response: httpx.Response,
+        reservation: Reservation,
+        penalty: float | None,
+    ) -> Run:
+        """What an answer says to a route's own limiter: only the headers that report it,
+        and its status only when the answer is its own (``RouteQuota.separate``)."""
+        status = response.status_code if limiter.separate else 200
+        return Run(
+            quota.observe,
+            (status, limiter.reported(response.headers)),
+            blocking=quota.blocking,
+            kwargs={"reservation": reservation, "penalty": penalty},
+        )
+
+    def _take_more(
+        self,
+        quota: Quota | None,
+        reservation: Reservation | None,
+        orders: Quota | None,
+        limiters: list[tuple[RouteQuota, Quota, str]],
+        call: Call,
+        state: CallState,
+    ) -> Generator[Step, Any, tuple[Reservation | None, list[Any]]]:
+        """Take the call's room in the order quota and in its routes' own limiters, after
+        the main quota's; with no room in one, everything already taken goes back."""
+        held: list[tuple[Quota, Reservation]] = []
+        if quota is not None and reservation is not None:
+            held.append((quota, reservation))
+        placed = None
+        taken: list[tuple[RouteQuota, Quota, Reservation]] = []
+        try:
+            if orders is not None:
+                placed = yield from self._take(orders, call, state)
+                held.append((orders, placed))
+            for limiter, route_quota, path in limiters:
+                got = yield from self._take(route_quota, call, state, path)
+                held.append((route_quota, got))
+                taken.append((limiter, route_quota, got))
+        except CoinguardError:  # no room: what the call took elsewhere goes back
+            for giver, given in held:
+                if giver.blocking:
+                    yield Run(giver.release, (given,), True)
+                else:
+                    giver.release(given)
+            raise
+        return placed, taken
 
     @staticmethod
     def _observe(
@@ -706,7 +821,7 @@ class Base:
         )
 
     def _take(
-        self, quota: Quota, call: Call, state: CallState
+        self, quota: Quota, call: Call, state: CallState, path: str | None = None
     ) -> Generator[Step, Any, Reservation]:
         """Reserve quota for one request and wait until it may go.
 
@@ -719,12 +834,13 @@ class Base:
         blocking = quota.blocking
         deadline = state.started + self._core.retry.deadline
         left = max(0.0, deadline - self._clock())
+        path = call.path if path is None else path
         if blocking:
             reservation: Reservation = yield Run(
-                quota.reserve, (call.method, call.path), True, {"max_wait": left}
+                quota.reserve, (call.method, path), True, {"max_wait": left}
             )
         else:
-            reservation = quota.reserve(call.method, call.path, max_wait=left)
+            reservation = quota.reserve(call.method, path, max_wait=left)
         held: Reservation | None = reservation  # what an interruption must give back
         try:
             while True:

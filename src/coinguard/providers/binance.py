@@ -30,12 +30,29 @@ from typing import Literal
 
 from .._endpoints import Endpoint, Param
 from .._models import BinanceAccount, BinanceOrder, BinancePrice, Candle
-from .._provider import ClientOrderId, ErrorCode, OrderForm, Provider, ServerTime, SignedKey
+from .._provider import (
+    ClientOrderId,
+    ErrorCode,
+    OrderForm,
+    Provider,
+    RouteQuota,
+    ServerTime,
+    SignedKey,
+)
 from .._quota import QuotaPolicy, Window
 from .._signing import BinanceSigner
 from .._verify import KeyCheck, binance_api_restrictions
 
-__all__ = ["ENDPOINTS", "PROFILE", "ROUTES", "SYMBOLS", "profile"]
+__all__ = [
+    "ENDPOINTS",
+    "PROFILE",
+    "RAW_REQUESTS",
+    "ROUTES",
+    "SAPI",
+    "SYMBOLS",
+    "profile",
+    "sapi_quotas",
+]
 
 Security = Literal["NONE", "MARKET_DATA", "USER_DATA", "TRADE"]
 
@@ -56,7 +73,10 @@ ROUTES: dict[str, tuple[Security, int]] = {
     "GET /api/v3/allOrders": ("USER_DATA", 20),
     "GET /api/v3/myTrades": ("USER_DATA", 20),
     "GET /api/v3/rateLimit/order": ("USER_DATA", 40),
-    "GET /sapi/v1/account/apiRestrictions": ("USER_DATA", 0),  # SAPI: its own limiter
+    "GET /sapi/v1/system/status": ("NONE", 0),  # SAPI: its own limiters, see SAPI
+    "GET /sapi/v1/account/apiRestrictions": ("USER_DATA", 0),
+    "GET /sapi/v1/capital/config/getall": ("USER_DATA", 0),
+    "POST /sapi/v1/margin/order": ("TRADE", 0),
     "POST /api/v3/order": ("TRADE", 1),
     "POST /api/v3/order/test": ("TRADE", 1),
     "DELETE /api/v3/order": ("TRADE", 1),
@@ -64,6 +84,18 @@ ROUTES: dict[str, tuple[Security, int]] = {
 }
 
 SIGNED: tuple[Security, ...] = ("USER_DATA", "TRADE")
+
+#: SAPI route -> (the limiter it counts in, its weight there). Every SAPI endpoint has a
+#: limiter of its own: an IP-limited one 12,000 per minute for every key of the address, a
+#: UID-limited one 180,000 per minute for the account; over it Binance answers 429 (never 418).
+SAPI: dict[str, tuple[Literal["IP", "UID"], int]] = {
+    "GET /sapi/v1/system/status": ("IP", 1),
+    "GET /sapi/v1/account/apiRestrictions": ("IP", 1),
+    "GET /sapi/v1/capital/config/getall": ("IP", 10),
+    "POST /sapi/v1/margin/order": ("UID", 6),
+}
+SAPI_IP_LIMIT = 12_000
+SAPI_UID_LIMIT = 180_000
 
 ERROR_CODES = {
     "-1003": ErrorCode(
@@ -89,6 +121,39 @@ QUOTA = QuotaPolicy(
     [Window.per_minute(6000, calendar=True, name="REQUEST_WEIGHT 6000/min")],
     costs={route: weight for route, (_, weight) in ROUTES.items()},
 )
+RAW_REQUESTS = RouteQuota(
+    "RAW_REQUESTS",
+    ["* /api/*"],
+    QuotaPolicy([Window(300_000, 300.0, calendar=True, name="RAW_REQUESTS 300000/5min")]),
+)
+
+
+def sapi_quotas(
+    *, ip_limit: int = SAPI_IP_LIMIT, uid_limit: int = SAPI_UID_LIMIT
+) -> tuple[RouteQuota, RouteQuota]:
+    """The SAPI limiters: one per endpoint, IP- or UID-limited (``SAPI``), synced from
+    ``X-SAPI-USED-IP-WEIGHT-1M`` / ``X-SAPI-USED-UID-WEIGHT-1M``.
+
+    >>> [q.quota.windows[0].limit for q in sapi_quotas(ip_limit=20)]
+    [20, 180000]
+    """
+    return tuple(  # type: ignore[return-value]
+        RouteQuota(
+            f"SAPI {kind}",
+            [r for r, (k, _) in SAPI.items() if k == kind],
+            QuotaPolicy(
+                [Window.per_minute(limit, calendar=True, name=f"SAPI {kind} {limit}/min")],
+                costs={r: w for r, (k, w) in SAPI.items() if k == kind},
+            ),
+            per="ip" if kind == "IP" else "key",
+            each=True,
+            headers=(f"x-sapi-used-{kind.lower()}-weight-",),
+            separate=True,
+        )
+        for kind, limit in (("IP", ip_limit), ("UID", uid_limit))
+    )
+
+
 ORDERS = QuotaPolicy(
     [
         Window(50, 10.0, name="ORDERS 50/10s"),
@@ -163,6 +228,7 @@ def profile(*, recv_window: int = 5000) -> Provider:
         quota_per="ip",
         quota=QUOTA,
         order_quota=ORDERS,
+        route_quotas=(*sapi_quotas(), RAW_REQUESTS),
         request_id_headers=(),
         error_code_at=(("code",),),
         error_codes=ERROR_CODES,
