@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import coinguard
-from coinguard import Scope, get_provider
+from coinguard import QuotaPolicy, Scope, Window, get_provider
 from coinguard.providers import binance
 
 BASE = "https://api.binance.com"
@@ -481,3 +481,26 @@ def test_a_sapi_429_holds_only_that_endpoint() -> None:
         status = client.quota
     assert status is not None
     assert status.blocked_until is None
+
+
+def test_raw_requests_count_every_api_call_whatever_its_weight() -> None:
+    """RAW_REQUESTS counts each /api call as 1 (a weight-20 exchangeInfo too) over the
+    clock-aligned 5 minutes, SAPI calls not at all; a full window waits for the next."""
+    clock = FakeClock()
+    clock.now = 1_800_000_290.0  # 10 s before a 5-minute boundary
+    exchange = Binance(clock)
+    small = dataclasses.replace(
+        binance.RAW_REQUESTS,
+        quota=QuotaPolicy([Window(3, 300.0, calendar=True, name="RAW_REQUESTS 3/5min")]),
+    )
+    provider = dataclasses.replace(binance.PROFILE, route_quotas=(*binance.sapi_quotas(), small))
+    with _client(exchange, clock, provider=provider, max_wait=600) as client:
+        client.get("/api/v3/exchangeInfo")
+        client.get("/api/v3/ping")
+        client.get("/sapi/v1/system/status")
+        client.get("/api/v3/ping")
+        assert clock.now == 1_800_000_290.0
+        client.get("/api/v3/ping")
+        raw = client.route_quotas("GET", "/api/v3/ping")
+    assert clock.now >= 1_800_000_300.0
+    assert [s.windows[0].used for s in raw] == [1]
