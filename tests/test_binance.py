@@ -504,3 +504,74 @@ def test_raw_requests_count_every_api_call_whatever_its_weight() -> None:
         raw = client.route_quotas("GET", "/api/v3/ping")
     assert clock.now >= 1_800_000_300.0
     assert [s.windows[0].used for s in raw] == [1]
+
+
+def _trader(exchange: Binance, clock: FakeClock, **kwargs: Any) -> coinguard.Client:
+    return _client(
+        exchange, clock, trade_key=TRADE_KEY, trade_secret=TRADE_SECRET, allow_trading=True,
+        **kwargs,
+    )  # fmt: skip
+
+
+def test_order_weight_is_a_credit_settled_by_the_answer() -> None:
+    """REQUEST_WEIGHT is reserved at the route's weight and settled by the answer: a placed
+    order or a cancel bills 0, a refused one (and any other call, failed or not) its weight."""
+    p = get_provider("binance")
+    assert p.quota is not None
+    assert [w.credits for w in p.quota.windows] == [True]
+    for route in ("POST /api/v3/order", "DELETE /api/v3/order", "DELETE /api/v3/openOrders"):
+        method, path = route.split(" ")
+        assert p.quota.billed(method, path, ok=True) == 0, route
+        assert p.quota.billed(method, path, ok=False) == p.quota.cost(method, path), route
+    assert p.quota.billed("GET", "/api/v3/account", ok=True) == 20
+    assert p.quota.billed("GET", "/api/v3/account", ok=False) == 20
+    plain = QuotaPolicy([Window.per_month(100, credits=True)])
+    assert plain.billed("GET", "/x", ok=True) is None  # the answer's own word, as before
+
+
+def test_a_placed_order_refunds_its_weight_a_refused_one_keeps_it() -> None:
+    """On a fake clock: two placed orders leave REQUEST_WEIGHT as it was; a rejected order
+    (-2010) and a failed GET keep their weight."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    placed = httpx.Response(200, json={"orderId": 1, "status": "NEW"})
+    rejected = httpx.Response(400, json={"code": -2010, "msg": "Account has insufficient balance"})
+    exchange.answers["/api/v3/order"] = [placed, placed, rejected]
+    exchange.answers["/api/v3/depth"] = [httpx.Response(400, json={"code": -1121, "msg": "x"})]
+    order = {"symbol": "BTCUSDT", "side": "BUY"}
+    with _trader(exchange, clock) as client:
+        client.get("/api/v3/ping")  # the clock is synced by the first signed call, not this
+        before = client.quota
+        client.post("/api/v3/order", params=order)
+        client.post("/api/v3/order", params=order)
+        after_placed = client.quota
+        with pytest.raises(coinguard.APIStatusError):
+            client.post("/api/v3/order", params=order)
+        after_rejected = client.quota
+        with pytest.raises(coinguard.APIStatusError):
+            client.get("/api/v3/depth", params={"symbol": "NOPE"})
+        after_failed_read = client.quota
+    assert before is not None
+    assert after_placed is not None
+    assert after_rejected is not None
+    assert after_failed_read is not None
+    used = before.windows[0].used
+    assert after_placed.windows[0].used == used + 1  # the clock sync only
+    assert after_rejected.windows[0].used == used + 2
+    assert after_failed_read.windows[0].used == used + 7
+
+
+def test_the_weight_header_after_a_placed_order_is_not_undercounted() -> None:
+    """Binance's X-MBX-USED-WEIGHT-1M on a placed order's answer does not include the order:
+    the refund is settled before the header is taken in, so the count is the header's, not
+    one below it."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    exchange.answers["/api/v3/order"] = [
+        httpx.Response(200, json={"orderId": 1}, headers={"X-MBX-USED-WEIGHT-1M": "500"})
+    ]
+    with _trader(exchange, clock) as client:
+        client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
+        status = client.quota
+    assert status is not None
+    assert status.windows[0].used == 500

@@ -738,7 +738,8 @@ class Base:
                 hold = (
                     getattr(exc, "retry_after", None) if isinstance(exc, RateLimitError) else None
                 )
-                yield self._observe(observer, response, reservation, None, hold)
+                billed = observer.policy.billed(call.method, call.path, ok=False)
+                yield self._observe(observer, response, reservation, None, hold, billed)
             for limiter, route_quota, taken_at in taken:
                 if limiter.separate or limiter.headers:
                     hold = getattr(exc, "retry_after", None) if limiter.separate else None
@@ -746,7 +747,8 @@ class Base:
             raise
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
-            yield self._observe(observer, response, reservation, value)
+            billed = observer.policy.billed(call.method, call.path, ok=True)
+            yield self._observe(observer, response, reservation, value, None, billed)
             if orders is not None:  # Binance's X-MBX-ORDER-COUNT-10S/-1D
                 yield self._observe(orders, response, placed, None)
         for limiter, route_quota, taken_at in taken:
@@ -812,12 +814,18 @@ class Base:
         reservation: Reservation | None,
         body: Any,
         penalty: float | None = None,
+        billed: int | None = None,
     ) -> Run:
         return Run(
             quota.observe,
             (response.status_code, response.headers),
             blocking=quota.blocking,
-            kwargs={"body": body, "reservation": reservation, "penalty": penalty},
+            kwargs={
+                "body": body,
+                "reservation": reservation,
+                "penalty": penalty,
+                "billed": billed,
+            },
         )
 
     def _take(

@@ -211,3 +211,37 @@ def test_read_key_cannot_trade_on_the_emulation(bn: Sandbox) -> None:
     )
     assert answer.status_code == 401
     assert answer.json()["code"] == -2015
+
+
+class _SharedClock:
+    """One clock for the emulation and the client, still unless the client sleeps: every
+    call here falls in one clock-aligned minute."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_placed_orders_weigh_nothing_refused_ones_pay() -> None:
+    """Placed orders and a cancel weigh 0 on REQUEST_WEIGHT, a refused order its weight: the
+    client's count after them is the emulation's X-MBX-USED-WEIGHT-1M, exactly."""
+    clock = _SharedClock()
+    config = SandboxConfig(profile="binance", clock=clock)
+    with Sandbox(config) as sb, _trader(sb, clock=clock, sleep=clock.sleep) as client:
+        placed = [client.post("/api/v3/order", params=ORDER) for _ in range(3)]
+        client.delete(
+            "/api/v3/order", params={"symbol": "BTCUSDT", "orderId": placed[0]["orderId"]}
+        )
+        with pytest.raises(coinguard.APIStatusError):
+            client.post("/api/v3/order", params={**ORDER, "side": "HOLD"})
+        ping = client.get("/api/v3/ping", raw=True)
+        status = client.quota
+    assert status is not None
+    # the clock sync (1), the refused order (1) and the ping (1)
+    assert int(ping.headers["x-mbx-used-weight-1m"]) == 3
+    assert status.windows[0].used == 3

@@ -6,11 +6,14 @@ MARKET_DATA is SIGNED: ``timestamp``, ``recvWindow`` (default 5000 ms, at most 6
 ``signature`` over query + body, HMAC-SHA256 hex or Ed25519/RSA base64; the server's time at
 ``GET /api/v3/time`` (weight 1); REQUEST_WEIGHT 6000 per clock-aligned minute per IP, synced
 from ``X-MBX-USED-WEIGHT-1M``; ORDERS 50 per 10 s and 160,000 per day per account; a
-successful order or cancel weighs 0 since 2026-04 (a failed one pays; counted as 1 here, never
-less than Binance counts); SAPI routes have their own limiter and weigh nothing on
-REQUEST_WEIGHT; errors are ``{"code": -XXXX, "msg": ...}``; 5XX and -1007 mean the execution
-status is unknown; 418 is an IP ban until the time in its ``Retry-After`` or message. The key
-check is ``GET /sapi/v1/account/apiRestrictions``.
+successful order or cancel weighs 0 since 2026-04 (a failed one pays: the weight is reserved,
+and refunded when the answer says the order was placed); RAW_REQUESTS 300,000 per
+clock-aligned 5 minutes counts every ``/api`` call as one; each SAPI endpoint has a limiter of
+its own (IP 12,000/min or UID 180,000/min, synced from ``X-SAPI-USED-IP-WEIGHT-1M`` /
+``X-SAPI-USED-UID-WEIGHT-1M``) and weighs nothing on REQUEST_WEIGHT; errors are
+``{"code": -XXXX, "msg": ...}``; 5XX and -1007 mean the execution status is unknown; 418 is
+an IP ban until the time in its ``Retry-After`` or message. The key check is
+``GET /sapi/v1/account/apiRestrictions``.
 
 Each route is declared once below with its security type and weight: the scope (TRADE needs
 the trade key pair), which routes are signed (USER_DATA is a read signed with the read pair)
@@ -117,9 +120,15 @@ ERROR_CODES = {
     ),
 }
 
+#: Routes whose successful answer weighs 0 (Binance since 2026-04); a failed one pays.
+FREE_IF_OK = ("POST /api/v3/order", "DELETE /api/v3/order", "DELETE /api/v3/openOrders")
+
+# A credit window: each call reserves its weight, and a placed order or cancel is refunded
+# once its answer says it succeeded (an order whose answer is lost stays counted)
 QUOTA = QuotaPolicy(
-    [Window.per_minute(6000, calendar=True, name="REQUEST_WEIGHT 6000/min")],
+    [Window.per_minute(6000, calendar=True, name="REQUEST_WEIGHT 6000/min", credits=True)],
     costs={route: weight for route, (_, weight) in ROUTES.items()},
+    ok_costs=dict.fromkeys(FREE_IF_OK, 0),
 )
 RAW_REQUESTS = RouteQuota(
     "RAW_REQUESTS",

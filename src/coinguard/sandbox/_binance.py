@@ -265,7 +265,7 @@ class Binance:
         except BinanceError as exc:  # a failed order keeps the weight it was charged
             reply = self._error(out, exc.status, exc.code, exc.msg, exc.outcome, exc.retry_after)
             return reply, out
-        if route in _ORDER_ROUTES:
+        if route in binance.FREE_IF_OK:
             self._charge(call.now, -weight)  # a successful order or cancel weighs 0
         out.status, out.outcome = 200, "ok"
         return self._reply(200, body, extra, sapi is not None), out
