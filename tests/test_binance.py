@@ -575,3 +575,98 @@ def test_the_weight_header_after_a_placed_order_is_not_undercounted() -> None:
         status = client.quota
     assert status is not None
     assert status.windows[0].used == 500
+
+
+class RotatingPair:
+    """A key pair rotated at the source: ``key()`` and ``secret()`` read whichever is
+    current; the exchange knows only the new pair once ``rotate()`` ran."""
+
+    OLD = ("binance-old-key-0123456789", "binance-old-secret-0123456789")
+    NEW = ("binance-new-key-0123456789", "binance-new-secret-0123456789")
+
+    def __init__(self) -> None:
+        self.current = self.OLD
+        self.loads = {"key": 0, "secret": 0}
+
+    def rotate(self) -> None:
+        self.current = self.NEW
+
+    def key(self) -> str:
+        self.loads["key"] += 1
+        return self.current[0]
+
+    def secret(self) -> str:
+        self.loads["secret"] += 1
+        return self.current[1]
+
+
+def _rotating_exchange(pair: RotatingPair, clock: FakeClock, refusal: tuple[int, int]) -> Any:
+    """Binance knowing only the pair current at the source; any other key is refused with
+    ``refusal`` (HTTP status, Binance code), a bad signature with -1022."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/api/v3/time":
+            return httpx.Response(200, json={"serverTime": int(clock() * 1000)})
+        key, secret = pair.current
+        if request.headers["X-MBX-APIKEY"] != key:
+            status, code = refusal
+            return httpx.Response(status, json={"code": code, "msg": "Invalid API-key."})
+        payload = request.url.query.decode().partition("&signature=")[0]
+        good = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if good != request.url.params["signature"]:
+            return httpx.Response(400, json={"code": -1022, "msg": "Signature invalid."})
+        return httpx.Response(200, json={"balances": []})
+
+    handler.seen = seen  # type: ignore[attr-defined]
+    return handler
+
+
+@pytest.mark.parametrize("refusal", [(401, -2015), (400, -2014), (401, -2014)])
+def test_a_refused_key_reloads_its_signing_secret_too(refusal: tuple[int, int]) -> None:
+    """The pair is rotated at its source: the refusal (a 401, -2014 or -2015) reloads the key
+    and the secret of the same pair once, and the call goes again signed with the new one."""
+    clock = FakeClock()
+    pair = RotatingPair()
+    handler = _rotating_exchange(pair, clock, refusal)
+    with coinguard.Client(
+        provider="binance",
+        read_key=pair.key,
+        read_secret=pair.secret,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 0.0,
+    ) as client:
+        client.get("/api/v3/account")
+        pair.rotate()
+        assert client.get("/api/v3/account") == {"balances": []}
+    signed = [r for r in handler.seen if r.url.path == "/api/v3/account"]
+    assert [r.headers["X-MBX-APIKEY"] for r in signed] == [
+        RotatingPair.OLD[0], RotatingPair.OLD[0], RotatingPair.NEW[0]
+    ]  # fmt: skip
+    assert pair.loads == {"key": 2, "secret": 2}
+
+
+def test_a_refused_key_is_reloaded_once_only() -> None:
+    """A pair still refused after its reload: the call fails, with one reload, not a loop."""
+    clock = FakeClock()
+    pair = RotatingPair()
+    handler = _rotating_exchange(pair, clock, (401, -2015))
+    pair.current = ("binance-other-key-0123456789", "binance-other-secret-0123456789")
+    with (
+        coinguard.Client(
+            provider="binance",
+            read_key=lambda: RotatingPair.OLD[0],
+            read_secret=lambda: RotatingPair.OLD[1],
+            http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+            clock=clock,
+            sleep=clock.sleep,
+            jitter=lambda: 0.0,
+        ) as client,
+        pytest.raises(coinguard.APIStatusError) as info,
+    ):
+        client.get("/api/v3/account")
+    assert "-2015" in str(info.value)
+    assert len([r for r in handler.seen if r.url.path == "/api/v3/account"]) == 2

@@ -635,21 +635,27 @@ class Base:
         """The steps of one attempt; ``note`` (with observers) records what they did."""
         # built first: a request that cannot be built must not cost a key fetch or quota
         request = self._core.build(self._http, call, own_client=self._owns_http)
+        signing_slot = self._core.secrets.get(slot.scope_name)
+        signing = None
         if state.reload_pending:
             secret = yield Run(slot.reload, (state.key_generation,), blocking=True)
             state.key_generation = slot.generation
+            if signing_slot is not None:  # a key rotated at its source comes with its secret
+                generation = state.secret_generation
+                signing = yield Run(signing_slot.reload, (generation,), blocking=True)
+                state.secret_generation = signing_slot.generation
         else:
             seen = slot.generation  # read first: a concurrent reload must not be taken for ours
             secret = slot.peek()
             if secret is None:
                 secret = yield Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
-        signing_slot = self._core.secrets.get(slot.scope_name)
-        signing = None
-        if signing_slot is not None:
+        if signing_slot is not None and signing is None:
+            seen = signing_slot.generation
             signing = signing_slot.peek()
             if signing is None:
                 signing = yield Run(signing_slot.get, (), blocking=True)
+            state.secret_generation = seen or signing_slot.generation
         quota = self._quota_for(slot, secret)
         if note is not None:
             note.secret = secret
@@ -720,7 +726,7 @@ class Base:
                     note.cost = (note.cost or 0) + reservation.cost
             elif not keyed:
                 auth = None
-        self._arm_reload(slot, state, response)
+        self._arm_reload(slot, state, response.status_code == 401)
         # only the provider's own answers feed its quota; a route the provider limits apart
         # (Binance's SAPI) answers for its own limiter alone
         ours = self._core.from_provider(response)
@@ -731,6 +737,14 @@ class Base:
         try:
             value = self._core.outcome(call, response, now=self._clock())
         except CoinguardError as exc:
+            if (
+                isinstance(exc, APIStatusError)
+                and exc.body is not None
+                and not state.reload_pending
+            ):
+                code = self._core.provider.error_code(exc.body)
+                if code is not None and code in self._core.provider.reload_codes:
+                    self._arm_reload(slot, state, True)
             if isinstance(exc, RateLimitError) and self._core.provider.counter is not None:
                 yield self._counter_full(secret)
             if observer is not None:  # a 429 still puts the key in the penalty box
@@ -946,11 +960,12 @@ class Base:
         if own is not None:
             own.close()
 
-    @staticmethod
-    def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:
-        """Arm a one-time key reload when a reloadable key got a 401."""
-        first_401 = response.status_code == 401 and not state.reloaded_key
-        state.reload_pending = first_401 and slot.source.reloadable
+    def _arm_reload(self, slot: KeySlot, state: CallState, refused: bool) -> None:
+        """Arm a one-time reload of the key pair when a reloadable key was ``refused`` (a 401,
+        or one of the provider's ``reload_codes``)."""
+        signing = self._core.secrets.get(slot.scope_name)
+        reloadable = slot.source.reloadable or (signing is not None and signing.source.reloadable)
+        state.reload_pending = refused and not state.reloaded_key and reloadable
         state.reloaded_key = state.reloaded_key or state.reload_pending
 
     def _summary(self) -> list[tuple[str, str]]:

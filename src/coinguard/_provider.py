@@ -452,7 +452,10 @@ class Provider:
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
     its own error code (``("status", "error_code")``), ``error_codes`` what each code means
-    (:class:`ErrorCode`); a code outside ``success_codes`` is an error even on HTTP 200.
+    (:class:`ErrorCode`); a code outside ``success_codes`` is an error even on HTTP 200. An
+    answer with one of ``reload_codes`` says the key itself was refused, as a 401 does: the
+    key and its signing secret are reloaded once (a pair rotated at its source) and the call
+    goes again.
 
     ``endpoints`` declares the typed read endpoints (:class:`coinguard.Endpoint`) that
     ``client.endpoints``, ``client.call()`` and ``client.paginate()`` use; ``symbols`` maps a
@@ -496,6 +499,7 @@ class Provider:
     error_code_at: tuple[tuple[str, ...], ...] = ()
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     success_codes: frozenset[str] = frozenset({"0"})
+    reload_codes: frozenset[str] = frozenset()
     endpoints: tuple[Endpoint, ...] = ()
     symbols: Mapping[str, str] = field(default_factory=dict)
     unplanned: Provider | None = field(default=None, repr=False, compare=False)

@@ -245,3 +245,19 @@ def test_placed_orders_weigh_nothing_refused_ones_pay() -> None:
     # the clock sync (1), the refused order (1) and the ping (1)
     assert int(ping.headers["x-mbx-used-weight-1m"]) == 3
     assert status.windows[0].used == 3
+
+
+def test_a_pair_rotated_at_its_source_is_reloaded_whole(bn: Sandbox) -> None:
+    """The client holds a pair the emulation does not know (-2015); its source now gives the
+    provisioned pair: key and secret are both reloaded, and the signed read succeeds."""
+    current = {"key": "k" * 64, "secret": "s" * 64}
+    with coinguard.Client(
+        provider=_provider(bn),
+        read_key=lambda: current["key"],
+        read_secret=lambda: current["secret"],
+    ) as client:
+        client.get("/api/v3/time")
+        current.update(key=bn.keys.read, secret=bn.keys.read_secret)
+        assert "balances" in client.get("/api/v3/account")
+    outcomes = [e.outcome for e in bn.ledger.entries() if e.route == "GET /api/v3/account"]
+    assert outcomes == ["unauthorized", "ok"]

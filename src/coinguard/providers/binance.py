@@ -241,6 +241,7 @@ def profile(*, recv_window: int = 5000) -> Provider:
         request_id_headers=(),
         error_code_at=(("code",),),
         error_codes=ERROR_CODES,
+        reload_codes=frozenset({"-2014", "-2015"}),
         key_check=KeyCheck("GET", "/sapi/v1/account/apiRestrictions", binance_api_restrictions),
         endpoints=ENDPOINTS,
         symbols=SYMBOLS,
