@@ -189,6 +189,8 @@ class Base:
         )
         self._observers_block = any(getattr(o, "blocking", True) for o in self._observers)
         self._routes: dict[str, str] = {}
+        # (method, path) -> its route limiters: (limiter, quota name, scope, path of its cost)
+        self._route_limiters: dict[tuple[str, str], list[tuple[RouteQuota, str, str, str]]] = {}
         self._texts: dict[str, str] = {}
         core = self._core
         patterns = (*core.provider.trade_routes, *core.provider.idempotent_routes)
@@ -278,13 +280,20 @@ class Base:
     ) -> list[tuple[RouteQuota, Quota, str]]:
         """The provider's own limiters of the call's route (``Provider.route_quotas``), each
         with the path its cost is read for: the declared route when each route has its own."""
+        matched = self._route_limiters.get((method, path))
+        if matched is None:
+            matched = []
+            for limiter in self._core.provider.route_quotas:
+                route = limiter.route_of(method, path)
+                if route is not None:
+                    scope = route if limiter.each else "*"
+                    cost_path = route.partition(" ")[2] if limiter.each else path
+                    matched.append((limiter, f"route:{limiter.name}:{scope}", scope, cost_path))
+            if len(self._route_limiters) >= 1024:  # paths with ids in them: not forever
+                self._route_limiters.clear()
+            self._route_limiters[method, path] = matched
         found = []
-        for limiter in self._core.provider.route_quotas:
-            route = limiter.route_of(method, path)
-            if route is None:
-                continue
-            scope = route if limiter.each else "*"
-            name = f"route:{limiter.name}:{scope}"
+        for limiter, name, scope, cost_path in matched:
             quota = self._quotas.get(name)
             if quota is None:
                 quota = self._new_quota(
@@ -292,7 +301,7 @@ class Base:
                     limiter.quota,
                     functools.partial(self._route_quota_key, limiter, scope, slot, secret),
                 )
-            found.append((limiter, quota, route.partition(" ")[2] if limiter.each else path))
+            found.append((limiter, quota, cost_path))
         return found
 
     def _route_quota_key(

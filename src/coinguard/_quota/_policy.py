@@ -31,8 +31,9 @@ class Window:
     (a calendar window) counts what the provider bills. It is reserved at the route's cost
     before the call, then settled to what the answer says was billed: the body's
     ``status.credit_count`` where there is one, else nothing for an error answer (a status
-    outside 2xx). A call with no answer stays counted. Without any credit window, a
-    ``credit_count`` above the reserved cost charges every window, and nothing is refunded.
+    outside 2xx), or, for a policy with ``ok_costs``, what :meth:`QuotaPolicy.billed` says.
+    A call with no answer stays counted. Without any credit window, a ``credit_count`` above
+    the reserved cost charges every window, and nothing is refunded.
 
     >>> Window.per_second(5)
     Window(limit=5, seconds=1.0, name='5/s', calendar=False, credits=False)
