@@ -670,3 +670,43 @@ def test_a_refused_key_is_reloaded_once_only() -> None:
         client.get("/api/v3/account")
     assert "-2015" in str(info.value)
     assert len([r for r in handler.seen if r.url.path == "/api/v3/account"]) == 2
+
+
+@pytest.mark.anyio
+async def test_async_sapi_limiter_and_order_refund_with_a_sqlite_store(tmp_path: Any) -> None:
+    """AsyncClient over a SQLite store (blocking steps): a spent SAPI endpoint is refused
+    before any byte is sent while another goes, and a placed order's weight is refunded."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    exchange.answers["/sapi/v1/account/apiRestrictions"] = [
+        httpx.Response(200, json={}, headers={"X-SAPI-USED-IP-WEIGHT-1M": "12000"})
+    ]
+    exchange.answers["/api/v3/order"] = [httpx.Response(200, json={"orderId": 1})]
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    async with coinguard.AsyncClient(
+        provider="binance",
+        read_key=READ_KEY,
+        read_secret=READ_SECRET,
+        trade_key=TRADE_KEY,
+        trade_secret=TRADE_SECRET,
+        allow_trading=True,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(exchange)),
+        quota_store=f"sqlite:///{tmp_path / 'quota.db'}",
+        on_quota="raise",
+        clock=clock,
+        sleep=sleep,
+        jitter=lambda: 0.0,
+    ) as client:
+        await client.get("/sapi/v1/account/apiRestrictions")
+        with pytest.raises(coinguard.QuotaExceededError, match="SAPI IP"):
+            await client.get("/sapi/v1/account/apiRestrictions")
+        await client.get("/sapi/v1/system/status")
+        await client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
+        weight = client.quota
+    assert weight is not None
+    assert [w.used for w in weight.windows] == [1]  # the clock sync's /api/v3/time only
+    paths = [r.url.path for r in exchange.seen]
+    assert paths.count("/sapi/v1/account/apiRestrictions") == 1
