@@ -763,9 +763,10 @@ class Base:
                 )
                 billed = observer.policy.billed(call.method, call.path, ok=False)
                 yield self._observe(observer, response, reservation, None, hold, billed)
+            limited = exc.retry_after if isinstance(exc, RateLimitError) else None
             for limiter, route_quota, taken_at in taken:
                 if limiter.separate or limiter.headers:
-                    hold = getattr(exc, "retry_after", None) if limiter.separate else None
+                    hold = limited if limiter.separate else None
                     yield self._observe_route(limiter, route_quota, response, taken_at, hold)
             raise
         if observer is not None:
