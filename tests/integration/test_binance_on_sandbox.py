@@ -3,6 +3,7 @@ trades (HMAC and Ed25519), clock skew recovered, weight headers, 429 then 418, k
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -261,3 +262,32 @@ def test_a_pair_rotated_at_its_source_is_reloaded_whole(bn: Sandbox) -> None:
         assert "balances" in client.get("/api/v3/account")
     outcomes = [e.outcome for e in bn.ledger.entries() if e.route == "GET /api/v3/account"]
     assert outcomes == ["unauthorized", "ok"]
+
+
+def test_raw_requests_are_emulated_and_the_client_stays_under_them() -> None:
+    """The emulation answers 429 past RAW_REQUESTS (here 3 per 5 minutes) whatever the
+    weight; a client whose RAW_REQUESTS says the same waits for the next 5 minutes instead,
+    and gets no 429."""
+    with Sandbox(SandboxConfig(profile="binance", raw_limit=3)) as sb, httpx.Client() as raw:
+        statuses = [raw.get(sb.origin + "/api/v3/ping").status_code for _ in range(5)]
+        sapi = raw.get(sb.origin + "/sapi/v1/system/status").status_code
+    assert statuses == [200, 200, 200, 429, 429]
+    assert sapi == 200  # SAPI calls are not RAW_REQUESTS
+    clock = _SharedClock()
+    clock.now = 1_800_000_290.0  # 10 s before a 5-minute boundary
+    small = dataclasses.replace(
+        binance.RAW_REQUESTS,
+        quota=coinguard.QuotaPolicy([coinguard.Window(3, 300.0, calendar=True)]),
+    )
+    config = SandboxConfig(profile="binance", raw_limit=3, clock=clock)
+    with Sandbox(config) as sb:
+        provider = dataclasses.replace(_provider(sb), route_quotas=(*binance.sapi_quotas(), small))
+        with coinguard.Client(
+            provider=provider, read_key=sb.keys.read, read_secret=sb.keys.read_secret,
+            clock=clock, sleep=clock.sleep,
+        ) as client:  # fmt: skip
+            for _ in range(5):
+                client.get("/api/v3/ping")
+        outcomes = [e.outcome for e in sb.ledger.entries()]
+    assert outcomes == ["ok"] * 5
+    assert clock.now >= 1_800_000_300.0  # the 5-minute boundary waited for

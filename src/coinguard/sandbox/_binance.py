@@ -2,7 +2,8 @@
 
 Routes, security types and weights come from :mod:`coinguard.providers.binance` (the table the
 client plans with), error codes and limits from Binance's spot docs. Checks run in this order:
-route (404 ``-1100``-style) -> IP ban (418) -> weight of the clock-aligned minute (429, and 418
+route (404 ``-1100``-style) -> RAW_REQUESTS of the clock-aligned 5 minutes (429) -> IP ban
+(418) -> weight of the clock-aligned minute (429, and 418
 for an IP that keeps sending after its 429; a ``/sapi/*`` route instead counts its weight on
 its own IP-limited endpoint's minute, 429 only) -> key (``X-MBX-APIKEY``: -2014 missing, -2015
 unknown) -> signature (HMAC-SHA256 hex or Ed25519 base64 over query + body: -1022) ->
@@ -134,7 +135,8 @@ class _Ip:
 
 @dataclass
 class _Minute:
-    """The weight one SAPI endpoint counted in the current minute, for one IP or account."""
+    """What one limiter counted in its current slot (a SAPI endpoint's minute, RAW_REQUESTS'
+    5 minutes), for one IP or account."""
 
     minute: float = -1.0
     used: int = 0
@@ -175,6 +177,8 @@ class Binance:
         self._counts: dict[str, _Counts] = {}
         self._sapi: dict[tuple[str, str], _Minute] = {}  # (IP or account, route) -> minute
         self._sapi_header: tuple[str, str] | None = None  # the call's SAPI usage header
+        self._raw = _Minute()  # RAW_REQUESTS of the IP in the current 5-minute slot
+        self.raw_limit = config.raw_limit or binance.RAW_REQUESTS.quota.windows[0].limit
         now = config.clock()
         read = self._provision("read", {"enableReading": True}, now)
         trade_flags = {"enableReading": True, "enableSpotAndMarginTrading": True}
@@ -247,6 +251,7 @@ class Binance:
         self._sapi_header = None
         try:
             if sapi is None:
+                self._admit_raw(call.now)
                 self._admit_weight(call.now, weight)
             elif sapi[0] == "IP":
                 self._admit_sapi(call.now, "ip", route, sapi[1], _SAPI_IP)
@@ -358,6 +363,22 @@ class Binance:
             "the API.",
             "rate-limited",
         )
+
+    def _admit_raw(self, now: float) -> None:
+        """Count one request of the IP's 5-minute slot (RAW_REQUESTS, whatever its weight):
+        over its limit a 429."""
+        start = math.floor(now / 300.0) * 300.0
+        if self._raw.minute != start:
+            self._raw.minute, self._raw.used = start, 0
+        if self._raw.used >= self.raw_limit:
+            raise BinanceError(
+                429,
+                -1003,
+                f"Too many requests; current limit is {self.raw_limit} requests per 5 MINUTE.",
+                "rate-limited",
+                retry_after=start + 300.0 - now,
+            )
+        self._raw.used += 1
 
     def _admit_sapi(self, now: float, who: str, route: str, weight: int, limit: int) -> None:
         """Count ``weight`` on one SAPI endpoint's minute for ``who`` (the IP, or an account):

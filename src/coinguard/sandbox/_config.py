@@ -168,7 +168,8 @@ class SandboxConfig:
     REQUEST_WEIGHT per minute is ``weight_limit`` (Binance's 6000 when None), its ORDERS per
     10 seconds ``orders_per_10s`` (Binance's 50 when None), each SAPI endpoint's limit per
     minute ``sapi_limit`` (Binance's 12,000 for an IP-limited endpoint and 180,000 for a
-    UID-limited one when None), and its clock is
+    UID-limited one when None), its RAW_REQUESTS per clock-aligned 5 minutes ``raw_limit``
+    (Binance's 300,000 when None), and its clock is
     ``clock``: pass one ahead of or behind the client's to inject a skew. ``"kraken"``
     emulates Kraken spot (signed private calls, nonces, the decaying REST counter, lockouts,
     orders); ``weight_limit`` is then the counter's maximum (the Starter tier's 15 when None)
@@ -202,6 +203,7 @@ class SandboxConfig:
     weight_limit: int | None = None
     orders_per_10s: int | None = None
     sapi_limit: int | None = None
+    raw_limit: int | None = None
     nonce_window: int = 0
     counter_decay: float | None = None
 
@@ -224,7 +226,7 @@ class SandboxConfig:
         if len(set(names)) != len(names):
             raise ValueError(f"window names must be unique, got {names}")
         limits = ("monthly_credits", "daily_credits", "weight_limit", "orders_per_10s")
-        for name in (*limits, "sapi_limit"):
+        for name in (*limits, "sapi_limit", "raw_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
