@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import coinguard
-from coinguard import Scope, get_provider
+from coinguard import QuotaPolicy, Scope, Window, get_provider
 from coinguard.providers import binance
 
 BASE = "https://api.binance.com"
@@ -409,3 +409,304 @@ def test_a_failed_clock_sync_before_an_order_is_not_an_unknown_order() -> None:
     assert not isinstance(info.value, coinguard.OrderOutcomeUnknownError)
     assert "/api/v3/time" in str(info.value)
     assert {r.url.path for r in seen} == {"/api/v3/time"}
+
+
+def test_sapi_routes_have_limiters_of_their_own() -> None:
+    """Each SAPI endpoint counts on its own IP (12,000/min) or UID (180,000/min) limiter at its
+    own weight, and weighs nothing on REQUEST_WEIGHT; RAW_REQUESTS counts every /api call."""
+    p = get_provider("binance")
+    assert p.quota is not None
+    by_name = {q.name: q for q in p.route_quotas}
+    ip, uid = by_name["SAPI IP"], by_name["SAPI UID"]
+    assert (ip.per, ip.each, ip.separate) == ("ip", True, True)
+    assert (uid.per, uid.each, uid.separate) == ("key", True, True)
+    assert [(w.limit, w.seconds, w.calendar) for w in ip.quota.windows] == [(12_000, 60.0, True)]
+    assert [w.limit for w in uid.quota.windows] == [180_000]
+    assert ip.quota.cost("GET", "/sapi/v1/capital/config/getall") == 10
+    assert ip.route_of("GET", "/sapi/v1/account/apiRestrictions") is not None
+    assert uid.route_of("POST", "/sapi/v1/margin/order") == "POST /sapi/v1/margin/order"
+    assert uid.quota.cost("POST", "/sapi/v1/margin/order") == 6
+    for route in binance.SAPI:
+        method, path = route.split(" ")
+        assert p.quota.cost(method, path) == 0, route
+    raw = by_name["RAW_REQUESTS"]
+    assert raw.route_of("GET", "/api/v3/ping")
+    assert not raw.route_of("GET", "/sapi/v1/system/status")
+    assert [(w.limit, w.seconds) for w in raw.quota.windows] == [(300_000, 300.0)]
+
+
+def test_a_sapi_endpoint_header_syncs_only_its_own_limiter() -> None:
+    """X-SAPI-USED-IP-WEIGHT-1M saying one endpoint's minute is spent stops that endpoint
+    before any byte is sent; another SAPI endpoint and REQUEST_WEIGHT are untouched."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    spent = httpx.Response(200, json={}, headers={"X-SAPI-USED-IP-WEIGHT-1M": "12000"})
+    exchange.answers["/sapi/v1/account/apiRestrictions"] = [spent]
+    exchange.answers["/sapi/v1/system/status"] = [
+        httpx.Response(200, json={}, headers={"X-SAPI-USED-IP-WEIGHT-1M": "1"})
+    ]
+    with _client(exchange, clock, on_quota="raise") as client:
+        client.get("/sapi/v1/account/apiRestrictions")
+        weight = client.quota
+        with pytest.raises(coinguard.QuotaExceededError, match="SAPI IP 12000/min"):
+            client.get("/sapi/v1/account/apiRestrictions")
+        client.get("/sapi/v1/system/status")
+        limiters = client.route_quotas("GET", "/sapi/v1/system/status")
+        assert client.quota == weight
+    assert weight is not None
+    assert [w.used for w in weight.windows] == [1]  # the clock sync's /api/v3/time only
+    assert [s.windows[0].used for s in limiters] == [1]
+    paths = [r.url.path for r in exchange.seen]
+    assert paths.count("/sapi/v1/account/apiRestrictions") == 1
+
+
+def test_a_sapi_429_holds_only_that_endpoint() -> None:
+    """A 429 on one SAPI endpoint holds that endpoint for its Retry-After; another SAPI
+    endpoint and the /api routes still go at once."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    exchange.answers["/sapi/v1/account/apiRestrictions"] = [
+        httpx.Response(
+            429, json={"code": -1003, "msg": "Too much request weight used"},
+            headers={"Retry-After": "30"},
+        )
+    ]  # fmt: skip
+    with _client(exchange, clock, on_quota="raise", max_retries=0) as client:
+        with pytest.raises(coinguard.RateLimitError):
+            client.get("/sapi/v1/account/apiRestrictions")
+        with pytest.raises(coinguard.QuotaExceededError):
+            client.get("/sapi/v1/account/apiRestrictions")
+        client.get("/sapi/v1/system/status")
+        client.get("/api/v3/depth", params={"symbol": "BTCUSDT"})
+        status = client.quota
+    assert status is not None
+    assert status.blocked_until is None
+
+
+def test_raw_requests_count_every_api_call_whatever_its_weight() -> None:
+    """RAW_REQUESTS counts each /api call as 1 (a weight-20 exchangeInfo too) over the
+    clock-aligned 5 minutes, SAPI calls not at all; a full window waits for the next."""
+    clock = FakeClock()
+    clock.now = 1_800_000_290.0  # 10 s before a 5-minute boundary
+    exchange = Binance(clock)
+    small = dataclasses.replace(
+        binance.RAW_REQUESTS,
+        quota=QuotaPolicy([Window(3, 300.0, calendar=True, name="RAW_REQUESTS 3/5min")]),
+    )
+    provider = dataclasses.replace(binance.PROFILE, route_quotas=(*binance.sapi_quotas(), small))
+    with _client(exchange, clock, provider=provider, max_wait=600) as client:
+        client.get("/api/v3/exchangeInfo")
+        client.get("/api/v3/ping")
+        client.get("/sapi/v1/system/status")
+        client.get("/api/v3/ping")
+        assert clock.now == 1_800_000_290.0
+        client.get("/api/v3/ping")
+        raw = client.route_quotas("GET", "/api/v3/ping")
+    assert clock.now >= 1_800_000_300.0
+    assert [s.windows[0].used for s in raw] == [1]
+
+
+def _trader(exchange: Binance, clock: FakeClock, **kwargs: Any) -> coinguard.Client:
+    return _client(
+        exchange, clock, trade_key=TRADE_KEY, trade_secret=TRADE_SECRET, allow_trading=True,
+        **kwargs,
+    )  # fmt: skip
+
+
+def test_order_weight_is_a_credit_settled_by_the_answer() -> None:
+    """REQUEST_WEIGHT is reserved at the route's weight and settled by the answer: a placed
+    order or a cancel bills 0, a refused one (and any other call, failed or not) its weight."""
+    p = get_provider("binance")
+    assert p.quota is not None
+    assert [w.credits for w in p.quota.windows] == [True]
+    for route in ("POST /api/v3/order", "DELETE /api/v3/order", "DELETE /api/v3/openOrders"):
+        method, path = route.split(" ")
+        assert p.quota.billed(method, path, ok=True) == 0, route
+        assert p.quota.billed(method, path, ok=False) == p.quota.cost(method, path), route
+    assert p.quota.billed("GET", "/api/v3/account", ok=True) == 20
+    assert p.quota.billed("GET", "/api/v3/account", ok=False) == 20
+    plain = QuotaPolicy([Window.per_month(100, credits=True)])
+    assert plain.billed("GET", "/x", ok=True) is None  # the answer's own word, as before
+
+
+def test_a_placed_order_refunds_its_weight_a_refused_one_keeps_it() -> None:
+    """On a fake clock: two placed orders leave REQUEST_WEIGHT as it was; a rejected order
+    (-2010) and a failed GET keep their weight."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    placed = httpx.Response(200, json={"orderId": 1, "status": "NEW"})
+    rejected = httpx.Response(400, json={"code": -2010, "msg": "Account has insufficient balance"})
+    exchange.answers["/api/v3/order"] = [placed, placed, rejected]
+    exchange.answers["/api/v3/depth"] = [httpx.Response(400, json={"code": -1121, "msg": "x"})]
+    order = {"symbol": "BTCUSDT", "side": "BUY"}
+    with _trader(exchange, clock) as client:
+        client.get("/api/v3/ping")  # the clock is synced by the first signed call, not this
+        before = client.quota
+        client.post("/api/v3/order", params=order)
+        client.post("/api/v3/order", params=order)
+        after_placed = client.quota
+        with pytest.raises(coinguard.APIStatusError):
+            client.post("/api/v3/order", params=order)
+        after_rejected = client.quota
+        with pytest.raises(coinguard.APIStatusError):
+            client.get("/api/v3/depth", params={"symbol": "NOPE"})
+        after_failed_read = client.quota
+    assert before is not None
+    assert after_placed is not None
+    assert after_rejected is not None
+    assert after_failed_read is not None
+    used = before.windows[0].used
+    assert after_placed.windows[0].used == used + 1  # the clock sync only
+    assert after_rejected.windows[0].used == used + 2
+    assert after_failed_read.windows[0].used == used + 7
+
+
+def test_the_weight_header_after_a_placed_order_is_not_undercounted() -> None:
+    """Binance's X-MBX-USED-WEIGHT-1M on a placed order's answer does not include the order:
+    the refund is settled before the header is taken in, so the count is the header's, not
+    one below it."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    exchange.answers["/api/v3/order"] = [
+        httpx.Response(200, json={"orderId": 1}, headers={"X-MBX-USED-WEIGHT-1M": "500"})
+    ]
+    with _trader(exchange, clock) as client:
+        client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
+        status = client.quota
+    assert status is not None
+    assert status.windows[0].used == 500
+
+
+class RotatingPair:
+    """A key pair rotated at the source: ``key()`` and ``secret()`` read whichever is
+    current; the exchange knows only the new pair once ``rotate()`` ran."""
+
+    OLD = ("binance-old-key-0123456789", "binance-old-secret-0123456789")
+    NEW = ("binance-new-key-0123456789", "binance-new-secret-0123456789")
+
+    def __init__(self) -> None:
+        self.current = self.OLD
+        self.loads = {"key": 0, "secret": 0}
+
+    def rotate(self) -> None:
+        self.current = self.NEW
+
+    def key(self) -> str:
+        self.loads["key"] += 1
+        return self.current[0]
+
+    def secret(self) -> str:
+        self.loads["secret"] += 1
+        return self.current[1]
+
+
+def _rotating_exchange(pair: RotatingPair, clock: FakeClock, refusal: tuple[int, int]) -> Any:
+    """Binance knowing only the pair current at the source; any other key is refused with
+    ``refusal`` (HTTP status, Binance code), a bad signature with -1022."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/api/v3/time":
+            return httpx.Response(200, json={"serverTime": int(clock() * 1000)})
+        key, secret = pair.current
+        if request.headers["X-MBX-APIKEY"] != key:
+            status, code = refusal
+            return httpx.Response(status, json={"code": code, "msg": "Invalid API-key."})
+        payload = request.url.query.decode().partition("&signature=")[0]
+        good = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if good != request.url.params["signature"]:
+            return httpx.Response(400, json={"code": -1022, "msg": "Signature invalid."})
+        return httpx.Response(200, json={"balances": []})
+
+    handler.seen = seen  # type: ignore[attr-defined]
+    return handler
+
+
+@pytest.mark.parametrize("refusal", [(401, -2015), (400, -2014), (401, -2014)])
+def test_a_refused_key_reloads_its_signing_secret_too(refusal: tuple[int, int]) -> None:
+    """The pair is rotated at its source: the refusal (a 401, -2014 or -2015) reloads the key
+    and the secret of the same pair once, and the call goes again signed with the new one."""
+    clock = FakeClock()
+    pair = RotatingPair()
+    handler = _rotating_exchange(pair, clock, refusal)
+    with coinguard.Client(
+        provider="binance",
+        read_key=pair.key,
+        read_secret=pair.secret,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 0.0,
+    ) as client:
+        client.get("/api/v3/account")
+        pair.rotate()
+        assert client.get("/api/v3/account") == {"balances": []}
+    signed = [r for r in handler.seen if r.url.path == "/api/v3/account"]
+    assert [r.headers["X-MBX-APIKEY"] for r in signed] == [
+        RotatingPair.OLD[0], RotatingPair.OLD[0], RotatingPair.NEW[0]
+    ]  # fmt: skip
+    assert pair.loads == {"key": 2, "secret": 2}
+
+
+def test_a_refused_key_is_reloaded_once_only() -> None:
+    """A pair still refused after its reload: the call fails, with one reload, not a loop."""
+    clock = FakeClock()
+    pair = RotatingPair()
+    handler = _rotating_exchange(pair, clock, (401, -2015))
+    pair.current = ("binance-other-key-0123456789", "binance-other-secret-0123456789")
+    with (
+        coinguard.Client(
+            provider="binance",
+            read_key=lambda: RotatingPair.OLD[0],
+            read_secret=lambda: RotatingPair.OLD[1],
+            http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+            clock=clock,
+            sleep=clock.sleep,
+            jitter=lambda: 0.0,
+        ) as client,
+        pytest.raises(coinguard.APIStatusError) as info,
+    ):
+        client.get("/api/v3/account")
+    assert "-2015" in str(info.value)
+    assert len([r for r in handler.seen if r.url.path == "/api/v3/account"]) == 2
+
+
+@pytest.mark.anyio
+async def test_async_sapi_limiter_and_order_refund_with_a_sqlite_store(tmp_path: Any) -> None:
+    """AsyncClient over a SQLite store (blocking steps): a spent SAPI endpoint is refused
+    before any byte is sent while another goes, and a placed order's weight is refunded."""
+    clock = FakeClock()
+    exchange = Binance(clock)
+    exchange.answers["/sapi/v1/account/apiRestrictions"] = [
+        httpx.Response(200, json={}, headers={"X-SAPI-USED-IP-WEIGHT-1M": "12000"})
+    ]
+    exchange.answers["/api/v3/order"] = [httpx.Response(200, json={"orderId": 1})]
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    async with coinguard.AsyncClient(
+        provider="binance",
+        read_key=READ_KEY,
+        read_secret=READ_SECRET,
+        trade_key=TRADE_KEY,
+        trade_secret=TRADE_SECRET,
+        allow_trading=True,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(exchange)),
+        quota_store=f"sqlite:///{tmp_path / 'quota.db'}",
+        on_quota="raise",
+        clock=clock,
+        sleep=sleep,
+        jitter=lambda: 0.0,
+    ) as client:
+        await client.get("/sapi/v1/account/apiRestrictions")
+        with pytest.raises(coinguard.QuotaExceededError, match="SAPI IP"):
+            await client.get("/sapi/v1/account/apiRestrictions")
+        await client.get("/sapi/v1/system/status")
+        await client.post("/api/v3/order", params={"symbol": "BTCUSDT", "side": "BUY"})
+        weight = client.quota
+    assert weight is not None
+    assert [w.used for w in weight.windows] == [1]  # the clock sync's /api/v3/time only
+    paths = [r.url.path for r in exchange.seen]
+    assert paths.count("/sapi/v1/account/apiRestrictions") == 1

@@ -60,7 +60,7 @@ from ._observe import (
 from ._outcome import safe_url, throttled_401
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
 from ._progress import Progress
-from ._provider import Nonce, Provider, QueryKey, Scope
+from ._provider import Nonce, Provider, QueryKey, RouteQuota, Scope
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
 from ._retry import (
     CallState,
@@ -189,6 +189,8 @@ class Base:
         )
         self._observers_block = any(getattr(o, "blocking", True) for o in self._observers)
         self._routes: dict[str, str] = {}
+        # (method, path) -> its route limiters: (limiter, quota name, scope, path of its cost)
+        self._route_limiters: dict[tuple[str, str], list[tuple[RouteQuota, str, str, str]]] = {}
         self._texts: dict[str, str] = {}
         core = self._core
         patterns = (*core.provider.trade_routes, *core.provider.idempotent_routes)
@@ -273,6 +275,45 @@ class Base:
             "orders", policy, lambda: self._quota_key(slot, secret, ip=False) + ":orders"
         )
 
+    def _route_quotas_for(
+        self, method: str, path: str, slot: KeySlot, secret: Secret
+    ) -> list[tuple[RouteQuota, Quota, str]]:
+        """The provider's own limiters of the call's route (``Provider.route_quotas``), each
+        with the path its cost is read for: the declared route when each route has its own."""
+        matched = self._route_limiters.get((method, path))
+        if matched is None:
+            matched = []
+            for limiter in self._core.provider.route_quotas:
+                route = limiter.route_of(method, path)
+                if route is not None:
+                    scope = route if limiter.each else "*"
+                    cost_path = route.partition(" ")[2] if limiter.each else path
+                    matched.append((limiter, f"route:{limiter.name}:{scope}", scope, cost_path))
+            if len(self._route_limiters) >= 1024:  # paths with ids in them: not forever
+                self._route_limiters.clear()
+            self._route_limiters[method, path] = matched
+        found = []
+        for limiter, name, scope, cost_path in matched:
+            quota = self._quotas.get(name)
+            if quota is None:
+                quota = self._new_quota(
+                    name,
+                    limiter.quota,
+                    functools.partial(self._route_quota_key, limiter, scope, slot, secret),
+                )
+            found.append((limiter, quota, cost_path))
+        return found
+
+    def _route_quota_key(
+        self, limiter: RouteQuota, scope: str, slot: KeySlot, secret: Secret
+    ) -> str:
+        """Whom a route's own limiter counts: the address, or the key's account (its UID)."""
+        if limiter.per == "ip" and self._quota_account is None:
+            who = f"{self._core.provider.name}:ip"
+        else:
+            who = self._quota_key(slot, secret, ip=False)
+        return f"{who}:{limiter.name}" + (f":{scope}" if limiter.each else "")
+
     def _new_quota(self, name: str, policy: Any, key: Callable[[], str]) -> Quota:
         _, store, on_quota, max_wait = self._quota_args
         with self._quota_lock:
@@ -323,6 +364,25 @@ class Base:
         secret = self._core.read.loaded
         quota = self._quota_for(self._core.read, secret) if secret is not None else None
         return quota.status() if quota is not None else None
+
+    def route_quotas(self, method: str, path: str) -> tuple[QuotaStatus, ...]:
+        """The status of the provider's own limiters a call to ``method path`` counts in
+        besides :attr:`quota` (``Provider.route_quotas``: Binance's per-endpoint SAPI limits,
+        its RAW_REQUESTS); empty before the call's key is loaded or with the quota off.
+
+        >>> print(client.route_quotas("GET", "/sapi/v1/system/status")[0])  # doctest: +SKIP
+        quota binance:ip:SAPI IP:GET /sapi/v1/system/status
+        window               used  remaining  limit  resets at (UTC)
+        SAPI IP 12000/min       1      11999  12000  2026-11-29 16:31:00
+        """
+        core = self._core
+        trade = core.provider.scope_of(method, path) is Scope.TRADE
+        slot = core.trade if trade and core.trade is not None else core.read
+        secret = slot.loaded
+        if secret is None or self._quota_args[0] is None:
+            return ()
+        found = self._route_quotas_for(method.upper(), path, slot, secret)
+        return tuple(q.status() for _, q, _ in found)
 
     def _learning(self, slot: KeySlot, report: KeyReport) -> Callable[[], None] | None:
         """What the key check taught the slot's quota (the provider's usage route is the
@@ -584,21 +644,27 @@ class Base:
         """The steps of one attempt; ``note`` (with observers) records what they did."""
         # built first: a request that cannot be built must not cost a key fetch or quota
         request = self._core.build(self._http, call, own_client=self._owns_http)
+        signing_slot = self._core.secrets.get(slot.scope_name)
+        signing = None
         if state.reload_pending:
             secret = yield Run(slot.reload, (state.key_generation,), blocking=True)
             state.key_generation = slot.generation
+            if signing_slot is not None:  # a key rotated at its source comes with its secret
+                generation = state.secret_generation
+                signing = yield Run(signing_slot.reload, (generation,), blocking=True)
+                state.secret_generation = signing_slot.generation
         else:
             seen = slot.generation  # read first: a concurrent reload must not be taken for ours
             secret = slot.peek()
             if secret is None:
                 secret = yield Run(slot.get, (), blocking=True)
             state.key_generation = seen or slot.generation
-        signing_slot = self._core.secrets.get(slot.scope_name)
-        signing = None
-        if signing_slot is not None:
+        if signing_slot is not None and signing is None:
+            seen = signing_slot.generation
             signing = signing_slot.peek()
             if signing is None:
                 signing = yield Run(signing_slot.get, (), blocking=True)
+            state.secret_generation = seen or signing_slot.generation
         quota = self._quota_for(slot, secret)
         if note is not None:
             note.secret = secret
@@ -606,16 +672,17 @@ class Base:
         reservation = (yield from self._take(quota, call, state)) if quota is not None else None
         orders = self._order_quota_for(slot, secret) if call.is_order else None
         placed = None
-        if orders is not None:
-            try:
-                placed = yield from self._take(orders, call, state)
-            except CoinguardError:  # no room for the order: the weight it took goes back
-                if quota is not None and reservation is not None:
-                    if quota.blocking:
-                        yield Run(quota.release, (reservation,), True)
-                    else:
-                        quota.release(reservation)
-                raise
+        limiters = (
+            self._route_quotas_for(call.method, call.path, slot, secret)
+            if quota is not None
+            else []
+        )
+        if orders is not None or limiters:
+            placed, taken = yield from self._take_more(
+                quota, reservation, orders, limiters, call, state
+            )
+        else:
+            taken = []
         if self._core.provider.counter is not None:
             yield from self._count(call, secret, state)
         if self._core.provider.nonce is not None and self._core.signs(call):
@@ -672,13 +739,27 @@ class Base:
                     note.cost = (note.cost or 0) + reservation.cost
             elif not keyed:
                 auth = None
-        if not throttled_401(self._core.provider, response):  # throttling: the key is fine
-            self._arm_reload(slot, state, response)
-        # only the provider's own answers feed its quota
-        observer = quota if quota is not None and self._core.from_provider(response) else None
+        # a throttling answer sent as 401 (Coinbase) says nothing against the key
+        refused = response.status_code == 401 and not throttled_401(self._core.provider, response)
+        self._arm_reload(slot, state, refused)
+        # only the provider's own answers feed its quota; a route the provider limits apart
+        # (Binance's SAPI) answers for its own limiter alone
+        ours = self._core.from_provider(response)
+        observer = quota if quota is not None and ours else None
+        if any(limiter.separate for limiter, _, _ in taken):
+            observer = None
+        taken = taken if ours else []
         try:
             value = self._core.outcome(call, response, now=self._clock())
         except CoinguardError as exc:
+            if (
+                isinstance(exc, APIStatusError)
+                and exc.body is not None
+                and not state.reload_pending
+            ):
+                code = self._core.provider.error_code(exc.body)
+                if code is not None and code in self._core.provider.reload_codes:
+                    self._arm_reload(slot, state, True)
             if isinstance(exc, RateLimitError) and self._core.provider.counter is not None:
                 yield self._counter_full(secret)
             if observer is not None:  # a 429 still puts the key in the penalty box
@@ -686,14 +767,75 @@ class Base:
                 hold = (
                     getattr(exc, "retry_after", None) if isinstance(exc, RateLimitError) else None
                 )
-                yield self._observe(observer, response, reservation, None, hold)
+                billed = observer.policy.billed(call.method, call.path, ok=False)
+                yield self._observe(observer, response, reservation, None, hold, billed)
+            limited = exc.retry_after if isinstance(exc, RateLimitError) else None
+            for limiter, route_quota, taken_at in taken:
+                if limiter.separate or limiter.headers:
+                    hold = limited if limiter.separate else None
+                    yield self._observe_route(limiter, route_quota, response, taken_at, hold)
             raise
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
-            yield self._observe(observer, response, reservation, value)
+            billed = observer.policy.billed(call.method, call.path, ok=True)
+            yield self._observe(observer, response, reservation, value, None, billed)
             if orders is not None:  # Binance's X-MBX-ORDER-COUNT-10S/-1D
                 yield self._observe(orders, response, placed, None)
+        for limiter, route_quota, taken_at in taken:
+            if limiter.separate or limiter.headers:
+                yield self._observe_route(limiter, route_quota, response, taken_at, None)
         return Response.of(response, value) if call.raw else value
+
+    @staticmethod
+    def _observe_route(
+        limiter: RouteQuota,
+        quota: Quota,
+        response: httpx.Response,
+        reservation: Reservation,
+        penalty: float | None,
+    ) -> Run:
+        """What an answer says to a route's own limiter: only the headers that report it,
+        and its status only when the answer is its own (``RouteQuota.separate``)."""
+        status = response.status_code if limiter.separate else 200
+        return Run(
+            quota.observe,
+            (status, limiter.reported(response.headers)),
+            blocking=quota.blocking,
+            kwargs={"reservation": reservation, "penalty": penalty},
+        )
+
+    def _take_more(
+        self,
+        quota: Quota | None,
+        reservation: Reservation | None,
+        orders: Quota | None,
+        limiters: list[tuple[RouteQuota, Quota, str]],
+        call: Call,
+        state: CallState,
+    ) -> Generator[Step, Any, tuple[Reservation | None, list[Any]]]:
+        """Take the call's room in the order quota and in its routes' own limiters, after
+        the main quota's; with no room in one, everything already taken goes back."""
+        held: list[tuple[Quota, Reservation]] = []
+        if quota is not None and reservation is not None:
+            held.append((quota, reservation))
+        placed = None
+        taken: list[tuple[RouteQuota, Quota, Reservation]] = []
+        try:
+            if orders is not None:
+                placed = yield from self._take(orders, call, state)
+                held.append((orders, placed))
+            for limiter, route_quota, path in limiters:
+                got = yield from self._take(route_quota, call, state, path)
+                held.append((route_quota, got))
+                taken.append((limiter, route_quota, got))
+        except CoinguardError:  # no room: what the call took elsewhere goes back
+            for giver, given in held:
+                if giver.blocking:
+                    yield Run(giver.release, (given,), True)
+                else:
+                    giver.release(given)
+            raise
+        return placed, taken
 
     @staticmethod
     def _observe(
@@ -702,16 +844,22 @@ class Base:
         reservation: Reservation | None,
         body: Any,
         penalty: float | None = None,
+        billed: int | None = None,
     ) -> Run:
         return Run(
             quota.observe,
             (response.status_code, response.headers),
             blocking=quota.blocking,
-            kwargs={"body": body, "reservation": reservation, "penalty": penalty},
+            kwargs={
+                "body": body,
+                "reservation": reservation,
+                "penalty": penalty,
+                "billed": billed,
+            },
         )
 
     def _take(
-        self, quota: Quota, call: Call, state: CallState
+        self, quota: Quota, call: Call, state: CallState, path: str | None = None
     ) -> Generator[Step, Any, Reservation]:
         """Reserve quota for one request and wait until it may go.
 
@@ -724,12 +872,13 @@ class Base:
         blocking = quota.blocking
         deadline = state.started + self._core.retry.deadline
         left = max(0.0, deadline - self._clock())
+        path = call.path if path is None else path
         if blocking:
             reservation: Reservation = yield Run(
-                quota.reserve, (call.method, call.path), True, {"max_wait": left}
+                quota.reserve, (call.method, path), True, {"max_wait": left}
             )
         else:
-            reservation = quota.reserve(call.method, call.path, max_wait=left)
+            reservation = quota.reserve(call.method, path, max_wait=left)
         held: Reservation | None = reservation  # what an interruption must give back
         try:
             while True:
@@ -827,11 +976,12 @@ class Base:
         if own is not None:
             own.close()
 
-    @staticmethod
-    def _arm_reload(slot: KeySlot, state: CallState, response: httpx.Response) -> None:
-        """Arm a one-time key reload when a reloadable key got a 401."""
-        first_401 = response.status_code == 401 and not state.reloaded_key
-        state.reload_pending = first_401 and slot.source.reloadable
+    def _arm_reload(self, slot: KeySlot, state: CallState, refused: bool) -> None:
+        """Arm a one-time reload of the key pair when a reloadable key was ``refused`` (a 401,
+        or one of the provider's ``reload_codes``)."""
+        signing = self._core.secrets.get(slot.scope_name)
+        reloadable = slot.source.reloadable or (signing is not None and signing.source.reloadable)
+        state.reload_pending = refused and not state.reloaded_key and reloadable
         state.reloaded_key = state.reloaded_key or state.reload_pending
 
     def _summary(self) -> list[tuple[str, str]]:

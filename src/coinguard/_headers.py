@@ -31,8 +31,11 @@ _MAX_SECONDS = 400 * 86400.0  # longer than any real window: a reset above it is
 #: is still reported as asked: the caller is told at once rather than retried early.
 MAX_RETRY_AFTER = 7 * 86400.0
 _MAX_COUNT = 10**12
-# weight used (per IP) and orders placed (per account): each quota takes the windows of its shape
-_BINANCE = re.compile(r"x-mbx-(?:used-weight|order-count)-(\d+)([smhd])$")
+# weight used (per IP), orders placed (per account), a SAPI endpoint's weight used (per IP or
+# UID): each quota takes the windows of its shape, and only a SAPI limiter is shown SAPI headers
+_BINANCE = re.compile(
+    r"x-(?:mbx-(?:used-weight|order-count)|sapi-used-(?:ip|uid)-weight)-(\d+)([smhd])$"
+)
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -260,7 +263,8 @@ def parse_server_quota(
 
     IETF ``RateLimit-Policy``/``RateLimit`` (structured fields), legacy
     ``X-RateLimit-Limit/-Remaining/-Reset``, ``Retry-After`` and ``retry-after-ms``, Binance
-    ``X-MBX-USED-WEIGHT-<n><unit>`` and ``X-MBX-ORDER-COUNT-<n><unit>``, CoinMarketCap
+    ``X-MBX-USED-WEIGHT-<n><unit>``, ``X-MBX-ORDER-COUNT-<n><unit>`` and
+    ``X-SAPI-USED-IP-WEIGHT-<n><unit>``/``X-SAPI-USED-UID-WEIGHT-<n><unit>``, CoinMarketCap
     ``status.credit_count`` in the body.
     ``now`` (epoch seconds) turns dates into delays.
     """
@@ -281,5 +285,12 @@ def parse_server_quota(
     return ServerQuota(tuple(windows), retry, cost)
 
 
-_SIGNALS = ("ratelimit", "x-ratelimit", "retry-after", "x-mbx-used-weight", "x-mbx-order-count")
+_SIGNALS = (
+    "ratelimit",
+    "x-ratelimit",
+    "retry-after",
+    "x-mbx-used-weight",
+    "x-mbx-order-count",
+    "x-sapi-used-",
+)
 _NOTHING = ServerQuota()

@@ -32,6 +32,7 @@ __all__ = [
     "Plan",
     "Provider",
     "QueryKey",
+    "RouteQuota",
     "Scope",
     "ServerTime",
     "SignedKey",
@@ -331,6 +332,70 @@ def _routes(patterns: Iterable[str], where: str) -> tuple[_Route, ...]:
 
 
 @dataclass(frozen=True)
+class RouteQuota:
+    """A limiter of the provider's own for some routes, beside its main ``quota``.
+
+    ``routes`` (``"METHOD /path"`` patterns, ``*`` for any) say which calls it counts, at the
+    cost its ``quota`` gives each route. ``per`` says whom the provider counts: ``"ip"`` every
+    key of this address, ``"key"`` the key's account (Binance's UID). With ``each=True`` every
+    route has a limiter of its own (Binance's ``/sapi/*``: one endpoint's use leaves another's
+    untouched), else the routes share one (Binance's RAW_REQUESTS). ``headers`` are the
+    response headers (names or prefixes, any case) that report its use; only they sync it.
+    ``separate=True`` says the provider limits these routes by this limiter alone: their
+    answers (headers, a 429 and its ``Retry-After``) are this limiter's and never the main
+    quota's, which still counts them at its own cost for them (0 for Binance's SAPI).
+
+    >>> from coinguard import QuotaPolicy, Window
+    >>> sapi = RouteQuota("sapi ip", ["GET /sapi/*"], QuotaPolicy([Window.per_minute(12_000)]),
+    ...                   each=True, separate=True, headers=("x-sapi-used-ip-weight-",))
+    >>> sapi.route_of("GET", "/sapi/v1/system/status")
+    'GET /sapi/*'
+    """
+
+    name: str
+    routes: Iterable[str]
+    quota: QuotaPolicy
+    per: Literal["ip", "key"] = "ip"
+    each: bool = False
+    headers: tuple[str, ...] = ()
+    separate: bool = False
+    _routes: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigurationError(f"RouteQuota name must be a non-empty string: {self.name!r}")
+        routes = self.routes
+        if isinstance(routes, str) or not isinstance(routes, Iterable):
+            raise ConfigurationError(f"RouteQuota {self.name!r}: routes must be a list of routes")
+        object.__setattr__(self, "routes", tuple(routes))
+        object.__setattr__(self, "_routes", _routes(self.routes, f"RouteQuota {self.name!r}"))
+        if not isinstance(self.quota, QuotaPolicy):
+            raise ConfigurationError(f"RouteQuota {self.name!r}: quota must be a QuotaPolicy")
+        if self.per not in ("ip", "key"):
+            raise ConfigurationError(f"RouteQuota {self.name!r}: per must be 'ip' or 'key'")
+        if isinstance(self.headers, str) or not all(isinstance(h, str) for h in self.headers):
+            raise ConfigurationError(f"RouteQuota {self.name!r}: headers must be a tuple of names")
+        object.__setattr__(self, "headers", tuple(h.lower() for h in self.headers))
+
+    def route_of(self, method: str, path: str) -> str | None:
+        """The declared route a call to ``method path`` counts under, or None."""
+        canonical = canonical_path(path.split("?", 1)[0])
+        for route in self._routes:
+            if route.covers(method.upper(), canonical):
+                return route.pattern
+        return None
+
+    def reported(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers of an answer that speak for this limiter: its own, and Retry-After
+        when the answer is its own (``separate``)."""
+        names = self.headers
+        keep = ("retry-after", "retry-after-ms") if self.separate else ()
+        return {
+            k: v for k, v in headers.items() if k.lower().startswith(names) or k.lower() in keep
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     """One plan of a provider: its quota, and the host and key placement where the plan
     changes them (CoinGecko's demo and paid plans live on different hosts, with different
@@ -399,11 +464,16 @@ class Provider:
     orders count (Binance's ORDERS windows), per account. ``counter`` is a decaying counter
     per API key (Kraken's REST limit, :class:`coinguard.DecayingCounter`), kept in the quota
     store beside the windows; ``nonce`` makes the store hand out the key's nonces (:class:`Nonce`).
+    ``route_quotas`` are limiters of the provider's own for some routes (:class:`RouteQuota`:
+    Binance's per-endpoint SAPI limits, its RAW_REQUESTS), each counted beside ``quota``.
 
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
     its own error code (``("status", "error_code")``), ``error_codes`` what each code means
-    (:class:`ErrorCode`); a code outside ``success_codes`` is an error even on HTTP 200.
+    (:class:`ErrorCode`); a code outside ``success_codes`` is an error even on HTTP 200. An
+    answer with one of ``reload_codes`` says the key itself was refused, as a 401 does: the
+    key and its signing secret are reloaded once (a pair rotated at its source) and the call
+    goes again.
 
     ``endpoints`` declares the typed read endpoints (:class:`coinguard.Endpoint`) that
     ``client.endpoints``, ``client.call()`` and ``client.paginate()`` use; ``symbols`` maps a
@@ -432,6 +502,7 @@ class Provider:
     order_form: OrderForm | None = None
     quota_per: Literal["key", "ip"] = "key"
     order_quota: QuotaPolicy | None = None
+    route_quotas: tuple[RouteQuota, ...] = ()
     envelope: bool = False
     request_id_headers: tuple[str, ...] = ("x-request-id",)
     idempotency_header: str | None = None
@@ -447,6 +518,7 @@ class Provider:
     error_code_at: tuple[tuple[str, ...], ...] = ()
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     success_codes: frozenset[str] = frozenset({"0"})
+    reload_codes: frozenset[str] = frozenset()
     endpoints: tuple[Endpoint, ...] = ()
     symbols: Mapping[str, str] = field(default_factory=dict)
     unplanned: Provider | None = field(default=None, repr=False, compare=False)
@@ -483,6 +555,12 @@ class Provider:
             self, "_idempotent", _routes(self.idempotent_routes, f"{self.name}.idempotent_routes")
         )
         object.__setattr__(self, "plans", MappingProxyType(dict(self.plans)))
+        route_quotas = self.route_quotas
+        if isinstance(route_quotas, RouteQuota) or not all(
+            isinstance(q, RouteQuota) for q in route_quotas
+        ):
+            raise ConfigurationError(f"{self.name}.route_quotas must be a tuple of RouteQuota")
+        object.__setattr__(self, "route_quotas", tuple(route_quotas))
         object.__setattr__(self, "endpoints", tuple(self.endpoints))
         object.__setattr__(self, "symbols", MappingProxyType(dict(self.symbols)))
         codes = {str(code): meaning for code, meaning in self.error_codes.items()}

@@ -23,6 +23,7 @@ from ._exceptions import (
     AuthenticationError,
     CoinguardError,
     OrderOutcomeUnknownError,
+    PermissionDeniedError,
     RateLimitError,
 )
 from ._headers import MAX_RETRY_AFTER
@@ -88,6 +89,7 @@ class CallState:
     reloaded_key: bool = False
     reload_pending: bool = False
     key_generation: int = 0
+    secret_generation: int = 0  # of the signing secret paired with the key
     unknown: OrderOutcomeUnknownError | None = None  # an attempt that may have executed
     resynced: bool = False  # the provider's clock was measured again after it refused ours
     attempts: int = 0  # counted only when the client has observers
@@ -136,8 +138,10 @@ def is_retryable(
 
     ``idempotent`` is true for reads and for trades that carry an idempotency key.
     """
+    if isinstance(exc, AuthenticationError | PermissionDeniedError) and state.reload_pending:
+        return True  # refused for its key, not executed: once more with the key reloaded
     if isinstance(exc, AuthenticationError):
-        return state.reload_pending
+        return False
     if isinstance(exc, OrderOutcomeUnknownError):
         return idempotent
     if isinstance(exc, APIConnectionError):

@@ -3,6 +3,7 @@ trades (HMAC and Ed25519), clock skew recovered, weight headers, 429 then 418, k
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -211,3 +212,82 @@ def test_read_key_cannot_trade_on_the_emulation(bn: Sandbox) -> None:
     )
     assert answer.status_code == 401
     assert answer.json()["code"] == -2015
+
+
+class _SharedClock:
+    """One clock for the emulation and the client, still unless the client sleeps: every
+    call here falls in one clock-aligned minute."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_placed_orders_weigh_nothing_refused_ones_pay() -> None:
+    """Placed orders and a cancel weigh 0 on REQUEST_WEIGHT, a refused order its weight: the
+    client's count after them is the emulation's X-MBX-USED-WEIGHT-1M, exactly."""
+    clock = _SharedClock()
+    config = SandboxConfig(profile="binance", clock=clock)
+    with Sandbox(config) as sb, _trader(sb, clock=clock, sleep=clock.sleep) as client:
+        placed = [client.post("/api/v3/order", params=ORDER) for _ in range(3)]
+        client.delete(
+            "/api/v3/order", params={"symbol": "BTCUSDT", "orderId": placed[0]["orderId"]}
+        )
+        with pytest.raises(coinguard.APIStatusError):
+            client.post("/api/v3/order", params={**ORDER, "side": "HOLD"})
+        ping = client.get("/api/v3/ping", raw=True)
+        status = client.quota
+    assert status is not None
+    # the clock sync (1), the refused order (1) and the ping (1)
+    assert int(ping.headers["x-mbx-used-weight-1m"]) == 3
+    assert status.windows[0].used == 3
+
+
+def test_a_pair_rotated_at_its_source_is_reloaded_whole(bn: Sandbox) -> None:
+    """The client holds a pair the emulation does not know (-2015); its source now gives the
+    provisioned pair: key and secret are both reloaded, and the signed read succeeds."""
+    current = {"key": "k" * 64, "secret": "s" * 64}
+    with coinguard.Client(
+        provider=_provider(bn),
+        read_key=lambda: current["key"],
+        read_secret=lambda: current["secret"],
+    ) as client:
+        client.get("/api/v3/time")
+        current.update(key=bn.keys.read, secret=bn.keys.read_secret)
+        assert "balances" in client.get("/api/v3/account")
+    outcomes = [e.outcome for e in bn.ledger.entries() if e.route == "GET /api/v3/account"]
+    assert outcomes == ["unauthorized", "ok"]
+
+
+def test_raw_requests_are_emulated_and_the_client_stays_under_them() -> None:
+    """The emulation answers 429 past RAW_REQUESTS (here 3 per 5 minutes) whatever the
+    weight; a client whose RAW_REQUESTS says the same waits for the next 5 minutes instead,
+    and gets no 429."""
+    with Sandbox(SandboxConfig(profile="binance", raw_limit=3)) as sb, httpx.Client() as raw:
+        statuses = [raw.get(sb.origin + "/api/v3/ping").status_code for _ in range(5)]
+        sapi = raw.get(sb.origin + "/sapi/v1/system/status").status_code
+    assert statuses == [200, 200, 200, 429, 429]
+    assert sapi == 200  # SAPI calls are not RAW_REQUESTS
+    clock = _SharedClock()
+    clock.now = 1_800_000_290.0  # 10 s before a 5-minute boundary
+    small = dataclasses.replace(
+        binance.RAW_REQUESTS,
+        quota=coinguard.QuotaPolicy([coinguard.Window(3, 300.0, calendar=True)]),
+    )
+    config = SandboxConfig(profile="binance", raw_limit=3, clock=clock)
+    with Sandbox(config) as sb:
+        provider = dataclasses.replace(_provider(sb), route_quotas=(*binance.sapi_quotas(), small))
+        with coinguard.Client(
+            provider=provider, read_key=sb.keys.read, read_secret=sb.keys.read_secret,
+            clock=clock, sleep=clock.sleep,
+        ) as client:  # fmt: skip
+            for _ in range(5):
+                client.get("/api/v3/ping")
+        outcomes = [e.outcome for e in sb.ledger.entries()]
+    assert outcomes == ["ok"] * 5
+    assert clock.now >= 1_800_000_300.0  # the 5-minute boundary waited for

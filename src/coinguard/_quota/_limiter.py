@@ -560,6 +560,7 @@ class Quota:
         *,
         reservation: Reservation | None = None,
         penalty: float | None = None,
+        billed: int | None = None,
     ) -> None:
         """Take in what the server said: rate-limit headers, Retry-After, credits charged.
 
@@ -567,13 +568,18 @@ class Quota:
         puts the key in the penalty box for every worker sharing the store. Pass the call's
         ``reservation`` so a body that reports the credits charged can debit the difference,
         and ``penalty`` (seconds) for a limit the body named (a provider's "daily credits spent"
-        code), which holds the key however the answer's status and headers put it.
+        code), which holds the key however the answer's status and headers put it. ``billed``
+        is what the call cost by the policy's word (:meth:`QuotaPolicy.billed`), in place of
+        a body's credit count. A refund is settled before the headers are taken in: the
+        server's count already leaves out what it did not bill.
         Never raises: this runs after the call was answered, and a store failure must not
         replace the answer (a caller that retried would place a second order). A failure is
         logged on ``coinguard.quota`` and kept in :attr:`degraded`.
         """
         now = self._clock()
         server = parse_server_quota(headers, body, now=now)
+        if billed is not None:
+            server = ServerQuota(server.windows, server.retry_after, billed)
         sync = self._sync(status, server, reservation)
         if penalty is not None and penalty > 0:
             held = min(penalty, MAX_RETRY_AFTER)
@@ -583,6 +589,9 @@ class Quota:
                 sync = sync._replace(penalty=held, penalty_why=f"server {status} (provider code)")
         if sync is not None:
             try:
+                if sync.debits and sync.targets:
+                    self._apply(Sync(debits=sync.debits, debit_at=sync.debit_at), now)
+                    sync = sync._replace(debits=())
                 self._apply(sync, now)
             except Exception as exc:
                 self._degrade("record what the server said", exc)

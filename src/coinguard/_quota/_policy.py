@@ -31,8 +31,9 @@ class Window:
     (a calendar window) counts what the provider bills. It is reserved at the route's cost
     before the call, then settled to what the answer says was billed: the body's
     ``status.credit_count`` where there is one, else nothing for an error answer (a status
-    outside 2xx). A call with no answer stays counted. Without any credit window, a
-    ``credit_count`` above the reserved cost charges every window, and nothing is refunded.
+    outside 2xx), or, for a policy with ``ok_costs``, what :meth:`QuotaPolicy.billed` says.
+    A call with no answer stays counted. Without any credit window, a ``credit_count`` above
+    the reserved cost charges every window, and nothing is refunded.
 
     >>> Window.per_second(5)
     Window(limit=5, seconds=1.0, name='5/s', calendar=False, credits=False)
@@ -133,7 +134,11 @@ class QuotaPolicy:
 
     ``costs`` maps route patterns (``"GET /daily-ohlcv*"``, or a bare path pattern for any
     method; shell-style wildcards, query string ignored) to a cost; the first matching pattern
-    wins and other routes cost ``default_cost``. A cost of 0 makes a route free. ``margin``
+    wins and other routes cost ``default_cost``. A cost of 0 makes a route free.
+    ``ok_costs`` names routes whose successful answer bills another cost than the one
+    reserved (Binance: a placed order weighs 0, a refused one its weight); with it, the credit
+    windows are settled to that on success and to the route's cost on any other answer
+    (:meth:`billed`), so it needs a credit window (``Window(credits=True)``). ``margin``
     (seconds) is added to every rolling window and makes calendar windows count a call that
     falls within ``margin`` of their end in the next slot too, to absorb network latency jitter
     (see the docs, "Latency").
@@ -149,6 +154,7 @@ class QuotaPolicy:
     costs: tuple[tuple[str, int], ...]
     default_cost: int
     margin: float
+    ok_costs: tuple[tuple[str, int], ...] = ()
 
     def __init__(
         self,
@@ -157,15 +163,22 @@ class QuotaPolicy:
         costs: Mapping[str, int] | Iterable[tuple[str, int]] = (),
         default_cost: int = 1,
         margin: float = 0.01,
+        ok_costs: Mapping[str, int] | Iterable[tuple[str, int]] = (),
     ) -> None:
         wins = tuple(windows)
         pairs = tuple(costs.items() if isinstance(costs, Mapping) else costs)
+        ok_pairs = tuple(ok_costs.items() if isinstance(ok_costs, Mapping) else ok_costs)
+        if ok_pairs and not any(w.credits for w in wins):
+            raise ConfigurationError(
+                "ok_costs settle what a call billed: the policy needs a credit window"
+                " (Window(..., calendar=True, credits=True))"
+            )
         if not wins or not all(isinstance(w, Window) for w in wins):
             raise ConfigurationError("QuotaPolicy needs at least one Window")
         if not isinstance(margin, (int, float)) or not 0 <= margin < 3600 or math.isnan(margin):
             raise ConfigurationError(f"margin must be seconds >= 0, got {margin!r}")
         smallest = min(w.limit for w in wins)
-        for pattern, cost in (*pairs, ("default_cost", default_cost)):
+        for pattern, cost in (*pairs, *ok_pairs, ("default_cost", default_cost)):
             if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
                 raise ConfigurationError(f"cost of {pattern!r} must be an int >= 0, got {cost!r}")
             if cost > smallest:
@@ -173,25 +186,34 @@ class QuotaPolicy:
                     f"cost {cost} of {pattern!r} exceeds the smallest window limit {smallest}:"
                     " such a call could never be admitted"
                 )
-        for pattern, _ in pairs:
+        for pattern, _ in (*pairs, *ok_pairs):
             if not isinstance(pattern, str) or not pattern.strip():
                 raise ConfigurationError(f"cost pattern must be a non-empty string: {pattern!r}")
         object.__setattr__(self, "windows", wins)
         object.__setattr__(self, "costs", pairs)
         object.__setattr__(self, "default_cost", default_cost)
         object.__setattr__(self, "margin", float(margin))
+        object.__setattr__(self, "ok_costs", ok_pairs)
 
     def cost(self, method: str, path: str) -> int:
         """The cost of one call to ``method path`` (``path`` relative to the base URL)."""
-        method = method.upper()
-        path = path.split("?", 1)[0]
-        for pattern, cost in self.costs:
-            want_method, _, want_path = pattern.partition(" ")
-            if not want_path:
-                want_method, want_path = "*", want_method
-            if fnmatchcase(method, want_method.upper()) and fnmatchcase(path, want_path):
-                return cost
-        return self.default_cost
+        found = _lookup(self.costs, method, path)
+        return self.default_cost if found is None else found
+
+    def billed(self, method: str, path: str, *, ok: bool) -> int | None:
+        """What a call billed, by its route and whether its answer was a success (``ok``):
+        None when the policy declares no ``ok_costs`` (the answer's own word then decides,
+        e.g. CoinMarketCap's ``credit_count``).
+
+        >>> p = QuotaPolicy([Window.per_minute(6000, calendar=True, credits=True)],
+        ...                 costs={"POST /order": 1}, ok_costs={"POST /order": 0})
+        >>> p.billed("POST", "/order", ok=True), p.billed("POST", "/order", ok=False)
+        (0, 1)
+        """
+        if not self.ok_costs:
+            return None
+        found = _lookup(self.ok_costs, method, path) if ok else None
+        return self.cost(method, path) if found is None else found
 
     def specs(self) -> tuple[WindowSpec, ...]:
         """The windows compiled for a store; windows of the same shape merge into the strictest.
@@ -215,9 +237,25 @@ class QuotaPolicy:
         wins = ", ".join(w.label for w in self.windows)
         costs = ", ".join(f"{p!r}: {c}" for p, c in self.costs)
         extra = f"; costs {{{costs}}}" if costs else ""
+        if self.ok_costs:
+            ok = ", ".join(f"{p!r}: {c}" for p, c in self.ok_costs)
+            extra += f"; on success {{{ok}}}"
         return (
             f"QuotaPolicy({wins}; default cost {self.default_cost}{extra}; margin {self.margin:g}s)"
         )
+
+
+def _lookup(pairs: tuple[tuple[str, int], ...], method: str, path: str) -> int | None:
+    """The cost of the first pattern matching ``method path``, or None."""
+    method = method.upper()
+    path = path.split("?", 1)[0]
+    for pattern, cost in pairs:
+        want_method, _, want_path = pattern.partition(" ")
+        if not want_path:
+            want_method, want_path = "*", want_method
+        if fnmatchcase(method, want_method.upper()) and fnmatchcase(path, want_path):
+            return cost
+    return None
 
 
 def _spec(window: Window, margin: float) -> WindowSpec:

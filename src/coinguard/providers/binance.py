@@ -6,11 +6,14 @@ MARKET_DATA is SIGNED: ``timestamp``, ``recvWindow`` (default 5000 ms, at most 6
 ``signature`` over query + body, HMAC-SHA256 hex or Ed25519/RSA base64; the server's time at
 ``GET /api/v3/time`` (weight 1); REQUEST_WEIGHT 6000 per clock-aligned minute per IP, synced
 from ``X-MBX-USED-WEIGHT-1M``; ORDERS 50 per 10 s and 160,000 per day per account; a
-successful order or cancel weighs 0 since 2026-04 (a failed one pays; counted as 1 here, never
-less than Binance counts); SAPI routes have their own limiter and weigh nothing on
-REQUEST_WEIGHT; errors are ``{"code": -XXXX, "msg": ...}``; 5XX and -1007 mean the execution
-status is unknown; 418 is an IP ban until the time in its ``Retry-After`` or message. The key
-check is ``GET /sapi/v1/account/apiRestrictions``.
+successful order or cancel weighs 0 since 2026-04 (a failed one pays: the weight is reserved,
+and refunded when the answer says the order was placed); RAW_REQUESTS 300,000 per
+clock-aligned 5 minutes counts every ``/api`` call as one; each SAPI endpoint has a limiter of
+its own (IP 12,000/min or UID 180,000/min, synced from ``X-SAPI-USED-IP-WEIGHT-1M`` /
+``X-SAPI-USED-UID-WEIGHT-1M``) and weighs nothing on REQUEST_WEIGHT; errors are
+``{"code": -XXXX, "msg": ...}``; 5XX and -1007 mean the execution status is unknown; 418 is
+an IP ban until the time in its ``Retry-After`` or message. The key check is
+``GET /sapi/v1/account/apiRestrictions``.
 
 Each route is declared once below with its security type and weight: the scope (TRADE needs
 the trade key pair), which routes are signed (USER_DATA is a read signed with the read pair)
@@ -30,12 +33,29 @@ from typing import Literal
 
 from .._endpoints import Endpoint, Param
 from .._models import BinanceAccount, BinanceOrder, BinancePrice, Candle
-from .._provider import ClientOrderId, ErrorCode, OrderForm, Provider, ServerTime, SignedKey
+from .._provider import (
+    ClientOrderId,
+    ErrorCode,
+    OrderForm,
+    Provider,
+    RouteQuota,
+    ServerTime,
+    SignedKey,
+)
 from .._quota import QuotaPolicy, Window
 from .._signing import BinanceSigner
 from .._verify import KeyCheck, binance_api_restrictions
 
-__all__ = ["ENDPOINTS", "PROFILE", "ROUTES", "SYMBOLS", "profile"]
+__all__ = [
+    "ENDPOINTS",
+    "PROFILE",
+    "RAW_REQUESTS",
+    "ROUTES",
+    "SAPI",
+    "SYMBOLS",
+    "profile",
+    "sapi_quotas",
+]
 
 Security = Literal["NONE", "MARKET_DATA", "USER_DATA", "TRADE"]
 
@@ -56,7 +76,10 @@ ROUTES: dict[str, tuple[Security, int]] = {
     "GET /api/v3/allOrders": ("USER_DATA", 20),
     "GET /api/v3/myTrades": ("USER_DATA", 20),
     "GET /api/v3/rateLimit/order": ("USER_DATA", 40),
-    "GET /sapi/v1/account/apiRestrictions": ("USER_DATA", 0),  # SAPI: its own limiter
+    "GET /sapi/v1/system/status": ("NONE", 0),  # SAPI: its own limiters, see SAPI
+    "GET /sapi/v1/account/apiRestrictions": ("USER_DATA", 0),
+    "GET /sapi/v1/capital/config/getall": ("USER_DATA", 0),
+    "POST /sapi/v1/margin/order": ("TRADE", 0),
     "POST /api/v3/order": ("TRADE", 1),
     "POST /api/v3/order/test": ("TRADE", 1),
     "DELETE /api/v3/order": ("TRADE", 1),
@@ -64,6 +87,18 @@ ROUTES: dict[str, tuple[Security, int]] = {
 }
 
 SIGNED: tuple[Security, ...] = ("USER_DATA", "TRADE")
+
+#: SAPI route -> (the limiter it counts in, its weight there). Every SAPI endpoint has a
+#: limiter of its own: an IP-limited one 12,000 per minute for every key of the address, a
+#: UID-limited one 180,000 per minute for the account; over it Binance answers 429 (never 418).
+SAPI: dict[str, tuple[Literal["IP", "UID"], int]] = {
+    "GET /sapi/v1/system/status": ("IP", 1),
+    "GET /sapi/v1/account/apiRestrictions": ("IP", 1),
+    "GET /sapi/v1/capital/config/getall": ("IP", 10),
+    "POST /sapi/v1/margin/order": ("UID", 6),
+}
+SAPI_IP_LIMIT = 12_000
+SAPI_UID_LIMIT = 180_000
 
 ERROR_CODES = {
     "-1003": ErrorCode(
@@ -85,10 +120,49 @@ ERROR_CODES = {
     ),
 }
 
+#: Routes whose successful answer weighs 0 (Binance since 2026-04); a failed one pays.
+FREE_IF_OK = ("POST /api/v3/order", "DELETE /api/v3/order", "DELETE /api/v3/openOrders")
+
+# A credit window: each call reserves its weight, and a placed order or cancel is refunded
+# once its answer says it succeeded (an order whose answer is lost stays counted)
 QUOTA = QuotaPolicy(
-    [Window.per_minute(6000, calendar=True, name="REQUEST_WEIGHT 6000/min")],
+    [Window.per_minute(6000, calendar=True, name="REQUEST_WEIGHT 6000/min", credits=True)],
     costs={route: weight for route, (_, weight) in ROUTES.items()},
+    ok_costs=dict.fromkeys(FREE_IF_OK, 0),
 )
+RAW_REQUESTS = RouteQuota(
+    "RAW_REQUESTS",
+    ["* /api/*"],
+    QuotaPolicy([Window(300_000, 300.0, calendar=True, name="RAW_REQUESTS 300000/5min")]),
+)
+
+
+def sapi_quotas(
+    *, ip_limit: int = SAPI_IP_LIMIT, uid_limit: int = SAPI_UID_LIMIT
+) -> tuple[RouteQuota, RouteQuota]:
+    """The SAPI limiters: one per endpoint, IP- or UID-limited (``SAPI``), synced from
+    ``X-SAPI-USED-IP-WEIGHT-1M`` / ``X-SAPI-USED-UID-WEIGHT-1M``.
+
+    >>> [q.quota.windows[0].limit for q in sapi_quotas(ip_limit=20)]
+    [20, 180000]
+    """
+    return tuple(  # type: ignore[return-value]
+        RouteQuota(
+            f"SAPI {kind}",
+            [r for r, (k, _) in SAPI.items() if k == kind],
+            QuotaPolicy(
+                [Window.per_minute(limit, calendar=True, name=f"SAPI {kind} {limit}/min")],
+                costs={r: w for r, (k, w) in SAPI.items() if k == kind},
+            ),
+            per="ip" if kind == "IP" else "key",
+            each=True,
+            headers=(f"x-sapi-used-{kind.lower()}-weight-",),
+            separate=True,
+        )
+        for kind, limit in (("IP", ip_limit), ("UID", uid_limit))
+    )
+
+
 ORDERS = QuotaPolicy(
     [
         Window(50, 10.0, name="ORDERS 50/10s"),
@@ -163,9 +237,11 @@ def profile(*, recv_window: int = 5000) -> Provider:
         quota_per="ip",
         quota=QUOTA,
         order_quota=ORDERS,
+        route_quotas=(*sapi_quotas(), RAW_REQUESTS),
         request_id_headers=(),
         error_code_at=(("code",),),
         error_codes=ERROR_CODES,
+        reload_codes=frozenset({"-2014", "-2015"}),
         key_check=KeyCheck("GET", "/sapi/v1/account/apiRestrictions", binance_api_restrictions),
         endpoints=ENDPOINTS,
         symbols=SYMBOLS,

@@ -2,15 +2,21 @@
 
 Routes, security types and weights come from :mod:`coinguard.providers.binance` (the table the
 client plans with), error codes and limits from Binance's spot docs. Checks run in this order:
-route (404 ``-1100``-style) -> IP ban (418) -> weight of the clock-aligned minute (429, and 418
-for an IP that keeps sending after its 429) -> key (``X-MBX-APIKEY``: -2014 missing, -2015
+route (404 ``-1100``-style) -> RAW_REQUESTS of the clock-aligned 5 minutes (429) -> IP ban
+(418) -> weight of the clock-aligned minute (429, and 418
+for an IP that keeps sending after its 429; a ``/sapi/*`` route instead counts its weight on
+its own IP-limited endpoint's minute, 429 only) -> key (``X-MBX-APIKEY``: -2014 missing, -2015
 unknown) -> signature (HMAC-SHA256 hex or Ed25519 base64 over query + body: -1022) ->
 timestamp window against the server's clock (``timestamp < server + 1000`` and
 ``server - timestamp <= recvWindow``: -1021; recvWindow above 60000: -1131) -> the key's
-permission for the security type (-2015) -> ORDERS windows (429 -1015) -> faults -> handler.
+permission for the security type (-2015) -> a UID-limited SAPI endpoint's minute for the
+key's account (429) -> ORDERS windows (429 -1015) -> faults -> handler.
 
 Weight is counted per IP (all loopback clients are one IP) and sent back in
 ``X-MBX-USED-WEIGHT-1M``; a successful order or cancel weighs 0, a failed one its weight.
+Each SAPI endpoint (:data:`coinguard.providers.binance.SAPI`) has a limiter of its own, per IP
+or per account (UID), reported in ``X-SAPI-USED-IP-WEIGHT-1M`` or ``X-SAPI-USED-UID-WEIGHT-1M``
+and never touching REQUEST_WEIGHT.
 Faults on orders: ``drop_after_order_rate`` executes the order then drops the connection;
 ``timeout_after_order_rate`` executes it and answers only after ``stall_seconds`` (the
 client's read timeout fires first);
@@ -128,6 +134,15 @@ class _Ip:
 
 
 @dataclass
+class _Minute:
+    """What one limiter counted in its current slot (a SAPI endpoint's minute, RAW_REQUESTS'
+    5 minutes), for one IP or account."""
+
+    minute: float = -1.0
+    used: int = 0
+
+
+@dataclass
 class _Counts:
     ten: dict[float, int] = field(default_factory=dict)
     day: dict[float, int] = field(default_factory=dict)
@@ -160,6 +175,10 @@ class Binance:
         self._ids = itertools.count(1)
         self._ip = _Ip()
         self._counts: dict[str, _Counts] = {}
+        self._sapi: dict[tuple[str, str], _Minute] = {}  # (IP or account, route) -> minute
+        self._sapi_header: tuple[str, str] | None = None  # the call's SAPI usage header
+        self._raw = _Minute()  # RAW_REQUESTS of the IP in the current 5-minute slot
+        self.raw_limit = config.raw_limit or binance.RAW_REQUESTS.quota.windows[0].limit
         now = config.clock()
         read = self._provision("read", {"enableReading": True}, now)
         trade_flags = {"enableReading": True, "enableSpotAndMarginTrading": True}
@@ -228,11 +247,17 @@ class Binance:
         if entry is None:
             return self._error(out, 404, -1100, f"Unknown route {route[:80]}.", "not-found"), out
         security, weight = entry
-        sapi = call.path.startswith("/sapi/")
+        sapi = binance.SAPI.get(route)
+        self._sapi_header = None
         try:
-            if not sapi:
+            if sapi is None:
+                self._admit_raw(call.now)
                 self._admit_weight(call.now, weight)
+            elif sapi[0] == "IP":
+                self._admit_sapi(call.now, "ip", route, sapi[1], _SAPI_IP)
             record = self._check(call, security, out) if security in binance.SIGNED else None
+            if sapi is not None and sapi[0] == "UID" and record is not None:
+                self._admit_sapi(call.now, record.account, route, sapi[1], _SAPI_UID)
             if record is not None and route in _ORDER_ROUTES and route.startswith("POST"):
                 self._take_order(record.account, call.now)
             out.admitted = True
@@ -245,10 +270,10 @@ class Binance:
         except BinanceError as exc:  # a failed order keeps the weight it was charged
             reply = self._error(out, exc.status, exc.code, exc.msg, exc.outcome, exc.retry_after)
             return reply, out
-        if route in _ORDER_ROUTES:
+        if route in binance.FREE_IF_OK:
             self._charge(call.now, -weight)  # a successful order or cancel weighs 0
         out.status, out.outcome = 200, "ok"
-        return self._reply(200, body, extra, sapi), out
+        return self._reply(200, body, extra, sapi is not None), out
 
     def _check(self, call: Call, security: str, out: Outcome) -> KeyRecord:
         presented = call.request.headers.get("x-mbx-apikey")
@@ -339,6 +364,44 @@ class Binance:
             "rate-limited",
         )
 
+    def _admit_raw(self, now: float) -> None:
+        """Count one request of the IP's 5-minute slot (RAW_REQUESTS, whatever its weight):
+        over its limit a 429."""
+        start = math.floor(now / 300.0) * 300.0
+        if self._raw.minute != start:
+            self._raw.minute, self._raw.used = start, 0
+        if self._raw.used >= self.raw_limit:
+            raise BinanceError(
+                429,
+                -1003,
+                f"Too many requests; current limit is {self.raw_limit} requests per 5 MINUTE.",
+                "rate-limited",
+                retry_after=start + 300.0 - now,
+            )
+        self._raw.used += 1
+
+    def _admit_sapi(self, now: float, who: str, route: str, weight: int, limit: int) -> None:
+        """Count ``weight`` on one SAPI endpoint's minute for ``who`` (the IP, or an account):
+        over its limit a 429 (Binance never bans for SAPI use)."""
+        limit = self.config.sapi_limit or limit
+        kind = "ip" if who == "ip" else "uid"
+        counter = self._sapi.setdefault((who, route), _Minute())
+        start = math.floor(now / 60.0) * 60.0
+        if counter.minute != start:
+            counter.minute, counter.used = start, 0
+        if counter.used + weight > limit:
+            self._sapi_header = (f"x-sapi-used-{kind}-weight-1m", str(counter.used))
+            raise BinanceError(
+                429,
+                -1003,
+                f"Too much request weight used; current limit is {limit} request weight per "
+                "1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+                "rate-limited",
+                retry_after=start + 60.0 - now,
+            )
+        counter.used += weight
+        self._sapi_header = (f"x-sapi-used-{kind}-weight-1m", str(counter.used))
+
     def _ban_message(self, ip: _Ip) -> str:
         until = int(ip.banned_until * 1000)
         return (
@@ -415,8 +478,24 @@ class Binance:
             return self._price(call), []
         if route == "GET /api/v3/klines":
             return self._klines(call), []
+        if route == "GET /sapi/v1/system/status":
+            return {"status": 0, "msg": "normal"}, []
         assert record is not None
         key = self.secrets[record.value]
+        if route == "GET /sapi/v1/capital/config/getall":
+            return [{"coin": "BTC", "name": "Bitcoin", "free": "0.5"}], []
+        if route == "POST /sapi/v1/margin/order":
+            params = {
+                **call.params,
+                **dict(parse_qsl(call.request.body.decode("utf-8", "replace"))),
+            }
+            return {
+                "symbol": params.get("symbol", ""),
+                "orderId": next(self._ids),
+                "clientOrderId": params.get("newClientOrderId") or f"x-{secrets.token_hex(10)}",
+                "transactTime": int(call.now * 1000),
+                "isIsolated": False,
+            }, []
         if route == "GET /sapi/v1/account/apiRestrictions":
             body = {"ipRestrict": key.ip_restrict, "createTime": int(record.created_at * 1000)}
             return {**body, **key.flags}, []
@@ -540,7 +619,7 @@ class Binance:
     def _headers(self, sapi: bool) -> list[tuple[str, str]]:
         headers = [("content-type", "application/json;charset=UTF-8")]
         if sapi:
-            return [*headers, ("x-sapi-used-ip-weight-1m", "1")]
+            return headers if self._sapi_header is None else [*headers, self._sapi_header]
         return [*headers, ("x-mbx-used-weight-1m", str(self._ip.used))]
 
     def _reply(self, status: int, body: Any, extra: list[tuple[str, str]], sapi: bool) -> Reply:
@@ -556,7 +635,7 @@ class Binance:
         retry_after: float | None = None,
     ) -> Reply:
         out.status, out.outcome = status, outcome
-        headers = self._headers(False)
+        headers = self._headers(out.route is not None and out.route in binance.SAPI)
         if status in (418, 429):
             if retry_after is None:
                 until = self._ip.banned_until if status == 418 else self._ip.minute + 60.0
@@ -568,6 +647,8 @@ class Binance:
         return self.config.clock()
 
 
+_SAPI_IP = binance.SAPI_IP_LIMIT
+_SAPI_UID = binance.SAPI_UID_LIMIT
 _INVALID_KEY = "Invalid API-key, IP, or permissions for action."
 _BAD_SIGNATURE = "Signature for this request is not valid."
 _ORDER_ROUTES = frozenset({"POST /api/v3/order", "DELETE /api/v3/order"})

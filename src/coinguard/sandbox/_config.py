@@ -177,7 +177,10 @@ class SandboxConfig:
     caps. ``windows``, ``costs`` and ``header_style`` apply to the default profile only.
     ``"binance"`` emulates Binance spot (signed requests, weights, bans, orders); its
     REQUEST_WEIGHT per minute is ``weight_limit`` (Binance's 6000 when None), its ORDERS per
-    10 seconds ``orders_per_10s`` (Binance's 50 when None), and its clock is
+    10 seconds ``orders_per_10s`` (Binance's 50 when None), each SAPI endpoint's limit per
+    minute ``sapi_limit`` (Binance's 12,000 for an IP-limited endpoint and 180,000 for a
+    UID-limited one when None), its RAW_REQUESTS per clock-aligned 5 minutes ``raw_limit``
+    (Binance's 300,000 when None), and its clock is
     ``clock``: pass one ahead of or behind the client's to inject a skew. ``"kraken"``
     emulates Kraken spot (signed private calls, nonces, the decaying REST counter, lockouts,
     orders); ``weight_limit`` is then the counter's maximum (the Starter tier's 15 when None)
@@ -213,6 +216,8 @@ class SandboxConfig:
     daily_credits: int | None = None
     weight_limit: int | None = None
     orders_per_10s: int | None = None
+    sapi_limit: int | None = None
+    raw_limit: int | None = None
     nonce_window: int = 0
     counter_decay: float | None = None
 
@@ -234,7 +239,8 @@ class SandboxConfig:
         names = [w.label for w in self.windows]
         if len(set(names)) != len(names):
             raise ValueError(f"window names must be unique, got {names}")
-        for name in ("monthly_credits", "daily_credits", "weight_limit", "orders_per_10s"):
+        limits = ("monthly_credits", "daily_credits", "weight_limit", "orders_per_10s")
+        for name in (*limits, "sapi_limit", "raw_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
