@@ -3,8 +3,9 @@ was lost, for a provider that declares :class:`coinguard.ClientOrderId`.
 
 :func:`reconcile` yields the calls to make (:class:`Nested`: a whole call, with its own retries
 and quota) and the waits between lookups (:class:`~coinguard._flow.Sleep`); the shells run
-them. It looks the order up by its client id, polling a few times while the provider says "not
-found" (a new order can be invisible for a moment); returns the order it finds; and raises
+them. It looks the order up by its client id on each lookup route the provider declares, in
+turn, polling a few times while they all say "not found" (a new order can be invisible for a
+moment); returns the order it finds; and raises
 :class:`OrderOutcomeUnknownError` with the id and everything it tried when it cannot tell. It
 re-sends the order, with the same id, only where the provider says a used id is refused for
 good (``ClientOrderId.max_sends`` above 1) and every lookup said "not found".
@@ -100,20 +101,31 @@ def reconcile_interrupted(call: Call, exc: BaseException) -> None:
 def _look_up(
     core: ClientCore, call: Call, spec: ClientOrderId, client_id: str, tried: list[str]
 ) -> Generator[Sleep | Nested, Any, Any]:
-    """The order found, ``_ABSENT`` when every poll said "not found", else ``_UNSURE``."""
-    method, path = spec.lookup_route
+    """The order found, ``_ABSENT`` when every poll said "not found", else ``_UNSURE``.
+
+    A poll asks each lookup route in turn (Kraken: open orders, then closed ones) and stops
+    at the first that finds the order."""
     params = _copied(call.params, spec.copy_params)
     params[spec.lookup_param] = client_id
-    lookup = core.prepare(method, path, params=params)
+    lookups = [core.prepare(method, path, params=params) for method, path in spec.lookup_routes]
     for poll in range(1, spec.polls + 1):
-        try:
-            return (yield Nested(lookup, core.slot(lookup)))
-        except CoinguardError as exc:
-            code = _code(core, exc)
-            if code is None or code not in spec.not_found_codes:
-                tried.append(f"lookup {poll}: {_short(exc)}")
-                return _UNSURE
-            tried.append(f"lookup {poll}: not found")
+        for lookup in lookups:
+            where = f"lookup {poll}" + (f" ({lookup.describe()})" if len(lookups) > 1 else "")
+            try:
+                answer = yield Nested(lookup, core.slot(lookup))
+            except CoinguardError as exc:
+                code = _code(core, exc)
+                if code is None or code not in spec.not_found_codes:
+                    tried.append(f"{where}: {_short(exc)}")
+                    return _UNSURE
+                tried.append(f"{where}: not found")
+                continue
+            if spec.found is None:
+                return answer
+            order = spec.found(answer, client_id)
+            if order is not None:
+                return order
+            tried.append(f"{where}: not found")
         if poll < spec.polls:
             yield Sleep(spec.poll_interval)
     return _ABSENT
