@@ -5,16 +5,23 @@ anything else; the order found is the call's answer, in AddOrder's shape."""
 from __future__ import annotations
 
 import re
+import secrets
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 import coinguard
 from coinguard.providers import kraken
-from test_kraken import TRADE_KEY, TRADE_SECRET, FakeClock, Kraken, _client
+from test_kraken import SECRETS, TRADE_KEY, TRADE_SECRET, FakeClock, Kraken, _client
+from test_leaks import Needle, Telemetry, _client_texts, _exception_texts, _leaks, telemetry
+
+if TYPE_CHECKING:
+    from conftest import CapturedLogs
+
+__all__ = ["telemetry"]  # the fixture, shared with the leak suite
 
 ORDER = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "1", "price": "10"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
@@ -191,3 +198,42 @@ def test_one_lookup_route_or_several_can_be_declared() -> None:
         coinguard.ClientOrderId(routes=["POST /o"], lookup=[])
     with pytest.raises(coinguard.ConfigurationError):
         coinguard.ClientOrderId(routes=["POST /o"], lookup=["nope"])
+
+
+def test_a_key_given_as_cl_ord_id_leaks_into_no_text(
+    monkeypatch: pytest.MonkeyPatch, log_capture: CapturedLogs, telemetry: Telemetry
+) -> None:
+    """The cl_ord_id is shown in audit lines, logs and the unknown-outcome error: a trade key
+    of 32 hex digits (a valid cl_ord_id) pasted in as the order's id shows in none of them,
+    nor in spans or metrics, through AddOrder's loss and both lookups."""
+    key = secrets.token_hex(16)
+    monkeypatch.setitem(SECRETS, key, TRADE_SECRET)
+    clock, exchange = FakeClock(), Kraken()
+    exchange.answers["/0/private/AddOrder"] = [httpx.Response(200, json=UNAVAILABLE)]
+    exc: Exception | None = None
+    with _client(
+        exchange,
+        clock,
+        trade_key=key,
+        trade_secret=TRADE_SECRET,
+        allow_trading=True,
+        quota_store=coinguard.MemoryStore(),
+        observers=telemetry.observers(),
+    ) as client:
+        try:
+            client.post("/0/private/AddOrder", params={**ORDER, "cl_ord_id": key})
+        except coinguard.OrderOutcomeUnknownError as err:
+            exc = err
+    assert exc is not None
+    assert _fields(exchange.seen[0])["cl_ord_id"] == key  # it did go, to Kraken only
+    # Not the frames' locals: the key is the caller's own order data there, in the params of
+    # every frame that carries the order, the caller's own frame first.
+    texts = [
+        ("logs", log_capture.text),
+        *_client_texts(client),
+        *((where, t) for where, t in _exception_texts(exc) if not where.endswith("locals")),
+        *telemetry.texts(),
+    ]
+    assert any("cl_ord_id" in t or "client_order_id" in t for _, t in texts)
+    found = _leaks([Needle(key)], texts)
+    assert "; ".join(f.split(":")[0] for f in found) == ""

@@ -23,6 +23,7 @@ from ._exceptions import APIStatusError, CoinguardError, OrderOutcomeUnknownErro
 from ._flow import Sleep
 from ._keys import KeySlot
 from ._provider import ClientOrderId
+from ._redact import redact
 
 __all__ = ["Nested", "reconcile", "reconcile_interrupted"]
 
@@ -49,18 +50,19 @@ def reconcile(
     client_id = call.client_order_id
     assert spec is not None
     assert client_id is not None
+    shown = redact(client_id)  # a caller may have put a key there: only the shown form
     tried = [f"sent: {_short(lost)}"]
     sends = 1
     while True:
         found = yield from _look_up(core, call, spec, client_id, tried)
         if found is not _ABSENT and found is not _UNSURE:
-            log.info("%s: reconciled, order %s exists", call.describe(), client_id)
+            log.info("%s: reconciled, order %s exists", call.describe(), shown)
             return found
         if found is _UNSURE or sends >= spec.max_sends:
             break
         sends += 1
         tried.append("not found in any lookup: re-sent with the same client order id")
-        log.warning("%s: order %s not found; sending it again", call.describe(), client_id)
+        log.warning("%s: order %s not found; sending it again", call.describe(), shown)
         try:
             return (yield Nested(call, slot))
         except OrderOutcomeUnknownError as exc:
@@ -75,13 +77,13 @@ def reconcile(
             "that did execute could execute twice"
         )
     raise OrderOutcomeUnknownError(
-        f"{call.describe()}: the outcome of order {client_id} is still unknown after "
+        f"{call.describe()}: the outcome of order {shown} is still unknown after "
         f"{'; '.join(tried)}. Look it up by its client order id before sending it again",
         idempotency_key=call.idempotency_key,
         sent_at=call.sent_at,
         method=call.method,
         url=lost.url,
-        client_order_id=client_id,
+        client_order_id=shown,
         tried=tuple(tried),
     )
 
@@ -94,7 +96,7 @@ def reconcile_interrupted(call: Call, exc: BaseException) -> None:
         " look it up by its client order id before sending it again",
         call.describe(),
         type(exc).__name__,
-        call.client_order_id,
+        redact(call.client_order_id or ""),
     )
 
 

@@ -14,6 +14,12 @@ outside it) -> the key's permission for the method (``EGeneral:Permission denied
 Faults on ``AddOrder``: ``timeout_after_order_rate`` places the order then answers only after
 ``stall_seconds``; ``drop_after_order_rate`` places it then drops the connection;
 ``error_rate`` answers ``EService:Unavailable`` after placing the order half of the time.
+``invisible_seconds`` keeps a new order from lookups by its ``cl_ord_id`` that long.
+
+AddOrder takes a ``cl_ord_id`` in Kraken's formats (never beside ``userref``), refused as a
+duplicate while an open order of the account has it; OpenOrders and ClosedOrders list the
+orders of one ``cl_ord_id`` when asked (the ledger marks such a lookup that listed nothing
+``not-found``). The duplicate's wording, ``EOrder:Duplicate cl_ord_id``, is the emulation's.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import hmac
 import itertools
 import json
 import random
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +65,8 @@ _NEEDS = {
     "GetApiKeyInfo": None,
 }
 _ORDERS = frozenset({"AddOrder", "CancelOrder"})
+_LISTS = ("OpenOrders", "ClosedOrders")
+_CL_ORD_ID = re.compile(f"(?:{kraken.CL_ORD_ID})\\Z")
 
 
 def _new_key() -> str:
@@ -98,17 +107,21 @@ class _Order:
     status: str
     opened: float
     userref: str | None
+    cl_ord_id: str | None = None
+    visible_at: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "opentm": self.opened,
             "userref": self.userref,
+            "cl_ord_id": self.cl_ord_id,
             "descr": {
                 "pair": self.pair,
                 "type": self.side,
                 "ordertype": self.kind,
                 "price": self.price,
+                "order": f"{self.side} {self.volume} {self.pair} @ {self.kind} {self.price}",
             },
             "vol": self.volume,
             "vol_exec": self.volume if self.status == "closed" else "0.00000000",
@@ -141,6 +154,7 @@ class Kraken:
         self.decay = config.counter_decay or decay
         self.secrets: dict[str, KrakenKey] = {}
         self.orders: dict[str, _Order] = {}
+        self._invisible = 0.0  # Faults.invisible_seconds of the call at hand
         self._ids = itertools.count(1)
         now = config.clock()
         read = self._provision("read", _READ, now)
@@ -174,6 +188,7 @@ class Kraken:
     def handle(self, call: Call, faults: Faults, rng: random.Random) -> tuple[Reply, Outcome]:
         """Answer one call, in the order the module docstring gives."""
         drop, fail, executes, stall = rng.random(), rng.random(), rng.random(), rng.random()
+        self._invisible = faults.invisible_seconds
         route = f"{call.request.method} {call.path}"
         out = Outcome(0, "", route=route)
         method = call.path.removeprefix("/0/private/")
@@ -194,7 +209,10 @@ class Kraken:
             result = self._dispatch(call, method, fields, record, key)
         except KrakenError as exc:
             return self._error(out, exc.code, exc.outcome), out
-        return self._ok(out, result), out
+        reply = self._ok(out, result)
+        if method in _LISTS and "cl_ord_id" in fields and not any(result.values()):
+            out.outcome = "not-found"  # a lookup by cl_ord_id that listed nothing
+        return reply, out
 
     def _check(
         self, call: Call, method: str, out: Outcome
@@ -305,10 +323,8 @@ class Kraken:
             return {"ZUSD": "1000.0000", "XXBT": "0.5000000000"}
         if method == "TradeBalance":
             return {"eb": "1000.0000", "tb": "1000.0000"}
-        if method == "OpenOrders":
-            return {"open": {t: o.as_json() for t, o in mine.items() if o.status == "open"}}
-        if method == "ClosedOrders":
-            return {"closed": {t: o.as_json() for t, o in mine.items() if o.status != "open"}}
+        if method in ("OpenOrders", "ClosedOrders"):
+            return self._listed(method, fields, mine, call.now)
         if method == "QueryOrders":
             wanted = fields.get("txid", "").split(",")
             return {t: mine[t].as_json() for t in wanted if t in mine}
@@ -324,11 +340,38 @@ class Kraken:
             return {"count": 1}
         raise KrakenError("EGeneral:Permission denied", "forbidden")  # Withdraw: never here
 
+    def _listed(
+        self, method: str, fields: dict[str, str], mine: dict[str, _Order], now: float
+    ) -> dict[str, Any]:
+        """OpenOrders or ClosedOrders, of one ``cl_ord_id`` when it is given; an order placed
+        less than ``Faults.invisible_seconds`` ago is not found by its id yet."""
+        want_open = method == "OpenOrders"
+        wanted = fields.get("cl_ord_id")
+        listed = {
+            t: o.as_json()
+            for t, o in mine.items()
+            if (o.status == "open") == want_open
+            and (wanted is None or (o.cl_ord_id == wanted and o.visible_at <= now))
+        }
+        if want_open:
+            return {"open": listed}
+        return {"closed": listed, "count": len(listed)}
+
     def _place(self, fields: dict[str, str], record: KeyRecord) -> dict[str, Any]:
         pair, side = fields.get("pair"), fields.get("type")
         kind = fields.get("ordertype", "limit")
         if not pair or side not in ("buy", "sell") or kind not in ("limit", "market"):
             raise KrakenError("EGeneral:Invalid arguments", "bad")
+        cl_ord_id = fields.get("cl_ord_id")
+        if cl_ord_id is not None:
+            if fields.get("userref") is not None or not _CL_ORD_ID.match(cl_ord_id):
+                raise KrakenError("EGeneral:Invalid arguments:cl_ord_id", "bad")
+            # unique among the account's open orders only, as Kraken checks it
+            if any(
+                o.cl_ord_id == cl_ord_id and o.status == "open" and o.account == record.account
+                for o in self.orders.values()
+            ):
+                raise KrakenError("EOrder:Duplicate cl_ord_id", "duplicate")
         txid = f"O{next(self._ids):05d}-{secrets.token_hex(3).upper()}"
         order = _Order(
             record.account,
@@ -341,6 +384,8 @@ class Kraken:
             "open" if kind == "limit" else "closed",
             self.config.clock(),
             fields.get("userref"),
+            cl_ord_id,
+            self.config.clock() + self._invisible,
         )
         self.orders[txid] = order
         return {"descr": {"order": f"{side} {order.volume} {pair} @ {kind}"}, "txid": [txid]}
