@@ -48,6 +48,7 @@ from ._models import Candle, Model, Price
 from ._observe import SCHEMA_VERSION, Attempt, Observer
 from ._otel import RedactingSpanProcessor, Tracing, httpx_async_request_hook, httpx_request_hook
 from ._paging import PageFailure, PaginationError, Resume, Rows
+from ._pairs import TradeCounter
 from ._prom import Metrics
 from ._provider import (
     BearerKey,
@@ -198,6 +199,7 @@ __all__ = [
     "Thresholds",
     "Toolset",
     "Tracing",
+    "TradeCounter",
     "TradePolicy",
     "TradeRefusedError",
     "Usage",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ConfigurationError
 from ._origin import canonical_path
+from ._pairs import TradeCounter
 from ._quota import DecayingCounter, QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
 from ._signing import Signature, SigningInput
@@ -418,6 +419,8 @@ class Provider:
     orders count (Binance's ORDERS windows), per account. ``counter`` is a decaying counter
     per API key (Kraken's REST limit, :class:`coinguard.DecayingCounter`), kept in the quota
     store beside the windows; ``nonce`` makes the store hand out the key's nonces (:class:`Nonce`).
+    ``trade_counter`` is a decaying counter per trading pair that orders and cancels fill
+    (Kraken's trading limit, :class:`coinguard.TradeCounter`).
 
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
@@ -447,6 +450,7 @@ class Provider:
     server_time: ServerTime | None = None
     nonce: Nonce | None = None
     counter: DecayingCounter | None = None
+    trade_counter: TradeCounter | None = None
     client_order_id: ClientOrderId | None = None
     order_form: OrderForm | None = None
     quota_per: Literal["key", "ip"] = "key"

@@ -21,6 +21,9 @@ before anything else, and answers the order found in AddOrder's shape; found now
 not sent again (Kraken only refuses a cl_ord_id that is open), and the call raises
 :class:`coinguard.OrderOutcomeUnknownError`.
 
+Orders and cancels also fill a trading counter per pair (AddOrder +1, CancelOrder +8 down
+to +1 by the order's age; 60 at -1/s for Starter), kept per key and pair in the quota store.
+
 >>> from coinguard import get_provider
 >>> p = get_provider("kraken")
 >>> p.scope_of("POST", "/0/private/Balance"), p.scope_of("POST", "/0/private/AddOrder")
@@ -35,12 +38,23 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from .._pairs import TradeCounter
 from .._provider import ClientOrderId, ErrorCode, Nonce, Provider, SignedKey
 from .._quota import DecayingCounter, QuotaPolicy, Window
 from .._signing import KrakenSigner
 from .._verify import KeyCheck, kraken_api_key_info
 
-__all__ = ["CL_ORD_ID", "ORDER_IDS", "PROFILE", "READS", "found_order", "profile"]
+__all__ = [
+    "CANCEL_PENALTIES",
+    "CL_ORD_ID",
+    "ORDER_IDS",
+    "PROFILE",
+    "READS",
+    "TRADING_TIERS",
+    "found_order",
+    "profile",
+    "trading",
+]
 
 #: Private methods that read (the read key signs them); every other private POST is a trade.
 READS = (
@@ -99,6 +113,32 @@ ERROR_CODES = {
 
 #: Starter tier: the counter's maximum and how fast it decays (per second).
 TIERS = {"starter": (15, 0.33), "intermediate": (20, 0.5), "pro": (20, 1.0)}
+
+
+#: The trading counter per pair of each tier: its threshold and decay per second.
+TRADING_TIERS = {"starter": (60, 1.0), "intermediate": (125, 2.34), "pro": (180, 3.75)}
+#: What cancelling an order adds to its pair's counter, by the order's age: (younger than, add).
+CANCEL_PENALTIES = ((5.0, 8), (10.0, 6), (15.0, 5), (45.0, 4), (90.0, 2), (300.0, 1))
+
+
+def _txids(answer: Any) -> list[str]:
+    return [str(t) for t in answer["result"]["txid"]]
+
+
+def trading(tier: str) -> TradeCounter:
+    """The per-pair trading counter of an account of ``tier``: AddOrder adds 1, CancelOrder
+    a penalty by the order's age (8 under 5 s ... 1 under 300 s)."""
+    top, decay = TRADING_TIERS[tier]
+    return TradeCounter(
+        DecayingCounter(top, decay, name=f"trading counter per pair {top} (-{decay}/s)"),
+        adds=["POST /0/private/AddOrder"],
+        cancels=["POST /0/private/CancelOrder"],
+        penalties=CANCEL_PENALTIES,
+        pair_param="pair",
+        id_params=("txid", "cl_ord_id"),
+        placed_ids=_txids,
+        full_codes=frozenset({"EOrder:Rate limit exceeded"}),
+    )
 
 
 #: What a call adds to the REST counter: 2 for history, 0 for orders (the trading limiter
@@ -169,8 +209,11 @@ def counter(tier: str) -> DecayingCounter:
 def _quota(tier: str) -> QuotaPolicy:
     # The counter is the limit; this window never binds before it (the counter admits at
     # most its maximum in any second) and holds the key in the penalty box after a lockout.
+    # Orders and cancels are outside it, as outside the counter: the trading counter per
+    # pair paces them.
     top, _ = TIERS[tier]
-    return QuotaPolicy([Window.per_second(top, name=f"{tier} burst")])
+    outside = {route: 0 for route, cost in COSTS.items() if cost == 0 and "private" in route}
+    return QuotaPolicy([Window.per_second(top, name=f"{tier} burst")], costs=outside)
 
 
 def profile(*, tier: str = "starter") -> Provider:
@@ -202,6 +245,7 @@ def profile(*, tier: str = "starter") -> Provider:
         client_order_id=ORDER_IDS,
         quota=_quota(tier),
         counter=counter(tier),
+        trade_counter=trading(tier),
         request_id_headers=(),
         error_code_at=(("error",),),
         error_codes=ERROR_CODES,
