@@ -118,3 +118,45 @@ def test_emulation_refuses_a_cl_ord_id_open_twice_and_one_outside_the_formats() 
         with _trader(sb, provider=loose) as careless, pytest.raises(coinguard.APIStatusError):
             careless.post("/0/private/AddOrder", params={**ORDER, "cl_ord_id": "x" * 19})
     assert list(listed["result"]["open"]) == again["result"]["txid"]
+
+
+#: A trading counter small and fast enough that a burst fills it within the test.
+TRADE_MAX, TRADE_DECAY = 40, 20.0
+
+
+def _burst(sb: Sandbox, provider: coinguard.Provider, n: int) -> int:
+    """``n`` orders on two pairs, each cancelled at once; how many calls were refused."""
+    refused = 0
+    with _trader(sb, provider=provider, max_retries=0) as client:
+        for i in range(n):
+            order = {**ORDER, "pair": ("XBTUSD", "ETHUSD")[i % 2]}
+            try:
+                placed = client.post("/0/private/AddOrder", params=order)
+                txid = placed["result"]["txid"][0]
+                client.post("/0/private/CancelOrder", params={"txid": txid})
+            except coinguard.RateLimitError:
+                refused += 1
+    return refused
+
+
+@pytest.mark.timeout(120)
+def test_a_burst_of_orders_and_quick_cancels_draws_no_rate_limit_error() -> None:
+    """60 orders on two pairs, each cancelled at once (+1, then +8 under 5 s), against an
+    emulation whose per-pair trading counter refuses past its threshold: the client paces
+    itself per pair and draws no EOrder:Rate limit exceeded; without the counter in its
+    profile the same burst does draw them (the emulation really enforces it)."""
+    config = dataclasses.replace(
+        _config(Faults()), trading_limit=TRADE_MAX, trading_decay=TRADE_DECAY
+    )
+    spec = kraken.PROFILE.trade_counter
+    assert spec is not None
+    fast = dataclasses.replace(spec, counter=coinguard.DecayingCounter(TRADE_MAX, TRADE_DECAY))
+    with Sandbox(config) as sb:
+        unpaced = _burst(sb, dataclasses.replace(_provider(sb), trade_counter=None), 30)
+    with Sandbox(config) as sb:
+        paced = _burst(sb, dataclasses.replace(_provider(sb), trade_counter=fast), 60)
+        entries = sb.ledger.entries()
+    assert unpaced > 0
+    assert paced == 0
+    assert [e.outcome for e in entries if e.outcome != "ok"] == []
+    assert len([e for e in entries if e.route == "POST /0/private/CancelOrder"]) == 60

@@ -171,7 +171,8 @@ class SandboxConfig:
     emulates Kraken spot (signed private calls, nonces, the decaying REST counter, lockouts,
     orders); ``weight_limit`` is then the counter's maximum (the Starter tier's 15 when None)
     and ``nonce_window`` how far below its last nonce a key still accepts an unseen one (0:
-    none, Kraken's default).
+    none, Kraken's default); ``trading_limit`` and ``trading_decay`` set the trading counter
+    of each pair (the Starter tier's 60 and 1/s when None).
 
     >>> cfg = SandboxConfig(windows=(Window(5, 1.0),), header_style="legacy")
     >>> cfg.host, cfg.port, cfg.auth
@@ -201,6 +202,8 @@ class SandboxConfig:
     orders_per_10s: int | None = None
     nonce_window: int = 0
     counter_decay: float | None = None
+    trading_limit: int | None = None
+    trading_decay: float | None = None
 
     def __post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):
@@ -220,12 +223,20 @@ class SandboxConfig:
         names = [w.label for w in self.windows]
         if len(set(names)) != len(names):
             raise ValueError(f"window names must be unique, got {names}")
-        for name in ("monthly_credits", "daily_credits", "weight_limit", "orders_per_10s"):
+        for name in (
+            "monthly_credits",
+            "daily_credits",
+            "weight_limit",
+            "orders_per_10s",
+            "trading_limit",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
-        if self.counter_decay is not None and not self.counter_decay > 0:
-            raise ValueError(f"SandboxConfig.counter_decay must be > 0, got {self.counter_decay}")
+        for name in ("counter_decay", "trading_decay"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"SandboxConfig.{name} must be > 0, got {value}")
         if self.plan is not None and self.profile == "tokenmetrics":
             raise ValueError(
                 "SandboxConfig.plan applies to the coingecko and coinmarketcap profiles"

@@ -8,8 +8,10 @@ order: the key is locked out (``EGeneral:Temporary lockout``) -> ``API-Key`` kno
 (``EAPI:Invalid signature``) -> the nonce is above the key's last one, or within its
 ``nonce_window`` and never seen (``EAPI:Invalid nonce``) -> the key's REST counter, decayed
 since its last call, has room for the call's cost (``EAPI:Rate limit exceeded``; orders are
-outside it) -> the key's permission for the method (``EGeneral:Permission denied``) -> faults
--> handler. Five refused signatures lock the key out for 15 minutes.
+outside it) -> the key's permission for the method (``EGeneral:Permission denied``) -> for AddOrder
+and CancelOrder, the account's trading counter of the pair (``EOrder:Rate limit exceeded``:
+AddOrder adds 1, CancelOrder a penalty by the order's age, the counter decays per second) ->
+faults -> handler. Five refused signatures lock the key out for 15 minutes.
 
 Faults on ``AddOrder``: ``timeout_after_order_rate`` places the order then answers only after
 ``stall_seconds``; ``drop_after_order_rate`` places it then drops the connection;
@@ -67,6 +69,10 @@ _NEEDS = {
 _ORDERS = frozenset({"AddOrder", "CancelOrder"})
 _LISTS = ("OpenOrders", "ClosedOrders")
 _CL_ORD_ID = re.compile(f"(?:{kraken.CL_ORD_ID})\\Z")
+
+
+def _penalty(age: float) -> int:
+    return next((cost for bound, cost in kraken.CANCEL_PENALTIES if age < bound), 0)
 
 
 def _new_key() -> str:
@@ -152,6 +158,10 @@ class Kraken:
         top, decay = kraken.TIERS["starter"]
         self.counter_max = config.weight_limit or top
         self.decay = config.counter_decay or decay
+        top, decay = kraken.TRADING_TIERS["starter"]
+        self.trading_max = config.trading_limit or top
+        self.trading_decay = config.trading_decay or decay
+        self.trading: dict[tuple[str, str], tuple[float, float]] = {}  # (account, pair)
         self.secrets: dict[str, KrakenKey] = {}
         self.orders: dict[str, _Order] = {}
         self._invisible = 0.0  # Faults.invisible_seconds of the call at hand
@@ -200,6 +210,8 @@ class Kraken:
                 out.route = None
                 raise KrakenError("EGeneral:Unknown method", "not-found")
             fields, record, key = self._check(call, method, out)
+            if method in _ORDERS:
+                self._trade_count(method, fields, record, call.now)
             out.admitted = True
             if method == "AddOrder":
                 draws = (drop, fail, executes, stall)
@@ -274,6 +286,43 @@ class Kraken:
             raise KrakenError("EAPI:Rate limit exceeded", "rate-limited")
         key.counter = level + cost
 
+    def _trade_count(
+        self, method: str, fields: dict[str, str], record: KeyRecord, now: float
+    ) -> None:
+        """The trading counter of the order's pair: AddOrder adds 1, CancelOrder a penalty by
+        the order's age; over the threshold is ``EOrder:Rate limit exceeded`` (not counted)."""
+        if method == "AddOrder":
+            pair, cost = fields.get("pair"), 1
+        else:
+            order = self._named(fields, record)
+            if order is None:
+                return
+            pair, cost = order.pair, _penalty(now - order.opened)
+        if not pair or not cost:
+            return
+        slot = (record.account, pair)
+        level, at = self.trading.get(slot, (0.0, now))
+        level = max(0.0, level - self.trading_decay * max(0.0, now - at))
+        if level + cost > self.trading_max:
+            self.trading[slot] = (level, now)
+            raise KrakenError("EOrder:Rate limit exceeded", "order-rate-limited")
+        self.trading[slot] = (level + cost, now)
+
+    def _named(self, fields: dict[str, str], record: KeyRecord) -> _Order | None:
+        """The open order of the account a cancel names by ``txid`` or ``cl_ord_id``."""
+        txid, cl_ord_id = fields.get("txid"), fields.get("cl_ord_id")
+        for order in self.orders.values():
+            if order.account != record.account or order.status != "open":
+                continue
+            if (txid and order.txid == txid) or (cl_ord_id and order.cl_ord_id == cl_ord_id):
+                return order
+        return None
+
+    def trading_of(self, pair: str, now: float) -> float:
+        """The trading counter of ``pair`` (of the provisioned account) at ``now`` (for tests)."""
+        level, at = self.trading.get(("kr-main", pair), (0.0, now))
+        return max(0.0, level - self.trading_decay * max(0.0, now - at))
+
     def counter_of(self, key: str, now: float) -> float:
         """A key's REST counter at ``now`` (for tests)."""
         state = self.secrets[key]
@@ -333,8 +382,8 @@ class Kraken:
         if method == "AddOrder":
             return self._place(fields, record)
         if method == "CancelOrder":
-            order = mine.get(fields.get("txid", ""))
-            if order is None or order.status != "open":
+            order = self._named(fields, record)  # by txid or cl_ord_id, open orders only
+            if order is None:
                 raise KrakenError("EOrder:Unknown order", "rejected")
             order.status = "canceled"
             return {"count": 1}
