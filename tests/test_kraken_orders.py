@@ -15,7 +15,17 @@ import pytest
 
 import coinguard
 from coinguard.providers import kraken
-from test_kraken import SECRETS, TRADE_KEY, TRADE_SECRET, FakeClock, Kraken, _client
+from test_kraken import (
+    READ_KEY,
+    READ_SECRET,
+    SECRETS,
+    TRADE_KEY,
+    TRADE_SECRET,
+    FakeClock,
+    Kraken,
+    _client,
+)
+from test_kraken_trading import Spy
 from test_leaks import Needle, Telemetry, _client_texts, _exception_texts, _leaks, telemetry
 
 if TYPE_CHECKING:
@@ -237,3 +247,40 @@ def test_a_key_given_as_cl_ord_id_leaks_into_no_text(
     assert any("cl_ord_id" in t or "client_order_id" in t for _, t in texts)
     found = _leaks([Needle(key)], texts)
     assert "; ".join(f.split(":")[0] for f in found) == ""
+
+
+@pytest.mark.anyio
+async def test_async_client_reconciles_through_both_lookups_and_prices_the_cancel() -> None:
+    """AsyncClient: AddOrder's answer lost (EService:Unavailable), found by ClosedOrders
+    after OpenOrders; the order found is noted placed, so its cancel is priced by age."""
+    clock, exchange, store = FakeClock(), Exchange(), Spy()
+    exchange.answers["/0/private/AddOrder"] = [httpx.Response(200, json=UNAVAILABLE)]
+    exchange.answers["/0/private/OpenOrders"] = [
+        httpx.Response(200, json={"error": [], "result": {"open": {}}})
+    ]
+    exchange.built["/0/private/ClosedOrders"] = lambda request: httpx.Response(
+        200, json=_listed("open", _fields(request)["cl_ord_id"], "OASYNC-AAAAA-BBBBBB")
+    )
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    async with coinguard.AsyncClient(
+        provider="kraken",
+        read_key=READ_KEY,
+        read_secret=READ_SECRET,
+        trade_key=TRADE_KEY,
+        trade_secret=TRADE_SECRET,
+        allow_trading=True,
+        quota_store=store,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(exchange)),
+        clock=clock,
+        sleep=sleep,
+        jitter=lambda: 0.0,
+    ) as client:
+        placed = await client.post("/0/private/AddOrder", params=ORDER)
+        clock.now += 20  # 20 s old: the cancel adds 4
+        await client.post("/0/private/CancelOrder", params={"txid": "OASYNC-AAAAA-BBBBBB"})
+    assert _paths(exchange) == ["AddOrder", "OpenOrders", "ClosedOrders", "CancelOrder"]
+    assert placed["result"]["txid"] == ["OASYNC-AAAAA-BBBBBB"]
+    assert store.pairs() == [("XBTUSD", 1), ("XBTUSD", 4)]
