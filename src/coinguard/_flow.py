@@ -460,8 +460,10 @@ class Base:
         """The provider refused a call for a counter: count it full for every client (the
         pair's trading counter when its code says so, else the key's call counter)."""
         provider = self._core.provider
-        store = shared_store(self._quota_args[1], provider.name, "call counter")
         trading = provider.trade_counter
+        if provider.counter is None and (trading is None or pair is None):
+            return None
+        store = shared_store(self._quota_args[1], provider.name, "call counter")
         body = getattr(exc, "body", None)
         code = provider.error_code(body) if body is not None else None
         if trading is not None and pair is not None and code in trading.full_codes:
