@@ -199,7 +199,8 @@ def test_a_lookup_that_fails_leaves_the_order_unknown() -> None:
 
 
 def test_one_lookup_route_or_several_can_be_declared() -> None:
-    """ClientOrderId takes one lookup route or a sequence; a bad one is refused."""
+    """ClientOrderId takes one lookup route or a sequence; a bad one, or an id pattern that
+    is no regular expression, is refused."""
     one = coinguard.ClientOrderId(routes=["POST /o"], lookup="GET /o/lookup")
     assert one.lookup_routes == (("GET", "/o/lookup"),)
     both = coinguard.ClientOrderId(routes=["POST /o"], lookup=["GET /open", "GET /closed"])
@@ -208,6 +209,9 @@ def test_one_lookup_route_or_several_can_be_declared() -> None:
         coinguard.ClientOrderId(routes=["POST /o"], lookup=[])
     with pytest.raises(coinguard.ConfigurationError):
         coinguard.ClientOrderId(routes=["POST /o"], lookup=["nope"])
+    with pytest.raises(coinguard.ConfigurationError, match="regular expression") as info:
+        coinguard.ClientOrderId(routes=["POST /o"], lookup="GET /o", pattern="(")
+    assert info.value.__cause__ is None
 
 
 def test_a_key_given_as_cl_ord_id_leaks_into_no_text(

@@ -279,9 +279,10 @@ class ClientOrderId:
         try:
             valid = re.compile(f"(?:{self.pattern})\\Z")
         except (re.error, TypeError) as exc:
+            # the message says it all; a foreign exception is never chained to ours
             raise ConfigurationError(
                 f"ClientOrderId.pattern is not a regular expression: {exc}"
-            ) from exc
+            ) from None
         object.__setattr__(self, "_valid", valid)
 
     def applies(self, method: str, path: str) -> bool:
