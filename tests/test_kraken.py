@@ -210,7 +210,8 @@ def test_http_200_error_arrays_map_onto_the_error_tree(error: str, raised: type[
 
 
 def test_service_unavailable_on_an_order_is_an_unknown_outcome() -> None:
-    """EService:Unavailable answering AddOrder: the order may exist, never a plain failure."""
+    """EService:Unavailable answering AddOrder: the order may exist, never a plain failure;
+    it is looked up (found nowhere here), not sent again."""
     clock = FakeClock()
     exchange = Kraken()
     exchange.answers["/0/private/AddOrder"] = [
@@ -228,7 +229,9 @@ def test_service_unavailable_on_an_order_is_an_unknown_outcome() -> None:
         pytest.raises(coinguard.OrderOutcomeUnknownError),
     ):
         client.post("/0/private/AddOrder", params={"pair": "XBTUSD", "type": "buy"})
-    assert len(exchange.seen) == 1  # not re-sent blindly
+    sent = [r.url.path.removeprefix("/0/private/") for r in exchange.seen]
+    assert sent.count("AddOrder") == 1  # not re-sent blindly
+    assert set(sent[1:]) == {"OpenOrders", "ClosedOrders"}
 
 
 def test_temporary_lockout_holds_every_client_of_the_key() -> None:

@@ -53,6 +53,7 @@ if _typing.TYPE_CHECKING:
     from ._observe import SCHEMA_VERSION, Attempt, Observer
     from ._otel import RedactingSpanProcessor, Tracing, httpx_async_request_hook, httpx_request_hook
     from ._paging import PageFailure, PaginationError, Resume, Rows
+    from ._pairs import TradeCounter
     from ._prom import Metrics
     from ._provider import (
         BearerKey,
@@ -180,6 +181,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Thresholds": ("_alerts", "Thresholds"),
     "Toolset": ("_tools", "Toolset"),
     "Tracing": ("_otel", "Tracing"),
+    "TradeCounter": ("_pairs", "TradeCounter"),
     "TradePolicy": ("_trade_tools", "TradePolicy"),
     "Usage": ("_verify", "Usage"),
     "Watch": ("_alerts", "Watch"),
@@ -312,6 +314,7 @@ __all__ = [
     "Thresholds",
     "Toolset",
     "Tracing",
+    "TradeCounter",
     "TradePolicy",
     "TradeRefusedError",
     "Usage",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +47,12 @@ class Call:
         return self.scope is Scope.TRADE and self.method not in SAFE_METHODS and not self.probe
 
 
+def _holds(params: Any, name: str) -> bool:
+    if isinstance(params, Mapping):
+        return params.get(name) is not None
+    return any(next(iter(p), None) == name for p in params)
+
+
 def with_client_order_id(params: Any, spec: ClientOrderId) -> tuple[Any, str]:
     """``params`` with the order's client id: the caller's if it set one (checked), else a
     fresh one; the same id then goes with every attempt and every lookup."""
@@ -67,12 +72,20 @@ def with_client_order_id(params: Any, spec: ClientOrderId) -> tuple[Any, str]:
             + (" or a list of pairs" if where == "params" else " (a JSON object)")
             + f", so coinguard can add {spec.param}; got {type(params).__name__}"
         )
+    for name in spec.excludes:
+        if _holds(params, name):
+            raise ConfigurationError(
+                f"an order to this provider cannot carry both {name} and {spec.param}, and "
+                f"coinguard sends {spec.param} to find the order if its answer is lost: "
+                f"tag the order with {spec.param} instead of {name}"
+            )
     if given is not None:
-        if not ClientOrderId.valid(given):
+        if not spec.valid(given):
             shown = _redact.redact(str(given))
-            raise ConfigurationError(f"{spec.param} must match ^[a-zA-Z0-9-_]{{1,36}}$: {shown!r}")
+            rule = spec.shape or f"match ^{spec.pattern}$"
+            raise ConfigurationError(f"{spec.param} must {rule}: {shown!r}")
         return params, str(given)
-    client_id = "cg" + uuid.uuid4().hex[:30]
+    client_id = spec.new_id()
     if items is not None:
         items[spec.param] = client_id
         return items, client_id

@@ -89,13 +89,14 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument(
         "--profile",
-        choices=("tokenmetrics", "coingecko", "coinmarketcap", "binance", "coinbase"),
+        choices=("tokenmetrics", "coingecko", "coinmarketcap", "binance", "kraken", "coinbase"),
         default="tokenmetrics",
         help="the API to serve: the Token-Metrics-style API under /v2, or an emulation of "
         "CoinGecko (Demo and Pro roots) or CoinMarketCap, with their headers, error bodies, "
         "limits, credits and usage routes, or of Binance spot (signed requests, weights, "
-        "bans, orders), or of Coinbase Advanced Trade (a JWT per request, rate headers, "
-        "orders failing with HTTP 200; needs the signing extra) (default tokenmetrics)",
+        "bans, orders), Kraken spot (signed requests, nonces, the decaying counter, orders by "
+        "cl_ord_id), or Coinbase Advanced Trade (a JWT per request, rate headers, orders "
+        "failing with HTTP 200; needs the signing extra) (default tokenmetrics)",
     )
     p.add_argument(
         "--limit",
@@ -333,9 +334,9 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
 
 
 def _root(sandbox: Sandbox) -> str:
-    """Where a client points: Binance's and Coinbase's paths start at the origin
-    (``/api/v3/...``)."""
-    return sandbox.origin if sandbox.config.profile in ("binance", "coinbase") else sandbox.base_url
+    """Where a client points: Binance's, Kraken's and Coinbase's paths start at the origin
+    (``/api/v3/...``, ``/0/private/...``)."""
+    return sandbox.origin if sandbox.config.profile in _AT_ORIGIN else sandbox.base_url
 
 
 def _exports(sandbox: Sandbox) -> list[str]:
@@ -350,18 +351,21 @@ def _exports(sandbox: Sandbox) -> list[str]:
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items() if value]
 
 
+_AT_ORIGIN = ("binance", "kraken", "coinbase")
+
 # What the printed one-liner reads from each emulation: a cheap, typical call.
 _READS = {
     "coingecko": (
         "coingecko",
-        '"/simple/price", params={"ids": "bitcoin", "vs_currencies": "usd"}',
+        'get("/simple/price", params={"ids": "bitcoin", "vs_currencies": "usd"})',
     ),
     "coinmarketcap": (
         "coinmarketcap",
-        '"/v1/cryptocurrency/quotes/latest", params={"symbol": "BTC"}',
+        'get("/v1/cryptocurrency/quotes/latest", params={"symbol": "BTC"})',
     ),
-    "binance": ("binance", '"/api/v3/account"'),
-    "coinbase": ("coinbase", '"/api/v3/brokerage/key_permissions"'),
+    "binance": ("binance", 'get("/api/v3/account")'),
+    "kraken": ("kraken", 'post("/0/private/Balance")'),  # private calls are POSTs
+    "coinbase": ("coinbase", 'get("/api/v3/brokerage/key_permissions")'),
 }
 
 
@@ -370,7 +374,7 @@ def _example(auth: str, profile: str = "tokenmetrics") -> str:
         name, call = _READS[profile]
         return (
             f'python -c \'import coinguard; c = coinguard.Client(provider="{name}"); '
-            f"print(c.get({call}))'"
+            f"print(c.{call})'"
         )
     provider = (
         '"sandbox"'

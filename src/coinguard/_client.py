@@ -213,6 +213,7 @@ class Client(DataCalls):
                 try:
                     step = steps.send(value) if failure is None else steps.throw(failure)
                 except StopIteration as done:
+                    self.note_placed(call, done.value)
                     return done.value
                 value, failure = None, None
                 if isinstance(step, Sleep):
@@ -486,6 +487,7 @@ class AsyncClient(AsyncDataCalls):
                 try:
                     step = steps.send(value) if failure is None else steps.throw(failure)
                 except StopIteration as done:
+                    self.note_placed(call, done.value)
                     return done.value
                 value, failure = None, None
                 if isinstance(step, Sleep):

@@ -59,6 +59,7 @@ from ._observe import (
 )
 from ._outcome import safe_url, throttled_401
 from ._paging import OnError, PageRequest, Resume, Rows, as_day, walk
+from ._pairs import PlacedOrders, charge, param
 from ._progress import Progress
 from ._provider import Nonce, Provider, QueryKey, RouteQuota, Scope
 from ._quota import Quota, QuotaPolicy, QuotaStatus, QuotaStore, Reservation, open_store
@@ -180,6 +181,7 @@ class Base:
             raise ConfigurationError("quota_account must be a non-empty string (an account id)")
         self._quota_account = quota_account
         self._quotas: dict[str, Quota] = {}  # by key slot
+        self._placed = PlacedOrders()  # to price a cancel by its order's age (_pairs)
         # the provider's clock minus ours (ms), and when it was measured (None: never)
         self._time_offset: tuple[float, float | None] = (0.0, None)
         self._quota_lock = threading.Lock()
@@ -514,13 +516,65 @@ class Base:
         key_id = f"{self._core.provider.name}:counter:{secret.fingerprint}"
         yield from take_counter(store, key_id, counter, cost, now, wait)
 
-    def _counter_full(self, secret: Secret) -> Step:
-        """The provider refused a call for its counter: count it full for every client."""
-        counter = self._core.provider.counter
-        assert counter is not None
-        store = shared_store(self._quota_args[1], self._core.provider.name, "call counter")
-        key_id = f"{self._core.provider.name}:counter:{secret.fingerprint}"
-        return counter_fill(store, key_id, counter, self._clock())
+    def _counters_full(self, exc: RateLimitError, secret: Secret, pair: str | None) -> Run | None:
+        """The provider refused a call for a counter: count it full for every client (the
+        pair's trading counter when its code says so, else the key's call counter)."""
+        provider = self._core.provider
+        trading = provider.trade_counter
+        if provider.counter is None and (trading is None or pair is None):
+            return None
+        store = shared_store(self._quota_args[1], provider.name, "call counter")
+        body = getattr(exc, "body", None)
+        code = provider.error_code(body) if body is not None else None
+        if trading is not None and pair is not None and code in trading.full_codes:
+            key_id = self._pair_id(secret, pair)
+            return counter_fill(store, key_id, trading.counter, self._clock())
+        if provider.counter is None:
+            return None
+        key_id = f"{provider.name}:counter:{secret.fingerprint}"
+        return counter_fill(store, key_id, provider.counter, self._clock())
+
+    def _pair_id(self, secret: Secret, pair: str) -> str:
+        # the pair is part of the identity: every pair has its own counter
+        return f"{self._core.provider.name}:pair:{secret.fingerprint}:{pair}"
+
+    def _count_pair(
+        self, call: Call, secret: Secret, state: CallState
+    ) -> Generator[Step, Any, str | None]:
+        """Take an order's or a cancel's cost on its pair's trading counter (``_pairs``);
+        the pair counted, or None."""
+        trading = self._core.provider.trade_counter
+        if trading is None:
+            return None
+        now = self._clock()
+        charged = charge(trading, self._placed, call.method, call.path, call.params, now)
+        if charged is None:
+            return None
+        pair, cost = charged
+        _, store, on_quota, max_wait = self._quota_args
+        store = shared_store(store, self._core.provider.name, "trading counter")
+        left = max(0.0, state.started + self._core.retry.deadline - now)
+        wait = 0.0 if on_quota == "raise" else min(max_wait, left)
+        yield from take_counter(
+            store, self._pair_id(secret, pair), trading.counter, cost, now, wait
+        )
+        return pair
+
+    def note_placed(self, call: Call, answer: Any) -> None:
+        """Remember an order this client placed (its answer arrived, or a lookup found it)
+        under its client id and the ids in the answer: a cancel of it is priced by its age."""
+        trading = self._core.provider.trade_counter
+        if trading is None or trading.kind(call.method, call.path) != "add":
+            return
+        pair = param(call.params, trading.pair_param)
+        if pair is None:
+            return
+        ids = [call.client_order_id] if call.client_order_id else []
+        if trading.placed_ids is not None:
+            # an answer of another shape names no id: a cancel by txid is priced as unknown
+            with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):
+                ids += [str(i) for i in trading.placed_ids(answer)]
+        self._placed.add(ids, pair, self._clock())
 
     def _server_ms(self) -> int:
         """Now on the provider's clock, in ms: what a signature's timestamp says."""
@@ -685,6 +739,7 @@ class Base:
             taken = []
         if self._core.provider.counter is not None:
             yield from self._count(call, secret, state)
+        pair = (yield from self._count_pair(call, secret, state)) if call.is_order else None
         if self._core.provider.nonce is not None and self._core.signs(call):
             request.extensions[NONCE_EXTENSION] = yield from self._draw_nonce(secret)
         if note is not None:
@@ -760,8 +815,10 @@ class Base:
                 code = self._core.provider.error_code(exc.body)
                 if code is not None and code in self._core.provider.reload_codes:
                     self._arm_reload(slot, state, True)
-            if isinstance(exc, RateLimitError) and self._core.provider.counter is not None:
-                yield self._counter_full(secret)
+            if isinstance(exc, RateLimitError):
+                full = self._counters_full(exc, secret, pair)
+                if full is not None:
+                    yield full
             if observer is not None:  # a 429 still puts the key in the penalty box
                 # a limit named by the body ("daily credits spent") holds as long as it says
                 hold = (
@@ -775,6 +832,8 @@ class Base:
                     hold = limited if limiter.separate else None
                     yield self._observe_route(limiter, route_quota, response, taken_at, hold)
             raise
+        if pair is not None:
+            self.note_placed(call, value)
         if observer is not None:
             # the decoded body too: CoinMarketCap says there what a call really cost
             billed = observer.policy.billed(call.method, call.path, ok=True)

@@ -73,7 +73,14 @@ _FIELD_KINDS: dict[str, tuple[type, ...]] = {
     "symbol": (str,),
 }
 
-_ORDER_ID_FIELDS = ("newClientOrderId", "clientOrderId", "client_order_id", "clOrdId", "userref")
+_ORDER_ID_FIELDS = (
+    "newClientOrderId",
+    "clientOrderId",
+    "client_order_id",
+    "cl_ord_id",
+    "clOrdId",
+    "userref",
+)
 _SYMBOL_FIELDS = ("symbol", "pair", "product_id", "instId", "market")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import ConfigurationError
 from ._origin import canonical_path
+from ._pairs import TradeCounter
 from ._quota import DecayingCounter, QuotaPolicy
 from ._redact import MIN_KEY_LENGTH
 from ._signing import Signature, SigningInput
@@ -173,8 +175,6 @@ class Nonce:
 
 AuthStyle = HeaderKey | QueryKey | BearerKey | SignedKey
 
-_CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}\Z")
-
 
 @dataclass(frozen=True)
 class OrderForm:
@@ -205,22 +205,33 @@ class OrderForm:
         object.__setattr__(self, "limit_extra", MappingProxyType(dict(self.limit_extra)))
 
 
+def _token_id() -> str:
+    return "cg" + uuid.uuid4().hex[:30]
+
+
 @dataclass(frozen=True)
 class ClientOrderId:
     """Orders the provider de-duplicates by a client order id sent as a parameter (not an
-    ``Idempotency-Key`` header), and the route to look an order up by that id.
+    ``Idempotency-Key`` header), and the routes to look an order up by that id.
 
-    coinguard puts a fresh id in ``param`` of every order on ``routes`` (unless the caller
-    set one) and keeps it across attempts. When an order's outcome is unknown it asks
-    ``lookup`` (with ``lookup_param`` set to the id, and the order's ``copy_params``) up to
-    ``polls`` times, ``poll_interval`` seconds apart, while the answer carries one of
-    ``not_found_codes``; the order found is the call's result. When every lookup says "not
-    found", the outcome stays unknown (:class:`OrderOutcomeUnknownError`): "not found" for a
-    while is no proof, and an exchange that accepts an id again once its order is no longer
-    open (Binance) would execute a re-send twice. Only for an exchange that refuses a used id
-    for good, ``max_sends`` above 1 lets coinguard send it again with the same id; a
+    coinguard puts a fresh id (``new_id()``) in ``param`` of every order on ``routes``
+    (unless the caller set one, which must match ``pattern``; ``shape`` says it in words for
+    the error) and keeps it across attempts.
+    When an order's outcome is unknown it asks each ``lookup`` route in turn (one route, or
+    a sequence: Kraken's OpenOrders, then ClosedOrders), with ``lookup_param`` set to the id
+    and the order's ``copy_params``. A route says "not found" with one of
+    ``not_found_codes``, or, when ``found`` is given, by an answer in which
+    ``found(answer, client_id)`` finds no order with that id (it returns None; otherwise
+    what it returns is the call's answer).
+    Every route saying "not found" is one poll; there are up to ``polls``, ``poll_interval``
+    seconds apart. The order found is the call's result. When every poll says "not found",
+    the outcome stays unknown (:class:`OrderOutcomeUnknownError`): "not found" for a while
+    is no proof, and an exchange that accepts an id again once its order is no longer open
+    (Binance, Kraken) would execute a re-send twice. Only for an exchange that refuses a used
+    id for good, ``max_sends`` above 1 lets coinguard send it again with the same id; a
     ``duplicate_codes`` answer to that re-send means it was there after all, and it is
-    looked up again. A client refuses an id it already used.
+    looked up again. A client refuses an id it already used, and an order that also carries
+    one of ``excludes`` (a field the provider refuses beside the id).
 
     ``where="json"`` puts the id in the order's JSON body instead of its parameters
     (Coinbase's ``client_order_id``). ``lookup=None`` says the provider has no lookup by
@@ -233,7 +244,7 @@ class ClientOrderId:
     """
 
     routes: Iterable[str]
-    lookup: str | None
+    lookup: str | Iterable[str] | None
     param: str = "newClientOrderId"
     lookup_param: str = "origClientOrderId"
     copy_params: tuple[str, ...] = ("symbol",)
@@ -243,8 +254,14 @@ class ClientOrderId:
     poll_interval: float = 0.25
     max_sends: int = 1
     where: Literal["params", "json"] = "params"
+    found: Callable[[Any, str], Any] | None = None
+    new_id: Callable[[], str] = _token_id
+    pattern: str = r"[a-zA-Z0-9_-]{1,36}"
+    shape: str = ""
+    excludes: tuple[str, ...] = ()
     _routes: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
-    _lookup: _Route | None = field(init=False, repr=False, compare=False)
+    _lookups: tuple[_Route, ...] = field(init=False, repr=False, compare=False)
+    _valid: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         routes = self.routes
@@ -252,14 +269,35 @@ class ClientOrderId:
             raise ConfigurationError("ClientOrderId.routes must be a list of 'METHOD /path'")
         object.__setattr__(self, "routes", tuple(routes))
         object.__setattr__(self, "_routes", _routes(self.routes, "ClientOrderId.routes"))
-        lookup = None if self.lookup is None else _Route.parse(self.lookup, "ClientOrderId.lookup")
-        object.__setattr__(self, "_lookup", lookup)
+        lookup = self.lookup
+        if lookup is None:
+            lookups: tuple[str, ...] = ()
+        else:
+            given = (lookup,) if isinstance(lookup, str) else lookup
+            if not isinstance(given, Iterable) or not (lookups := tuple(given)):
+                raise ConfigurationError(
+                    "ClientOrderId.lookup must be a 'METHOD /path' route, a non-empty list of"
+                    " them, or None"
+                )
+        object.__setattr__(self, "_lookups", _routes(lookups, "ClientOrderId.lookup"))
         if self.where not in ("params", "json"):
             raise ConfigurationError("ClientOrderId.where must be 'params' or 'json'")
         for name in ("polls", "max_sends"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"ClientOrderId.{name} must be an int >= 1")
+        for name in ("found", "new_id"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ConfigurationError(f"ClientOrderId.{name} must be callable")
+        try:
+            valid = re.compile(f"(?:{self.pattern})\\Z")
+        except (re.error, TypeError) as exc:
+            # the message says it all; a foreign exception is never chained to ours
+            raise ConfigurationError(
+                f"ClientOrderId.pattern is not a regular expression: {exc}"
+            ) from None
+        object.__setattr__(self, "_valid", valid)
 
     def applies(self, method: str, path: str) -> bool:
         """True for an order on one of ``routes``."""
@@ -267,15 +305,18 @@ class ClientOrderId:
 
     @property
     def lookup_route(self) -> tuple[str, str] | None:
-        """``(method, path)`` of the lookup; None when the provider has none."""
-        if self._lookup is None:
-            return None
-        return self._lookup.method, self._lookup.pattern.partition(" ")[2].strip()
+        """``(method, path)`` of the first lookup; None when the provider has none."""
+        routes = self.lookup_routes
+        return routes[0] if routes else None
 
-    @staticmethod
-    def valid(value: object) -> bool:
-        """``^[a-zA-Z0-9-_]{1,36}$``, the shape exchanges accept."""
-        return isinstance(value, str) and _CLIENT_ID.match(value) is not None
+    @property
+    def lookup_routes(self) -> tuple[tuple[str, str], ...]:
+        """``(method, path)`` of each lookup, in the order they are asked."""
+        return tuple((r.method, r.pattern.partition(" ")[2].strip()) for r in self._lookups)
+
+    def valid(self, value: object) -> bool:
+        """True when ``value`` matches ``pattern``, the shape the exchange accepts."""
+        return isinstance(value, str) and self._valid.match(value) is not None
 
 
 @dataclass(frozen=True)
@@ -466,6 +507,8 @@ class Provider:
     store beside the windows; ``nonce`` makes the store hand out the key's nonces (:class:`Nonce`).
     ``route_quotas`` are limiters of the provider's own for some routes (:class:`RouteQuota`:
     Binance's per-endpoint SAPI limits, its RAW_REQUESTS), each counted beside ``quota``.
+    ``trade_counter`` is a decaying counter per trading pair that orders and cancels fill
+    (Kraken's trading limit, :class:`coinguard.TradeCounter`).
 
     ``plans`` names the provider's plans (:class:`Plan`); ``plan`` is the one this profile is
     set to (:meth:`with_plan`). ``error_code_at`` lists where in an error body the provider puts
@@ -498,6 +541,7 @@ class Provider:
     server_time: ServerTime | None = None
     nonce: Nonce | None = None
     counter: DecayingCounter | None = None
+    trade_counter: TradeCounter | None = None
     client_order_id: ClientOrderId | None = None
     order_form: OrderForm | None = None
     quota_per: Literal["key", "ip"] = "key"

@@ -3,8 +3,9 @@ was lost, for a provider that declares :class:`coinguard.ClientOrderId`.
 
 :func:`reconcile` yields the calls to make (:class:`Nested`: a whole call, with its own retries
 and quota) and the waits between lookups (:class:`~coinguard._flow.Sleep`); the shells run
-them. It looks the order up by its client id, polling a few times while the provider says "not
-found" (a new order can be invisible for a moment); returns the order it finds; and raises
+them. It looks the order up by its client id on each lookup route the provider declares, in
+turn, polling a few times while they all say "not found" (a new order can be invisible for a
+moment); returns the order it finds; and raises
 :class:`OrderOutcomeUnknownError` with the id and everything it tried when it cannot tell. It
 re-sends the order, with the same id, only where the provider says a used id is refused for
 good (``ClientOrderId.max_sends`` above 1) and every lookup said "not found".
@@ -22,6 +23,7 @@ from ._exceptions import APIStatusError, CoinguardError, OrderOutcomeUnknownErro
 from ._flow import Sleep
 from ._keys import KeySlot
 from ._provider import ClientOrderId
+from ._redact import redact
 
 __all__ = ["Nested", "reconcile", "reconcile_interrupted"]
 
@@ -48,12 +50,13 @@ def reconcile(
     client_id = call.client_order_id
     assert spec is not None
     assert client_id is not None
+    shown = redact(client_id)  # a caller may have put a key there: only the shown form
     tried = [f"sent: {_short(lost)}"]
     sends = 1
     while True:
         found = yield from _look_up(core, call, spec, client_id, tried)
         if found is not _ABSENT and found is not _UNSURE:
-            log.info("%s: reconciled, order %s exists", call.describe(), client_id)
+            log.info("%s: reconciled, order %s exists", call.describe(), shown)
             return found
         if found is _UNSURE or sends >= spec.max_sends:
             break
@@ -66,7 +69,7 @@ def reconcile(
         log.warning(
             "%s: order %s %s; sending it again with the same client order id",
             call.describe(),
-            client_id,
+            shown,
             "lost its answer" if spec.lookup is None else "not found",
         )
         try:
@@ -83,13 +86,13 @@ def reconcile(
             "that did execute could execute twice"
         )
     raise OrderOutcomeUnknownError(
-        f"{call.describe()}: the outcome of order {client_id} is still unknown after "
+        f"{call.describe()}: the outcome of order {shown} is still unknown after "
         f"{'; '.join(tried)}. Look it up by its client order id before sending it again",
         idempotency_key=call.idempotency_key,
         sent_at=call.sent_at,
         method=call.method,
         url=lost.url,
-        client_order_id=client_id,
+        client_order_id=shown,
         tried=tuple(tried),
     )
 
@@ -102,31 +105,41 @@ def reconcile_interrupted(call: Call, exc: BaseException) -> None:
         " look it up by its client order id before sending it again",
         call.describe(),
         type(exc).__name__,
-        call.client_order_id,
+        redact(call.client_order_id or ""),
     )
 
 
 def _look_up(
     core: ClientCore, call: Call, spec: ClientOrderId, client_id: str, tried: list[str]
 ) -> Generator[Sleep | Nested, Any, Any]:
-    """The order found, ``_ABSENT`` when every poll said "not found", else ``_UNSURE``."""
-    route = spec.lookup_route
-    if route is None:  # no lookup by client id: a re-send with the same id is the guard
+    """The order found, ``_ABSENT`` when every poll said "not found", else ``_UNSURE``.
+
+    A poll asks each lookup route in turn (Kraken: open orders, then closed ones) and stops
+    at the first that finds the order."""
+    if not spec.lookup_routes:  # no lookup by client id: a re-send with the same id is the guard
         tried.append("no lookup by client order id")
         return _ABSENT
-    method, path = route
     params = _copied(call.params, spec.copy_params)
     params[spec.lookup_param] = client_id
-    lookup = core.prepare(method, path, params=params)
+    lookups = [core.prepare(method, path, params=params) for method, path in spec.lookup_routes]
     for poll in range(1, spec.polls + 1):
-        try:
-            return (yield Nested(lookup, core.slot(lookup)))
-        except CoinguardError as exc:
-            code = _code(core, exc)
-            if code is None or code not in spec.not_found_codes:
-                tried.append(f"lookup {poll}: {_short(exc)}")
-                return _UNSURE
-            tried.append(f"lookup {poll}: not found")
+        for lookup in lookups:
+            where = f"lookup {poll}" + (f" ({lookup.describe()})" if len(lookups) > 1 else "")
+            try:
+                answer = yield Nested(lookup, core.slot(lookup))
+            except CoinguardError as exc:
+                code = _code(core, exc)
+                if code is None or code not in spec.not_found_codes:
+                    tried.append(f"{where}: {_short(exc)}")
+                    return _UNSURE
+                tried.append(f"{where}: not found")
+                continue
+            if spec.found is None:
+                return answer
+            order = spec.found(answer, client_id)
+            if order is not None:
+                return order
+            tried.append(f"{where}: not found")
         if poll < spec.polls:
             yield Sleep(spec.poll_interval)
     return _ABSENT

@@ -258,10 +258,17 @@ def test_profile_env_lines_point_a_client_at_the_emulation() -> None:
     assert 'provider=\\"coinmarketcap\\"' in lines[2] or 'provider="coinmarketcap"' in lines[2]
 
 
-def test_binance_profile_env_lines_run_a_signed_read(tmp_path: Path) -> None:
-    """--profile binance --env exports both key pairs and the origin; the printed example
-    makes a signed account read against the emulation."""
-    proc = _spawn("--profile", "binance", "--env")
+@pytest.mark.parametrize(
+    ("profile", "shown"),
+    [("binance", "'balances'"), ("kraken", "'ZUSD'")],
+    ids=["binance", "kraken"],
+)
+def test_signed_profile_env_lines_run_a_signed_read(
+    tmp_path: Path, profile: str, shown: str
+) -> None:
+    """--profile binance or kraken with --env exports both key pairs and the origin; the
+    printed example makes a signed private read against the emulation."""
+    proc = _spawn("--profile", profile, "--env")
     try:
         assert proc.stdout is not None
         printed = [proc.stdout.readline() for _ in range(6)]
@@ -273,7 +280,9 @@ def test_binance_profile_env_lines_run_a_signed_read(tmp_path: Path) -> None:
             "export COINGUARD_TRADE_KEY",
             "export COINGUARD_TRADE_SECRET",
         ]
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("COINGUARD_", "BIN"))}
+        clean = {
+            k: v for k, v in os.environ.items() if not k.startswith(("COINGUARD_", "BIN", "KRAK"))
+        }
         clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
         script = f"eval \"$(cat <<'EOF'\n{''.join(exports)}EOF\n)\"\n"
         script += example.removeprefix("# then: ")
@@ -290,7 +299,7 @@ def test_binance_profile_env_lines_run_a_signed_read(tmp_path: Path) -> None:
         code = _finish(proc, signal.SIGTERM)
     assert code == 0
     assert done.returncode == 0, done.stderr
-    assert "'balances'" in done.stdout
+    assert shown in done.stdout
 
 
 def test_coinbase_profile_env_lines_run_a_jwt_signed_read(tmp_path: Path) -> None:

@@ -14,6 +14,16 @@ report). The key check is ``POST /0/private/GetApiKeyInfo``.
 
 Fields go as ``params=``; they are sent in the signed body, never in the URL.
 
+Every AddOrder carries a ``cl_ord_id`` (a fresh UUID unless the caller gives one in Kraken's
+formats). When an order's answer is lost (a timeout, a dropped connection, a 5xx,
+``EService:Unavailable``), coinguard looks it up by that id in OpenOrders, then ClosedOrders,
+before anything else, and answers the order found in AddOrder's shape; found nowhere, it is
+not sent again (Kraken only refuses a cl_ord_id that is open), and the call raises
+:class:`coinguard.OrderOutcomeUnknownError`.
+
+Orders and cancels also fill a trading counter per pair (AddOrder +1, CancelOrder +8 down
+to +1 by the order's age; 60 at -1/s for Starter), kept per key and pair in the quota store.
+
 >>> from coinguard import get_provider
 >>> p = get_provider("kraken")
 >>> p.scope_of("POST", "/0/private/Balance"), p.scope_of("POST", "/0/private/AddOrder")
@@ -24,12 +34,27 @@ Fields go as ``params=``; they are sent in the signed body, never in the URL.
 
 from __future__ import annotations
 
-from .._provider import ErrorCode, Nonce, Provider, SignedKey
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from .._pairs import TradeCounter
+from .._provider import ClientOrderId, ErrorCode, Nonce, Provider, SignedKey
 from .._quota import DecayingCounter, QuotaPolicy, Window
 from .._signing import KrakenSigner
 from .._verify import KeyCheck, kraken_api_key_info
 
-__all__ = ["PROFILE", "READS", "profile"]
+__all__ = [
+    "CANCEL_PENALTIES",
+    "CL_ORD_ID",
+    "ORDER_IDS",
+    "PROFILE",
+    "READS",
+    "TRADING_TIERS",
+    "found_order",
+    "profile",
+    "trading",
+]
 
 #: Private methods that read (the read key signs them); every other private POST is a trade.
 READS = (
@@ -90,6 +115,32 @@ ERROR_CODES = {
 TIERS = {"starter": (15, 0.33), "intermediate": (20, 0.5), "pro": (20, 1.0)}
 
 
+#: The trading counter per pair of each tier: its threshold and decay per second.
+TRADING_TIERS = {"starter": (60, 1.0), "intermediate": (125, 2.34), "pro": (180, 3.75)}
+#: What cancelling an order adds to its pair's counter, by the order's age: (younger than, add).
+CANCEL_PENALTIES = ((5.0, 8), (10.0, 6), (15.0, 5), (45.0, 4), (90.0, 2), (300.0, 1))
+
+
+def _txids(answer: Any) -> list[str]:
+    return [str(t) for t in answer["result"]["txid"]]
+
+
+def trading(tier: str) -> TradeCounter:
+    """The per-pair trading counter of an account of ``tier``: AddOrder adds 1, CancelOrder
+    a penalty by the order's age (8 under 5 s ... 1 under 300 s)."""
+    top, decay = TRADING_TIERS[tier]
+    return TradeCounter(
+        DecayingCounter(top, decay, name=f"trading counter per pair {top} (-{decay}/s)"),
+        adds=["POST /0/private/AddOrder"],
+        cancels=["POST /0/private/CancelOrder"],
+        penalties=CANCEL_PENALTIES,
+        pair_param="pair",
+        id_params=("txid", "cl_ord_id"),
+        placed_ids=_txids,
+        full_codes=frozenset({"EOrder:Rate limit exceeded"}),
+    )
+
+
 #: What a call adds to the REST counter: 2 for history, 0 for orders (the trading limiter
 #: counts them) and for public calls, else 1.
 COSTS = {
@@ -98,6 +149,55 @@ COSTS = {
     "POST /0/private/CancelOrder": 0,
     "* /0/public/*": 0,
 }
+
+
+#: Kraken's three cl_ord_id formats: a UUID (36 characters with hyphens, or 32 hex digits),
+#: or free text of at most 18 characters (kept to letters, digits, '-' and '_' here).
+CL_ORD_ID = (
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{32}|[A-Za-z0-9_-]{1,18}"
+)
+
+
+def _new_cl_ord_id() -> str:
+    return str(uuid.uuid4())
+
+
+def found_order(answer: Any, cl_ord_id: str) -> dict[str, Any] | None:
+    """The order with ``cl_ord_id`` in an OpenOrders or ClosedOrders answer, as AddOrder
+    answers an order (``{"error": [], "result": {"txid": [...], "descr": {...}}}``); None
+    when the answer lists no such order.
+
+    >>> listed = {"error": [], "result": {"open": {"OX-1": {"cl_ord_id": "a1", "descr": {}}}}}
+    >>> found_order(listed, "a1")["result"]["txid"], found_order(listed, "b2")
+    (['OX-1'], None)
+    """
+    result = answer.get("result") if isinstance(answer, Mapping) else None
+    for state in ("open", "closed"):
+        orders = result.get(state) if isinstance(result, Mapping) else None
+        if not isinstance(orders, Mapping):
+            continue
+        for txid, order in orders.items():
+            # the id is checked, not trusted to the filter: a server that ignored it would
+            # list other orders
+            if isinstance(order, Mapping) and order.get("cl_ord_id") == cl_ord_id:
+                descr = order.get("descr")
+                return {"error": [], "result": {"txid": [txid], "descr": descr or {}}}
+    return None
+
+
+ORDER_IDS = ClientOrderId(
+    routes=["POST /0/private/AddOrder"],
+    lookup=["POST /0/private/OpenOrders", "POST /0/private/ClosedOrders"],
+    param="cl_ord_id",
+    lookup_param="cl_ord_id",
+    copy_params=(),
+    found=found_order,
+    new_id=_new_cl_ord_id,
+    pattern=CL_ORD_ID,
+    shape="be a UUID (36 characters, or 32 hex digits) or 1 to 18 letters, digits, '-' or '_'",
+    excludes=("userref",),
+)
 
 
 def counter(tier: str) -> DecayingCounter:
@@ -109,8 +209,11 @@ def counter(tier: str) -> DecayingCounter:
 def _quota(tier: str) -> QuotaPolicy:
     # The counter is the limit; this window never binds before it (the counter admits at
     # most its maximum in any second) and holds the key in the penalty box after a lockout.
+    # Orders and cancels are outside it, as outside the counter: the trading counter per
+    # pair paces them.
     top, _ = TIERS[tier]
-    return QuotaPolicy([Window.per_second(top, name=f"{tier} burst")])
+    outside = {route: 0 for route, cost in COSTS.items() if cost == 0 and "private" in route}
+    return QuotaPolicy([Window.per_second(top, name=f"{tier} burst")], costs=outside)
 
 
 def profile(*, tier: str = "starter") -> Provider:
@@ -139,8 +242,10 @@ def profile(*, tier: str = "starter") -> Provider:
         trade_key_env="KRAKEN_TRADE_API_KEY",
         trade_secret_env="KRAKEN_TRADE_API_SECRET",  # noqa: S106
         nonce=Nonce(resend_codes=frozenset({"EAPI:Invalid nonce"})),
+        client_order_id=ORDER_IDS,
         quota=_quota(tier),
         counter=counter(tier),
+        trade_counter=trading(tier),
         request_id_headers=(),
         error_code_at=(("error",),),
         error_codes=ERROR_CODES,

@@ -185,10 +185,11 @@ class SandboxConfig:
     emulates Kraken spot (signed private calls, nonces, the decaying REST counter, lockouts,
     orders); ``weight_limit`` is then the counter's maximum (the Starter tier's 15 when None)
     and ``nonce_window`` how far below its last nonce a key still accepts an unseen one (0:
-    none, Kraken's default). ``"coinbase"`` emulates Coinbase Advanced Trade (a JWT per
-    request, rate headers, orders failing with HTTP 200, client order ids, key permissions;
-    it needs the ``signing`` extra); ``weight_limit`` is then its requests per second per key
-    (the client profile's 30 when None).
+    none, Kraken's default); ``trading_limit`` and ``trading_decay`` set the trading counter
+    of each pair (the Starter tier's 60 and 1/s when None). ``"coinbase"`` emulates Coinbase
+    Advanced Trade (a JWT per request, rate headers, orders failing with HTTP 200, client
+    order ids, key permissions; it needs the ``signing`` extra); ``weight_limit`` is then its
+    requests per second per key (the client profile's 30 when None).
 
     >>> cfg = SandboxConfig(windows=(Window(5, 1.0),), header_style="legacy")
     >>> cfg.host, cfg.port, cfg.auth
@@ -220,6 +221,8 @@ class SandboxConfig:
     raw_limit: int | None = None
     nonce_window: int = 0
     counter_decay: float | None = None
+    trading_limit: int | None = None
+    trading_decay: float | None = None
 
     def __post_init__(self) -> None:
         if not self.allow_remote and not is_loopback(self.host):
@@ -240,12 +243,14 @@ class SandboxConfig:
         if len(set(names)) != len(names):
             raise ValueError(f"window names must be unique, got {names}")
         limits = ("monthly_credits", "daily_credits", "weight_limit", "orders_per_10s")
-        for name in (*limits, "sapi_limit", "raw_limit"):
+        for name in (*limits, "sapi_limit", "raw_limit", "trading_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"SandboxConfig.{name} must be >= 1, got {value}")
-        if self.counter_decay is not None and not self.counter_decay > 0:
-            raise ValueError(f"SandboxConfig.counter_decay must be > 0, got {self.counter_decay}")
+        for name in ("counter_decay", "trading_decay"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"SandboxConfig.{name} must be > 0, got {value}")
         if self.plan is not None and self.profile == "tokenmetrics":
             raise ValueError(
                 "SandboxConfig.plan applies to the coingecko and coinmarketcap profiles"

@@ -8,12 +8,20 @@ order: the key is locked out (``EGeneral:Temporary lockout``) -> ``API-Key`` kno
 (``EAPI:Invalid signature``) -> the nonce is above the key's last one, or within its
 ``nonce_window`` and never seen (``EAPI:Invalid nonce``) -> the key's REST counter, decayed
 since its last call, has room for the call's cost (``EAPI:Rate limit exceeded``; orders are
-outside it) -> the key's permission for the method (``EGeneral:Permission denied``) -> faults
--> handler. Five refused signatures lock the key out for 15 minutes.
+outside it) -> the key's permission for the method (``EGeneral:Permission denied``) -> for AddOrder
+and CancelOrder, the account's trading counter of the pair (``EOrder:Rate limit exceeded``:
+AddOrder adds 1, CancelOrder a penalty by the order's age, the counter decays per second) ->
+faults -> handler. Five refused signatures lock the key out for 15 minutes.
 
 Faults on ``AddOrder``: ``timeout_after_order_rate`` places the order then answers only after
 ``stall_seconds``; ``drop_after_order_rate`` places it then drops the connection;
 ``error_rate`` answers ``EService:Unavailable`` after placing the order half of the time.
+``invisible_seconds`` keeps a new order from lookups by its ``cl_ord_id`` that long.
+
+AddOrder takes a ``cl_ord_id`` in Kraken's formats (never beside ``userref``), refused as a
+duplicate while an open order of the account has it; OpenOrders and ClosedOrders list the
+orders of one ``cl_ord_id`` when asked (the ledger marks such a lookup that listed nothing
+``not-found``). The duplicate's wording, ``EOrder:Duplicate cl_ord_id``, is the emulation's.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import hmac
 import itertools
 import json
 import random
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +67,12 @@ _NEEDS = {
     "GetApiKeyInfo": None,
 }
 _ORDERS = frozenset({"AddOrder", "CancelOrder"})
+_LISTS = ("OpenOrders", "ClosedOrders")
+_CL_ORD_ID = re.compile(f"(?:{kraken.CL_ORD_ID})\\Z")
+
+
+def _penalty(age: float) -> int:
+    return next((cost for bound, cost in kraken.CANCEL_PENALTIES if age < bound), 0)
 
 
 def _new_key() -> str:
@@ -98,17 +113,21 @@ class _Order:
     status: str
     opened: float
     userref: str | None
+    cl_ord_id: str | None = None
+    visible_at: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "opentm": self.opened,
             "userref": self.userref,
+            "cl_ord_id": self.cl_ord_id,
             "descr": {
                 "pair": self.pair,
                 "type": self.side,
                 "ordertype": self.kind,
                 "price": self.price,
+                "order": f"{self.side} {self.volume} {self.pair} @ {self.kind} {self.price}",
             },
             "vol": self.volume,
             "vol_exec": self.volume if self.status == "closed" else "0.00000000",
@@ -139,8 +158,13 @@ class Kraken:
         top, decay = kraken.TIERS["starter"]
         self.counter_max = config.weight_limit or top
         self.decay = config.counter_decay or decay
+        top, decay = kraken.TRADING_TIERS["starter"]
+        self.trading_max = config.trading_limit or top
+        self.trading_decay = config.trading_decay or decay
+        self.trading: dict[tuple[str, str], tuple[float, float]] = {}  # (account, pair)
         self.secrets: dict[str, KrakenKey] = {}
         self.orders: dict[str, _Order] = {}
+        self._invisible = 0.0  # Faults.invisible_seconds of the call at hand
         self._ids = itertools.count(1)
         now = config.clock()
         read = self._provision("read", _READ, now)
@@ -174,6 +198,7 @@ class Kraken:
     def handle(self, call: Call, faults: Faults, rng: random.Random) -> tuple[Reply, Outcome]:
         """Answer one call, in the order the module docstring gives."""
         drop, fail, executes, stall = rng.random(), rng.random(), rng.random(), rng.random()
+        self._invisible = faults.invisible_seconds
         route = f"{call.request.method} {call.path}"
         out = Outcome(0, "", route=route)
         method = call.path.removeprefix("/0/private/")
@@ -185,6 +210,8 @@ class Kraken:
                 out.route = None
                 raise KrakenError("EGeneral:Unknown method", "not-found")
             fields, record, key = self._check(call, method, out)
+            if method in _ORDERS:
+                self._trade_count(method, fields, record, call.now)
             out.admitted = True
             if method == "AddOrder":
                 draws = (drop, fail, executes, stall)
@@ -194,7 +221,10 @@ class Kraken:
             result = self._dispatch(call, method, fields, record, key)
         except KrakenError as exc:
             return self._error(out, exc.code, exc.outcome), out
-        return self._ok(out, result), out
+        reply = self._ok(out, result)
+        if method in _LISTS and "cl_ord_id" in fields and not any(result.values()):
+            out.outcome = "not-found"  # a lookup by cl_ord_id that listed nothing
+        return reply, out
 
     def _check(
         self, call: Call, method: str, out: Outcome
@@ -256,6 +286,43 @@ class Kraken:
             raise KrakenError("EAPI:Rate limit exceeded", "rate-limited")
         key.counter = level + cost
 
+    def _trade_count(
+        self, method: str, fields: dict[str, str], record: KeyRecord, now: float
+    ) -> None:
+        """The trading counter of the order's pair: AddOrder adds 1, CancelOrder a penalty by
+        the order's age; over the threshold is ``EOrder:Rate limit exceeded`` (not counted)."""
+        if method == "AddOrder":
+            pair, cost = fields.get("pair"), 1
+        else:
+            order = self._named(fields, record)
+            if order is None:
+                return
+            pair, cost = order.pair, _penalty(now - order.opened)
+        if not pair or not cost:
+            return
+        slot = (record.account, pair)
+        level, at = self.trading.get(slot, (0.0, now))
+        level = max(0.0, level - self.trading_decay * max(0.0, now - at))
+        if level + cost > self.trading_max:
+            self.trading[slot] = (level, now)
+            raise KrakenError("EOrder:Rate limit exceeded", "order-rate-limited")
+        self.trading[slot] = (level + cost, now)
+
+    def _named(self, fields: dict[str, str], record: KeyRecord) -> _Order | None:
+        """The open order of the account a cancel names by ``txid`` or ``cl_ord_id``."""
+        txid, cl_ord_id = fields.get("txid"), fields.get("cl_ord_id")
+        for order in self.orders.values():
+            if order.account != record.account or order.status != "open":
+                continue
+            if (txid and order.txid == txid) or (cl_ord_id and order.cl_ord_id == cl_ord_id):
+                return order
+        return None
+
+    def trading_of(self, pair: str, now: float) -> float:
+        """The trading counter of ``pair`` (of the provisioned account) at ``now`` (for tests)."""
+        level, at = self.trading.get(("kr-main", pair), (0.0, now))
+        return max(0.0, level - self.trading_decay * max(0.0, now - at))
+
     def counter_of(self, key: str, now: float) -> float:
         """A key's REST counter at ``now`` (for tests)."""
         state = self.secrets[key]
@@ -305,10 +372,8 @@ class Kraken:
             return {"ZUSD": "1000.0000", "XXBT": "0.5000000000"}
         if method == "TradeBalance":
             return {"eb": "1000.0000", "tb": "1000.0000"}
-        if method == "OpenOrders":
-            return {"open": {t: o.as_json() for t, o in mine.items() if o.status == "open"}}
-        if method == "ClosedOrders":
-            return {"closed": {t: o.as_json() for t, o in mine.items() if o.status != "open"}}
+        if method in ("OpenOrders", "ClosedOrders"):
+            return self._listed(method, fields, mine, call.now)
         if method == "QueryOrders":
             wanted = fields.get("txid", "").split(",")
             return {t: mine[t].as_json() for t in wanted if t in mine}
@@ -317,18 +382,45 @@ class Kraken:
         if method == "AddOrder":
             return self._place(fields, record)
         if method == "CancelOrder":
-            order = mine.get(fields.get("txid", ""))
-            if order is None or order.status != "open":
+            order = self._named(fields, record)  # by txid or cl_ord_id, open orders only
+            if order is None:
                 raise KrakenError("EOrder:Unknown order", "rejected")
             order.status = "canceled"
             return {"count": 1}
         raise KrakenError("EGeneral:Permission denied", "forbidden")  # Withdraw: never here
+
+    def _listed(
+        self, method: str, fields: dict[str, str], mine: dict[str, _Order], now: float
+    ) -> dict[str, Any]:
+        """OpenOrders or ClosedOrders, of one ``cl_ord_id`` when it is given; an order placed
+        less than ``Faults.invisible_seconds`` ago is not found by its id yet."""
+        want_open = method == "OpenOrders"
+        wanted = fields.get("cl_ord_id")
+        listed = {
+            t: o.as_json()
+            for t, o in mine.items()
+            if (o.status == "open") == want_open
+            and (wanted is None or (o.cl_ord_id == wanted and o.visible_at <= now))
+        }
+        if want_open:
+            return {"open": listed}
+        return {"closed": listed, "count": len(listed)}
 
     def _place(self, fields: dict[str, str], record: KeyRecord) -> dict[str, Any]:
         pair, side = fields.get("pair"), fields.get("type")
         kind = fields.get("ordertype", "limit")
         if not pair or side not in ("buy", "sell") or kind not in ("limit", "market"):
             raise KrakenError("EGeneral:Invalid arguments", "bad")
+        cl_ord_id = fields.get("cl_ord_id")
+        if cl_ord_id is not None:
+            if fields.get("userref") is not None or not _CL_ORD_ID.match(cl_ord_id):
+                raise KrakenError("EGeneral:Invalid arguments:cl_ord_id", "bad")
+            # unique among the account's open orders only, as Kraken checks it
+            if any(
+                o.cl_ord_id == cl_ord_id and o.status == "open" and o.account == record.account
+                for o in self.orders.values()
+            ):
+                raise KrakenError("EOrder:Duplicate cl_ord_id", "duplicate")
         txid = f"O{next(self._ids):05d}-{secrets.token_hex(3).upper()}"
         order = _Order(
             record.account,
@@ -341,6 +433,8 @@ class Kraken:
             "open" if kind == "limit" else "closed",
             self.config.clock(),
             fields.get("userref"),
+            cl_ord_id,
+            self.config.clock() + self._invisible,
         )
         self.orders[txid] = order
         return {"descr": {"order": f"{side} {order.volume} {pair} @ {kind}"}, "txid": [txid]}
