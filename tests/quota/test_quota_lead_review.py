@@ -19,20 +19,7 @@ def _learned(quota: Quota, rtt: float) -> None:
         quota.took(0.0, rtt)
 
 
-@pytest.mark.parametrize(
-    "told",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a learned lead makes the answer 'not late', so the calendar slot of "
-                "its answer never counts it: 21 calls in one aligned second",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("told", [False, True])
 def test_a_call_answered_in_the_next_calendar_slot_counts_there(told: bool) -> None:
     """Admitted at .95, stamped at 1.00 and answered at 1.05 (100 ms round trips): the server
     counts it in the next clock-aligned second, so that second admits only 19 more."""

@@ -281,6 +281,9 @@ class Quota:
         self._margin = policy.margin
         self._fast: list[float] = []  # the fastest round trips seen, ascending
         self._lead = 0.0  # what they prove about the gap between two server stamps
+        # a call answered in a later clock-aligned slot than it was admitted in counts there
+        # too, however early the lead would put it: only rolling windows may use the lead
+        self._calendar = any(w.calendar for w in policy.windows)
         self._state: KeyState | None = None
         self._closed = False
         self._lock = _NO_LOCK
@@ -484,10 +487,10 @@ class Quota:
     def late(self, reservation: Reservation, answered: float) -> bool:
         """True if a call answered at ``answered`` (our clock) must be recounted by
         :meth:`answered`: its answer came more than ``margin`` (plus what the fastest round
-        trips prove, see :meth:`took`) after its admission."""
+        trips prove, see :meth:`took`, when every window is rolling) after its admission."""
+        lead = 0.0 if self._calendar else self._lead
         return (
-            answered + self._offset - reservation.at > self._margin + self._lead
-            and reservation.cost > 0
+            answered + self._offset - reservation.at > self._margin + lead and reservation.cost > 0
         )
 
     def took(self, left: float, answered: float) -> None:
