@@ -125,11 +125,6 @@ class _Interleaved(list[float]):
         super().insert(index, value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two threads telling the 8th trip at once leave 9 in the list: it then grows by "
-    "one float per call forever and the lead is never set",
-)
 def test_trips_told_from_two_threads_at_once_keep_eight() -> None:
     """Threads tell the quota their trips without a lock: the list stays 8 long and the
     lead is set once 8 are in, however two of them interleave."""

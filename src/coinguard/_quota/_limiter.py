@@ -513,15 +513,14 @@ class Quota:
         """
         rtt = answered - left
         fast = self._fast
-        if len(fast) == _FASTEST:
-            if rtt >= fast[-1]:
-                return
-            fast.pop()
-        if rtt < 0:
+        if rtt < 0 or (len(fast) >= _FASTEST and rtt >= fast[_FASTEST - 1]):
             return
+        # threads tell their trips without a lock: each list operation is atomic, and the
+        # list is cut back to 8 after the insert, however two tellers interleave
         bisect.insort(fast, rtt)
+        del fast[_FASTEST:]
         if len(fast) == _FASTEST:
-            self._lead = max(0.0, 2 * fast[0] - fast[-1])
+            self._lead = max(0.0, 2 * fast[0] - fast[_FASTEST - 1])
 
     @property
     def lead(self) -> float:
