@@ -41,3 +41,27 @@ def test_a_key_spliced_with_dropped_bytes_in_a_reason_phrase_is_redacted(
     ):
         client.get("/price")
     assert _leaks([canary], _exception_texts(info.value)) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Response.of redacts header values only: a key echoed in a header name shows",
+)
+def test_a_key_echoed_in_a_header_name_never_shows_in_a_raw_response(
+    make_canary: Callable[[str], Canary],
+) -> None:
+    """``raw=True`` shows the answer's headers: a name a server built from the key is
+    redacted like a value."""
+    canary = make_canary("READ")
+    name = "x-echo-" + canary.value.split("+")[0]  # a header name holds no "/" or "="
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"ok": True}, headers={name: "1"})
+
+    provider = coinguard.Provider(name="leaky", base_url=MOCK_BASE, auth=QueryKey("api_key"))
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    with coinguard.Client(provider=provider, read_key=canary.value, http_client=http) as client:
+        answer = client.request("GET", "/price", raw=True)
+    assert answer.body == {"ok": True}
+    shown = [("repr", repr(answer)), ("headers", repr(list(answer.headers.items())))]
+    assert _leaks([canary], shown) == []
