@@ -93,10 +93,6 @@ def test_lazy_names_resolve_and_unknown_ones_say_so() -> None:
         coinguard.Nope  # noqa: B018
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the module __getattr__ returns Any to type checkers: a misspelled name type-checks",
-)
 def test_a_misspelled_name_is_still_a_type_error(tmp_path: Path) -> None:
     """The lazy names stay visible to mypy as they were; an unknown one is an error, not Any."""
     (tmp_path / "user.py").write_text(
