@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,19 @@ def test_lazy_names_resolve_and_unknown_ones_say_so() -> None:
         assert getattr(coinguard, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         coinguard.Nope  # noqa: B018
+
+
+def test_a_misspelled_name_is_still_a_type_error(tmp_path: Path) -> None:
+    """The lazy names stay visible to mypy as they were; an unknown one is an error, not Any."""
+    (tmp_path / "user.py").write_text(
+        "import coinguard\nfrom coinguard import Window\nw = Window\nx = coinguard.Clinet\n"
+    )
+    args = ["--follow-imports=skip", "--no-incremental", "--cache-dir", str(tmp_path / "c")]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", *args, "-m", "coinguard", "-m", "user"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert 'Module has no attribute "Clinet"' in result.stdout
+    assert result.stdout.count("error:") == 1

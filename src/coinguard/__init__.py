@@ -207,13 +207,15 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    where = _LAZY.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f".{where[0]}", __name__), where[1])
-    globals()[name] = value
-    return value
+if not _typing.TYPE_CHECKING:  # seen by a type checker, it would make every name Any
+
+    def __getattr__(name: str) -> _typing.Any:
+        where = _LAZY.get(name)
+        if where is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(_importlib.import_module(f".{where[0]}", __name__), where[1])
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

@@ -262,9 +262,9 @@ class Endpoints(Mapping[str, Endpoint]):
 class Response:
     """An answer with its status and headers, from ``client.request(..., raw=True)``.
 
-    ``headers`` are the response's headers, every value through :func:`coinguard.redact` (a
-    server that echoes the key shows its fingerprint) and any ``set-cookie`` left out;
-    ``body`` is the decoded JSON, as ``client.get()`` returns it.
+    ``headers`` are the response's headers, every name and value through
+    :func:`coinguard.redact` (a server that echoes the key shows its fingerprint) and any
+    ``set-cookie`` left out; ``body`` is the decoded JSON, as ``client.get()`` returns it.
     """
 
     status_code: int
@@ -275,6 +275,6 @@ class Response:
     def of(cls, response: httpx.Response, body: Any) -> Response:
         """From an httpx response and its decoded body."""
         headers = httpx.Headers(
-            [(k, redact(v)) for k, v in response.headers.items() if k != "set-cookie"]
+            [(redact(k), redact(v)) for k, v in response.headers.items() if k != "set-cookie"]
         )
         return cls(response.status_code, headers, body)

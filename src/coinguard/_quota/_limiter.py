@@ -281,6 +281,9 @@ class Quota:
         self._margin = policy.margin
         self._fast: list[float] = []  # the fastest round trips seen, ascending
         self._lead = 0.0  # what they prove about the gap between two server stamps
+        # a call answered in a later clock-aligned slot than it was admitted in counts there
+        # too, however early the lead would put it: only rolling windows may use the lead
+        self._calendar = any(w.calendar for w in policy.windows)
         self._state: KeyState | None = None
         self._closed = False
         self._lock = _NO_LOCK
@@ -484,10 +487,10 @@ class Quota:
     def late(self, reservation: Reservation, answered: float) -> bool:
         """True if a call answered at ``answered`` (our clock) must be recounted by
         :meth:`answered`: its answer came more than ``margin`` (plus what the fastest round
-        trips prove, see :meth:`took`) after its admission."""
+        trips prove, see :meth:`took`, when every window is rolling) after its admission."""
+        lead = 0.0 if self._calendar else self._lead
         return (
-            answered + self._offset - reservation.at > self._margin + self._lead
-            and reservation.cost > 0
+            answered + self._offset - reservation.at > self._margin + lead and reservation.cost > 0
         )
 
     def took(self, left: float, answered: float) -> None:
@@ -510,15 +513,14 @@ class Quota:
         """
         rtt = answered - left
         fast = self._fast
-        if len(fast) == _FASTEST:
-            if rtt >= fast[-1]:
-                return
-            fast.pop()
-        if rtt < 0:
+        if rtt < 0 or (len(fast) >= _FASTEST and rtt >= fast[_FASTEST - 1]):
             return
+        # threads tell their trips without a lock: each list operation is atomic, and the
+        # list is cut back to 8 after the insert, however two tellers interleave
         bisect.insort(fast, rtt)
+        del fast[_FASTEST:]
         if len(fast) == _FASTEST:
-            self._lead = max(0.0, 2 * fast[0] - fast[-1])
+            self._lead = max(0.0, 2 * fast[0] - fast[_FASTEST - 1])
 
     @property
     def lead(self) -> float:
