@@ -3,6 +3,7 @@ recount are re-checked as they leave. Simulated with a fake clock and an exact s
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
 from collections.abc import Callable
@@ -348,8 +349,9 @@ def test_round_trips_win_back_the_latency() -> None:
     assert quota.lead > 0.03
 
 
-def test_every_store_counts_late_answers_earlier(make_store: StoreFactory) -> None:
-    """SQLite and Redis move a late answer by the same lead as the memory store."""
+def test_only_a_memory_store_counts_late_answers_earlier(make_store: StoreFactory) -> None:
+    """A process's own store applies the lead its Quotas learned; a store other processes
+    share (SQLite, Redis) does not: their clients may sit nearer the server. Never over."""
     clock = FakeClock()
     quota = on_store(
         make_store, clock, Window.per_second(10), Window.per_minute(500), margin=0.01, max_wait=1e9
@@ -360,7 +362,34 @@ def test_every_store_counts_late_answers_earlier(make_store: StoreFactory) -> No
     assert quota.lead > 0.03
     assert max_in_rolling(arrivals, 1.0) <= 10
     assert max_in_rolling(arrivals, 60.0) <= 500
-    assert utilisation(arrivals, 10) > 0.95
+    if isinstance(quota.store, MemoryStore):
+        assert quota.applied_lead == quota.lead
+        assert utilisation(arrivals, 10) > 0.95
+    else:
+        assert quota.applied_lead == 0.0
+        assert utilisation(arrivals, 10) < 0.95
+
+
+def test_a_client_that_has_not_learned_holds_the_others_back() -> None:
+    """Two Quotas of one key on one memory store: the smallest lead applies, 0 until both
+    learned; a closed (or collected) Quota no longer counts."""
+    store = MemoryStore()
+    policy = QuotaPolicy([Window.per_second(5)])
+    far, near = (Quota(policy, store=store, key_id="k", persist=None) for _ in range(2))
+    for _ in range(8):
+        far.took(0.0, 0.1)
+    assert far.lead == pytest.approx(0.1)
+    assert far.applied_lead == near.applied_lead == 0.0
+    for _ in range(8):
+        near.took(0.0, 0.002)
+    assert far.applied_lead == near.applied_lead == pytest.approx(0.002)
+    near.close()
+    assert far.applied_lead == pytest.approx(0.1)
+    third = Quota(policy, store=store, key_id="k", persist=None)
+    assert far.applied_lead == 0.0
+    del third
+    gc.collect()
+    assert far.applied_lead == pytest.approx(0.1)
 
 
 def test_no_lead_before_enough_round_trips() -> None:

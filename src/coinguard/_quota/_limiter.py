@@ -11,6 +11,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ from .._exceptions import (
 from .._headers import MAX_RETRY_AFTER, ServerQuota, ServerWindow, parse_server_quota
 from .._redact import masked_url
 from ._log import KeyState, Sync
-from ._memory import MemoryBucket, MemoryStore
+from ._memory import Leads, MemoryBucket, MemoryStore
 from ._policy import MONTH, QuotaPolicy, WindowSpec
 from ._sqlite import Journal, SQLiteStore
 from ._store import QuotaBucket, QuotaStore
@@ -281,6 +282,7 @@ class Quota:
         self._margin = policy.margin
         self._fast: list[float] = []  # the fastest round trips seen, ascending
         self._lead = 0.0  # what they prove about the gap between two server stamps
+        self._leads: Leads | None = None  # the key's other clients' (memory store only)
         # a call answered in a later clock-aligned slot than it was admitted in counts there
         # too, however early the lead would put it: only rolling windows may use the lead
         self._calendar = any(w.calendar for w in policy.windows)
@@ -291,6 +293,10 @@ class Quota:
         self.degraded = ""
         if isinstance(self._bucket, MemoryBucket) and self._journal is None:
             self._state, self._lock = self._bucket.state, self._bucket.lock
+        if isinstance(self.store, MemoryStore) and not self._calendar:
+            self._leads = leads = self.store.leads(key_id)
+            leads.set(id(self), 0.0)
+            weakref.finalize(self, leads.drop, id(self))
 
     def _open_journal(self, persist: str | os.PathLike[str] | _Default | None) -> Journal | None:
         long = [i for i, s in enumerate(self._specs) if s.kind == "m" or s.length >= 86400.0]
@@ -488,7 +494,7 @@ class Quota:
         """True if a call answered at ``answered`` (our clock) must be recounted by
         :meth:`answered`: its answer came more than ``margin`` (plus what the fastest round
         trips prove, see :meth:`took`, when every window is rolling) after its admission."""
-        lead = 0.0 if self._calendar else self._lead
+        lead = 0.0 if self._leads is None else self._leads.floor
         return (
             answered + self._offset - reservation.at > self._margin + lead and reservation.cost > 0
         )
@@ -520,12 +526,23 @@ class Quota:
         bisect.insort(fast, rtt)
         del fast[_FASTEST:]
         if len(fast) == _FASTEST:
-            self._lead = max(0.0, 2 * fast[0] - fast[_FASTEST - 1])
+            lead = max(0.0, 2 * fast[0] - fast[_FASTEST - 1])
+            if lead != self._lead:
+                self._lead = lead
+                if self._leads is not None and not self._closed:
+                    self._leads.set(id(self), lead)
 
     @property
     def lead(self) -> float:
-        """Seconds by which a late answer is counted before the answer (see :meth:`took`)."""
+        """What this Quota's round trips prove (see :meth:`took`), in seconds."""
         return self._lead
+
+    @property
+    def applied_lead(self) -> float:
+        """Seconds by which a late answer is counted before its answer: the smallest
+        :attr:`lead` of the key's open Quotas on this memory store; 0 on a store other
+        processes share, or with a calendar window (see :meth:`took`)."""
+        return 0.0 if self._leads is None else self._leads.floor
 
     def answered(self, reservation: Reservation, *, at: float | None = None) -> None:
         """Tell the quota when the call's answer (or failure) came (default: now).
@@ -542,7 +559,8 @@ class Quota:
             return
         answered = local + self._offset  # on the store's timeline, as reservations are
         try:
-            self._bucket.correct(reservation.at, reservation.cost, answered, local, self._lead)
+            lead = 0.0 if self._leads is None else self._leads.floor
+            self._bucket.correct(reservation.at, reservation.cost, answered, local, lead)
         except Exception as exc:  # any store failure: the call's own outcome must not be lost
             self.degraded = f"recount a late answer: {type(exc).__name__}: {exc}"
             logger.warning(
@@ -726,6 +744,8 @@ class Quota:
                 self._journal.close()
             except Exception as exc:  # the journal keeps a whole lease: over, never under
                 self._degrade("give back the journal's lease", exc)
+        if self._leads is not None:
+            self._leads.drop(id(self))
         if isinstance(self.store, MemoryStore):
             # journaled windows stay too: a later Quota of the key may have no journal
             self.store.unbind(self.key_id, self._clock())

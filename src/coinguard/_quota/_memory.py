@@ -33,6 +33,15 @@ class MemoryStore:
         self._sweep_at = _SWEEP_MIN
         self._nonces: dict[str, int] = {}
         self._tats: dict[str, float] = {}  # decaying counters: when each would be empty
+        self._leads: dict[str, Leads] = {}  # key -> the round-trip leads of its open Quotas
+
+    def leads(self, key_id: str) -> Leads:
+        """The round-trip leads of the open Quotas of ``key_id`` (see :class:`Leads`)."""
+        with self._lock:
+            board = self._leads.get(key_id)
+            if board is None:
+                board = self._leads[key_id] = Leads(self._lock)
+            return board
 
     @property
     def blocking(self) -> bool:
@@ -124,6 +133,9 @@ class MemoryStore:
         self._sigs.pop(key_id, None)
         self._metas.pop(key_id, None)
         self._idle.discard(key_id)
+        board = self._leads.get(key_id)
+        if board is not None and board.empty:
+            del self._leads[key_id]
 
     def clear(self) -> None:
         """Forget every key's windows and penalty (quotas bound before keep what they hold)."""
@@ -152,6 +164,40 @@ def _holds(log: RollingLog | CalendarCounter, t: float) -> bool:
         return log.used() > 0
     current = log.wid(t)
     return any(count > 0 for wid, count in log.counts.items() if wid >= current)
+
+
+class Leads:
+    """The round-trip leads (``Quota.took``) of every open Quota of one key in a memory store.
+
+    A late answer is moved earlier by the smallest of them (``floor``), 0 while any of them has
+    not learned its round trips yet: a lead is only safe against the way out of the calls that
+    follow, and those may be another client's, nearer the server (another base URL, another
+    network). Quotas on stores other processes share get no lead at all.
+    """
+
+    __slots__ = ("_by", "_lock", "floor")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._by: dict[int, float] = {}
+        self.floor = 0.0
+
+    def set(self, token: int, lead: float) -> None:
+        """Record the lead of the Quota ``token`` (0 when it joins)."""
+        with self._lock:
+            self._by[token] = lead
+            self.floor = min(self._by.values())
+
+    @property
+    def empty(self) -> bool:
+        """No open Quota of the key is on the board (read under the store's lock)."""
+        return not self._by
+
+    def drop(self, token: int) -> None:
+        """The Quota ``token`` closed (or was collected): it no longer holds the others back."""
+        with self._lock:
+            self._by.pop(token, None)
+            self.floor = min(self._by.values(), default=0.0)
 
 
 class MemoryBucket:
