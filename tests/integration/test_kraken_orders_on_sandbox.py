@@ -16,6 +16,8 @@ from coinguard.sandbox import Faults, Sandbox, SandboxConfig
 ORDER = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "1", "price": "10"}
 #: A fast REST counter, the emulation set to the same: 200 orders make ~400 lookups.
 FAST_MAX, FAST_DECAY = 400, 200.0
+#: A roomy trading counter too: at the Starter tier's 60 and 1/s, 200 orders take 140 s.
+ROOMY_MAX, ROOMY_DECAY = 1000, 500.0
 
 
 def _provider(sb: Sandbox, **spec: Any) -> coinguard.Provider:
@@ -24,8 +26,14 @@ def _provider(sb: Sandbox, **spec: Any) -> coinguard.Provider:
     base = kraken.PROFILE
     assert base.client_order_id is not None
     counter = coinguard.DecayingCounter(FAST_MAX, FAST_DECAY, costs=kraken.COSTS)
+    trading = base.trade_counter
+    assert trading is not None
+    trading = dataclasses.replace(
+        trading, counter=coinguard.DecayingCounter(ROOMY_MAX, ROOMY_DECAY)
+    )
     return dataclasses.replace(
         base,
+        trade_counter=trading,
         base_url=sb.origin,
         counter=counter,
         quota=coinguard.QuotaPolicy([coinguard.Window.per_second(FAST_MAX)]),
@@ -35,7 +43,12 @@ def _provider(sb: Sandbox, **spec: Any) -> coinguard.Provider:
 
 def _config(faults: Faults) -> SandboxConfig:
     return SandboxConfig(
-        profile="kraken", faults=faults, weight_limit=FAST_MAX, counter_decay=FAST_DECAY
+        profile="kraken",
+        faults=faults,
+        weight_limit=FAST_MAX,
+        counter_decay=FAST_DECAY,
+        trading_limit=ROOMY_MAX,
+        trading_decay=ROOMY_DECAY,
     )
 
 
