@@ -494,9 +494,9 @@ class Quota:
         """True if a call answered at ``answered`` (our clock) must be recounted by
         :meth:`answered`: its answer came more than ``margin`` (plus what the fastest round
         trips prove, see :meth:`took`, when every window is rolling) after its admission."""
-        lead = 0.0 if self._leads is None else self._leads.floor
         return (
-            answered + self._offset - reservation.at > self._margin + lead and reservation.cost > 0
+            answered + self._offset - reservation.at > self._margin + self.applied_lead
+            and reservation.cost > 0
         )
 
     def took(self, left: float, answered: float) -> None:
@@ -559,7 +559,7 @@ class Quota:
             return
         answered = local + self._offset  # on the store's timeline, as reservations are
         try:
-            lead = 0.0 if self._leads is None else self._leads.floor
+            lead = self.applied_lead
             self._bucket.correct(reservation.at, reservation.cost, answered, local, lead)
         except Exception as exc:  # any store failure: the call's own outcome must not be lost
             self.degraded = f"recount a late answer: {type(exc).__name__}: {exc}"
